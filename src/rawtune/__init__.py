@@ -1,0 +1,34 @@
+"""rawtune: self-supervised learning on raw text, then fine-tuning, in one toolkit.
+
+Importing the package is cheap: heavy modules (torch, transformers) load only when an API
+function is first called, so `rawtune --help` starts instantly.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rawtune.config.schema import PretrainConfig
+    from rawtune.runs.rundir import RunDir
+
+__all__ = ["__version__", "pretrain", "train_tokenizer"]
+
+
+def pretrain(config: PretrainConfig | dict[str, Any] | str, *, resume: bool = False) -> RunDir:
+    """Run self-supervised pretraining (MLM or CLM) and return the finished run directory.
+
+    `config` is a `PretrainConfig`, a plain dict with the same keys, or a path to a YAML file.
+    """
+    from rawtune.stages.pretrain import run_pretrain
+
+    return run_pretrain(config, resume=resume)
+
+
+def train_tokenizer(*args: Any, **kwargs: Any) -> Any:
+    """Train a WordPiece / BPE / Unigram tokenizer on a corpus; see `rawtune.modeling.tokenizers`."""
+    from rawtune.modeling.tokenizers import train_tokenizer as _train
+
+    return _train(*args, **kwargs)

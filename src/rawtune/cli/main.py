@@ -1,0 +1,56 @@
+"""`rawtune` entry point: builds the argparse tree; each command's handler imports what it needs."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+
+from rawtune import __version__
+from rawtune.cli import config_cmd, pretrain_cmd, tokenizer_cmd
+
+COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
+    ("pretrain", pretrain_cmd.register),
+    ("tokenizer", tokenizer_cmd.register),
+    ("config", config_cmd.register),
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rawtune",
+        description="Self-supervised learning on raw text, then fine-tuning: pretrain, tokenizers, configs.",
+        epilog="Every config key is also a flag: --train.max_steps=2000 --objective.whole_word=true. "
+        "Run 'rawtune COMMAND --help' for a command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"rawtune {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for _name, register in COMMANDS:
+        register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from rawtune.cli.overrides import UnknownFlags
+    from rawtune.errors import RawtuneError
+
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args, extra) or 0)
+    except UnknownFlags as e:
+        parser.exit(2, f"rawtune {args.command}: error: {e}\n")
+    except RawtuneError as e:
+        print(f"rawtune {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("rawtune: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,54 @@
+"""`rawtune pretrain`: named flags are shortcuts for config keys; --a.b=v sets any other key."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+# flag dest -> config key
+SHORTCUTS = {
+    "model": "model.name_or_path", "corpus": "data.corpus", "objective": "objective.name", "output": "output",
+    "seed": "seed", "init": "model.init", "arch": "model.arch", "layers": "model.layers", "hidden": "model.hidden",
+    "tokenizer": "tokenizer.path", "whole_word": "objective.whole_word", "seq_len": "data.seq_len",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("pretrain", help="masked-LM / causal-LM pretraining on raw text",
+                       description="Continue pretraining a model (hub id, local dir or run dir) on raw text, "
+                       "or pretrain from scratch with a new tokenizer. Writes a run directory.",
+                       epilog="Any config key is a flag too: --train.max_steps=2000 --data.document=paragraph. "
+                       "See 'rawtune config show pretrain' for every key and its default.")
+    p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
+    p.add_argument("--model", metavar="ID|DIR|RUN", help="hub id, save_pretrained dir, or a rawtune run dir")
+    p.add_argument("--corpus", nargs="+", metavar="PATH", help="files, dirs, globs, hf:NAME[:CONFIG]")
+    p.add_argument("--objective", metavar="mlm|clm")
+    p.add_argument("--output", metavar="DIR", help="run directory to create")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--init", metavar="pretrained|scratch")
+    p.add_argument("--arch", metavar="bert|roberta|gpt2", help="scratch: architecture")
+    p.add_argument("--layers", type=int, help="scratch: layers")
+    p.add_argument("--hidden", type=int, help="scratch: hidden size")
+    p.add_argument("--tokenizer", metavar="DIR|ID", help="use this tokenizer instead of the model's")
+    p.add_argument("--seq-len", type=int, dest="seq_len", help="tokens per packed block")
+    p.add_argument("--whole-word", action="store_true", default=None, help="whole-word masking")
+    p.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
+    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+
+
+def collect_overrides(args: argparse.Namespace, extra: list[str], shortcuts: dict[str, str]) -> dict[str, Any]:
+    from rawtune.cli.overrides import parse_all, split_overrides
+
+    values = {key: getattr(args, dest) for dest, key in shortcuts.items() if getattr(args, dest, None) is not None}
+    values.update(parse_all(split_overrides(extra, args.known_flags)))
+    return values
+
+
+def handle(args: argparse.Namespace, extra: list[str]) -> int:
+    from rawtune.config.loader import load_config
+    from rawtune.stages.pretrain import run_pretrain
+
+    cfg = load_config("pretrain", file=args.config, overrides=collect_overrides(args, extra, SHORTCUTS))
+    run = run_pretrain(cfg, resume=args.resume)
+    print(run.path)
+    return 0

@@ -1,0 +1,147 @@
+"""The config schema. Defaults live here and only here (never `cfg.get(key, default)` at use).
+
+Why pydantic v2 rather than frozen dataclasses: it validates and coerces nested YAML and CLI strings
+in one pass, reports *every* problem with its location (which we map back to YAML lines), forbids
+unknown keys, and serialises the resolved config losslessly, all things dataclasses would need
+hand-written code for. Models are frozen so a config cannot drift after it is written to the run.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from rawtune import __version__
+
+
+# paths may be given as pathlib.Path from Python; stored as strings
+PathStr = Annotated[str, BeforeValidator(lambda v: os.fspath(v) if isinstance(v, os.PathLike) else v)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class ModelConfig(Section):
+    name_or_path: PathStr | None = Field(
+        None, description="Hub id, local save_pretrained dir, or a rawtune run dir (its model/ is used)."
+    )
+    init: Literal["pretrained", "scratch"] = Field(
+        "pretrained", description="'scratch': build a fresh model of `arch` with a tokenizer trained on the corpus."
+    )
+    arch: Literal["bert", "roberta", "gpt2"] = "bert"
+    layers: int = Field(4, ge=1, description="Scratch only: transformer layers.")
+    hidden: int = Field(256, ge=8, description="Scratch only: hidden size.")
+    heads: int | None = Field(None, ge=1, description="Scratch only: attention heads (default hidden/64, at least 1).")
+    intermediate: int | None = Field(None, ge=1, description="Scratch only: FFN size (default 4*hidden).")
+    revision: str | None = None
+    trust_remote_code: bool = Field(False, description="Run code shipped with a hub model. Off unless you ask.")
+    dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Override hidden/attention dropout.")
+
+
+class TokenizerConfig(Section):
+    path: PathStr | None = Field(None, description="Tokenizer dir or hub id; default: the model's own.")
+    train: bool = Field(False, description="Train a new tokenizer on the corpus (implied by model.init=scratch).")
+    type: Literal["wordpiece", "bpe", "unigram"] = "wordpiece"
+    vocab_size: int = Field(16000, ge=100)
+    min_frequency: int = Field(2, ge=1)
+    lowercase: bool = True
+    add_domain_words: int = Field(
+        0, ge=0, description="Add up to N frequent corpus words the vocabulary splits, and resize embeddings."
+    )
+    domain_word_min_count: int = Field(20, ge=1)
+
+
+class DataConfig(Section):
+    corpus: list[PathStr] = Field(
+        default_factory=list, description="Files, directories, globs, or hf:NAME[:CONFIG]; .txt .jsonl .csv .parquet, .gz."
+    )
+    text_field: str = Field("text", description="Field holding the text in .jsonl/.csv/.parquet/hf: inputs.")
+    document: Literal["line", "paragraph"] = Field(
+        "line", description=".txt: one document per line, or per blank-line-separated paragraph."
+    )
+    normalize: Literal["none", "nfc", "nfkc"] = "nfc"
+    min_chars: int = Field(1, ge=1, description="Drop documents shorter than this after normalisation.")
+    dedupe: bool = Field(True, description="Drop exact duplicate documents (after normalisation).")
+    validation_split: float = Field(0.05, ge=0.0, lt=1.0, description="Fraction of documents held out (by hash).")
+    validation_files: list[PathStr] = Field(default_factory=list, description="Explicit validation corpus instead.")
+    max_validation_blocks: int | None = Field(512, ge=1)
+    seq_len: int = Field(128, ge=8, le=8192, description="Tokens per packed block, special tokens included.")
+    streaming: bool = Field(False, description="Tokenise on the fly for corpora larger than memory (no cache).")
+    cache_dir: PathStr | None = Field(None, description="Tokenised-corpus cache; default $RAWTUNE_CACHE or ~/.cache/rawtune.")
+    hf_split: str = "train"
+
+
+class ObjectiveConfig(Section):
+    name: Literal["mlm", "clm"] = "mlm"
+    mask_rate: float = Field(0.15, gt=0.0, lt=1.0, description="MLM: fraction of tokens (or words) selected.")
+    mask_token_frac: float = Field(0.8, ge=0.0, le=1.0, description="MLM: of selected, replaced by [MASK].")
+    random_token_frac: float = Field(0.1, ge=0.0, le=1.0, description="MLM: of selected, replaced by a random token.")
+    whole_word: bool = Field(False, description="MLM: select whole words; all their sub-tokens are masked together.")
+    sparse_head: bool = Field(
+        True, description="MLM: project to the vocabulary only at masked positions (same loss, far less compute)."
+    )
+
+    @model_validator(mode="after")
+    def _fractions(self) -> ObjectiveConfig:
+        if self.mask_token_frac + self.random_token_frac > 1.0 + 1e-9:
+            raise ValueError("mask_token_frac + random_token_frac must be at most 1")
+        return self
+
+
+class TrainConfig(Section):
+    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs when set.")
+    epochs: float = Field(1.0, gt=0.0)
+    batch_size: int = Field(32, ge=1, description="Examples per optimizer step per process (before accumulation).")
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(5e-5, gt=0.0)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    weight_decay: float = Field(0.01, ge=0.0)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = Field(1e-8, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, description="SGD only.")
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    warmup_ratio: float = Field(0.0, ge=0.0, le=1.0)
+    warmup_steps: int | None = Field(None, ge=0, description="Overrides warmup_ratio when set.")
+    max_grad_norm: float | None = Field(1.0, gt=0.0)
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="bf16/fp16 autocast where the device supports it (fp16: CUDA only)."
+    )
+    save_steps: int = Field(500, ge=1)
+    eval_steps: int = Field(500, ge=1)
+    log_steps: int = Field(10, ge=1)
+    keep_last: int = Field(2, ge=1, description="Checkpoints kept besides the best.")
+    early_stopping_patience: int | None = Field(None, ge=1, description="Evaluations without improvement.")
+    eval_before: bool = Field(True, description="Evaluate once before training (the 'before' metrics).")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: torch's choice.")
+    progress: bool = True
+
+
+class PretrainConfig(Section):
+    """`rawtune pretrain`: MLM / CLM on raw text, continued or from scratch."""
+
+    stage: Literal["pretrain"] = "pretrain"
+    rawtune_version: str = __version__
+    seed: int = 42
+    output: PathStr | None = Field(None, description="Run directory to create (or continue with --resume).")
+    model: ModelConfig = ModelConfig()
+    tokenizer: TokenizerConfig = TokenizerConfig()
+    data: DataConfig = DataConfig()
+    objective: ObjectiveConfig = ObjectiveConfig()
+    train: TrainConfig = TrainConfig()
+
+    def missing_required(self) -> list[str]:
+        """Keys a runnable config must set (checked by the loader, reported with the others)."""
+        missing = []
+        if not self.output:
+            missing.append("output")
+        if not self.data.corpus:
+            missing.append("data.corpus")
+        if self.model.init == "pretrained" and not self.model.name_or_path:
+            missing.append("model.name_or_path")
+        return missing
+
+
+STAGES: dict[str, type[Section]] = {"pretrain": PretrainConfig}

@@ -1,0 +1,102 @@
+"""Deterministic micro-batch streams. Global micro-batch j is a pure function of (seed, j): epoch
+e = j // per_epoch draws its order from a permutation seeded by (seed, e). Resuming after k
+optimizer steps restarts the stream at j = k * grad_accum * world, with no state to restore.
+With several processes, rank r takes micro-batches r, r + world, r + 2*world, ...
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+Collate = Callable[[list[dict[str, Any]], list[int], int], dict[str, torch.Tensor]]
+
+
+@dataclass
+class MicroBatch:
+    index: int  # global micro-batch index
+    epoch: int
+    sample_ids: list[int]
+    tensors: dict[str, torch.Tensor]
+    n_tokens: int
+
+
+class BatchStream(Protocol):
+    micro_per_epoch: int | None
+
+    def iterate(self, start: int, rank: int = 0, world: int = 1) -> Iterator[MicroBatch]: ...
+
+
+def _n_tokens(tensors: dict[str, torch.Tensor]) -> int:
+    mask = tensors.get("attention_mask")
+    return int(mask.sum()) if mask is not None else int(tensors["input_ids"].numel())
+
+
+class ShuffledBatches:
+    """Map-style dataset -> endless shuffled micro-batches (last batch of an epoch may be short)."""
+
+    def __init__(self, dataset: Sequence[dict[str, Any]], batch_size: int, collate: Collate, seed: int,
+                 shuffle: bool = True):
+        if len(dataset) == 0:
+            raise ValueError("empty dataset")
+        self.dataset, self.batch_size, self.collate, self.seed, self.shuffle = dataset, batch_size, collate, seed, shuffle
+        self.micro_per_epoch = math.ceil(len(dataset) / batch_size)
+        self._perm: tuple[int, np.ndarray] | None = None
+
+    def order(self, epoch: int) -> np.ndarray:
+        if self._perm is None or self._perm[0] != epoch:
+            n = len(self.dataset)
+            perm = np.random.default_rng([self.seed, epoch, 7]).permutation(n) if self.shuffle else np.arange(n)
+            self._perm = (epoch, perm)
+        return self._perm[1]
+
+    def iterate(self, start: int, rank: int = 0, world: int = 1) -> Iterator[MicroBatch]:
+        j = start + rank
+        while True:
+            epoch, k = divmod(j, self.micro_per_epoch)
+            ids = [int(i) for i in self.order(epoch)[k * self.batch_size : (k + 1) * self.batch_size]]
+            tensors = self.collate([self.dataset[i] for i in ids], ids, epoch)
+            yield MicroBatch(index=j, epoch=epoch, sample_ids=ids, tensors=tensors, n_tokens=_n_tokens(tensors))
+            j += world
+
+
+class SequentialBatches:
+    """An iterable corpus (streaming, larger than memory) in file order, repeated endlessly.
+    `blocks_from(skip)` yields one pass of the corpus from block `skip` on. Micro-batch j holds the
+    global blocks [j*bs, (j+1)*bs) of the endless repetition; a block's sample id is its global
+    number, so masking stays a pure function of (seed, block) and resume needs no state."""
+
+    micro_per_epoch = None
+
+    def __init__(self, blocks_from: Callable[[int], Iterator[dict[str, Any]]], batch_size: int, collate: Collate):
+        self.blocks_from, self.batch_size, self.collate = blocks_from, batch_size, collate
+        self.pass_len: int | None = None
+
+    def _endless(self, g: int) -> Iterator[tuple[int, dict[str, Any]]]:
+        while True:
+            local = g if self.pass_len is None else g % self.pass_len
+            got = 0
+            for block in self.blocks_from(local):
+                yield g, block
+                g += 1
+                got += 1
+            if self.pass_len is None:
+                self.pass_len = local + got if got else sum(1 for _ in self.blocks_from(0))
+            if self.pass_len == 0:
+                raise ValueError("streaming corpus yielded no blocks")
+
+    def iterate(self, start: int, rank: int = 0, world: int = 1) -> Iterator[MicroBatch]:
+        stream = self._endless(start * self.batch_size)
+        j = start
+        while True:
+            chunk = [next(stream) for _ in range(self.batch_size)]
+            if (j - start) % world == rank:
+                ids = [g for g, _ in chunk]
+                tensors = self.collate([b for _, b in chunk], ids, 0)
+                yield MicroBatch(index=j, epoch=0, sample_ids=ids, tensors=tensors, n_tokens=_n_tokens(tensors))
+            j += 1

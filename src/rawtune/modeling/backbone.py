@@ -1,0 +1,125 @@
+"""Backbone resolution: a hub id, a local save_pretrained dir, or a rawtune run dir (its model/),
+and model construction. The only module that calls `from_pretrained` for models."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rawtune.config.schema import ModelConfig
+from rawtune.errors import ModelError
+
+log = logging.getLogger("rawtune")
+
+
+@dataclass(frozen=True)
+class Source:
+    ref: str  # what from_pretrained gets: a directory or a hub id
+    kind: str  # "run" | "local" | "hub"
+    parent_run: str | None = None  # the rawtune run this model came from
+
+
+def _looks_like_path(name: str) -> bool:
+    """Hub ids are `name` or `org/name`; anything else that is not a directory is a missing path."""
+    return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name or Path(name).exists()
+
+
+def resolve(name: str) -> Source:
+    p = Path(name).expanduser()
+    if p.is_dir():
+        if (p / "manifest.json").is_file() and (p / "model").is_dir():
+            return Source(str(p / "model"), "run", parent_run=str(p.resolve()))
+        if (p / "config.json").is_file():
+            return Source(str(p), "local")
+        raise ModelError(f"model {name}: directory has neither config.json nor a rawtune run (manifest.json + model/)")
+    if _looks_like_path(name):
+        raise ModelError(f"model {name}: path does not exist")
+    return Source(name, "hub")
+
+
+def _hub_error(src: Source, err: Exception) -> ModelError:
+    offline = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
+    hint = " (HF_HUB_OFFLINE is set: only cached models load)" if offline else ""
+    first = str(err).splitlines()[0] if str(err) else ""
+    return ModelError(f"model {src.ref}: no such local directory, and loading it as a Hugging Face Hub id failed: "
+                      f"{type(err).__name__}: {first}{hint}")
+
+
+def load_tokenizer(ref: str, cfg: ModelConfig | None = None):
+    from transformers import AutoTokenizer
+
+    try:
+        tok = AutoTokenizer.from_pretrained(ref, revision=cfg.revision if cfg else None,
+                                            trust_remote_code=bool(cfg and cfg.trust_remote_code))
+    except (OSError, ValueError) as e:
+        src = resolve(ref) if not Path(ref).is_dir() else Source(ref, "local")
+        raise (_hub_error(src, e) if src.kind == "hub" else ModelError(f"tokenizer {ref}: {e}")) from None
+    if not getattr(tok, "is_fast", False):
+        raise ModelError(f"tokenizer {ref}: a fast (Rust) tokenizer is required (word boundaries, speed)")
+    return tok
+
+
+def load_pretrained(src: Source, auto_class: Any, cfg: ModelConfig) -> Any:
+    """from_pretrained with missing heads reported in one line instead of transformers' table."""
+    from transformers.utils import logging as hf_logging
+
+    kwargs: dict[str, Any] = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
+    if cfg.dropout is not None:
+        kwargs.update(hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model, info = auto_class.from_pretrained(src.ref, output_loading_info=True, **kwargs)
+    except (OSError, ValueError) as e:
+        if src.kind == "hub":
+            raise _hub_error(src, e) from None
+        raise ModelError(f"model {src.ref}: {type(e).__name__}: {e}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    missing = info.get("missing_keys") or []
+    if missing:
+        log.info("model %s: initialised %d tensors not in the checkpoint (e.g. %s)", src.ref, len(missing),
+                 sorted(missing)[0])
+    return model
+
+
+def scratch_config(cfg: ModelConfig, tokenizer: Any, max_positions: int) -> Any:
+    from transformers import BertConfig, GPT2Config, RobertaConfig
+
+    heads = cfg.heads or max(1, cfg.hidden // 64)
+    if cfg.hidden % heads:
+        raise ModelError(f"model.hidden={cfg.hidden} is not divisible by model.heads={heads}")
+    common = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
+    inter = cfg.intermediate or 4 * cfg.hidden
+    if cfg.arch == "gpt2":
+        return GPT2Config(n_layer=cfg.layers, n_embd=cfg.hidden, n_head=heads, n_inner=inter,
+                          n_positions=max_positions, bos_token_id=tokenizer.bos_token_id,
+                          eos_token_id=tokenizer.eos_token_id, **common)
+    klass = BertConfig if cfg.arch == "bert" else RobertaConfig
+    extra = {"max_position_embeddings": max_positions + (2 if cfg.arch == "roberta" else 0)}
+    if cfg.dropout is not None:
+        extra.update(hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout)
+    return klass(num_hidden_layers=cfg.layers, hidden_size=cfg.hidden, num_attention_heads=heads,
+                 intermediate_size=inter, **common, **extra)
+
+
+def build_lm(cfg: ModelConfig, objective: str, tokenizer: Any, src: Source | None, max_positions: int) -> Any:
+    """A model with an LM head: from a checkpoint (a head is initialised and tied when missing)
+    or from scratch. Embeddings are resized when the tokenizer has grown."""
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
+
+    auto = AutoModelForMaskedLM if objective == "mlm" else AutoModelForCausalLM
+    if cfg.init == "scratch":
+        model = auto.from_config(scratch_config(cfg, tokenizer, max_positions))
+    else:
+        assert src is not None
+        model = load_pretrained(src, auto, cfg)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=8)
+    out, inp = model.get_output_embeddings(), model.get_input_embeddings()
+    if out is not None and getattr(model.config, "tie_word_embeddings", False) and out.weight is not inp.weight:
+        model.tie_weights()
+    return model

@@ -1,0 +1,83 @@
+"""Atomic, verified checkpoints: `RUN/checkpoints/step-N/` exists only when complete.
+
+Write protocol: temp dir -> files fsynced -> `checksums.json` (sha256 of every file) -> rename.
+A directory without `checksums.json`, a temp dir, or one whose hashes no longer match is never
+resumed from; each skip is reported naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rawtune.runs.atomic import atomic_dir, hash_tree, sha256_file, write_json
+
+CHECKSUMS = "checksums.json"
+STATE = "trainer_state.json"
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+def save_checkpoint(root: Path, step: int, write_payload: Callable[[Path], None], state: dict[str, Any]) -> Path:
+    final = root / f"step-{step}"
+    root.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(final) as tmp:
+        write_payload(tmp)
+        write_json(tmp / STATE, state)
+        write_json(tmp / CHECKSUMS, {"step": step, "files": hash_tree(tmp, skip=(CHECKSUMS,))})
+    return final
+
+
+def verify_checkpoint(path: Path) -> str | None:
+    """None when the checkpoint is complete and intact, else the reason (naming the file)."""
+    manifest = path / CHECKSUMS
+    if not manifest.is_file():
+        return f"{manifest} is missing (checkpoint incomplete)"
+    try:
+        files = json.loads(manifest.read_text())["files"]
+    except (ValueError, KeyError) as e:
+        return f"{manifest} is unreadable ({e})"
+    for rel, meta in files.items():
+        f = path / rel
+        if not f.is_file():
+            return f"{f} is missing"
+        if f.stat().st_size != meta["bytes"] or sha256_file(f) != meta["sha256"]:
+            return f"{f} does not match its sha256 in {CHECKSUMS} (corrupted)"
+    if not (path / STATE).is_file() or STATE not in files:
+        return f"{path / STATE} is missing"
+    return None
+
+
+def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
+    if not root.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in root.iterdir() if p.is_dir() and (m := _STEP_DIR.match(p.name))]
+    return sorted(found)
+
+
+def latest_verified(root: Path, warn: Callable[[str], None]) -> Path | None:
+    """Newest checkpoint that verifies; torn or corrupted ones are skipped with a warning."""
+    for _step, path in reversed(list_checkpoints(root)):
+        problem = verify_checkpoint(path)
+        if problem is None:
+            return path
+        warn(f"skipping checkpoint {path.name}: {problem}")
+    return None
+
+
+def read_state(path: Path) -> dict[str, Any]:
+    return json.loads((path / STATE).read_text())
+
+
+def prune_checkpoints(root: Path, keep_last: int, keep_steps: set[int]) -> None:
+    """Delete all but the newest `keep_last` checkpoints and those in `keep_steps` (the best);
+    leftover temp dirs from killed runs are removed too."""
+    ckpts = list_checkpoints(root)
+    for step, path in ckpts[:-keep_last] if keep_last else ckpts:
+        if step not in keep_steps:
+            shutil.rmtree(path, ignore_errors=True)
+    for tmp in root.glob(".tmp-step-*"):
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,164 @@
+"""The run directory contract (DESIGN.md §4). Status lives in manifest.json: a run is finished
+only when its manifest says `"status": "complete"`; metrics.json is written just before that."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rawtune import __version__
+from rawtune.errors import RunDirError
+from rawtune.runs.atomic import hash_tree, write_json, write_text
+
+RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
+
+
+def check_writable(path: Path) -> None:
+    """Fail early, before any work, if `path` cannot be created or written (nothing is created)."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        raise RunDirError(f"output {path}: {probe} exists and is not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise RunDirError(f"output {path}: directory {probe} is not writable")
+
+
+def environment() -> dict[str, Any]:
+    env: dict[str, Any] = {
+        "rawtune": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "argv": sys.argv,
+    }
+    for mod in ("torch", "transformers", "tokenizers", "accelerate", "datasets"):
+        m = sys.modules.get(mod)
+        if m is not None:
+            env[mod] = getattr(m, "__version__", "?")
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        env["cuda"] = bool(torch.cuda.is_available())
+        env["threads"] = torch.get_num_threads()
+    return env
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    # -- layout ---------------------------------------------------------------------------
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    @property
+    def metrics_jsonl(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def metrics_json(self) -> Path:
+        return self.path / "metrics.json"
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / "model"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def eval_dir(self) -> Path:
+        return self.path / "eval"
+
+    # -- lifecycle --------------------------------------------------------------------------
+    @classmethod
+    def is_run(cls, path: Path) -> bool:
+        return (path / "manifest.json").is_file() and (path / "config.yaml").is_file()
+
+    def manifest(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except FileNotFoundError:
+            return {}
+
+    @property
+    def status(self) -> str | None:
+        return self.manifest().get("status")
+
+    @classmethod
+    def check_new(cls, path: Path) -> None:
+        """A new run may go to `path`: writable, and absent or empty. Creates nothing."""
+        check_writable(path)
+        if path.exists() and any(path.iterdir()):
+            raise RunDirError(
+                f"output {path} exists and is not empty; pass --resume to continue that run "
+                "or choose a new --output"
+            )
+
+    @classmethod
+    def create(cls, path: str | Path, config_yaml: str, manifest: dict[str, Any]) -> RunDir:
+        run = cls(Path(path))
+        cls.check_new(run.path)
+        for d in (run.path, run.logs_dir, run.checkpoints_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        write_text(run.config_path, config_yaml)
+        run.write_manifest({**manifest, "status": RUNNING, "started": time.time(), "environment": environment()})
+        run.metrics_jsonl.touch()
+        return run
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json(self.manifest_path, manifest)
+
+    def update_manifest(self, **fields: Any) -> None:
+        self.write_manifest({**self.manifest(), **fields})
+
+    def finish(self, metrics: dict[str, Any]) -> None:
+        write_json(self.metrics_json, metrics)
+        files = hash_tree(self.path, skip=("manifest.json",))
+        files = {k: v for k, v in files.items() if not k.startswith(("checkpoints/", "logs/"))}
+        self.update_manifest(status=COMPLETE, finished=time.time(), files=files, environment=environment())
+
+    def fail(self, error: str) -> None:
+        self.update_manifest(status=FAILED, error=error, finished=time.time())
+
+    # -- metrics log ----------------------------------------------------------------------
+    def log_metrics(self, record: dict[str, Any]) -> None:
+        with open(self.metrics_jsonl, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_jsonl.exists():
+            return []
+        return [json.loads(line) for line in self.metrics_jsonl.read_text().splitlines() if line.strip()]
+
+    def truncate_metrics(self, after_step: int) -> None:
+        """On resume: drop records logged after the checkpoint, so the log reads as one unbroken run."""
+        kept = [r for r in self.read_metrics() if r.get("step", 0) <= after_step]
+        write_text(self.metrics_jsonl, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def replace_dir(self, name: str, src: Path) -> None:
+        dst = self.path / name
+        if dst.exists():
+            shutil.rmtree(dst)
+        os.replace(src, dst)

@@ -1,0 +1,86 @@
+"""Plumbing every stage shares: config coercion, logging into the run, the Accelerator, resume checks."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rawtune.config.loader import dump_config, load_config
+from rawtune.config.schema import Section, TrainConfig
+from rawtune.errors import CheckpointError, ConfigError, ConfigIssue
+from rawtune.runs.rundir import RunDir
+
+log = logging.getLogger("rawtune")
+# keys that may differ between a run and its --resume without changing what is computed
+_RESUME_FREE = ("rawtune_version", "output", "train.progress", "train.threads")
+
+
+def coerce_config(stage: str, config: Any) -> Any:
+    if isinstance(config, Section):
+        return config
+    if isinstance(config, (str, Path)):
+        return load_config(stage, file=config)
+    if isinstance(config, dict):
+        return load_config(stage, base=config)
+    raise TypeError(f"config must be a {stage} config, a dict or a YAML path, not {type(config).__name__}")
+
+
+def setup_logging(logfile: Path | None = None) -> None:
+    log.setLevel(logging.INFO)
+    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler) for h in log.handlers):
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(h)
+    if logfile is not None:
+        for h in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
+            log.removeHandler(h)
+            h.close()
+        fh = logging.FileHandler(logfile, encoding="utf-8")
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(fh)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        out.update(_flatten(v, key + ".") if isinstance(v, dict) else {key: v})
+    return out
+
+
+def config_fingerprint(cfg: Section) -> str:
+    flat = {k: v for k, v in _flatten(cfg.model_dump(mode="json")).items() if k not in _RESUME_FREE}
+    return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def check_resume_config(run: RunDir, cfg: Section) -> None:
+    """--resume must continue the same run: refuse when the config differs, naming the keys."""
+    if not RunDir.is_run(run.path):
+        raise CheckpointError(f"--resume: {run.path} is not a rawtune run directory (no config.yaml/manifest.json)")
+    stored = _flatten(yaml.safe_load(run.config_path.read_text()) or {})
+    now = _flatten(cfg.model_dump(mode="json"))
+    diff = sorted(k for k in set(stored) | set(now) if k not in _RESUME_FREE and stored.get(k) != now.get(k))
+    if diff:
+        shown = ", ".join(f"{k} ({stored.get(k)!r} -> {now.get(k)!r})" for k in diff[:6])
+        raise CheckpointError(f"--resume: the config differs from {run.config_path}: {shown}")
+
+
+def make_accelerator(train: TrainConfig) -> Any:
+    import torch
+    from accelerate import Accelerator
+
+    if train.threads:
+        torch.set_num_threads(train.threads)
+    cuda = torch.cuda.is_available()
+    if train.precision == "fp16" and not cuda:
+        raise ConfigError([ConfigIssue("train.precision", "fp16 needs a CUDA device; use bf16 or fp32 on CPU")])
+    mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[train.precision]
+    return Accelerator(mixed_precision=mp, cpu=not cuda)
+
+

@@ -1,0 +1,1 @@
+"""Tasks: how examples become tensors, what the model predicts, and how it is scored."""

@@ -1,0 +1,1 @@
+"""The one training engine: `loop.train_steps` (a generator of optimizer steps) driven by `fit.fit`."""

@@ -1,0 +1,159 @@
+"""The driver: evaluation cadence, best/last tracking, early stopping, checkpoints, exact resume,
+logging. It consumes `loop.train_steps` and decides; it never touches gradients."""
+
+from __future__ import annotations
+
+import logging
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_model, save_model
+
+from rawtune.config.schema import TrainConfig
+from rawtune.data.batching import BatchStream
+from rawtune.errors import CheckpointError, NonFiniteError
+from rawtune.runs.checkpoint import latest_verified, prune_checkpoints, read_state, save_checkpoint
+from rawtune.runs.rundir import RunDir
+from rawtune.train.callbacks import Callback, ProgressBar, TensorBoard
+from rawtune.train.loop import StepResult, train_steps
+from rawtune.train.optim import build_optimizer, build_scheduler, total_steps
+
+log = logging.getLogger("rawtune")
+Evaluate = Callable[[torch.nn.Module], dict[str, Any]]
+
+
+@dataclass
+class FitResult:
+    state: dict[str, Any]
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    total_steps: int
+    resumed_from: int | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _new_state(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    return {"step": 0, "tokens_seen": 0, "train_seconds": 0.0, "best": None, "best_step": None,
+            "bad_evals": 0, "before": None, "last_eval": None, "fingerprint": fingerprint}
+
+
+def _save(run: RunDir, module, optimizer, scheduler, state: dict[str, Any], keep_last: int, accelerator) -> None:
+    model = accelerator.unwrap_model(module).model
+    for name, p in model.named_parameters():  # never persist a broken model
+        if not torch.isfinite(p).all():
+            raise NonFiniteError(f"parameter {name} is non-finite at step {state['step']}; checkpoint not written",
+                                 step=state["step"], samples=[])
+    if not accelerator.is_main_process:
+        return
+
+    def payload(d: Path) -> None:
+        save_model(model, str(d / "model.safetensors"))
+        torch.save(optimizer.state_dict(), d / "optimizer.pt")
+        torch.save(scheduler.state_dict(), d / "scheduler.pt")
+
+    save_checkpoint(run.checkpoints_dir, state["step"], payload, state)
+    keep = {state["best_step"]} if state["best_step"] is not None else set()
+    prune_checkpoints(run.checkpoints_dir, keep_last, keep)
+
+
+def _restore(run: RunDir, module, optimizer, scheduler, fingerprint: dict[str, Any], accelerator) -> dict[str, Any]:
+    ckpt = latest_verified(run.checkpoints_dir, log.warning)
+    if ckpt is None:
+        raise CheckpointError(f"--resume: no complete checkpoint in {run.checkpoints_dir}; "
+                              "start a new run with a new --output (or delete this one)")
+    state = read_state(ckpt)
+    theirs = state.get("fingerprint", {})
+    diff = sorted(k for k in set(theirs) | set(fingerprint) if theirs.get(k) != fingerprint.get(k))
+    if diff:
+        raise CheckpointError(f"--resume: checkpoint {ckpt} was made with a different {', '.join(diff)}; "
+                              "resume with the same config and data, or start a new --output")
+    load_model(accelerator.unwrap_model(module).model, str(ckpt / "model.safetensors"))
+    optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+    scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
+    run.truncate_metrics(state["step"])
+    log.info("resumed from %s (step %d)", ckpt, state["step"])
+    return state
+
+
+def _log_train(run: RunDir, window: list[StepResult], state: dict[str, Any], world: int) -> None:
+    units = sum(r.units for r in window)
+    secs = sum(r.seconds for r in window)
+    rec = {"step": window[-1].step, "kind": "train", "epoch": window[-1].epoch,
+           "loss": sum(r.loss * r.units for r in window) / max(units, 1), "lr": window[-1].lr,
+           "grad_norm": window[-1].grad_norm, "tokens_per_s": world * sum(r.tokens for r in window) / secs,
+           "tokens_seen": state["tokens_seen"], "elapsed_s": state["train_seconds"]}
+    correct = [r.correct for r in window if r.correct is not None]
+    if correct:
+        rec["accuracy"] = sum(correct) / max(units, 1)
+    run.log_metrics(rec)
+
+
+def _on_eval(state: dict[str, Any], metrics: dict[str, Any], step: int, cfg: TrainConfig) -> bool:
+    """Update best/patience; True when early stopping triggers."""
+    state["last_eval"] = metrics
+    if state["best"] is None or metrics["loss"] < state["best"]["loss"]:
+        state["best"], state["best_step"], state["bad_evals"] = metrics, step, 0
+        return False
+    state["bad_evals"] += 1
+    return cfg.early_stopping_patience is not None and state["bad_evals"] >= cfg.early_stopping_patience
+
+
+def fit(module: torch.nn.Module, stream: BatchStream, *, cfg: TrainConfig, run: RunDir, accelerator, seed: int,
+        evaluate: Evaluate | None, fingerprint: dict[str, Any], resume: bool = False,
+        callbacks: Sequence[Callback] = ()) -> FitResult:
+    world = accelerator.num_processes
+    steps = total_steps(cfg, stream.micro_per_epoch, world)
+    optimizer = build_optimizer(module, cfg)
+    scheduler = build_scheduler(optimizer, cfg, steps)
+    module, optimizer = accelerator.prepare(module, optimizer)
+    state, resumed_from = _new_state(fingerprint), None
+    if resume:
+        state = _restore(run, module, optimizer, scheduler, fingerprint, accelerator)
+        resumed_from = state["step"]
+    elif evaluate is not None and cfg.eval_before:
+        state["before"] = evaluate(module)
+        run.log_metrics({"step": 0, "kind": "eval", "split": "validation", **state["before"]})
+    cbs: list[Any] = [ProgressBar(steps, state["step"], cfg.progress and accelerator.is_main_process)]
+    if accelerator.is_main_process and (tb := TensorBoard.maybe(str(run.logs_dir))) is not None:
+        cbs.append(tb)
+    cbs.extend(callbacks)
+    batches = stream.iterate(state["step"] * cfg.grad_accum * world, accelerator.process_index, world)
+    window: list[StepResult] = []
+    evaluated_at = -1
+    for res in train_steps(module, optimizer, scheduler, batches, accelerator, cfg,
+                           start_step=state["step"], total_steps=steps, seed=seed):
+        state["step"] = res.step
+        state["tokens_seen"] += res.tokens * world
+        state["train_seconds"] += res.seconds
+        window.append(res)
+        for cb in cbs:
+            cb.on_step(res, state)
+        if res.step % cfg.log_steps == 0 or res.step == steps:
+            _log_train(run, window, state, world)
+            window = []
+        stop = False
+        if evaluate is not None and (res.step % cfg.eval_steps == 0 or res.step == steps):
+            metrics = evaluate(module)
+            evaluated_at = res.step
+            run.log_metrics({"step": res.step, "kind": "eval", "split": "validation", **metrics})
+            for cb in cbs:
+                cb.on_eval(res.step, metrics)
+            stop = _on_eval(state, metrics, res.step, cfg)
+        if res.step % cfg.save_steps == 0 and res.step < steps and not stop:
+            _save(run, module, optimizer, scheduler, state, cfg.keep_last, accelerator)
+        if stop:
+            log.info("early stopping at step %d (no improvement in %d evaluations)", res.step, state["bad_evals"])
+            break
+    if window:
+        _log_train(run, window, state, world)
+    after = state["last_eval"] if evaluated_at == state["step"] else (evaluate(module) if evaluate else None)
+    for cb in cbs:
+        cb.on_end(state)
+    accelerator.wait_for_everyone()
+    return FitResult(state=state, before=state["before"], after=after, total_steps=steps, resumed_from=resumed_from)
+
+
