@@ -48,7 +48,9 @@ class ConfigError(RawtuneError):
 class DataError(RawtuneError):
     """Bad user data; names the file and, where known, the line and field."""
 
-    def __init__(self, message: str, file: str | None = None, line: int | None = None, field: str | None = None):
+    def __init__(
+        self, message: str, file: str | None = None, line: int | None = None, field: str | None = None
+    ):
         self.file, self.line, self.field = file, line, field
         where = ""
         if file:

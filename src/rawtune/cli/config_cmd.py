@@ -31,8 +31,12 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     stage = stage or "pretrain"
     if stage not in STAGES:
         raise RawtuneError(f"unknown stage '{stage}'; known: {', '.join(STAGES)}")
-    cfg = load_config(stage, file=args.config, overrides=parse_all(split_overrides(extra, args.known_flags)),
-                      require=args.action == "validate")
+    cfg = load_config(
+        stage,
+        file=args.config,
+        overrides=parse_all(split_overrides(extra, args.known_flags)),
+        require=args.action == "validate",
+    )
     print(dump_config(cfg) if args.action == "show" else f"ok: valid {stage} config", end="")
     if args.action == "validate":
         print()

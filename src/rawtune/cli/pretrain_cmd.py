@@ -7,18 +7,30 @@ from typing import Any
 
 # flag dest -> config key
 SHORTCUTS = {
-    "model": "model.name_or_path", "corpus": "data.corpus", "objective": "objective.name", "output": "output",
-    "seed": "seed", "init": "model.init", "arch": "model.arch", "layers": "model.layers", "hidden": "model.hidden",
-    "tokenizer": "tokenizer.path", "whole_word": "objective.whole_word", "seq_len": "data.seq_len",
+    "model": "model.name_or_path",
+    "corpus": "data.corpus",
+    "objective": "objective.name",
+    "output": "output",
+    "seed": "seed",
+    "init": "model.init",
+    "arch": "model.arch",
+    "layers": "model.layers",
+    "hidden": "model.hidden",
+    "tokenizer": "tokenizer.path",
+    "whole_word": "objective.whole_word",
+    "seq_len": "data.seq_len",
 }
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("pretrain", help="masked-LM / causal-LM pretraining on raw text",
-                       description="Continue pretraining a model (hub id, local dir or run dir) on raw text, "
-                       "or pretrain from scratch with a new tokenizer. Writes a run directory.",
-                       epilog="Any config key is a flag too: --train.max_steps=2000 --data.document=paragraph. "
-                       "See 'rawtune config show pretrain' for every key and its default.")
+    p = sub.add_parser(
+        "pretrain",
+        help="masked-LM / causal-LM pretraining on raw text",
+        description="Continue pretraining a model (hub id, local dir or run dir) on raw text, "
+        "or pretrain from scratch with a new tokenizer. Writes a run directory.",
+        epilog="Any config key is a flag too: --train.max_steps=2000 --data.document=paragraph. "
+        "See 'rawtune config show pretrain' for every key and its default.",
+    )
     p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
     p.add_argument("--model", metavar="ID|DIR|RUN", help="hub id, save_pretrained dir, or a rawtune run dir")
     p.add_argument("--corpus", nargs="+", metavar="PATH", help="files, dirs, globs, hf:NAME[:CONFIG]")
@@ -32,14 +44,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", metavar="DIR|ID", help="use this tokenizer instead of the model's")
     p.add_argument("--seq-len", type=int, dest="seq_len", help="tokens per packed block")
     p.add_argument("--whole-word", action="store_true", default=None, help="whole-word masking")
-    p.add_argument("--resume", action="store_true", help="continue the run in --output from its last checkpoint")
+    p.add_argument(
+        "--resume", action="store_true", help="continue the run in --output from its last checkpoint"
+    )
     p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
 
 
-def collect_overrides(args: argparse.Namespace, extra: list[str], shortcuts: dict[str, str]) -> dict[str, Any]:
+def collect_overrides(
+    args: argparse.Namespace, extra: list[str], shortcuts: dict[str, str]
+) -> dict[str, Any]:
     from rawtune.cli.overrides import parse_all, split_overrides
 
-    values = {key: getattr(args, dest) for dest, key in shortcuts.items() if getattr(args, dest, None) is not None}
+    values = {
+        key: getattr(args, dest) for dest, key in shortcuts.items() if getattr(args, dest, None) is not None
+    }
     values.update(parse_all(split_overrides(extra, args.known_flags)))
     return values
 

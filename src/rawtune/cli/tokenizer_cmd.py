@@ -28,7 +28,14 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
 
     split_overrides(extra, args.known_flags)  # rejects unknown flags
     data = DataConfig(corpus=args.corpus, text_field=args.text_field, document=args.document)
-    tok = train_tokenizer(args.corpus, args.output, type=args.type, vocab_size=args.vocab_size,
-                          min_frequency=args.min_frequency, lowercase=not args.cased, data_cfg=data)
+    tok = train_tokenizer(
+        args.corpus,
+        args.output,
+        type=args.type,
+        vocab_size=args.vocab_size,
+        min_frequency=args.min_frequency,
+        lowercase=not args.cased,
+        data_cfg=data,
+    )
     print(f"{args.output} ({len(tok)} tokens)")
     return 0

@@ -45,7 +45,7 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], Marks]:
     def walk(n: yaml.Node, prefix: tuple[str, ...]) -> None:
         if isinstance(n, yaml.MappingNode):
             for k, v in n.value:
-                key = prefix + (str(k.value),)
+                key = (*prefix, str(k.value))
                 marks[key] = (str(path), k.start_mark.line + 1)
                 walk(v, key)
 
@@ -85,7 +85,9 @@ def _fields_at(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
     return []
 
 
-def _issue(model: type[BaseModel], loc: tuple[str, ...], msg: str, marks: Marks, kind: str = "") -> ConfigIssue:
+def _issue(
+    model: type[BaseModel], loc: tuple[str, ...], msg: str, marks: Marks, kind: str = ""
+) -> ConfigIssue:
     key = ".".join(loc) or "-"
     src = marks.get(loc)
     # an error inside a list/tuple element: point at the nearest marked ancestor
@@ -93,7 +95,7 @@ def _issue(model: type[BaseModel], loc: tuple[str, ...], msg: str, marks: Marks,
     while src is None and probe:
         probe = probe[:-1]
         src = marks.get(probe)
-    file, line = (src if src else (None, None))
+    file, line = src if src else (None, None)
     hint = None
     if kind == "extra_forbidden":
         msg = "unknown key"
@@ -118,8 +120,9 @@ def load_config(
     schema = STAGES[stage]
     data: dict[str, Any] = {}
     for key, value in (base or {}).items():  # the Python API accepts nested and dotted keys alike
-        _set_dotted(data, key, value) if "." in key else data.update({key: _deep_merge(data.get(key, {}), value)
-                                                                      if isinstance(value, dict) else value})
+        _set_dotted(data, key, value) if "." in key else data.update(
+            {key: _deep_merge(data.get(key, {}), value) if isinstance(value, dict) else value}
+        )
     marks: Marks = {}
     if file is not None:
         ydata, marks = _read_yaml(Path(file))
@@ -132,7 +135,8 @@ def load_config(
         cfg = schema.model_validate(data)
     except ValidationError as e:
         issues = [
-            _issue(schema, tuple(str(p) for p in err["loc"]), err["msg"], marks, err["type"]) for err in e.errors()
+            _issue(schema, tuple(str(p) for p in err["loc"]), err["msg"], marks, err["type"])
+            for err in e.errors()
         ]
         raise ConfigError(issues) from None
     missing = cfg.missing_required() if require else []

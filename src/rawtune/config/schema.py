@@ -15,7 +15,6 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 
 from rawtune import __version__
 
-
 # paths may be given as pathlib.Path from Python; stored as strings
 PathStr = Annotated[str, BeforeValidator(lambda v: os.fspath(v) if isinstance(v, os.PathLike) else v)]
 
@@ -29,21 +28,28 @@ class ModelConfig(Section):
         None, description="Hub id, local save_pretrained dir, or a rawtune run dir (its model/ is used)."
     )
     init: Literal["pretrained", "scratch"] = Field(
-        "pretrained", description="'scratch': build a fresh model of `arch` with a tokenizer trained on the corpus."
+        "pretrained",
+        description="'scratch': build a fresh model of `arch` with a tokenizer trained on the corpus.",
     )
     arch: Literal["bert", "roberta", "gpt2"] = "bert"
     layers: int = Field(4, ge=1, description="Scratch only: transformer layers.")
     hidden: int = Field(256, ge=8, description="Scratch only: hidden size.")
-    heads: int | None = Field(None, ge=1, description="Scratch only: attention heads (default hidden/64, at least 1).")
+    heads: int | None = Field(
+        None, ge=1, description="Scratch only: attention heads (default hidden/64, at least 1)."
+    )
     intermediate: int | None = Field(None, ge=1, description="Scratch only: FFN size (default 4*hidden).")
     revision: str | None = None
-    trust_remote_code: bool = Field(False, description="Run code shipped with a hub model. Off unless you ask.")
+    trust_remote_code: bool = Field(
+        False, description="Run code shipped with a hub model. Off unless you ask."
+    )
     dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Override hidden/attention dropout.")
 
 
 class TokenizerConfig(Section):
     path: PathStr | None = Field(None, description="Tokenizer dir or hub id; default: the model's own.")
-    train: bool = Field(False, description="Train a new tokenizer on the corpus (implied by model.init=scratch).")
+    train: bool = Field(
+        False, description="Train a new tokenizer on the corpus (implied by model.init=scratch)."
+    )
     type: Literal["wordpiece", "bpe", "unigram"] = "wordpiece"
     vocab_size: int = Field(16000, ge=100)
     min_frequency: int = Field(2, ge=1)
@@ -56,7 +62,8 @@ class TokenizerConfig(Section):
 
 class DataConfig(Section):
     corpus: list[PathStr] = Field(
-        default_factory=list, description="Files, directories, globs, or hf:NAME[:CONFIG]; .txt .jsonl .csv .parquet, .gz."
+        default_factory=list,
+        description="Files, directories, globs, or hf:NAME[:CONFIG]; .txt .jsonl .csv .parquet, .gz.",
     )
     text_field: str = Field("text", description="Field holding the text in .jsonl/.csv/.parquet/hf: inputs.")
     document: Literal["line", "paragraph"] = Field(
@@ -65,12 +72,20 @@ class DataConfig(Section):
     normalize: Literal["none", "nfc", "nfkc"] = "nfc"
     min_chars: int = Field(1, ge=1, description="Drop documents shorter than this after normalisation.")
     dedupe: bool = Field(True, description="Drop exact duplicate documents (after normalisation).")
-    validation_split: float = Field(0.05, ge=0.0, lt=1.0, description="Fraction of documents held out (by hash).")
-    validation_files: list[PathStr] = Field(default_factory=list, description="Explicit validation corpus instead.")
+    validation_split: float = Field(
+        0.05, ge=0.0, lt=1.0, description="Fraction of documents held out (by hash)."
+    )
+    validation_files: list[PathStr] = Field(
+        default_factory=list, description="Explicit validation corpus instead."
+    )
     max_validation_blocks: int | None = Field(512, ge=1)
     seq_len: int = Field(128, ge=8, le=8192, description="Tokens per packed block, special tokens included.")
-    streaming: bool = Field(False, description="Tokenise on the fly for corpora larger than memory (no cache).")
-    cache_dir: PathStr | None = Field(None, description="Tokenised-corpus cache; default $RAWTUNE_CACHE or ~/.cache/rawtune.")
+    streaming: bool = Field(
+        False, description="Tokenise on the fly for corpora larger than memory (no cache)."
+    )
+    cache_dir: PathStr | None = Field(
+        None, description="Tokenised-corpus cache; default $RAWTUNE_CACHE or ~/.cache/rawtune."
+    )
     hf_split: str = "train"
 
 
@@ -78,10 +93,15 @@ class ObjectiveConfig(Section):
     name: Literal["mlm", "clm"] = "mlm"
     mask_rate: float = Field(0.15, gt=0.0, lt=1.0, description="MLM: fraction of tokens (or words) selected.")
     mask_token_frac: float = Field(0.8, ge=0.0, le=1.0, description="MLM: of selected, replaced by [MASK].")
-    random_token_frac: float = Field(0.1, ge=0.0, le=1.0, description="MLM: of selected, replaced by a random token.")
-    whole_word: bool = Field(False, description="MLM: select whole words; all their sub-tokens are masked together.")
+    random_token_frac: float = Field(
+        0.1, ge=0.0, le=1.0, description="MLM: of selected, replaced by a random token."
+    )
+    whole_word: bool = Field(
+        False, description="MLM: select whole words; all their sub-tokens are masked together."
+    )
     sparse_head: bool = Field(
-        True, description="MLM: project to the vocabulary only at masked positions (same loss, far less compute)."
+        True,
+        description="MLM: project to the vocabulary only at masked positions (same loss, far less compute).",
     )
 
     @model_validator(mode="after")
@@ -94,7 +114,9 @@ class ObjectiveConfig(Section):
 class TrainConfig(Section):
     max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs when set.")
     epochs: float = Field(1.0, gt=0.0)
-    batch_size: int = Field(32, ge=1, description="Examples per optimizer step per process (before accumulation).")
+    batch_size: int = Field(
+        32, ge=1, description="Examples per optimizer step per process (before accumulation)."
+    )
     grad_accum: int = Field(1, ge=1)
     lr: float = Field(5e-5, gt=0.0)
     optimizer: Literal["adamw", "sgd"] = "adamw"

@@ -40,18 +40,32 @@ def _n_tokens(tensors: dict[str, torch.Tensor]) -> int:
 class ShuffledBatches:
     """Map-style dataset -> endless shuffled micro-batches (last batch of an epoch may be short)."""
 
-    def __init__(self, dataset: Sequence[dict[str, Any]], batch_size: int, collate: Collate, seed: int,
-                 shuffle: bool = True):
+    def __init__(
+        self,
+        dataset: Sequence[dict[str, Any]],
+        batch_size: int,
+        collate: Collate,
+        seed: int,
+        shuffle: bool = True,
+    ):
         if len(dataset) == 0:
             raise ValueError("empty dataset")
-        self.dataset, self.batch_size, self.collate, self.seed, self.shuffle = dataset, batch_size, collate, seed, shuffle
+        self.dataset, self.batch_size, self.collate, self.seed, self.shuffle = (
+            dataset,
+            batch_size,
+            collate,
+            seed,
+            shuffle,
+        )
         self.micro_per_epoch = math.ceil(len(dataset) / batch_size)
         self._perm: tuple[int, np.ndarray] | None = None
 
     def order(self, epoch: int) -> np.ndarray:
         if self._perm is None or self._perm[0] != epoch:
             n = len(self.dataset)
-            perm = np.random.default_rng([self.seed, epoch, 7]).permutation(n) if self.shuffle else np.arange(n)
+            perm = (
+                np.random.default_rng([self.seed, epoch, 7]).permutation(n) if self.shuffle else np.arange(n)
+            )
             self._perm = (epoch, perm)
         return self._perm[1]
 
@@ -61,7 +75,9 @@ class ShuffledBatches:
             epoch, k = divmod(j, self.micro_per_epoch)
             ids = [int(i) for i in self.order(epoch)[k * self.batch_size : (k + 1) * self.batch_size]]
             tensors = self.collate([self.dataset[i] for i in ids], ids, epoch)
-            yield MicroBatch(index=j, epoch=epoch, sample_ids=ids, tensors=tensors, n_tokens=_n_tokens(tensors))
+            yield MicroBatch(
+                index=j, epoch=epoch, sample_ids=ids, tensors=tensors, n_tokens=_n_tokens(tensors)
+            )
             j += world
 
 
@@ -73,7 +89,9 @@ class SequentialBatches:
 
     micro_per_epoch = None
 
-    def __init__(self, blocks_from: Callable[[int], Iterator[dict[str, Any]]], batch_size: int, collate: Collate):
+    def __init__(
+        self, blocks_from: Callable[[int], Iterator[dict[str, Any]]], batch_size: int, collate: Collate
+    ):
         self.blocks_from, self.batch_size, self.collate = blocks_from, batch_size, collate
         self.pass_len: int | None = None
 
@@ -98,5 +116,7 @@ class SequentialBatches:
             if (j - start) % world == rank:
                 ids = [g for g, _ in chunk]
                 tensors = self.collate([b for _, b in chunk], ids, 0)
-                yield MicroBatch(index=j, epoch=0, sample_ids=ids, tensors=tensors, n_tokens=_n_tokens(tensors))
+                yield MicroBatch(
+                    index=j, epoch=0, sample_ids=ids, tensors=tensors, n_tokens=_n_tokens(tensors)
+                )
             j += 1

@@ -34,7 +34,9 @@ def resolve(name: str) -> Source:
             return Source(str(p / "model"), "run", parent_run=str(p.resolve()))
         if (p / "config.json").is_file():
             return Source(str(p), "local")
-        raise ModelError(f"model {name}: directory has neither config.json nor a rawtune run (manifest.json + model/)")
+        raise ModelError(
+            f"model {name}: directory has neither config.json nor a rawtune run (manifest.json + model/)"
+        )
     if _looks_like_path(name):
         raise ModelError(f"model {name}: path does not exist")
     return Source(name, "hub")
@@ -44,16 +46,19 @@ def _hub_error(src: Source, err: Exception) -> ModelError:
     offline = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
     hint = " (HF_HUB_OFFLINE is set: only cached models load)" if offline else ""
     first = str(err).splitlines()[0] if str(err) else ""
-    return ModelError(f"model {src.ref}: no such local directory, and loading it as a Hugging Face Hub id failed: "
-                      f"{type(err).__name__}: {first}{hint}")
+    return ModelError(
+        f"model {src.ref}: no such local directory, and loading it as a Hugging Face Hub id failed: "
+        f"{type(err).__name__}: {first}{hint}"
+    )
 
 
 def load_tokenizer(ref: str, cfg: ModelConfig | None = None):
     from transformers import AutoTokenizer
 
     try:
-        tok = AutoTokenizer.from_pretrained(ref, revision=cfg.revision if cfg else None,
-                                            trust_remote_code=bool(cfg and cfg.trust_remote_code))
+        tok = AutoTokenizer.from_pretrained(
+            ref, revision=cfg.revision if cfg else None, trust_remote_code=bool(cfg and cfg.trust_remote_code)
+        )
     except (OSError, ValueError) as e:
         src = resolve(ref) if not Path(ref).is_dir() else Source(ref, "local")
         raise (_hub_error(src, e) if src.kind == "hub" else ModelError(f"tokenizer {ref}: {e}")) from None
@@ -81,8 +86,12 @@ def load_pretrained(src: Source, auto_class: Any, cfg: ModelConfig) -> Any:
         hf_logging.set_verbosity(verbosity)
     missing = info.get("missing_keys") or []
     if missing:
-        log.info("model %s: initialised %d tensors not in the checkpoint (e.g. %s)", src.ref, len(missing),
-                 sorted(missing)[0])
+        log.info(
+            "model %s: initialised %d tensors not in the checkpoint (e.g. %s)",
+            src.ref,
+            len(missing),
+            sorted(missing)[0],
+        )
     return model
 
 
@@ -95,15 +104,28 @@ def scratch_config(cfg: ModelConfig, tokenizer: Any, max_positions: int) -> Any:
     common = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
     inter = cfg.intermediate or 4 * cfg.hidden
     if cfg.arch == "gpt2":
-        return GPT2Config(n_layer=cfg.layers, n_embd=cfg.hidden, n_head=heads, n_inner=inter,
-                          n_positions=max_positions, bos_token_id=tokenizer.bos_token_id,
-                          eos_token_id=tokenizer.eos_token_id, **common)
+        return GPT2Config(
+            n_layer=cfg.layers,
+            n_embd=cfg.hidden,
+            n_head=heads,
+            n_inner=inter,
+            n_positions=max_positions,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            **common,
+        )
     klass = BertConfig if cfg.arch == "bert" else RobertaConfig
     extra = {"max_position_embeddings": max_positions + (2 if cfg.arch == "roberta" else 0)}
     if cfg.dropout is not None:
         extra.update(hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout)
-    return klass(num_hidden_layers=cfg.layers, hidden_size=cfg.hidden, num_attention_heads=heads,
-                 intermediate_size=inter, **common, **extra)
+    return klass(
+        num_hidden_layers=cfg.layers,
+        hidden_size=cfg.hidden,
+        num_attention_heads=heads,
+        intermediate_size=inter,
+        **common,
+        **extra,
+    )
 
 
 def build_lm(cfg: ModelConfig, objective: str, tokenizer: Any, src: Source | None, max_positions: int) -> Any:
@@ -120,6 +142,10 @@ def build_lm(cfg: ModelConfig, objective: str, tokenizer: Any, src: Source | Non
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=8)
     out, inp = model.get_output_embeddings(), model.get_input_embeddings()
-    if out is not None and getattr(model.config, "tie_word_embeddings", False) and out.weight is not inp.weight:
+    if (
+        out is not None
+        and getattr(model.config, "tie_word_embeddings", False)
+        and out.weight is not inp.weight
+    ):
         model.tie_weights()
     return model

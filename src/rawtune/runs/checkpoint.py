@@ -21,7 +21,9 @@ STATE = "trainer_state.json"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
-def save_checkpoint(root: Path, step: int, write_payload: Callable[[Path], None], state: dict[str, Any]) -> Path:
+def save_checkpoint(
+    root: Path, step: int, write_payload: Callable[[Path], None], state: dict[str, Any]
+) -> Path:
     final = root / f"step-{step}"
     root.mkdir(parents=True, exist_ok=True)
     with atomic_dir(final) as tmp:

@@ -122,7 +122,9 @@ class RunDir:
         for d in (run.path, run.logs_dir, run.checkpoints_dir):
             d.mkdir(parents=True, exist_ok=True)
         write_text(run.config_path, config_yaml)
-        run.write_manifest({**manifest, "status": RUNNING, "started": time.time(), "environment": environment()})
+        run.write_manifest(
+            {**manifest, "status": RUNNING, "started": time.time(), "environment": environment()}
+        )
         run.metrics_jsonl.touch()
         return run
 

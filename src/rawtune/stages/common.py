@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from rawtune.config.loader import dump_config, load_config
+from rawtune.config.loader import load_config
 from rawtune.config.schema import Section, TrainConfig
 from rawtune.errors import CheckpointError, ConfigError, ConfigIssue
 from rawtune.runs.rundir import RunDir
@@ -31,10 +31,22 @@ def coerce_config(stage: str, config: Any) -> Any:
     raise TypeError(f"config must be a {stage} config, a dict or a YAML path, not {type(config).__name__}")
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is now (not the one at set-up), so redirection keeps working."""
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def setup_logging(logfile: Path | None = None) -> None:
     log.setLevel(logging.INFO)
-    if not any(isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler) for h in log.handlers):
-        h = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _Stderr) for h in log.handlers):
+        h = _Stderr()
         h.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(h)
     if logfile is not None:
@@ -62,7 +74,9 @@ def config_fingerprint(cfg: Section) -> str:
 def check_resume_config(run: RunDir, cfg: Section) -> None:
     """--resume must continue the same run: refuse when the config differs, naming the keys."""
     if not RunDir.is_run(run.path):
-        raise CheckpointError(f"--resume: {run.path} is not a rawtune run directory (no config.yaml/manifest.json)")
+        raise CheckpointError(
+            f"--resume: {run.path} is not a rawtune run directory (no config.yaml/manifest.json)"
+        )
     stored = _flatten(yaml.safe_load(run.config_path.read_text()) or {})
     now = _flatten(cfg.model_dump(mode="json"))
     diff = sorted(k for k in set(stored) | set(now) if k not in _RESUME_FREE and stored.get(k) != now.get(k))
@@ -79,8 +93,8 @@ def make_accelerator(train: TrainConfig) -> Any:
         torch.set_num_threads(train.threads)
     cuda = torch.cuda.is_available()
     if train.precision == "fp16" and not cuda:
-        raise ConfigError([ConfigIssue("train.precision", "fp16 needs a CUDA device; use bf16 or fp32 on CPU")])
+        raise ConfigError(
+            [ConfigIssue("train.precision", "fp16 needs a CUDA device; use bf16 or fp32 on CPU")]
+        )
     mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[train.precision]
     return Accelerator(mixed_precision=mp, cpu=not cuda)
-
-

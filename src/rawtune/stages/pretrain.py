@@ -13,7 +13,13 @@ from rawtune.config.schema import PretrainConfig
 from rawtune.errors import CheckpointError, ModelError, RawtuneError
 from rawtune.runs.atomic import atomic_dir
 from rawtune.runs.rundir import COMPLETE, RunDir
-from rawtune.stages.common import check_resume_config, coerce_config, config_fingerprint, make_accelerator, setup_logging
+from rawtune.stages.common import (
+    check_resume_config,
+    coerce_config,
+    config_fingerprint,
+    make_accelerator,
+    setup_logging,
+)
 
 log = logging.getLogger("rawtune")
 
@@ -29,8 +35,13 @@ def _tokenizer(cfg: PretrainConfig, src: Any) -> Any:
     if tcfg.train or cfg.model.init == "scratch":
         from rawtune.data.readers.text import sources_fingerprint
 
-        key = hashlib.sha256((sources_fingerprint(cfg.data.corpus, cfg.data) + tcfg.model_dump_json()
-                              + cfg.data.model_dump_json()).encode()).hexdigest()[:20]
+        key = hashlib.sha256(
+            (
+                sources_fingerprint(cfg.data.corpus, cfg.data)
+                + tcfg.model_dump_json()
+                + cfg.data.model_dump_json()
+            ).encode()
+        ).hexdigest()[:20]
         out = cache_root(cfg.data) / "tokenizers" / key
         if not (out / "tokenizer.json").is_file():
             log.info("training a %s tokenizer (vocab %d) on the corpus", tcfg.type, tcfg.vocab_size)
@@ -39,9 +50,16 @@ def _tokenizer(cfg: PretrainConfig, src: Any) -> Any:
 
                 shutil.rmtree(out)
             out.parent.mkdir(parents=True, exist_ok=True)
-            train_tokenizer(cfg.data.corpus, out, type=tcfg.type, vocab_size=tcfg.vocab_size,
-                            min_frequency=tcfg.min_frequency, lowercase=tcfg.lowercase, data_cfg=cfg.data,
-                            model_max_length=cfg.data.seq_len)
+            train_tokenizer(
+                cfg.data.corpus,
+                out,
+                type=tcfg.type,
+                vocab_size=tcfg.vocab_size,
+                min_frequency=tcfg.min_frequency,
+                lowercase=tcfg.lowercase,
+                data_cfg=cfg.data,
+                model_max_length=cfg.data.seq_len,
+            )
         return load_tokenizer(str(out))
     return load_tokenizer(src.ref, cfg.model)
 
@@ -54,13 +72,17 @@ def _add_domain_words(cfg: PretrainConfig, tokenizer: Any) -> list[str]:
     from rawtune.modeling.tokenizers import add_domain_words
 
     texts = (normalize(d.text, cfg.data.normalize) for d in iter_documents(cfg.data.corpus, cfg.data))
-    added = add_domain_words(tokenizer, texts, cfg.tokenizer.add_domain_words, cfg.tokenizer.domain_word_min_count)
+    added = add_domain_words(
+        tokenizer, texts, cfg.tokenizer.add_domain_words, cfg.tokenizer.domain_word_min_count
+    )
     log.info("added %d domain words to the vocabulary (e.g. %s)", len(added), ", ".join(added[:5]))
     return added
 
 
 def _check_positions(model: Any, seq_len: int) -> None:
-    limit = getattr(model.config, "max_position_embeddings", None) or getattr(model.config, "n_positions", None)
+    limit = getattr(model.config, "max_position_embeddings", None) or getattr(
+        model.config, "n_positions", None
+    )
     if model.config.model_type in ("roberta", "xlm-roberta", "camembert") and limit:
         limit -= 2
     if limit and seq_len > limit:
@@ -80,8 +102,9 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
     import torch
 
     from rawtune.data.batching import SequentialBatches, ShuffledBatches
-    from rawtune.data.corpus import BlockSet, build_corpus, tokenizer_fingerprint
+    from rawtune.data.corpus import BlockSet, build_corpus
     from rawtune.modeling.backbone import build_lm, resolve
+    from rawtune.modeling.tokenizers import tokenizer_fingerprint
     from rawtune.tasks.lm import LanguageModeling
     from rawtune.train.evaluate import evaluate_module
     from rawtune.train.fit import fit
@@ -102,13 +125,26 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
     torch.manual_seed(cfg.seed)  # head initialisation and scratch weights are a function of the seed
     model = build_lm(cfg.model, cfg.objective.name, tokenizer, src, max_positions=cfg.data.seq_len)
     _check_positions(model, cfg.data.seq_len)
-    fingerprint = {"config": config_fingerprint(cfg), "data": corpus.fingerprint,
-                   "tokenizer": tokenizer_fingerprint(tokenizer)}
+    fingerprint = {
+        "config": config_fingerprint(cfg),
+        "data": corpus.fingerprint,
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+    }
     if not resume:
-        RunDir.create(run.path, dump_config(cfg), {
-            "stage": "pretrain", "parent": src.parent_run if src else None,
-            "model_source": {"ref": src.ref, "kind": src.kind} if src else {"init": "scratch", "arch": cfg.model.arch},
-            "fingerprints": fingerprint, "corpus": corpus.stats.to_dict(), "domain_words": domain_words})
+        RunDir.create(
+            run.path,
+            dump_config(cfg),
+            {
+                "stage": "pretrain",
+                "parent": src.parent_run if src else None,
+                "model_source": {"ref": src.ref, "kind": src.kind}
+                if src
+                else {"init": "scratch", "arch": cfg.model.arch},
+                "fingerprints": fingerprint,
+                "corpus": corpus.stats.to_dict(),
+                "domain_words": domain_words,
+            },
+        )
     setup_logging(run.logs_dir / "train.log")
     module = task.module(model)
     bs = cfg.train.batch_size
@@ -122,8 +158,17 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
         n_val = math.ceil(len(corpus.validation) / bs)
         evaluate = lambda m: task.finalize(evaluate_module(m, val, n_val, accelerator))  # noqa: E731
     try:
-        result = fit(module, stream, cfg=cfg.train, run=run, accelerator=accelerator, seed=cfg.seed,
-                     evaluate=evaluate, fingerprint=fingerprint, resume=resume)
+        result = fit(
+            module,
+            stream,
+            cfg=cfg.train,
+            run=run,
+            accelerator=accelerator,
+            seed=cfg.seed,
+            evaluate=evaluate,
+            fingerprint=fingerprint,
+            resume=resume,
+        )
         if accelerator.is_main_process:
             with atomic_dir(run.model_dir) as tmp:
                 model.save_pretrained(tmp)
@@ -133,11 +178,21 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
             run.fail(str(e) or type(e).__name__)
         raise
     st = result.state
-    metrics = {"stage": "pretrain", "objective": cfg.objective.name, "before": result.before, "after": result.after,
-               "best": st["best"], "best_step": st["best_step"], "steps": st["step"], "total_steps": result.total_steps,
-               "tokens_seen": st["tokens_seen"], "train_seconds": st["train_seconds"],
-               "tokens_per_s": st["tokens_seen"] / st["train_seconds"] if st["train_seconds"] else 0.0,
-               "resumed_from": result.resumed_from, "corpus": corpus.stats.to_dict()}
+    metrics = {
+        "stage": "pretrain",
+        "objective": cfg.objective.name,
+        "before": result.before,
+        "after": result.after,
+        "best": st["best"],
+        "best_step": st["best_step"],
+        "steps": st["step"],
+        "total_steps": result.total_steps,
+        "tokens_seen": st["tokens_seen"],
+        "train_seconds": st["train_seconds"],
+        "tokens_per_s": st["tokens_seen"] / st["train_seconds"] if st["train_seconds"] else 0.0,
+        "resumed_from": result.resumed_from,
+        "corpus": corpus.stats.to_dict(),
+    }
     if accelerator.is_main_process:
         run.finish(metrics)
     log.info("done: %s (validation loss %s -> %s)", run.path, _fmt(result.before), _fmt(result.after))

@@ -18,8 +18,16 @@ from rawtune.tasks.masking import IGNORE, mask_tokens
 
 # Module of each architecture that maps hidden states [*, H] to vocabulary logits [*, V]; with it the
 # MLM loss is computed at masked positions only (~15 %), skipping most of the output projection.
-_MLM_HEADS = {"bert": "cls", "roberta": "lm_head", "xlm-roberta": "lm_head", "camembert": "lm_head",
-              "megatron-bert": "cls", "ernie": "cls", "data2vec-text": "lm_head", "xmod": "lm_head"}
+_MLM_HEADS = {
+    "bert": "cls",
+    "roberta": "lm_head",
+    "xlm-roberta": "lm_head",
+    "camembert": "lm_head",
+    "megatron-bert": "cls",
+    "ernie": "cls",
+    "data2vec-text": "lm_head",
+    "xmod": "lm_head",
+}
 
 OBJECTIVES: Registry[type[nn.Module]] = Registry("objective")
 
@@ -27,8 +35,12 @@ OBJECTIVES: Registry[type[nn.Module]] = Registry("objective")
 def _outputs(logits: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
     loss_sum = F.cross_entropy(logits.float(), target, reduction="sum")
     count = int(target.numel())
-    return {"loss": loss_sum / max(count, 1), "loss_sum": loss_sum.detach(), "count": count,
-            "correct": (logits.detach().argmax(-1) == target).sum()}
+    return {
+        "loss": loss_sum / max(count, 1),
+        "loss_sum": loss_sum.detach(),
+        "count": count,
+        "correct": (logits.detach().argmax(-1) == target).sum(),
+    }
 
 
 @OBJECTIVES.register("mlm")
@@ -40,11 +52,14 @@ class MaskedLM(nn.Module):
         self.sparse = bool(sparse_head and name and hasattr(model, name))
         self._head_name = name
 
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor,
-                attention_mask: torch.Tensor | None = None) -> dict[str, Any]:
+    def forward(
+        self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> dict[str, Any]:
         selected = labels != IGNORE
         if self.sparse:
-            hidden = self.model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            hidden = self.model.base_model(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).last_hidden_state
             logits = getattr(self.model, self._head_name)(hidden[selected])
         else:
             logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[selected]
@@ -57,8 +72,9 @@ class CausalLM(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, labels: torch.Tensor,
-                attention_mask: torch.Tensor | None = None) -> dict[str, Any]:
+    def forward(
+        self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> dict[str, Any]:
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
         target = labels[:, 1:]
         selected = target != IGNORE
@@ -71,12 +87,18 @@ class LMCollator:
     def __init__(self, tokenizer, cfg: ObjectiveConfig, seed: int, salt: int):
         self.cfg, self.seed, self.salt = cfg, seed, salt
         self.vocab_size = len(tokenizer)
-        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+        self.pad_id = (
+            tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+        )
         self.mask_id = tokenizer.mask_token_id
-        self.special = np.zeros(max(self.vocab_size, max(tokenizer.all_special_ids, default=0) + 1), dtype=bool)
+        self.special = np.zeros(
+            max(self.vocab_size, max(tokenizer.all_special_ids, default=0) + 1), dtype=bool
+        )
         self.special[tokenizer.all_special_ids] = True
 
-    def __call__(self, samples: list[dict[str, Any]], sample_ids: list[int], epoch: int) -> dict[str, torch.Tensor]:
+    def __call__(
+        self, samples: list[dict[str, Any]], sample_ids: list[int], epoch: int
+    ) -> dict[str, torch.Tensor]:
         lengths = [int(s["length"]) for s in samples]
         width = min(len(samples[0]["input_ids"]), math.ceil(max(lengths) / 8) * 8)
         ids = np.full((len(samples), width), self.pad_id, dtype=np.int64)
@@ -86,8 +108,15 @@ class LMCollator:
             if self.cfg.name == "mlm":
                 rng = np.random.default_rng([self.seed, self.salt, epoch, sid])
                 maskable = ~self.special[tokens]
-                ids[row, :n], labels[row, :n] = mask_tokens(tokens, np.asarray(s["word_starts"][:n]), maskable, rng,
-                                                            self.cfg, self.mask_id, self.vocab_size)
+                ids[row, :n], labels[row, :n] = mask_tokens(
+                    tokens,
+                    np.asarray(s["word_starts"][:n]),
+                    maskable,
+                    rng,
+                    self.cfg,
+                    self.mask_id,
+                    self.vocab_size,
+                )
             else:
                 ids[row, :n] = labels[row, :n] = tokens
         batch = {"input_ids": torch.from_numpy(ids), "labels": torch.from_numpy(labels)}
@@ -109,8 +138,10 @@ class LanguageModeling:
         from rawtune.errors import ModelError
 
         if self.cfg.name == "mlm" and self.tokenizer.mask_token_id is None:
-            raise ModelError("objective mlm needs a tokenizer with a mask token; this one has none "
-                             "(use objective.name=clm for decoder models)")
+            raise ModelError(
+                "objective mlm needs a tokenizer with a mask token; this one has none "
+                "(use objective.name=clm for decoder models)"
+            )
 
     def module(self, model: nn.Module) -> nn.Module:
         return OBJECTIVES.get(self.cfg.name)(model, sparse_head=self.cfg.sparse_head)

@@ -26,12 +26,15 @@ class ProgressBar:
 
     def on_step(self, result: StepResult, state: dict[str, Any]) -> None:
         tps = result.tokens / result.seconds if result.seconds > 0 else 0.0
-        self.bar.set_postfix(loss=f"{result.loss:.4f}", lr=f"{result.lr:.2e}", tok_s=f"{tps:,.0f}", refresh=False)
+        self.bar.set_postfix(
+            loss=f"{result.loss:.4f}", lr=f"{result.lr:.2e}", tok_s=f"{tps:,.0f}", refresh=False
+        )
         self.bar.update(1)
 
     def on_eval(self, step: int, metrics: dict[str, Any]) -> None:
-        self.bar.write(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()
-                                                    if isinstance(v, float)))
+        self.bar.write(
+            f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float))
+        )
 
     def on_end(self, state: dict[str, Any]) -> None:
         self.bar.close()

@@ -10,7 +10,9 @@ from rawtune.data.batching import BatchStream
 
 
 @torch.no_grad()
-def evaluate_module(module: torch.nn.Module, stream: BatchStream, n_batches: int, accelerator) -> dict[str, Any]:
+def evaluate_module(
+    module: torch.nn.Module, stream: BatchStream, n_batches: int, accelerator
+) -> dict[str, Any]:
     was_training = module.training
     module.eval()
     loss_sum, count, correct, has_correct = 0.0, 0, 0, False
@@ -28,8 +30,10 @@ def evaluate_module(module: torch.nn.Module, stream: BatchStream, n_batches: int
     finally:
         module.train(was_training)
     if accelerator.num_processes > 1:
-        t = accelerator.reduce(torch.tensor([loss_sum, count, correct], dtype=torch.float64,
-                                            device=accelerator.device), reduction="sum")
+        t = accelerator.reduce(
+            torch.tensor([loss_sum, count, correct], dtype=torch.float64, device=accelerator.device),
+            reduction="sum",
+        )
         loss_sum, count, correct = float(t[0]), int(t[1]), int(t[2])
     metrics: dict[str, Any] = {"loss": loss_sum / max(count, 1), "count": count}
     if has_correct:

@@ -4,7 +4,6 @@ logging. It consumes `loop.train_steps` and decides; it never touches gradients.
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,16 +36,30 @@ class FitResult:
 
 
 def _new_state(fingerprint: dict[str, Any]) -> dict[str, Any]:
-    return {"step": 0, "tokens_seen": 0, "train_seconds": 0.0, "best": None, "best_step": None,
-            "bad_evals": 0, "before": None, "last_eval": None, "fingerprint": fingerprint}
+    return {
+        "step": 0,
+        "tokens_seen": 0,
+        "train_seconds": 0.0,
+        "best": None,
+        "best_step": None,
+        "bad_evals": 0,
+        "before": None,
+        "last_eval": None,
+        "fingerprint": fingerprint,
+    }
 
 
-def _save(run: RunDir, module, optimizer, scheduler, state: dict[str, Any], keep_last: int, accelerator) -> None:
+def _save(
+    run: RunDir, module, optimizer, scheduler, state: dict[str, Any], keep_last: int, accelerator
+) -> None:
     model = accelerator.unwrap_model(module).model
     for name, p in model.named_parameters():  # never persist a broken model
         if not torch.isfinite(p).all():
-            raise NonFiniteError(f"parameter {name} is non-finite at step {state['step']}; checkpoint not written",
-                                 step=state["step"], samples=[])
+            raise NonFiniteError(
+                f"parameter {name} is non-finite at step {state['step']}; checkpoint not written",
+                step=state["step"],
+                samples=[],
+            )
     if not accelerator.is_main_process:
         return
 
@@ -60,17 +73,23 @@ def _save(run: RunDir, module, optimizer, scheduler, state: dict[str, Any], keep
     prune_checkpoints(run.checkpoints_dir, keep_last, keep)
 
 
-def _restore(run: RunDir, module, optimizer, scheduler, fingerprint: dict[str, Any], accelerator) -> dict[str, Any]:
+def _restore(
+    run: RunDir, module, optimizer, scheduler, fingerprint: dict[str, Any], accelerator
+) -> dict[str, Any]:
     ckpt = latest_verified(run.checkpoints_dir, log.warning)
     if ckpt is None:
-        raise CheckpointError(f"--resume: no complete checkpoint in {run.checkpoints_dir}; "
-                              "start a new run with a new --output (or delete this one)")
+        raise CheckpointError(
+            f"--resume: no complete checkpoint in {run.checkpoints_dir}; "
+            "start a new run with a new --output (or delete this one)"
+        )
     state = read_state(ckpt)
     theirs = state.get("fingerprint", {})
     diff = sorted(k for k in set(theirs) | set(fingerprint) if theirs.get(k) != fingerprint.get(k))
     if diff:
-        raise CheckpointError(f"--resume: checkpoint {ckpt} was made with a different {', '.join(diff)}; "
-                              "resume with the same config and data, or start a new --output")
+        raise CheckpointError(
+            f"--resume: checkpoint {ckpt} was made with a different {', '.join(diff)}; "
+            "resume with the same config and data, or start a new --output"
+        )
     load_model(accelerator.unwrap_model(module).model, str(ckpt / "model.safetensors"))
     optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
@@ -82,10 +101,17 @@ def _restore(run: RunDir, module, optimizer, scheduler, fingerprint: dict[str, A
 def _log_train(run: RunDir, window: list[StepResult], state: dict[str, Any], world: int) -> None:
     units = sum(r.units for r in window)
     secs = sum(r.seconds for r in window)
-    rec = {"step": window[-1].step, "kind": "train", "epoch": window[-1].epoch,
-           "loss": sum(r.loss * r.units for r in window) / max(units, 1), "lr": window[-1].lr,
-           "grad_norm": window[-1].grad_norm, "tokens_per_s": world * sum(r.tokens for r in window) / secs,
-           "tokens_seen": state["tokens_seen"], "elapsed_s": state["train_seconds"]}
+    rec = {
+        "step": window[-1].step,
+        "kind": "train",
+        "epoch": window[-1].epoch,
+        "loss": sum(r.loss * r.units for r in window) / max(units, 1),
+        "lr": window[-1].lr,
+        "grad_norm": window[-1].grad_norm,
+        "tokens_per_s": world * sum(r.tokens for r in window) / secs,
+        "tokens_seen": state["tokens_seen"],
+        "elapsed_s": state["train_seconds"],
+    }
     correct = [r.correct for r in window if r.correct is not None]
     if correct:
         rec["accuracy"] = sum(correct) / max(units, 1)
@@ -102,9 +128,19 @@ def _on_eval(state: dict[str, Any], metrics: dict[str, Any], step: int, cfg: Tra
     return cfg.early_stopping_patience is not None and state["bad_evals"] >= cfg.early_stopping_patience
 
 
-def fit(module: torch.nn.Module, stream: BatchStream, *, cfg: TrainConfig, run: RunDir, accelerator, seed: int,
-        evaluate: Evaluate | None, fingerprint: dict[str, Any], resume: bool = False,
-        callbacks: Sequence[Callback] = ()) -> FitResult:
+def fit(
+    module: torch.nn.Module,
+    stream: BatchStream,
+    *,
+    cfg: TrainConfig,
+    run: RunDir,
+    accelerator,
+    seed: int,
+    evaluate: Evaluate | None,
+    fingerprint: dict[str, Any],
+    resume: bool = False,
+    callbacks: Sequence[Callback] = (),
+) -> FitResult:
     world = accelerator.num_processes
     steps = total_steps(cfg, stream.micro_per_epoch, world)
     optimizer = build_optimizer(module, cfg)
@@ -124,8 +160,17 @@ def fit(module: torch.nn.Module, stream: BatchStream, *, cfg: TrainConfig, run: 
     batches = stream.iterate(state["step"] * cfg.grad_accum * world, accelerator.process_index, world)
     window: list[StepResult] = []
     evaluated_at = -1
-    for res in train_steps(module, optimizer, scheduler, batches, accelerator, cfg,
-                           start_step=state["step"], total_steps=steps, seed=seed):
+    for res in train_steps(
+        module,
+        optimizer,
+        scheduler,
+        batches,
+        accelerator,
+        cfg,
+        start_step=state["step"],
+        total_steps=steps,
+        seed=seed,
+    ):
         state["step"] = res.step
         state["tokens_seen"] += res.tokens * world
         state["train_seconds"] += res.seconds
@@ -146,7 +191,9 @@ def fit(module: torch.nn.Module, stream: BatchStream, *, cfg: TrainConfig, run: 
         if res.step % cfg.save_steps == 0 and res.step < steps and not stop:
             _save(run, module, optimizer, scheduler, state, cfg.keep_last, accelerator)
         if stop:
-            log.info("early stopping at step %d (no improvement in %d evaluations)", res.step, state["bad_evals"])
+            log.info(
+                "early stopping at step %d (no improvement in %d evaluations)", res.step, state["bad_evals"]
+            )
             break
     if window:
         _log_train(run, window, state, world)
@@ -154,6 +201,6 @@ def fit(module: torch.nn.Module, stream: BatchStream, *, cfg: TrainConfig, run: 
     for cb in cbs:
         cb.on_end(state)
     accelerator.wait_for_everyone()
-    return FitResult(state=state, before=state["before"], after=after, total_steps=steps, resumed_from=resumed_from)
-
-
+    return FitResult(
+        state=state, before=state["before"], after=after, total_steps=steps, resumed_from=resumed_from
+    )

@@ -36,7 +36,9 @@ def total_steps(cfg: TrainConfig, micro_per_epoch: int | None, world: int = 1) -
     if cfg.max_steps is not None:
         return cfg.max_steps
     if micro_per_epoch is None:
-        raise ValueError("train.max_steps is required when the number of batches per epoch is unknown (streaming)")
+        raise ValueError(
+            "train.max_steps is required when the number of batches per epoch is unknown (streaming)"
+        )
     return max(1, math.ceil(cfg.epochs * micro_per_epoch / (cfg.grad_accum * world)))
 
 
