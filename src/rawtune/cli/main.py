@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args, extra) or 0)
     except UnknownFlags as e:
-        parser.exit(2, f"rawtune {args.command}: error: {e}\n")
+        print(f"rawtune {args.command}: error: {e}", file=sys.stderr)
+        return 2
     except RawtuneError as e:
         print(f"rawtune {args.command}: error: {e}", file=sys.stderr)
         return e.exit_code

@@ -131,17 +131,22 @@ def load_config(
         _set_dotted(data, dotted, value)
         marks[tuple(dotted.split("."))] = (CLI, 0)
     data["rawtune_version"] = __version__  # the version that resolves the config is the one recorded
+    issues: list[ConfigIssue] = []
+    if require and hasattr(schema, "missing_required"):
+        issues = [
+            _issue(schema, tuple(m.split(".")), "required, not set", marks)
+            for m in schema.missing_required(data)
+        ]
     try:
         cfg = schema.model_validate(data)
     except ValidationError as e:
-        issues = [
+        errs = [
             _issue(schema, tuple(str(p) for p in err["loc"]), err["msg"], marks, err["type"])
             for err in e.errors()
         ]
-        raise ConfigError(issues) from None
-    missing = cfg.missing_required() if require else []
-    if missing:
-        raise ConfigError([_issue(schema, tuple(m.split(".")), "required, not set", marks) for m in missing])
+        issues = errs + issues
+    if issues:
+        raise ConfigError(issues)
     return cfg
 
 

@@ -154,16 +154,21 @@ class PretrainConfig(Section):
     objective: ObjectiveConfig = ObjectiveConfig()
     train: TrainConfig = TrainConfig()
 
-    def missing_required(self) -> list[str]:
-        """Keys a runnable config must set (checked by the loader, reported with the others)."""
-        missing = []
-        if not self.output:
-            missing.append("output")
-        if not self.data.corpus:
-            missing.append("data.corpus")
-        if self.model.init == "pretrained" and not self.model.name_or_path:
-            missing.append("model.name_or_path")
-        return missing
+    @staticmethod
+    def missing_required(data: dict) -> list[str]:
+        """Keys a runnable config must set. Checked on the raw data by the loader, so that they are
+        reported together with any other problem."""
+
+        def get(dotted: str) -> object:
+            cur: object = data
+            for part in dotted.split("."):
+                cur = cur.get(part) if isinstance(cur, dict) else None
+            return cur
+
+        required = ["output", "data.corpus"]
+        if get("model.init") in (None, "pretrained"):
+            required.append("model.name_or_path")
+        return [k for k in required if not get(k)]
 
 
 STAGES: dict[str, type[Section]] = {"pretrain": PretrainConfig}
