@@ -147,3 +147,16 @@ def test_real_pretrained_minilm_gets_a_tied_mlm_head(tmp_path, corpus_file):
     assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
     saved = load_file(run.model_dir / "model.safetensors")
     assert any(k.startswith("cls.predictions") for k in saved)  # the initialised head was saved
+
+
+def test_dropout_overrides_reach_the_model(tmp_path, tiny_args):
+    from transformers import AutoConfig
+
+    run = rawtune.pretrain(
+        tiny_args(
+            output=str(tmp_path / "d"),
+            **{"train.max_steps": 1, "model.attention_dropout": 0.0, "model.dropout": 0.2},
+        )
+    )
+    c = AutoConfig.from_pretrained(run.model_dir)
+    assert c.attention_probs_dropout_prob == 0.0 and c.hidden_dropout_prob == 0.2

@@ -42,7 +42,16 @@ class ModelConfig(Section):
     trust_remote_code: bool = Field(
         False, description="Run code shipped with a hub model. Off unless you ask."
     )
-    dropout: float | None = Field(None, ge=0.0, lt=1.0, description="Override hidden/attention dropout.")
+    dropout: float | None = Field(
+        None, ge=0.0, lt=1.0, description="Override hidden (residual/embedding) dropout."
+    )
+    attention_dropout: float | None = Field(
+        None,
+        ge=0.0,
+        lt=1.0,
+        description="Override attention-probability dropout. 0 lets PyTorch use its fused attention kernel "
+        "(measured 1.4x faster MiniLM MLM steps on CPU).",
+    )
 
 
 class TokenizerConfig(Section):

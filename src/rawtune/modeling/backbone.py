@@ -67,17 +67,34 @@ def load_tokenizer(ref: str, cfg: ModelConfig | None = None):
     return tok
 
 
+# config attribute names of hidden and attention dropout across architectures
+_HIDDEN_DROPOUT = ("hidden_dropout_prob", "resid_pdrop", "embd_pdrop", "hidden_dropout", "dropout")
+_ATTENTION_DROPOUT = ("attention_probs_dropout_prob", "attn_pdrop", "attention_dropout")
+
+
+def apply_dropout(config: Any, cfg: ModelConfig) -> Any:
+    """Set the dropout overrides on a transformers config (before the model is built)."""
+    for names, value in ((_HIDDEN_DROPOUT, cfg.dropout), (_ATTENTION_DROPOUT, cfg.attention_dropout)):
+        if value is None:
+            continue
+        for name in names:
+            if hasattr(config, name):
+                setattr(config, name, value)
+    return config
+
+
 def load_pretrained(src: Source, auto_class: Any, cfg: ModelConfig) -> Any:
     """from_pretrained with missing heads reported in one line instead of transformers' table."""
+    from transformers import AutoConfig
     from transformers.utils import logging as hf_logging
 
     kwargs: dict[str, Any] = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
-    if cfg.dropout is not None:
-        kwargs.update(hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
-        model, info = auto_class.from_pretrained(src.ref, output_loading_info=True, **kwargs)
+        config = apply_dropout(AutoConfig.from_pretrained(src.ref, **kwargs), cfg)
+        model, info = auto_class.from_pretrained(src.ref, config=config, output_loading_info=True, **kwargs)
     except (OSError, ValueError) as e:
         if src.kind == "hub":
             raise _hub_error(src, e) from None
@@ -116,8 +133,6 @@ def scratch_config(cfg: ModelConfig, tokenizer: Any, max_positions: int) -> Any:
         )
     klass = BertConfig if cfg.arch == "bert" else RobertaConfig
     extra = {"max_position_embeddings": max_positions + (2 if cfg.arch == "roberta" else 0)}
-    if cfg.dropout is not None:
-        extra.update(hidden_dropout_prob=cfg.dropout, attention_probs_dropout_prob=cfg.dropout)
     return klass(
         num_hidden_layers=cfg.layers,
         hidden_size=cfg.hidden,
@@ -135,7 +150,7 @@ def build_lm(cfg: ModelConfig, objective: str, tokenizer: Any, src: Source | Non
 
     auto = AutoModelForMaskedLM if objective == "mlm" else AutoModelForCausalLM
     if cfg.init == "scratch":
-        model = auto.from_config(scratch_config(cfg, tokenizer, max_positions))
+        model = auto.from_config(apply_dropout(scratch_config(cfg, tokenizer, max_positions), cfg))
     else:
         assert src is not None
         model = load_pretrained(src, auto, cfg)
