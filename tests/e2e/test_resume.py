@@ -119,3 +119,20 @@ def test_non_finite_stops_at_that_step_and_is_never_checkpointed(tmp_path, tiny_
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["status"] == "failed" and "step 7" in manifest["error"]
     assert not (out / "model").exists() and not (out / "metrics.json").exists()
+
+
+def test_streaming_corpus_trains_and_resumes_exactly(tmp_path, tiny_args):
+    import shutil
+
+    opts = {"data.streaming": True, "train.max_steps": 8, "train.save_steps": 4, "train.eval_steps": 4}
+    ref = rawtune.pretrain(tiny_args(output=str(tmp_path / "ref"), **opts))
+    run = rawtune.pretrain(tiny_args(output=str(tmp_path / "run"), **opts))
+    # pretend the second run died after its step-4 checkpoint
+    shutil.rmtree(run.model_dir)
+    run.metrics_json.unlink()
+    run.update_manifest(status="running")
+    rawtune.pretrain(tiny_args(output=str(tmp_path / "run"), **opts), resume=True)
+    assert _records(run.path) == _records(ref.path)
+    assert json.loads(run.metrics_json.read_text())["resumed_from"] == 4
+    a, b = load_file(ref.model_dir / "model.safetensors"), load_file(run.model_dir / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
