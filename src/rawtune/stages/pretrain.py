@@ -100,6 +100,7 @@ def _prepare(cfg: PretrainConfig, resume: bool) -> tuple[RunDir, bool]:
 
 def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
     import torch
+    from transformers.utils import logging as hf_logging
 
     from rawtune.data.batching import SequentialBatches, ShuffledBatches
     from rawtune.data.corpus import BlockSet, build_corpus
@@ -111,6 +112,7 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
 
     cfg: PretrainConfig = coerce_config("pretrain", config)
     setup_logging()
+    hf_logging.disable_progress_bar()  # our own progress bar and log lines say what happens
     run, done = _prepare(cfg, resume)
     if done:
         log.info("%s is already complete; nothing to resume", run.path)
@@ -173,9 +175,10 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
             with atomic_dir(run.model_dir) as tmp:
                 model.save_pretrained(tmp)
                 tokenizer.save_pretrained(tmp)
-    except (RawtuneError, KeyboardInterrupt) as e:
-        if not isinstance(e, CheckpointError):
-            run.fail(str(e) or type(e).__name__)
+    except CheckpointError:
+        raise  # nothing was resumed: the run stays as it was
+    except BaseException as e:  # any failure is recorded; a kill -9 leaves "running", also not finished
+        run.fail(f"{type(e).__name__}: {e}" if not isinstance(e, RawtuneError) else str(e))
         raise
     st = result.state
     metrics = {
