@@ -34,7 +34,11 @@ class BatchStream(Protocol):
 
 def _n_tokens(tensors: dict[str, torch.Tensor]) -> int:
     mask = tensors.get("attention_mask")
-    return int(mask.sum()) if mask is not None else int(tensors["input_ids"].numel())
+    if mask is not None:
+        return int(mask.sum())
+    if "input_ids" in tensors:
+        return int(tensors["input_ids"].numel())
+    return int(next(iter(tensors.values())).shape[0])  # non-text inputs: one unit per example
 
 
 class ShuffledBatches:
@@ -47,9 +51,14 @@ class ShuffledBatches:
         collate: Collate,
         seed: int,
         shuffle: bool = True,
+        lengths: Sequence[int] | None = None,
     ):
+        """`lengths`: group examples of similar length into the same micro-batch (less padding):
+        each epoch's permutation is cut into pools of 50 batches, each pool sorted by length, and
+        the resulting batches shuffled, all seeded by (seed, epoch)."""
         if len(dataset) == 0:
             raise ValueError("empty dataset")
+        self.lengths = np.asarray(lengths) if lengths is not None else None
         self.dataset, self.batch_size, self.collate, self.seed, self.shuffle = (
             dataset,
             batch_size,
@@ -63,11 +72,25 @@ class ShuffledBatches:
     def order(self, epoch: int) -> np.ndarray:
         if self._perm is None or self._perm[0] != epoch:
             n = len(self.dataset)
-            perm = (
-                np.random.default_rng([self.seed, epoch, 7]).permutation(n) if self.shuffle else np.arange(n)
-            )
+            rng = np.random.default_rng([self.seed, epoch, 7])
+            perm = rng.permutation(n) if self.shuffle else np.arange(n)
+            if self.lengths is not None and self.shuffle:
+                perm = self._group(perm, rng)
             self._perm = (epoch, perm)
         return self._perm[1]
+
+    def _group(self, perm: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        assert self.lengths is not None
+        bs, pool = self.batch_size, self.batch_size * 50
+        batches = []
+        for i in range(0, len(perm), pool):
+            chunk = perm[i : i + pool]
+            chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
+            batches += [chunk[k : k + bs] for k in range(0, len(chunk), bs)]
+        full = [b for b in batches if len(b) == bs]
+        short = [b for b in batches if len(b) < bs]  # at most the last of each pool; keep them last
+        order = rng.permutation(len(full))
+        return np.concatenate([full[k] for k in order] + short) if full else np.concatenate(short)
 
     def iterate(self, start: int, rank: int = 0, world: int = 1) -> Iterator[MicroBatch]:
         j = start + rank

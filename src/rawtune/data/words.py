@@ -1,0 +1,42 @@
+"""Split raw text into words with character offsets, close to CoNLL/PTB tokenisation, so a token
+classifier trained on word-split data can label raw text and report spans in the original string.
+
+Rules, in order: abbreviations with inner dots ("U.S.", "e.g.") are one word; numbers with
+separators ("3.5", "1,000", "12:30", "1/2") are one word; a run of word characters (Unicode
+letters with their combining marks, digits, `_`) joined by inner `-`, `'`, `’` or `.` is one word
+("state-of-the-art", "O'Neil", "example.com"), with English clitics split off the end as PTB does
+("York's" → "York" "'s", "don't" → "do" "n't"); each CJK ideograph or kana is a word of its own
+(as BERT's basic tokenizer does for ideographs); any other visible character (grapheme) is a word.
+"""
+
+from __future__ import annotations
+
+import regex
+
+_CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
+_W = rf"[^\W{_CJK}]"  # a word character that is not CJK
+_TOKEN = regex.compile(
+    rf"""
+      (?:\p{{L}}\p{{M}}*\.){{2,}}                 # U.S. e.g.
+    | \p{{Nd}}+(?:[.,:/]\p{{Nd}}+)+(?!{_W})      # 3.5 1,000 12:30 1/2
+    | {_W}+(?:[-'’.]{_W}+)*                      # words, hyphenated words, O'Neil
+    | [{_CJK}]\p{{M}}*                           # one CJK character
+    | (?!\s)\X                                   # any other visible character
+    """,
+    regex.VERBOSE,
+)
+_CLITIC = regex.compile(r"(?i)(?:n['’]t|['’](?:s|re|ve|ll|d|m))$")
+
+
+def split_words(text: str) -> list[tuple[str, int, int]]:
+    """(word, start, end) for each word of `text`; `text[start:end] == word` always."""
+    words = []
+    for m in _TOKEN.finditer(text):
+        start, end = m.span()
+        clitic = _CLITIC.search(m.group())
+        if clitic is not None and clitic.start() > 0:
+            cut = start + clitic.start()
+            words.append((text[start:cut], start, cut))
+            start = cut
+        words.append((text[start:end], start, end))
+    return words

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import pytest
+
+from rawtune.data.words import split_words
+
+
+def words(text: str) -> list[str]:
+    return [w for w, _, _ in split_words(text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "New York's mayor, Mr. Smith.",
+        "U.S.-based firms paid 1,000 dollars (3.5%) at 12:30.",
+        "cafe\u0301 naïve Zürich",  # decomposed é: the combining mark stays in the word
+        "हिन्दी भाषा",
+        "東京に行く",
+        "I don't like it 👍🏽 🇩🇪!",
+        "  leading\tand\n trailing  ",
+        "Müller’s «quote»—dash",
+        "",
+    ],
+)
+def test_offsets_round_trip(text: str) -> None:
+    spans = split_words(text)
+    assert all(text[s:e] == w for w, s, e in spans)
+    assert all(spans[i][2] <= spans[i + 1][1] for i in range(len(spans) - 1))
+    # nothing but whitespace is dropped
+    kept = "".join(w for w, _, _ in spans)
+    assert kept == "".join(text.split())
+
+
+def test_conll_like_punctuation_and_clitics() -> None:
+    assert words("New York's mayor, Mr. Smith.") == [
+        "New",
+        "York",
+        "'s",
+        "mayor",
+        ",",
+        "Mr",
+        ".",
+        "Smith",
+        ".",
+    ]
+    assert words("I don't know") == ["I", "do", "n't", "know"]
+    assert words("O'Neil's state-of-the-art rock'n'roll") == [
+        "O'Neil",
+        "'s",
+        "state-of-the-art",
+        "rock'n'roll",
+    ]
+
+
+def test_numbers_and_abbreviations_stay_whole() -> None:
+    assert words("U.S.-based: 3.5 and 1,000 at 12:30, e.g. now.") == [
+        "U.S.",
+        "-",
+        "based",
+        ":",
+        "3.5",
+        "and",
+        "1,000",
+        "at",
+        "12:30",
+        ",",
+        "e.g.",
+        "now",
+        ".",
+    ]
+    assert words("in 1999.") == ["in", "1999", "."]
+
+
+def test_unicode_words() -> None:
+    assert words("cafe\u0301 Zürich") == ["cafe\u0301", "Zürich"]
+    assert words("हिन्दी भाषा") == ["हिन्दी", "भाषा"]
+    assert words("東京に") == ["東", "京", "に"]
+    assert words("ok 👍🏽!") == ["ok", "👍🏽", "!"]
+
+
+def test_offsets_of_a_sentence() -> None:
+    assert split_words("Hi, Bob.") == [("Hi", 0, 2), (",", 2, 3), ("Bob", 4, 7), (".", 7, 8)]
