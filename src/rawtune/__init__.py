@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
-    from rawtune.config.schema import PretrainConfig
+    from rawtune.config.schema import FinetuneConfig, PretrainConfig
     from rawtune.runs.rundir import RunDir
+    from rawtune.serve.predictor import Predictor
 
-__all__ = ["__version__", "pretrain", "train_tokenizer"]
+__all__ = ["Predictor", "__version__", "evaluate", "finetune", "pretrain", "train_tokenizer"]
 
 
 def pretrain(config: PretrainConfig | dict[str, Any] | str, *, resume: bool = False) -> RunDir:
@@ -25,6 +26,28 @@ def pretrain(config: PretrainConfig | dict[str, Any] | str, *, resume: bool = Fa
     from rawtune.stages.pretrain import run_pretrain
 
     return run_pretrain(config, resume=resume)
+
+
+def finetune(config: FinetuneConfig | dict[str, Any] | str, *, resume: bool = False) -> RunDir:
+    """Fine-tune a task head (ner, classification, pairs) and return the finished run directory."""
+    from rawtune.stages.finetune import run_finetune
+
+    return run_finetune(config, resume=resume)
+
+
+def evaluate(run: str, data: str, *, name: str | None = None) -> dict[str, Any]:
+    """Evaluate a fine-tuned run on a labeled file; writes RUN/eval/NAME/ and returns the metrics."""
+    from rawtune.stages.evaluate import evaluate_run
+
+    return evaluate_run(run, data, name=name)[0]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Predictor":  # lazy: importing rawtune stays torch-free
+        from rawtune.serve.predictor import Predictor
+
+        return Predictor
+    raise AttributeError(f"module 'rawtune' has no attribute {name!r}")
 
 
 def train_tokenizer(*args: Any, **kwargs: Any) -> Any:

@@ -7,10 +7,22 @@ import sys
 from collections.abc import Callable
 
 from rawtune import __version__
-from rawtune.cli import config_cmd, pretrain_cmd, tokenizer_cmd
+from rawtune.cli import (
+    config_cmd,
+    evaluate_cmd,
+    finetune_cmd,
+    predict_cmd,
+    pretrain_cmd,
+    quickstart_cmd,
+    tokenizer_cmd,
+)
 
 COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
+    ("quickstart", quickstart_cmd.register),
     ("pretrain", pretrain_cmd.register),
+    ("finetune", finetune_cmd.register),
+    ("evaluate", evaluate_cmd.register),
+    ("predict", predict_cmd.register),
     ("tokenizer", tokenizer_cmd.register),
     ("config", config_cmd.register),
 ]
@@ -19,7 +31,7 @@ COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rawtune",
-        description="Self-supervised learning on raw text, then fine-tuning: pretrain, tokenizers, configs.",
+        description="Self-supervised learning on raw text, then fine-tuning: pretrain, fine-tune, evaluate, predict.",
         epilog="Every config key is also a flag: --train.max_steps=2000 --objective.whole_word=true. "
         "Run 'rawtune COMMAND --help' for a command's options.",
     )

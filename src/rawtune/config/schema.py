@@ -148,6 +148,121 @@ class TrainConfig(Section):
     eval_before: bool = Field(True, description="Evaluate once before training (the 'before' metrics).")
     threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: torch's choice.")
     progress: bool = True
+    head_lr: float | None = Field(
+        None, gt=0.0, description="Learning rate of the task head (parameters not in the backbone)."
+    )
+    layer_decay: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Layer-wise LR decay: layer k of L gets lr * decay^(L-k); embeddings decay^(L+1).",
+    )
+    metric_for_best: str | None = Field(
+        None, description="Validation metric that picks the best model (default: the task's own)."
+    )
+    restore_best: bool = Field(
+        False, description="End with the weights of the best evaluation, not the last."
+    )
+
+
+class TuningConfig(Section):
+    """Which parameters train. Parameter-efficient methods plug in here (`method`)."""
+
+    method: Literal["full"] = "full"
+    freeze_embeddings: bool = False
+    freeze_layers: int = Field(0, ge=0, description="Freeze the bottom k transformer layers.")
+    head_only: bool = Field(False, description="Train only the task head (a linear probe).")
+
+
+class LabeledDataConfig(Section):
+    train: PathStr | None = Field(None, description="Training file (.conll/.txt/.jsonl; .csv/.tsv/.jsonl).")
+    dev: PathStr | None = Field(None, description="Development file: early stopping and model selection.")
+    test: PathStr | None = Field(None, description="Test file, evaluated once with the final model.")
+    token_column: int = Field(0, description="CoNLL: column of the word.")
+    tag_column: int = Field(-1, description="CoNLL: column of the tag (negative counts from the end).")
+    scheme: Literal["auto", "iob1", "iob2", "bioes"] = Field(
+        "auto", description="Tag scheme of the input; everything is converted to IOB2."
+    )
+    repair_tags: bool = Field(False, description="Turn an I-X that starts an entity into B-X (counted).")
+    text_column: str = "text"
+    text_b_column: str = Field("text_b", description="Sentence pairs: the second text.")
+    label_column: str = "label"
+    multi_label_sep: str = Field("|", description="Multi-label: separator of labels in one field.")
+    max_length: int = Field(
+        128,
+        ge=16,
+        le=8192,
+        description="Tokens per window, special tokens included; longer inputs "
+        "are split into overlapping windows and merged back.",
+    )
+    stride: int = Field(32, ge=0, description="Tokens two neighbouring windows share.")
+    doc_context: bool = Field(
+        False, description="NER: fill windows with neighbouring sentences of the document (not scored)."
+    )
+    max_train_examples: int | None = Field(
+        None, ge=1, description="Use a seeded random subset of the training set (few-shot studies)."
+    )
+    group_by_length: bool = Field(
+        True, description="Batch examples of similar length together (less padding)."
+    )
+
+    @model_validator(mode="after")
+    def _stride(self) -> LabeledDataConfig:
+        if self.stride >= self.max_length // 2:
+            raise ValueError("stride must be less than half of max_length")
+        return self
+
+
+class TaskConfig(Section):
+    name: Literal["ner", "classification", "pairs"] = "ner"
+    label_kind: Literal["single", "multi", "regression"] = Field(
+        "single", description="classification/pairs: one label, several labels, or a number."
+    )
+    subword_labels: Literal["first", "all"] = Field(
+        "first", description="NER: label the first sub-token of a word, or all of them (I- after B-)."
+    )
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="Weight the loss by inverse class frequency in the training set."
+    )
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Multi-label decision threshold.")
+
+
+class FinetuneTrainConfig(TrainConfig):
+    """Fine-tuning defaults (the BERT recipe on small data): a few epochs, small batches, warm-up."""
+
+    epochs: float = Field(3.0, gt=0.0)
+    batch_size: int = Field(16, ge=1, description="Examples per optimizer step per process.")
+    warmup_ratio: float = Field(0.1, ge=0.0, le=1.0)
+    eval_steps: int = Field(100, ge=1)
+    save_steps: int = Field(100, ge=1)
+    restore_best: bool = Field(True, description="End with the weights of the best evaluation.")
+
+
+class FinetuneConfig(Section):
+    """`rawtune finetune`: a task head on a backbone, trained on a small labeled set."""
+
+    stage: Literal["finetune"] = "finetune"
+    rawtune_version: str = __version__
+    seed: int = 42
+    output: PathStr | None = Field(None, description="Run directory to create (or continue with --resume).")
+    reinit_head: bool = Field(
+        False, description="Replace a fine-tuned model's head whose labels differ from the data's."
+    )
+    model: ModelConfig = ModelConfig()
+    task: TaskConfig = TaskConfig()
+    data: LabeledDataConfig = LabeledDataConfig()
+    tuning: TuningConfig = TuningConfig()
+    train: FinetuneTrainConfig = FinetuneTrainConfig()
+
+    @staticmethod
+    def missing_required(data: dict) -> list[str]:
+        def get(dotted: str) -> object:
+            cur: object = data
+            for part in dotted.split("."):
+                cur = cur.get(part) if isinstance(cur, dict) else None
+            return cur
+
+        return [k for k in ("output", "data.train", "model.name_or_path") if not get(k)]
 
 
 class PretrainConfig(Section):
@@ -180,4 +295,4 @@ class PretrainConfig(Section):
         return [k for k in required if not get(k)]
 
 
-STAGES: dict[str, type[Section]] = {"pretrain": PretrainConfig}
+STAGES: dict[str, type[Section]] = {"pretrain": PretrainConfig, "finetune": FinetuneConfig}

@@ -83,8 +83,9 @@ def apply_dropout(config: Any, cfg: ModelConfig) -> Any:
     return config
 
 
-def load_pretrained(src: Source, auto_class: Any, cfg: ModelConfig) -> Any:
-    """from_pretrained with missing heads reported in one line instead of transformers' table."""
+def load_pretrained(src: Source, auto_class: Any, cfg: ModelConfig, config: Any = None, **extra: Any) -> Any:
+    """from_pretrained with missing heads reported in one line instead of transformers' table.
+    `config`: a ready model config (dropout overrides already applied), else loaded from `src`."""
     from transformers import AutoConfig
     from transformers.utils import logging as hf_logging
 
@@ -93,8 +94,11 @@ def load_pretrained(src: Source, auto_class: Any, cfg: ModelConfig) -> Any:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
-        config = apply_dropout(AutoConfig.from_pretrained(src.ref, **kwargs), cfg)
-        model, info = auto_class.from_pretrained(src.ref, config=config, output_loading_info=True, **kwargs)
+        if config is None:
+            config = apply_dropout(AutoConfig.from_pretrained(src.ref, **kwargs), cfg)
+        model, info = auto_class.from_pretrained(
+            src.ref, config=config, output_loading_info=True, **kwargs, **extra
+        )
     except (OSError, ValueError) as e:
         if src.kind == "hub":
             raise _hub_error(src, e) from None

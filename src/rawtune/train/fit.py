@@ -14,7 +14,7 @@ from safetensors.torch import load_model, save_model
 
 from rawtune.config.schema import TrainConfig
 from rawtune.data.batching import BatchStream
-from rawtune.errors import CheckpointError, NonFiniteError
+from rawtune.errors import CheckpointError, ConfigError, ConfigIssue, NonFiniteError
 from rawtune.runs.checkpoint import latest_verified, prune_checkpoints, read_state, save_checkpoint
 from rawtune.runs.rundir import RunDir
 from rawtune.train.callbacks import Callback, ProgressBar, TensorBoard
@@ -39,6 +39,7 @@ def _new_state(fingerprint: dict[str, Any]) -> dict[str, Any]:
     return {
         "step": 0,
         "tokens_seen": 0,
+        "samples_seen": 0,
         "train_seconds": 0.0,
         "best": None,
         "best_step": None,
@@ -118,14 +119,52 @@ def _log_train(run: RunDir, window: list[StepResult], state: dict[str, Any], wor
     run.log_metrics(rec)
 
 
-def _on_eval(state: dict[str, Any], metrics: dict[str, Any], step: int, cfg: TrainConfig) -> bool:
-    """Update best/patience; True when early stopping triggers."""
-    state["last_eval"] = metrics
-    if state["best"] is None or metrics["loss"] < state["best"]["loss"]:
-        state["best"], state["best_step"], state["bad_evals"] = metrics, step, 0
+def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The flat numbers of an evaluation (per-class tables stay out of metrics.jsonl)."""
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}
+
+
+def _improved(metrics: dict[str, Any], best: dict[str, Any] | None, select: tuple[str, bool]) -> bool:
+    key, greater = select
+    if key not in metrics:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "train.metric_for_best",
+                    f"'{key}' is not a validation metric; known: {', '.join(sorted(_scalars(metrics)))}",
+                )
+            ]
+        )
+    if best is None or best.get(key) is None:
+        return True
+    value = metrics[key]
+    if value is None:
         return False
+    return value > best[key] if greater else value < best[key]
+
+
+def _on_eval(
+    state: dict[str, Any], metrics: dict[str, Any], step: int, cfg: TrainConfig, select: tuple[str, bool]
+) -> tuple[bool, bool]:
+    """Update best/patience; returns (new best, early stopping triggers)."""
+    state["last_eval"] = metrics
+    if _improved(metrics, state["best"], select):
+        state["best"], state["best_step"], state["bad_evals"] = metrics, step, 0
+        return True, False
     state["bad_evals"] += 1
-    return cfg.early_stopping_patience is not None and state["bad_evals"] >= cfg.early_stopping_patience
+    stop = cfg.early_stopping_patience is not None and state["bad_evals"] >= cfg.early_stopping_patience
+    return False, stop
+
+
+def _restore_best(run: RunDir, module, state: dict[str, Any], accelerator) -> None:
+    from rawtune.runs.checkpoint import verify_checkpoint
+
+    path = run.checkpoints_dir / f"step-{state['best_step']}"
+    problem = verify_checkpoint(path)
+    if problem is not None:
+        raise CheckpointError(f"cannot restore the best model (step {state['best_step']}): {problem}")
+    load_model(accelerator.unwrap_model(module).model, str(path / "model.safetensors"))
+    log.info("restored the best model (step %d) from %s", state["best_step"], path)
 
 
 def fit(
@@ -140,7 +179,11 @@ def fit(
     fingerprint: dict[str, Any],
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
+    select: tuple[str, bool] = ("loss", False),
 ) -> FitResult:
+    """Train to the end (or early stop). `select` = (validation metric, greater is better) picks the
+    best evaluation; with `cfg.restore_best` its weights are checkpointed when found and restored at
+    the end, so the returned module holds the best model."""
     world = accelerator.num_processes
     steps = total_steps(cfg, stream.micro_per_epoch, world)
     optimizer = build_optimizer(module, cfg)
@@ -152,7 +195,7 @@ def fit(
         resumed_from = state["step"]
     elif evaluate is not None and cfg.eval_before:
         state["before"] = evaluate(module)
-        run.log_metrics({"step": 0, "kind": "eval", "split": "validation", **state["before"]})
+        run.log_metrics({"step": 0, "kind": "eval", "split": "validation", **_scalars(state["before"])})
     cbs: list[Any] = [ProgressBar(steps, state["step"], cfg.progress and accelerator.is_main_process)]
     if accelerator.is_main_process and (tb := TensorBoard.maybe(str(run.logs_dir))) is not None:
         cbs.append(tb)
@@ -173,6 +216,7 @@ def fit(
     ):
         state["step"] = res.step
         state["tokens_seen"] += res.tokens * world
+        state["samples_seen"] = state.get("samples_seen", 0) + len(res.samples) * world
         state["train_seconds"] += res.seconds
         window.append(res)
         for cb in cbs:
@@ -180,15 +224,16 @@ def fit(
         if res.step % cfg.log_steps == 0 or res.step == steps:
             _log_train(run, window, state, world)
             window = []
-        stop = False
+        stop = best = False
         if evaluate is not None and (res.step % cfg.eval_steps == 0 or res.step == steps):
             metrics = evaluate(module)
             evaluated_at = res.step
-            run.log_metrics({"step": res.step, "kind": "eval", "split": "validation", **metrics})
+            run.log_metrics({"step": res.step, "kind": "eval", "split": "validation", **_scalars(metrics)})
             for cb in cbs:
                 cb.on_eval(res.step, metrics)
-            stop = _on_eval(state, metrics, res.step, cfg)
-        if res.step % cfg.save_steps == 0 and res.step < steps and not stop:
+            best, stop = _on_eval(state, metrics, res.step, cfg, select)
+        periodic = res.step % cfg.save_steps == 0 and res.step < steps and not stop
+        if periodic or (best and cfg.restore_best and res.step < steps):
             _save(run, module, optimizer, scheduler, state, cfg.keep_last, accelerator)
         if stop:
             log.info(
@@ -198,6 +243,10 @@ def fit(
     if window:
         _log_train(run, window, state, world)
     after = state["last_eval"] if evaluated_at == state["step"] else (evaluate(module) if evaluate else None)
+    if cfg.restore_best and state["best_step"] is not None and state["best_step"] != state["step"]:
+        accelerator.wait_for_everyone()
+        _restore_best(run, module, state, accelerator)
+        after = state["best"]
     for cb in cbs:
         cb.on_end(state)
     accelerator.wait_for_everyone()

@@ -94,7 +94,7 @@ def train_steps(
         if not torch.isfinite(grad_norm):
             optimizer.zero_grad(set_to_none=True)
             _check_finite(grad_norm, "gradient norm", step, samples)
-        lr = scheduler.get_last_lr()[0]
+        lr = max(scheduler.get_last_lr())  # the largest group lr (head lr, or the top layer under LLRD)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)

@@ -1,0 +1,30 @@
+"""`rawtune evaluate RUN --data FILE`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a fine-tuned run on a labeled file (report + plots)",
+        description="Evaluate RUN's model on a labeled file; writes RUN/eval/NAME/report.{json,md} and plots.",
+    )
+    p.add_argument("run", metavar="RUN", help="a finished rawtune finetune run directory")
+    p.add_argument("--data", required=True, metavar="FILE", help="labeled data in the run's format")
+    p.add_argument("--name", help="report name (default: the file name)")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=32)
+    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+
+
+def handle(args: argparse.Namespace, extra: list[str]) -> int:
+    from rawtune.cli.overrides import UnknownFlags
+    from rawtune.stages.evaluate import evaluate_run
+
+    if extra:
+        raise UnknownFlags(f"unknown arguments: {' '.join(extra)}")
+    _metrics, out = evaluate_run(args.run, args.data, name=args.name, batch_size=args.batch_size)
+    print((out / "report.md").read_text())
+    print(out)
+    return 0

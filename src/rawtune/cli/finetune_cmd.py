@@ -1,0 +1,105 @@
+"""`rawtune finetune`: named flags are shortcuts for config keys; --a.b=v sets any other key."""
+
+from __future__ import annotations
+
+import argparse
+
+from rawtune.cli.pretrain_cmd import collect_overrides
+
+SHORTCUTS = {
+    "task": "task.name",
+    "model": "model.name_or_path",
+    "train": "data.train",
+    "dev": "data.dev",
+    "test": "data.test",
+    "output": "output",
+    "seed": "seed",
+    "text_column": "data.text_column",
+    "text_b_column": "data.text_b_column",
+    "label_column": "data.label_column",
+    "tag_column": "data.tag_column",
+    "label_kind": "task.label_kind",
+    "epochs": "train.epochs",
+    "lr": "train.lr",
+    "reinit_head": "reinit_head",
+    "repair_tags": "data.repair_tags",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "finetune",
+        help="fine-tune a task head: ner, classification, pairs",
+        description="Fine-tune a backbone (hub id, local dir, or a rawtune run dir) on a small labeled "
+        "set. Keeps the best model by the dev metric and writes metrics.json and eval/ reports.",
+        epilog="Any config key is a flag too: --train.head_lr=1e-3 --tuning.freeze_layers=2. "
+        "See 'rawtune config show finetune' for every key and its default.",
+    )
+    p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
+    p.add_argument("--task", metavar="ner|classification|pairs")
+    p.add_argument("--model", metavar="ID|DIR|RUN", help="hub id, save_pretrained dir, or a rawtune run dir")
+    p.add_argument("--train", metavar="FILE", help="training data (.conll/.jsonl; .csv/.tsv/.jsonl)")
+    p.add_argument("--dev", metavar="FILE", help="development data: model selection, early stopping")
+    p.add_argument("--test", metavar="FILE", help="test data, evaluated once at the end")
+    p.add_argument("--output", metavar="DIR", help="run directory to create")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--seeds", metavar="1,2,3", help="one run per seed (OUTPUT/seed-N) and mean ± std")
+    p.add_argument("--text-column", dest="text_column", metavar="NAME")
+    p.add_argument("--text-b-column", dest="text_b_column", metavar="NAME", help="pairs: second text")
+    p.add_argument("--label-column", dest="label_column", metavar="NAME")
+    p.add_argument("--tag-column", dest="tag_column", type=int, metavar="N", help="CoNLL tag column")
+    p.add_argument("--label-kind", dest="label_kind", metavar="single|multi|regression")
+    p.add_argument("--epochs", type=float)
+    p.add_argument("--lr", type=float)
+    p.add_argument(
+        "--reinit-head",
+        dest="reinit_head",
+        action="store_true",
+        default=None,
+        help="train a new head when the model's labels differ from the data's",
+    )
+    p.add_argument(
+        "--repair-tags",
+        dest="repair_tags",
+        action="store_true",
+        default=None,
+        help="turn an I-X that starts an entity into B-X (counted and logged)",
+    )
+    p.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
+    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+
+
+def parse_seeds(text: str) -> list[int]:
+    from rawtune.errors import ConfigError, ConfigIssue
+
+    try:
+        seeds = [int(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "seeds", f"expected distinct integers like 1,2,3, got {text!r}", file="command line"
+                )
+            ]
+        )
+    return seeds
+
+
+def handle(args: argparse.Namespace, extra: list[str]) -> int:
+    from rawtune.config.loader import load_config
+    from rawtune.stages.finetune import run_finetune, run_finetune_seeds
+
+    cfg = load_config("finetune", file=args.config, overrides=collect_overrides(args, extra, SHORTCUTS))
+    if args.seeds:
+        summary = run_finetune_seeds(cfg, parse_seeds(args.seeds), resume=args.resume)
+        for split in ("dev", "test"):
+            for key, v in (summary.get(split) or {}).items():
+                if key in ("f1", "accuracy", "macro_f1", "micro_f1", "pearson"):
+                    print(f"{split} {key}: {v['mean']:.4f} ± {v['std']:.4f} ({len(summary['seeds'])} seeds)")
+        print(cfg.output)
+        return 0
+    run = run_finetune(cfg, resume=args.resume)
+    print(run.path)
+    return 0

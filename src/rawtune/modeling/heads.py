@@ -1,0 +1,138 @@
+"""Task models: a backbone with a classification head, the label-map guards, and freezing.
+
+The guards exist because `from_pretrained` silently does the wrong thing in three classic cases:
+a head trained on other labels is loaded as if it fit, the same number of labels in another order
+is loaded with the rows meaning different classes, and a different head size is re-initialised
+with only a log line. rawtune refuses all three, showing both label sets, unless asked to
+re-initialise the head.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from torch import nn
+
+from rawtune.config.schema import ModelConfig, TuningConfig
+from rawtune.errors import ModelError
+from rawtune.modeling.backbone import Source, apply_dropout, load_pretrained
+
+log = logging.getLogger("rawtune")
+_HEAD_SUFFIXES = ("ForTokenClassification", "ForSequenceClassification")
+
+
+def trained_head_labels(config: Any) -> dict[int, str] | None:
+    """The label map of a checkpoint that already carries a classification head, else None."""
+    archs = getattr(config, "architectures", None) or []
+    if not any(a.endswith(_HEAD_SUFFIXES) for a in archs):
+        return None
+    return {int(k): v for k, v in (config.id2label or {}).items()}
+
+
+def build_task_model(
+    cfg: ModelConfig,
+    src: Source,
+    auto_class_name: str,
+    head: dict[str, Any],
+    space: Any,
+    *,
+    reinit_head: bool,
+) -> nn.Module:
+    import transformers
+    from transformers import AutoConfig
+
+    from rawtune.data.labels import compare_to_model
+
+    kwargs: dict[str, Any] = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
+    try:
+        base_config = AutoConfig.from_pretrained(src.ref, **kwargs)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"model {src.ref}: {type(e).__name__}: {e}") from None
+    old = trained_head_labels(base_config)
+    reinit = False
+    if old is not None:
+        problem = compare_to_model(space, old)
+        if problem is not None and not reinit_head:
+            raise ModelError(
+                f"model {src.ref} has a trained head whose labels do not match the data: {problem}. "
+                f"Model labels: {[old[i] for i in sorted(old)]}; data labels: {list(space.labels)}. "
+                "Pass --reinit-head to train a new head on these labels."
+            )
+        reinit = problem is not None
+    config = apply_dropout(base_config, cfg)
+    for key, value in head.items():
+        setattr(config, key, value)
+    auto = getattr(transformers, auto_class_name)
+    model = load_pretrained(src, auto, cfg, config=config, ignore_mismatched_sizes=reinit)
+    if reinit:
+        reinit_head_weights(model)
+        log.info("re-initialised the task head for labels %s", list(space.labels))
+    return model
+
+
+def head_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """Top-level submodules outside the backbone (the classifier, its dropout, ...)."""
+    prefix = getattr(model, "base_model_prefix", "")
+    return [(n, m) for n, m in model.named_children() if n != prefix]
+
+
+def reinit_head_weights(model: nn.Module) -> None:
+    for _name, module in head_modules(model):
+        for sub in module.modules():
+            if isinstance(sub, (nn.Linear, nn.LayerNorm, nn.Embedding)):
+                model._init_weights(sub)
+
+
+def apply_freezing(model: nn.Module, cfg: TuningConfig) -> dict[str, int]:
+    """Set requires_grad by the tuning config; returns trainable/total parameter counts."""
+    base = getattr(model, model.base_model_prefix, None) if hasattr(model, "base_model_prefix") else None
+    if base is None and (cfg.head_only or cfg.freeze_embeddings or cfg.freeze_layers):
+        raise ModelError(f"{type(model).__name__}: cannot find the backbone to freeze")
+    if cfg.head_only:
+        for p in base.parameters():
+            p.requires_grad_(False)
+    if cfg.freeze_embeddings:
+        for p in base.get_input_embeddings().parameters():
+            p.requires_grad_(False)
+        emb = getattr(base, "embeddings", None)
+        if emb is not None:
+            for p in emb.parameters():
+                p.requires_grad_(False)
+    if cfg.freeze_layers:
+        layers = _layers(base)
+        if cfg.freeze_layers > len(layers):
+            raise ModelError(
+                f"tuning.freeze_layers={cfg.freeze_layers} but the model has {len(layers)} layers"
+            )
+        for layer in layers[: cfg.freeze_layers]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"trainable": trainable, "total": total}
+
+
+def _layers(base: nn.Module) -> nn.ModuleList:
+    for name in ("encoder.layer", "layers", "h", "encoder.layers", "transformer.layer"):
+        obj: Any = base
+        for part in name.split("."):
+            obj = getattr(obj, part, None)
+        if isinstance(obj, nn.ModuleList):
+            return obj
+    raise ModelError(f"{type(base).__name__}: cannot find its transformer layers to freeze")
+
+
+def load_task_model(ref: str, auto_class_name: str) -> nn.Module:
+    """A fine-tuned model from a save_pretrained directory (a run's model/)."""
+    import transformers
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        return getattr(transformers, auto_class_name).from_pretrained(ref)
+    except (OSError, ValueError) as e:
+        raise ModelError(f"model {ref}: {type(e).__name__}: {e}") from None
+    finally:
+        hf_logging.set_verbosity(verbosity)

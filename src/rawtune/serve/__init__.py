@@ -1,0 +1,1 @@
+"""Serving: `Predictor.from_run(...)` (the same decode path as evaluation) and, later, HTTP."""

@@ -1,0 +1,44 @@
+"""`rawtune evaluate RUN --data FILE`: the run's final model on a labeled file, with the same decode
+path as prediction, written to RUN/eval/<name>/report.{json,md} and plots."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("rawtune")
+
+
+def evaluate_run(
+    run_path: str, data: str, *, name: str | None = None, batch_size: int = 32
+) -> tuple[dict[str, Any], Path]:
+    from rawtune.evaluation.report import write_report
+    from rawtune.serve.predictor import Predictor
+    from rawtune.stages.common import setup_logging
+    from rawtune.stages.finetune import _report_task
+    from rawtune.tasks.base import Inference
+
+    setup_logging()
+    pred = Predictor.from_run(run_path)
+    labeled = pred.task.read(data)
+    if not labeled.examples:
+        from rawtune.errors import DataError
+
+        raise DataError("no examples", file=data)
+    pred.task.check_labels(pred.space, labeled, "evaluation data")
+    metrics = pred.task.evaluate(pred.model, pred.tokenizer, labeled, pred.space, Inference(batch_size))
+    name = name or re.sub(r"[^\w.-]+", "_", Path(data).name.split(".")[0]) or "data"
+    out = pred.run_path / "eval" / name
+    history = None
+    write_report(
+        out,
+        task=_report_task(pred.task),
+        metrics=metrics,
+        title=f"{pred.task.name} — {Path(data).name}",
+        history=history,
+        meta={"run": str(pred.run_path), "data": data, "examples": len(labeled.examples)},
+    )
+    log.info("wrote %s", out / "report.md")
+    return metrics, out

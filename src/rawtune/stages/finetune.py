@@ -1,0 +1,277 @@
+"""`rawtune finetune`: a task head on a backbone (hub id, local dir, or a pretrain run), trained on a
+small labeled set with the one loop; the best model by the dev metric is kept and reported."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from pathlib import Path
+from typing import Any
+
+from rawtune.config.loader import dump_config
+from rawtune.config.schema import FinetuneConfig
+from rawtune.errors import CheckpointError, DataError, RawtuneError
+from rawtune.runs.atomic import atomic_dir, write_json, write_text
+from rawtune.runs.rundir import COMPLETE, RunDir
+from rawtune.stages.common import (
+    check_resume_config,
+    coerce_config,
+    config_fingerprint,
+    make_accelerator,
+    setup_logging,
+)
+
+log = logging.getLogger("rawtune")
+
+
+def read_splits(task: Any, cfg: FinetuneConfig) -> dict[str, Any]:
+    """Every file read and checked before any model is built (bad data fails in seconds)."""
+    splits = {"train": task.read(cfg.data.train)}
+    for name in ("dev", "test"):
+        path = getattr(cfg.data, name)
+        if path:
+            splits[name] = task.read(path)
+    for data in splits.values():
+        if not data.examples:
+            raise DataError("no examples", file=data.file)
+        repairs = getattr(data, "repairs", 0)
+        if repairs:
+            log.warning("%s: repaired %d tags (I-X starting an entity -> B-X)", data.file, repairs)
+    if cfg.data.max_train_examples and cfg.data.max_train_examples < len(splits["train"].examples):
+        import random
+
+        rng = random.Random(cfg.seed)
+        keep = sorted(rng.sample(range(len(splits["train"].examples)), cfg.data.max_train_examples))
+        splits["train"].examples = [splits["train"].examples[i] for i in keep]
+    return splits
+
+
+def _data_fingerprint(splits: dict[str, Any]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in sorted(splits):
+        h.update(name.encode())
+        for ex in splits[name].examples:
+            h.update(repr(ex).encode())
+    return h.hexdigest()[:16]
+
+
+def _prepare(cfg: FinetuneConfig, resume: bool) -> tuple[RunDir, bool]:
+    run = RunDir(Path(cfg.output))
+    if resume:
+        check_resume_config(run, cfg)
+        return run, run.status == COMPLETE
+    RunDir.check_new(run.path)
+    return run, False
+
+
+def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
+    """Fine-tune one model. With `seeds`, see `run_finetune_seeds`."""
+    import torch
+    from transformers.utils import logging as hf_logging
+
+    from rawtune.data.batching import ShuffledBatches
+    from rawtune.evaluation.report import write_report
+    from rawtune.modeling.backbone import load_tokenizer, resolve
+    from rawtune.modeling.heads import apply_freezing, build_task_model
+    from rawtune.modeling.tokenizers import tokenizer_fingerprint
+    from rawtune.tasks.base import Inference, get_task
+    from rawtune.train.fit import fit
+
+    cfg: FinetuneConfig = coerce_config("finetune", config)
+    setup_logging()
+    hf_logging.disable_progress_bar()
+    task = get_task(cfg)
+    run, done = _prepare(cfg, resume)
+    if done:
+        log.info("%s is already complete; nothing to resume", run.path)
+        return run
+    splits = read_splits(task, cfg)
+    space = task.label_space(splits["train"])
+    for name in ("dev", "test"):
+        if name in splits:
+            task.check_labels(space, splits[name], name)
+    accelerator = make_accelerator(cfg.train)
+    src = resolve(cfg.model.name_or_path)
+    tokenizer = load_tokenizer(src.ref, cfg.model)
+    torch.manual_seed(cfg.seed)  # the head's initialisation is a function of the seed
+    model = build_task_model(
+        cfg.model, src, task.auto_class_name, task.head_config(space), space, reinit_head=cfg.reinit_head
+    )
+    counts = apply_freezing(model, cfg.tuning)
+    fingerprint = {
+        "config": config_fingerprint(cfg),
+        "data": _data_fingerprint(splits),
+        "tokenizer": tokenizer_fingerprint(tokenizer),
+    }
+    if not resume:
+        RunDir.create(
+            run.path,
+            dump_config(cfg),
+            {
+                "stage": "finetune",
+                "task": task.name,
+                "parent": src.parent_run,
+                "model_source": {"ref": src.ref, "kind": src.kind},
+                "fingerprints": fingerprint,
+                "labels": list(space.labels),
+                "data": {k: {"file": v.file, "examples": len(v.examples)} for k, v in splits.items()},
+                "parameters": counts,
+            },
+        )
+    setup_logging(run.logs_dir / "train.log")
+    log.info(
+        "%s: %d labels, %d train examples; training %s of %s parameters",
+        task.name,
+        len(space.labels),
+        len(splits["train"].examples),
+        f"{counts['trainable']:,}",
+        f"{counts['total']:,}",
+    )
+    features = task.train_features(tokenizer, splits["train"], space)
+    lengths = [len(f["input_ids"]) for f in features] if cfg.data.group_by_length else None
+    stream = ShuffledBatches(
+        features, cfg.train.batch_size, _collate(task.collator(tokenizer)), cfg.seed, lengths=lengths
+    )
+    inference = Inference(batch_size=max(32, cfg.train.batch_size * 2), autocast=accelerator.autocast)
+
+    def evaluate_on(data: Any):
+        return lambda module: task.evaluate(
+            accelerator.unwrap_model(module).model, tokenizer, data, space, inference
+        )
+
+    evaluate = evaluate_on(splits["dev"]) if "dev" in splits else None
+    select = task.primary if cfg.train.metric_for_best is None else _select(cfg.train.metric_for_best)
+    module = task.train_module(model, space, splits["train"])
+    try:
+        result = fit(
+            module,
+            stream,
+            cfg=cfg.train,
+            run=run,
+            accelerator=accelerator,
+            seed=cfg.seed,
+            evaluate=evaluate,
+            fingerprint=fingerprint,
+            resume=resume,
+            select=select,
+        )
+        final: dict[str, Any] = {}
+        if "dev" in splits:
+            final["dev"] = result.after
+        if "test" in splits:
+            final["test"] = evaluate_on(splits["test"])(module)
+        if accelerator.is_main_process:
+            with atomic_dir(run.model_dir) as tmp:
+                model.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
+            history = run.read_metrics()
+            for split, metrics in final.items():
+                meta = {
+                    "model": src.ref,
+                    "data": splits[split].file,
+                    "examples": len(splits[split].examples),
+                    "best_step": result.state["best_step"],
+                }
+                write_report(
+                    run.eval_dir / split,
+                    task=_report_task(task),
+                    metrics=metrics,
+                    title=f"{task.name} — {split} ({Path(splits[split].file).name})",
+                    history=history,
+                    meta=meta,
+                )
+            if final:
+                write_text(run.eval_dir / "report.md", _index(task, final, run))
+    except CheckpointError:
+        raise
+    except BaseException as e:
+        run.fail(f"{type(e).__name__}: {e}" if not isinstance(e, RawtuneError) else str(e))
+        raise
+    st = result.state
+    summary = {
+        "task": task.name,
+        **final,
+        "train": {
+            "examples": len(splits["train"].examples),
+            "features": len(features),
+            "steps": st["step"],
+            "total_steps": result.total_steps,
+            "best_step": st["best_step"],
+            "train_seconds": st["train_seconds"],
+            "examples_per_s": _rate(st),
+            "tokens_per_s": st["tokens_seen"] / st["train_seconds"] if st["train_seconds"] else 0.0,
+            "resumed_from": result.resumed_from,
+            "parameters": counts,
+        },
+        "selected_by": {"metric": select[0], "greater_is_better": select[1]},
+    }
+    if accelerator.is_main_process:
+        run.finish(summary)
+    key = select[0]
+    dev = final.get("dev") or {}
+    log.info("done: %s (dev %s %s)", run.path, key, _fmt(dev.get(key)))
+    return run
+
+
+def _collate(collator: Any):
+    return lambda samples, ids, epoch: collator(samples)
+
+
+def _select(name: str) -> tuple[str, bool]:
+    return (name, name not in ("loss", "mse", "mae"))
+
+
+def _report_task(task: Any) -> str:
+    if task.name == "ner":
+        return "ner"
+    return {"single": "classification", "multi": "multilabel", "regression": "regression"}[task.kind]
+
+
+def _rate(st: dict[str, Any]) -> float:
+    """Training examples (windows, for long inputs) per second of training."""
+    return st.get("samples_seen", 0) / st["train_seconds"] if st["train_seconds"] else 0.0
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def _index(task: Any, final: dict[str, Any], run: RunDir) -> str:
+    key = task.primary[0]
+    lines = [f"# {task.name}: {run.path.name}", "", f"| split | {key} | loss | report |", "|---|---|---|---|"]
+    for split, m in final.items():
+        lines.append(
+            f"| {split} | {_fmt(m.get(key))} | {_fmt(m.get('loss'))} | [{split}]({split}/report.md) |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def run_finetune_seeds(config: Any, seeds: list[int], *, resume: bool = False) -> dict[str, Any]:
+    """One run per seed under OUTPUT/seed-N, and OUTPUT/seeds.json with mean and std of every
+    number in each run's dev/test metrics."""
+    cfg: FinetuneConfig = coerce_config("finetune", config)
+    root = Path(cfg.output)
+    runs = []
+    for seed in seeds:
+        sub = cfg.model_copy(update={"seed": seed, "output": str(root / f"seed-{seed}")})
+        runs.append(run_finetune(sub, resume=resume and (root / f"seed-{seed}").exists()))
+    summary: dict[str, Any] = {"seeds": seeds, "runs": [str(r.path) for r in runs]}
+    import json
+
+    per_run = [json.loads(r.metrics_json.read_text()) for r in runs]
+    for split in ("dev", "test"):
+        vals: dict[str, list[float]] = {}
+        for m in per_run:
+            for k, v in (m.get(split) or {}).items():
+                if isinstance(v, (int, float)) and not isinstance(v, bool):
+                    vals.setdefault(k, []).append(float(v))
+        if vals:
+            summary[split] = {
+                k: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
+                for k, v in vals.items()
+            }
+    root.mkdir(parents=True, exist_ok=True)
+    write_json(root / "seeds.json", summary)
+    return summary
