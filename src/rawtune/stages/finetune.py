@@ -40,9 +40,13 @@ def read_splits(task: Any, cfg: FinetuneConfig) -> dict[str, Any]:
     if cfg.data.max_train_examples and cfg.data.max_train_examples < len(splits["train"].examples):
         import random
 
+        import dataclasses
+
         rng = random.Random(cfg.seed)
-        keep = sorted(rng.sample(range(len(splits["train"].examples)), cfg.data.max_train_examples))
-        splits["train"].examples = [splits["train"].examples[i] for i in keep]
+        train = splits["train"]
+        keep = sorted(rng.sample(range(len(train.examples)), cfg.data.max_train_examples))
+        splits["train"] = dataclasses.replace(train, examples=[train.examples[i] for i in keep])
+        log.info("using %d of %d training examples (data.max_train_examples)", len(keep), len(train.examples))
     return splits
 
 
