@@ -92,3 +92,12 @@ def test_missing_csv_column_is_named(ft_config, cls_data, tmp_path, capsys):
     assert main(["finetune", "--task", "classification", *_flags(cfg)]) == 2
     err = capsys.readouterr().err
     assert "train.csv" in err and "'labels'" in err and "label" in err
+
+
+def test_finetune_config_errors_are_reported_together(capsys):
+    assert main(["finetune", "--task", "nerr", "--model.init", "scratch", "--train.lrr", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "task.name" in err and "'ner'" in err  # the allowed values are named
+    assert "init must be 'pretrained'" in err
+    assert "did you mean 'train.lr'" in err
+    assert "output: required" in err and "data.train: required" in err

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from rawtune import __version__
 
@@ -263,6 +263,16 @@ class FinetuneConfig(Section):
             return cur
 
         return [k for k in ("output", "data.train", "model.name_or_path") if not get(k)]
+
+    @field_validator("model")
+    @classmethod
+    def _pretrained_only(cls, model: ModelConfig) -> ModelConfig:
+        if model.init != "pretrained":
+            raise ValueError(
+                "init must be 'pretrained' for fine-tuning: pretrain from scratch first "
+                "(rawtune pretrain --init scratch) and fine-tune that run"
+            )
+        return model
 
 
 class PretrainConfig(Section):
