@@ -38,9 +38,8 @@ def read_splits(task: Any, cfg: FinetuneConfig) -> dict[str, Any]:
         if repairs:
             log.warning("%s: repaired %d tags (I-X starting an entity -> B-X)", data.file, repairs)
     if cfg.data.max_train_examples and cfg.data.max_train_examples < len(splits["train"].examples):
-        import random
-
         import dataclasses
+        import random
 
         rng = random.Random(cfg.seed)
         train = splits["train"]
