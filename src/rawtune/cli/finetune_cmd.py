@@ -23,6 +23,7 @@ SHORTCUTS = {
     "lr": "train.lr",
     "reinit_head": "reinit_head",
     "repair_tags": "data.repair_tags",
+    "method": "tuning.method",
 }
 
 
@@ -49,6 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-column", dest="label_column", metavar="NAME")
     p.add_argument("--tag-column", dest="tag_column", type=int, metavar="N", help="CoNLL tag column")
     p.add_argument("--label-kind", dest="label_kind", metavar="single|multi|regression")
+    p.add_argument(
+        "--method",
+        metavar="full|freeze|bitfit|lora|ia3|prompt|prefix",
+        help="tuning method; its options are --tuning.* keys (e.g. --tuning.lora_r=16)",
+    )
     p.add_argument("--epochs", type=float)
     p.add_argument("--lr", type=float)
     p.add_argument(

@@ -86,7 +86,12 @@ def _fields_at(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
 
 
 def _issue(
-    model: type[BaseModel], loc: tuple[str, ...], msg: str, marks: Marks, kind: str = ""
+    model: type[BaseModel],
+    loc: tuple[str, ...],
+    msg: str,
+    marks: Marks,
+    kind: str = "",
+    hint: str | None = None,
 ) -> ConfigIssue:
     key = ".".join(loc) or "-"
     src = marks.get(loc)
@@ -96,7 +101,6 @@ def _issue(
         probe = probe[:-1]
         src = marks.get(probe)
     file, line = src if src else (None, None)
-    hint = None
     if kind == "extra_forbidden":
         msg = "unknown key"
         hint = did_you_mean(loc[-1], _fields_at(model, loc[:-1]))
@@ -105,6 +109,15 @@ def _issue(
     if file == CLI:
         file, line = f"{CLI} (--{key})", None
     return ConfigIssue(key=key, message=msg, file=file, line=line, hint=hint)
+
+
+def _choice(err: Any) -> str | None:
+    """Did-you-mean for a value outside a Literal's choices (e.g. tuning.method: lorra)."""
+    if err["type"] != "literal_error" or not isinstance(err.get("input"), str):
+        return None
+    import re
+
+    return did_you_mean(err["input"], re.findall(r"'([^']*)'", str(err.get("ctx", {}).get("expected", ""))))
 
 
 def load_config(
@@ -141,7 +154,7 @@ def load_config(
         cfg = schema.model_validate(data)
     except ValidationError as e:
         errs = [
-            _issue(schema, tuple(str(p) for p in err["loc"]), err["msg"], marks, err["type"])
+            _issue(schema, tuple(str(p) for p in err["loc"]), err["msg"], marks, err["type"], _choice(err))
             for err in e.errors()
         ]
         issues = errs + issues

@@ -165,13 +165,65 @@ class TrainConfig(Section):
     )
 
 
-class TuningConfig(Section):
-    """Which parameters train. Parameter-efficient methods plug in here (`method`)."""
+TUNING_METHODS = ("full", "freeze", "bitfit", "lora", "ia3", "prompt", "prefix")
 
-    method: Literal["full"] = "full"
+# which explicitly set option belongs to which methods (set for another method: an error naming it)
+_TUNING_OPTIONS: dict[str, tuple[str, ...]] = {
+    "freeze_embeddings": ("full", "freeze"),
+    "freeze_layers": ("full", "freeze"),
+    "head_only": ("full", "freeze"),
+    "lora_r": ("lora",),
+    "lora_alpha": ("lora",),
+    "lora_dropout": ("lora",),
+    "use_dora": ("lora",),
+    "use_rslora": ("lora",),
+    "target_modules": ("lora", "ia3"),
+    "feedforward_modules": ("ia3",),
+    "num_virtual_tokens": ("prompt", "prefix"),
+}
+
+
+class TuningConfig(Section):
+    """Which parameters train: a method from the `tuning` registry and its options. The task head
+    always trains, and is saved with the adapter for parameter-efficient methods."""
+
+    method: Literal["full", "freeze", "bitfit", "lora", "ia3", "prompt", "prefix"] = Field(
+        "full",
+        description="full | freeze (the freeze_* options) | bitfit (biases + head) | lora | ia3 | "
+        "prompt (soft prompt) | prefix (prefix tuning).",
+    )
     freeze_embeddings: bool = False
     freeze_layers: int = Field(0, ge=0, description="Freeze the bottom k transformer layers.")
     head_only: bool = Field(False, description="Train only the task head (a linear probe).")
+    lora_r: int = Field(8, ge=1, description="LoRA rank.")
+    lora_alpha: float = Field(16, gt=0.0, description="LoRA scaling numerator (scale alpha/r).")
+    lora_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    use_dora: bool = Field(False, description="LoRA: weight-decomposed low-rank adaptation (DoRA).")
+    use_rslora: bool = Field(False, description="LoRA: rank-stabilised scaling alpha/sqrt(r).")
+    target_modules: list[str] | None = Field(
+        None, description="LoRA/IA3: module names to adapt; default: peft's choice for the architecture."
+    )
+    feedforward_modules: list[str] | None = Field(
+        None, description="IA3: which target modules are feed-forward (scaled at their input)."
+    )
+    num_virtual_tokens: int = Field(20, ge=1, description="prompt/prefix: virtual tokens prepended.")
+
+    @model_validator(mode="after")
+    def _options_fit_method(self) -> TuningConfig:
+        wrong = [
+            f"tuning.{k} applies to method {' or '.join(repr(m) for m in _TUNING_OPTIONS[k])}, "
+            f"not '{self.method}'"
+            for k in sorted(self.model_fields_set)
+            if k in _TUNING_OPTIONS
+            and self.method not in _TUNING_OPTIONS[k]
+            # a resolved config lists every default: only a changed value is an error
+            and getattr(self, k) != type(self).model_fields[k].default
+        ]
+        if self.target_modules is not None and not self.target_modules:
+            wrong.append("tuning.target_modules must name at least one module (or be left unset)")
+        if wrong:
+            raise ValueError("; ".join(wrong))
+        return self
 
 
 class LabeledDataConfig(Section):

@@ -123,15 +123,16 @@ def _layers(base: nn.Module) -> nn.ModuleList:
     raise ModelError(f"{type(base).__name__}: cannot find its transformer layers to freeze")
 
 
-def load_task_model(ref: str, auto_class_name: str) -> nn.Module:
-    """A fine-tuned model from a save_pretrained directory (a run's model/)."""
+def load_task_model(ref: str, auto_class_name: str, **config: Any) -> nn.Module:
+    """A fine-tuned model from a save_pretrained directory (a run's model/), or a base model with a
+    fresh head set up by `config` (num_labels, id2label, ...) for an adapter to load into."""
     import transformers
     from transformers.utils import logging as hf_logging
 
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
-        return getattr(transformers, auto_class_name).from_pretrained(ref)
+        return getattr(transformers, auto_class_name).from_pretrained(ref, **config)
     except (OSError, ValueError) as e:
         raise ModelError(f"model {ref}: {type(e).__name__}: {e}") from None
     finally:

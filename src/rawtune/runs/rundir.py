@@ -79,6 +79,10 @@ class RunDir:
         return self.path / "model"
 
     @property
+    def adapter_dir(self) -> Path:
+        return self.path / "adapter"
+
+    @property
     def checkpoints_dir(self) -> Path:
         return self.path / "checkpoints"
 

@@ -18,7 +18,11 @@ class Predictor:
         self.model, self.tokenizer, self.space = model, tokenizer, space
 
     @classmethod
-    def from_run(cls, path: str | os.PathLike, *, device: str | None = None) -> Predictor:
+    def from_run(
+        cls, path: str | os.PathLike, *, device: str | None = None, base: str | None = None
+    ) -> Predictor:
+        """The run's model: RUN/model/, or the base model + RUN/adapter/ for prompt/prefix runs (or
+        whenever `base` names the base model to put the adapter on; a different base is refused)."""
         import torch
 
         from rawtune.config.loader import load_config
@@ -27,19 +31,29 @@ class Predictor:
         from rawtune.modeling.heads import load_task_model
         from rawtune.runs.rundir import RunDir
         from rawtune.tasks.base import get_task
+        from rawtune.tuning.io import has_adapter, head_labels, load_adapter
 
         run = RunDir(Path(path))
-        if not RunDir.is_run(run.path) or not (run.model_dir / "config.json").is_file():
+        merged = (run.model_dir / "config.json").is_file()
+        adapter = has_adapter(run.adapter_dir)
+        if not RunDir.is_run(run.path) or not (merged or adapter):
             seeds = sorted(Path(path).glob("seed-*/model"))
             hint = f"; a multi-seed output: use one of {[str(s.parent) for s in seeds]}" if seeds else ""
-            raise RunDirError(f"{path}: not a finished rawtune finetune run (no model/config.json){hint}")
+            raise RunDirError(
+                f"{path}: not a finished rawtune finetune run (no model/config.json or adapter/){hint}"
+            )
+        if base is not None and not adapter:
+            raise RunDirError(f"{path}: base= needs a run with an adapter/ (this one saved a whole model)")
         cfg = load_config("finetune", file=run.config_path, require=False)
         task = get_task(cfg)
-        model = load_task_model(str(run.model_dir), task.auto_class_name)
+        if adapter and (base is not None or not merged):
+            model = load_adapter(run.adapter_dir, base)
+        else:
+            model = load_task_model(str(run.model_dir), task.auto_class_name)
         model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model.eval()
-        tokenizer = load_tokenizer(str(run.model_dir))
-        id2label = {int(k): v for k, v in model.config.id2label.items()}
+        tokenizer = load_tokenizer(str(run.model_dir if merged else run.adapter_dir))
+        id2label = head_labels(model)
         space = LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
         return cls(run.path, cfg, task, model, tokenizer, space)
 

@@ -11,7 +11,7 @@ from typing import Any
 from rawtune.config.loader import dump_config
 from rawtune.config.schema import FinetuneConfig
 from rawtune.errors import CheckpointError, DataError, RawtuneError
-from rawtune.runs.atomic import atomic_dir, write_json, write_text
+from rawtune.runs.atomic import write_json, write_text
 from rawtune.runs.rundir import COMPLETE, RunDir
 from rawtune.stages.common import (
     check_resume_config,
@@ -77,10 +77,12 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     from rawtune.data.batching import ShuffledBatches
     from rawtune.evaluation.report import write_report
     from rawtune.modeling.backbone import load_tokenizer, resolve
-    from rawtune.modeling.heads import apply_freezing, build_task_model
+    from rawtune.modeling.heads import build_task_model
     from rawtune.modeling.tokenizers import tokenizer_fingerprint
     from rawtune.tasks.base import Inference, get_task
     from rawtune.train.fit import fit
+    from rawtune.tuning import apply as apply_tuning
+    from rawtune.tuning.io import save_tuned
 
     cfg: FinetuneConfig = coerce_config("finetune", config)
     setup_logging()
@@ -102,7 +104,8 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     model = build_task_model(
         cfg.model, src, task.auto_class_name, task.head_config(space), space, reinit_head=cfg.reinit_head
     )
-    counts = apply_freezing(model, cfg.tuning)
+    tuned = apply_tuning(model, cfg.tuning, base_ref=src.ref, max_length=cfg.data.max_length)
+    model, counts = tuned.model, tuned.parameters
     fingerprint = {
         "config": config_fingerprint(cfg),
         "data": _data_fingerprint(splits),
@@ -121,6 +124,7 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
                 "labels": list(space.labels),
                 "data": {k: {"file": v.file, "examples": len(v.examples)} for k, v in splits.items()},
                 "parameters": counts,
+                "tuning": {"method": tuned.method, "base": tuned.base},
             },
         )
     setup_logging(run.logs_dir / "train.log")
@@ -166,9 +170,7 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
         if "test" in splits:
             final["test"] = evaluate_on(splits["test"])(module)
         if accelerator.is_main_process:
-            with atomic_dir(run.model_dir) as tmp:
-                model.save_pretrained(tmp)
-                tokenizer.save_pretrained(tmp)
+            save_tuned(tuned, run.model_dir, run.adapter_dir, tokenizer, task.auto_class_name)
             history = run.read_metrics()
             for split, metrics in final.items():
                 meta = {

@@ -1,0 +1,142 @@
+"""The tuning contract and registry, and what every method shares: the head's module names, the
+peft task type, target-module checks, the trainable-parameter report, the base-model fingerprint."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from torch import nn
+
+from rawtune.config.schema import TuningConfig
+from rawtune.errors import ConfigError, ConfigIssue
+from rawtune.modeling.heads import head_modules
+from rawtune.registry import Registry
+
+log = logging.getLogger("rawtune")
+
+
+class TuningMethod(Protocol):
+    peft: bool  # the trained model is a PeftModel whose adapter goes to RUN/adapter/
+    mergeable: bool  # RUN/model/ can hold the adapter merged into the base weights
+
+    def apply(self, model: nn.Module, cfg: TuningConfig, *, max_length: int | None) -> nn.Module:
+        """Set what trains (in place, or wrapping the model); the head always trains."""
+        ...
+
+
+METHODS: Registry[TuningMethod] = Registry("tuning method")
+
+
+@dataclass
+class Tuned:
+    model: nn.Module  # what trains, evaluates and is checkpointed
+    method: str
+    peft: bool
+    mergeable: bool
+    parameters: dict[str, Any]  # {"trainable", "total", "percent"}
+    base: dict[str, str] | None = None  # peft methods: {"ref", "fingerprint"} of the base model
+
+
+def _register() -> None:
+    from rawtune.tuning import bitfit, freeze, full, ia3, lora, prompt  # noqa: F401
+
+
+def apply(model: nn.Module, cfg: TuningConfig, *, base_ref: str, max_length: int | None = None) -> Tuned:
+    """Apply `cfg.method` to a task model built by `modeling.heads.build_task_model`."""
+    _register()
+    method = METHODS.get(cfg.method)
+    base = {"ref": base_ref, "fingerprint": backbone_fingerprint(model)} if method.peft else None
+    tuned = method.apply(model, cfg, max_length=max_length)
+    report = trainable_report(tuned)
+    log.info(
+        "tuning %s: %s of %s parameters train (%.3f%%)",
+        cfg.method,
+        f"{report['trainable']:,}",
+        f"{report['total']:,}",
+        report["percent"],
+    )
+    return Tuned(tuned, cfg.method, method.peft, method.mergeable, report, base)
+
+
+def trainable_report(model: nn.Module) -> dict[str, Any]:
+    seen: set[int] = set()
+    total = trainable = 0
+    for p in model.parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        total += p.numel()
+        trainable += p.numel() if p.requires_grad else 0
+    return {"trainable": trainable, "total": total, "percent": round(100.0 * trainable / max(total, 1), 4)}
+
+
+def head_names(model: nn.Module) -> list[str]:
+    """Top-level modules outside the backbone that hold weights: `classifier` for BERT token and
+    sequence classification, `score` for GPT-2 (peft's modules_to_save)."""
+    return [name for name, module in head_modules(model) if any(True for _ in module.parameters())]
+
+
+def task_type(model: nn.Module, method: str) -> str:
+    name = type(model).__name__
+    for suffix, tt in (("ForTokenClassification", "TOKEN_CLS"), ("ForSequenceClassification", "SEQ_CLS")):
+        if name.endswith(suffix):
+            return tt
+    raise ConfigError([ConfigIssue("tuning.method", f"'{method}' does not support a {name}")])
+
+
+def adaptable_modules(model: nn.Module) -> list[str]:
+    """Distinct short names of the layers peft can adapt (Linear, GPT-2's Conv1D, Embedding)."""
+    kinds = ("Linear", "Conv1D", "Embedding")
+    names = {n.split(".")[-1] for n, m in model.named_modules() if type(m).__name__ in kinds and n}
+    return sorted(names)
+
+
+def check_targets(model: nn.Module, targets: list[str], key: str = "tuning.target_modules") -> None:
+    """peft matches a target by the end of a module name; refuse one that matches nothing, before
+    training, listing the names that do exist."""
+    names = [n for n, _ in model.named_modules() if n]
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    key,
+                    f"no module named {', '.join(repr(t) for t in missing)} in {type(model).__name__}; "
+                    f"its adaptable layers are: {', '.join(adaptable_modules(model))}",
+                )
+            ]
+        )
+
+
+def default_targets(model: nn.Module, mapping: dict[str, list[str]], method: str) -> list[str]:
+    model_type = getattr(getattr(model, "config", None), "model_type", None)
+    if model_type not in mapping:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "tuning.target_modules",
+                    f"no default {method} targets for model type '{model_type}'; set them, e.g. from: "
+                    f"{', '.join(adaptable_modules(model))}",
+                )
+            ]
+        )
+    return list(mapping[model_type])
+
+
+def backbone_fingerprint(model: nn.Module) -> str:
+    """sha256 over the backbone's parameter names, shapes and values (the head excluded). Computed
+    from the weights rather than files, so a hub id, a local copy and a run's model/ compare alike;
+    hashing MiniLM's 22M parameters takes a fraction of a second."""
+    import torch
+
+    prefix = getattr(model, "base_model_prefix", "")
+    backbone = getattr(model, prefix, None) if prefix else None
+    h = hashlib.sha256()
+    for name, p in sorted((backbone or model).named_parameters()):
+        t = p.detach().to("cpu", torch.float32).contiguous()
+        h.update(f"{name}:{tuple(t.shape)};".encode())
+        h.update(t.numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,24 @@
+"""`bitfit` (Ben Zaken et al. 2022): only the bias terms and the task head train.
+
+Written by hand because peft has no BitFit: it is a requires_grad mask, so the trained model is an
+ordinary model and RUN/model/ holds it whole."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from rawtune.config.schema import TuningConfig
+from rawtune.tuning.base import METHODS, head_names
+
+
+@METHODS.register("bitfit")
+class BitFit:
+    peft = False
+    mergeable = False
+
+    @staticmethod
+    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+        heads = tuple(f"{h}." for h in head_names(model))
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(heads) or name.split(".")[-1] == "bias")
+        return model

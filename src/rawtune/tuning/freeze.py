@@ -1,0 +1,30 @@
+"""`freeze`: freeze the embeddings, the bottom k layers, or all but the head (`head_only`)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from rawtune.config.schema import TuningConfig
+from rawtune.errors import ConfigError, ConfigIssue
+from rawtune.modeling.heads import apply_freezing
+from rawtune.tuning.base import METHODS
+
+
+@METHODS.register("freeze")
+class Freeze:
+    peft = False
+    mergeable = False
+
+    @staticmethod
+    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+        if not (cfg.head_only or cfg.freeze_embeddings or cfg.freeze_layers):
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        "tuning.method",
+                        "'freeze' needs tuning.head_only, tuning.freeze_embeddings or tuning.freeze_layers",
+                    )
+                ]
+            )
+        apply_freezing(model, cfg)
+        return model

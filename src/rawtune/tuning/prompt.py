@@ -1,0 +1,94 @@
+"""`prompt` (soft prompt tuning) and `prefix` (prefix tuning), both peft. The head trains in full and
+is saved with the adapter; neither merges, so a run keeps the adapter and names its base model."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from torch import nn
+
+from rawtune.config.schema import TuningConfig
+from rawtune.errors import ConfigError, ConfigIssue
+from rawtune.tuning.base import METHODS, head_names, task_type
+
+
+class StripVirtualTokens(nn.Module):
+    """Token classification under prompt tuning: peft prepends the virtual tokens to the sequence and
+    returns their logits too; dropping them aligns the logits with the input tokens again."""
+
+    def __init__(self, peft_model: nn.Module, n: int):
+        super().__init__()
+        self.peft_model, self.n = peft_model, n
+
+    def forward(self, **inputs: Any) -> Any:
+        out = self.peft_model(**inputs)
+        out.logits = out.logits[:, self.n :]
+        return out
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The PeftModel inside a training model (itself, unless wrapped)."""
+    return model.peft_model if isinstance(model, StripVirtualTokens) else model
+
+
+def _check_positions(model: nn.Module, cfg: TuningConfig, max_length: int | None) -> None:
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and max_length and max_length + cfg.num_virtual_tokens > limit:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "tuning.num_virtual_tokens",
+                    f"{cfg.num_virtual_tokens} virtual tokens + data.max_length {max_length} exceed the "
+                    f"model's {limit} positions; lower one of them",
+                )
+            ]
+        )
+
+
+@METHODS.register("prompt")
+class Prompt:
+    peft = True
+    mergeable = False
+
+    @staticmethod
+    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+        from peft import PromptTuningConfig, get_peft_model
+
+        tt = task_type(model, "prompt")
+        _check_positions(model, cfg, max_length)
+        config = PromptTuningConfig(
+            task_type=tt, num_virtual_tokens=cfg.num_virtual_tokens, modules_to_save=head_names(model)
+        )
+        peft_model = get_peft_model(model, config)
+        return StripVirtualTokens(peft_model, cfg.num_virtual_tokens) if tt == "TOKEN_CLS" else peft_model
+
+
+@METHODS.register("prefix")
+class Prefix:
+    peft = True
+    mergeable = False
+
+    @staticmethod
+    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+        from peft import PrefixTuningConfig, get_peft_model
+
+        tt = task_type(model, "prefix")
+        prefix = getattr(model, "base_model_prefix", "")
+        backbone = getattr(model, prefix, model)
+        if "past_key_values" not in inspect.signature(backbone.forward).parameters:
+            # transformers 5 renamed encoders' past_key_values to `cache`; peft 0.21's prefix tuning
+            # still passes past_key_values, so it cannot run on them (checked before training)
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        "tuning.method",
+                        f"'prefix' needs a backbone that takes past_key_values; {type(backbone).__name__} "
+                        "in this transformers version does not. Use 'prompt' or 'lora'",
+                    )
+                ]
+            )
+        config = PrefixTuningConfig(
+            task_type=tt, num_virtual_tokens=cfg.num_virtual_tokens, modules_to_save=head_names(model)
+        )
+        return get_peft_model(model, config)

@@ -1,0 +1,247 @@
+"""The tuning contract matrix: every method x {ner, classification} trains on the tiny backbone with
+finite loss; the trainable parameters are the method's own; what the run saved reloads to exactly
+the reported dev metrics (the head included)."""
+
+from __future__ import annotations
+
+import json
+import math
+import typing
+
+import pytest
+
+from rawtune.config.schema import TuningConfig
+from rawtune.stages.evaluate import evaluate_run
+from rawtune.stages.finetune import run_finetune
+
+TRAINABLE = ["full", "freeze", "bitfit", "lora", "ia3", "prompt"]
+OPTIONS = {"freeze": {"freeze_layers": 1, "freeze_embeddings": True}, "prompt": {"num_virtual_tokens": 4}}
+SHORT = {"max_steps": 4, "eval_steps": 2, "save_steps": 2, "batch_size": 8}
+
+
+def _run(ft_config, task: str, data: dict, method: str, **train):
+    sections = {
+        "task": {"name": task},
+        "data": {"train": str(data["train"]), "dev": str(data["dev"]), "max_length": 64, "stride": 16},
+        "tuning": {"method": method, **OPTIONS.get(method, {})},
+        "train": {**SHORT, **train},
+    }
+    return run_finetune(ft_config(**sections))
+
+
+def test_registry_matches_schema():
+    from rawtune.tuning.base import METHODS, _register
+
+    _register()
+    literal = typing.get_args(TuningConfig.model_fields["method"].annotation)
+    assert set(METHODS.names()) == set(literal)
+
+
+@pytest.mark.parametrize("method", TRAINABLE)
+@pytest.mark.parametrize("task", ["ner", "classification"])
+def test_method_trains_saves_and_reloads(ft_config, ner_data, cls_data, task, method):
+    data = ner_data if task == "ner" else cls_data
+    run = _run(ft_config, task, data, method)
+    losses = [r["loss"] for r in run.read_metrics() if r["kind"] == "train"]
+    assert len(losses) >= 2 and all(math.isfinite(x) for x in losses)
+    m = json.loads(run.metrics_json.read_text())
+    params = m["train"]["parameters"]
+    assert set(params) == {"trainable", "total", "percent"}
+    assert 0 < params["trainable"] <= params["total"]
+    assert (params["trainable"] == params["total"]) == (method == "full")
+    manifest = run.manifest()
+    assert manifest["parameters"] == params and manifest["tuning"]["method"] == method
+    peft = method in ("lora", "ia3", "prompt")
+    assert (run.adapter_dir / "adapter_config.json").is_file() == peft
+    assert (run.model_dir / "config.json").is_file() == (method != "prompt")
+    if peft:
+        base = manifest["tuning"]["base"]
+        assert base["ref"] == str(ft_config()["model"]["name_or_path"]) and len(base["fingerprint"]) == 16
+        assert not (run.adapter_dir / "model.safetensors").exists()  # the adapter only, not the model
+    # what the run saved gives exactly the in-memory model's dev numbers at the end of training
+    key = "f1" if task == "ner" else "accuracy"
+    again, _ = evaluate_run(str(run.path), str(data["dev"]), name="again")
+    assert again[key] == m["dev"][key]
+    assert again["loss"] == pytest.approx(m["dev"]["loss"], abs=1e-5)
+
+
+def _task_model(tiny_backbone, kind: str):
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    auto = getattr(transformers, f"AutoModelFor{kind}Classification")
+    return auto.from_pretrained(tiny_backbone, num_labels=3)
+
+
+@pytest.mark.parametrize("kind", ["Token", "Sequence"])
+@pytest.mark.parametrize(
+    "method, allowed",
+    [
+        ("full", None),
+        ("bitfit", lambda n: n.endswith("bias")),
+        ("lora", lambda n: "lora_" in n),
+        ("ia3", lambda n: "ia3_" in n),
+        ("prompt", lambda n: "prompt_encoder" in n),
+    ],
+)
+def test_trainable_parameters_are_the_methods(tiny_backbone, kind, method, allowed):
+    from rawtune.tuning import apply
+
+    tuned = apply(_task_model(tiny_backbone, kind), TuningConfig(method=method), base_ref=str(tiny_backbone))
+    names = [n for n, p in tuned.model.named_parameters() if p.requires_grad]
+    frozen = [n for n, p in tuned.model.named_parameters() if not p.requires_grad]
+    assert any("classifier" in n for n in names), "the head must train"
+    if allowed is None:
+        assert not frozen
+    else:
+        assert all(allowed(n) or "classifier" in n for n in names), names
+        assert any(allowed(n) for n in names)
+        assert frozen
+    report = tuned.parameters
+    assert report["trainable"] == sum(p.numel() for p in tuned.model.parameters() if p.requires_grad)
+
+
+def test_lora_merged_equals_unmerged_and_changes_the_base(tiny_backbone):
+    import torch
+
+    from rawtune.tuning import apply
+    from rawtune.tuning.io import merge
+
+    model = _task_model(tiny_backbone, "Token")
+    ids = torch.randint(5, 100, (2, 9))
+    with torch.no_grad():
+        base = model.eval()(input_ids=ids).logits.clone()
+    tuned = apply(model, TuningConfig(method="lora", lora_dropout=0.0), base_ref=str(tiny_backbone))
+    with torch.no_grad():  # a trained adapter: LoRA's B starts at zero
+        for n, p in tuned.model.named_parameters():
+            if "lora_B" in n or "modules_to_save" in n:
+                p.add_(torch.randn_like(p) * 0.5)
+    tuned.model.eval()
+    with torch.no_grad():
+        unmerged = tuned.model(input_ids=ids).logits
+        once = merge(tuned.model).eval()(input_ids=ids).logits
+        twice = merge(tuned.model).eval()(input_ids=ids).logits
+    assert not torch.allclose(unmerged, base, atol=1e-3)
+    torch.testing.assert_close(once, unmerged, atol=1e-5, rtol=0)
+    torch.testing.assert_close(twice, once, atol=0, rtol=0)
+    torch.testing.assert_close(tuned.model(input_ids=ids).logits, unmerged)  # merging left it alone
+
+
+def test_unknown_target_module_lists_existing(tiny_backbone):
+    from rawtune.errors import ConfigError
+    from rawtune.tuning import apply
+
+    cfg = TuningConfig(method="lora", target_modules=["query", "q_proj"])
+    with pytest.raises(ConfigError) as e:
+        apply(_task_model(tiny_backbone, "Sequence"), cfg, base_ref=str(tiny_backbone))
+    msg = str(e.value)
+    assert "tuning.target_modules" in msg and "'q_proj'" in msg
+    for existing in ("query", "key", "value", "dense", "classifier"):
+        assert existing in msg
+
+
+def test_option_of_another_method_is_refused():
+    from rawtune.config.loader import load_config
+    from rawtune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"tuning.lora_r applies to method 'lora', not 'ia3'"):
+        load_config("finetune", overrides={"tuning.method": "ia3", "tuning.lora_r": 4}, require=False)
+    with pytest.raises(ConfigError, match="did you mean 'lora'"):
+        load_config("finetune", overrides={"tuning.method": "lorra"}, require=False)
+
+
+def test_prefix_refused_before_training(ft_config, cls_data, tmp_path):
+    from rawtune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="past_key_values"):
+        _run(ft_config, "classification", cls_data, "prefix")
+    assert not (tmp_path / "run" / "manifest.json").exists()
+
+
+@pytest.fixture(scope="module")
+def lora_run(tmp_path_factory, tiny_backbone, cls_data):
+    out = tmp_path_factory.mktemp("lora") / "run"
+    cfg = {
+        "output": str(out),
+        "seed": 3,
+        "model": {"name_or_path": str(tiny_backbone)},
+        "task": {"name": "classification"},
+        "data": {"train": str(cls_data["train"]), "dev": str(cls_data["dev"])},
+        "tuning": {"method": "lora"},
+        "train": {**SHORT, "max_steps": 8, "lr": 3e-3, "threads": 1, "progress": False, "log_steps": 1},
+    }
+    return run_finetune(cfg), cfg
+
+
+def test_adapter_round_trip_keeps_the_head(lora_run, tiny_backbone, cls_data):
+    import torch
+
+    from rawtune.serve.predictor import Predictor
+
+    run, _ = lora_run
+    merged = Predictor.from_run(run.path)
+    adapter = Predictor.from_run(run.path, base=str(tiny_backbone))  # base + adapter/
+    texts = ["the film was good and great", "the meal was awful and dull"]
+    a, b = merged.predict(texts), adapter.predict(texts)
+    assert [r["label"] for r in a] == [r["label"] for r in b]
+    for ra, rb in zip(a, b):
+        for lab in ra["scores"]:
+            assert ra["scores"][lab] == pytest.approx(rb["scores"][lab], abs=1e-5)
+    wrapper = adapter.model.base_model.model.classifier  # peft's modules_to_save wrapper
+    head = wrapper.modules_to_save["default"].weight
+    assert torch.equal(head, merged.model.classifier.weight)
+    assert not torch.allclose(head, wrapper.original_module.weight)  # trained, not the fresh init
+
+
+def test_adapter_on_another_base_is_refused(lora_run, tmp_path):
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from rawtune.errors import ModelError
+    from rawtune.serve.predictor import Predictor
+
+    run, cfg = lora_run
+    other = tmp_path / "other"
+    config = BertConfig.from_pretrained(cfg["model"]["name_or_path"])
+    torch.manual_seed(123)
+    BertModel(config).save_pretrained(other)
+    expected = run.manifest()["tuning"]["base"]["fingerprint"]
+    with pytest.raises(ModelError) as e:
+        Predictor.from_run(run.path, base=str(other))
+    assert expected in str(e.value) and str(other) in str(e.value)
+
+
+def test_lora_resume_gives_identical_metrics(lora_run, tmp_path):
+    import shutil
+
+    run, cfg = lora_run
+    crashed = tmp_path / "crashed"
+    # the same run "killed" after its step-4 checkpoint: drop what came later, then --resume
+    ref_dir = tmp_path / "ref"
+    shutil.copytree(run.path, ref_dir)
+    shutil.copytree(run.path, crashed)
+    for name in ("model", "adapter", "eval", "metrics.json"):
+        p = crashed / name
+        shutil.rmtree(p) if p.is_dir() else p.unlink()
+    steps = sorted(int(p.name.split("-")[1]) for p in (crashed / "checkpoints").iterdir())
+    for s in steps[1:]:
+        shutil.rmtree(crashed / "checkpoints" / f"step-{s}")
+    manifest = json.loads((crashed / "manifest.json").read_text())
+    (crashed / "manifest.json").write_text(json.dumps({**manifest, "status": "running"}))
+    # the run directory is the same path in the config: move the reference aside and resume in place
+    shutil.rmtree(run.path)
+    shutil.copytree(crashed, run.path)
+    try:
+        resumed = run_finetune(cfg, resume=True)
+        a = json.loads((ref_dir / "metrics.json").read_text())
+        b = json.loads(resumed.metrics_json.read_text())
+        assert b["train"]["resumed_from"] == steps[0]
+        assert a["dev"] == b["dev"]
+        keys = ("step", "kind", "loss", "accuracy")
+        rows = [[{k: r[k] for k in keys if k in r} for r in x.read_metrics()] for x in (run, resumed)]
+        ref_rows = [json.loads(x) for x in (ref_dir / "metrics.jsonl").read_text().splitlines()]
+        assert rows[1] == [{k: r[k] for k in keys if k in r} for r in ref_rows]
+    finally:
+        shutil.rmtree(run.path)
+        shutil.copytree(ref_dir, run.path)
