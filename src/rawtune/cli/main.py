@@ -10,6 +10,7 @@ from rawtune import __version__
 from rawtune.cli import (
     config_cmd,
     evaluate_cmd,
+    export_cmd,
     finetune_cmd,
     predict_cmd,
     pretrain_cmd,
@@ -23,6 +24,7 @@ COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
     ("finetune", finetune_cmd.register),
     ("evaluate", evaluate_cmd.register),
     ("predict", predict_cmd.register),
+    ("export", export_cmd.register),
     ("tokenizer", tokenizer_cmd.register),
     ("config", config_cmd.register),
 ]

@@ -1,0 +1,29 @@
+"""`rawtune export RUN --output DIR [--merge]`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export",
+        help="write a run's model (or its adapter merged into the base) as a plain save_pretrained dir",
+        description="Copy RUN's model/ (or adapter/) to DIR; with --merge, fold a LoRA/IA3 adapter into the "
+        "base weights (outputs checked equal to the adapter model's) and write a plain model.",
+    )
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--output", required=True, metavar="DIR")
+    p.add_argument("--merge", action="store_true", help="merge a LoRA/IA3 adapter into the base weights")
+    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+
+
+def handle(args: argparse.Namespace, extra: list[str]) -> int:
+    from rawtune.cli.overrides import UnknownFlags
+    from rawtune.stages.export import export_run
+
+    if extra:
+        raise UnknownFlags(f"unknown arguments: {' '.join(extra)}")
+    info = export_run(args.run, args.output, merge=args.merge)
+    print(info["output"])
+    return 0

@@ -1,0 +1,70 @@
+"""`rawtune export RUN --output DIR [--merge]`: a plain artifact out of a run. With --merge, a PEFT
+run's adapter is folded into the base weights and written as an ordinary `save_pretrained` model,
+after checking that the merged model's outputs equal the adapter model's on sample inputs."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rawtune.errors import ModelError, RunDirError
+
+log = logging.getLogger("rawtune")
+PARITY_ATOL = 1e-4
+
+
+def _probe_inputs(tokenizer: Any) -> dict[str, Any]:
+    texts = ["Maria Lopez met officials in Paris on Monday .", "The film was good", "a"]
+    return tokenizer(texts, padding=True, return_tensors="pt")
+
+
+def export_run(run_path: str, output: str, *, merge: bool = False) -> dict[str, Any]:
+    import torch
+
+    from rawtune.modeling.backbone import load_tokenizer
+    from rawtune.runs.atomic import atomic_dir
+    from rawtune.runs.rundir import RunDir
+    from rawtune.stages.common import setup_logging
+    from rawtune.tuning.io import has_adapter, load_adapter
+    from rawtune.tuning.io import merge as merge_model
+    from rawtune.tuning.prompt import unwrap
+
+    setup_logging()
+    run = RunDir(Path(run_path))
+    out = Path(output)
+    if out.exists() and any(out.iterdir()):
+        raise RunDirError(f"{out} exists and is not empty; choose another --output")
+    adapter = has_adapter(run.adapter_dir)
+    if not merge:
+        src = run.adapter_dir if adapter else run.model_dir
+        if not src.is_dir():
+            raise RunDirError(f"{run_path}: nothing to export (no model/ or adapter/)")
+        with atomic_dir(out) as tmp:
+            shutil.copytree(src, tmp, dirs_exist_ok=True)
+        return {"exported": str(src), "output": str(out), "merged": False}
+    if not adapter:
+        raise RunDirError(f"{run_path}: --merge needs a PEFT run (adapter/); its model/ is already plain")
+    model = load_adapter(run.adapter_dir)
+    peft_model = unwrap(model)
+    if peft_model.peft_config["default"].is_prompt_learning:
+        raise ModelError(
+            f"{run_path}: a {peft_model.peft_config['default'].peft_type.value} adapter adds virtual "
+            "tokens and cannot be merged into the weights; export it without --merge"
+        )
+    tokenizer = load_tokenizer(
+        str(run.model_dir if (run.model_dir / "config.json").is_file() else run.adapter_dir)
+    )
+    merged = merge_model(peft_model).eval()
+    model.eval()
+    with torch.no_grad():
+        batch = _probe_inputs(tokenizer)
+        diff = float((model(**batch).logits - merged(**batch).logits).abs().max())
+    if diff > PARITY_ATOL:
+        raise ModelError(f"merged outputs differ from the adapter model's by {diff:.2e} (> {PARITY_ATOL})")
+    with atomic_dir(out) as tmp:
+        merged.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    log.info("merged %s into %s (max |logit difference| %.2e)", run.adapter_dir, out, diff)
+    return {"output": str(out), "merged": True, "max_abs_diff": diff}
