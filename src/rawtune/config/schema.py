@@ -19,6 +19,14 @@ from rawtune import __version__
 PathStr = Annotated[str, BeforeValidator(lambda v: os.fspath(v) if isinstance(v, os.PathLike) else v)]
 
 
+def _dotted(data: dict, key: str) -> object:
+    """The value at a dotted key of raw (not yet validated) config data, or None."""
+    cur: object = data
+    for part in key.split("."):
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return cur
+
+
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
@@ -308,13 +316,7 @@ class FinetuneConfig(Section):
 
     @staticmethod
     def missing_required(data: dict) -> list[str]:
-        def get(dotted: str) -> object:
-            cur: object = data
-            for part in dotted.split("."):
-                cur = cur.get(part) if isinstance(cur, dict) else None
-            return cur
-
-        return [k for k in ("output", "data.train", "model.name_or_path") if not get(k)]
+        return [k for k in ("output", "data.train", "model.name_or_path") if not _dotted(data, k)]
 
     @field_validator("model")
     @classmethod
@@ -344,17 +346,10 @@ class PretrainConfig(Section):
     def missing_required(data: dict) -> list[str]:
         """Keys a runnable config must set. Checked on the raw data by the loader, so that they are
         reported together with any other problem."""
-
-        def get(dotted: str) -> object:
-            cur: object = data
-            for part in dotted.split("."):
-                cur = cur.get(part) if isinstance(cur, dict) else None
-            return cur
-
         required = ["output", "data.corpus"]
-        if get("model.init") in (None, "pretrained"):
+        if _dotted(data, "model.init") in (None, "pretrained"):
             required.append("model.name_or_path")
-        return [k for k in required if not get(k)]
+        return [k for k in required if not _dotted(data, k)]
 
 
 STAGES: dict[str, type[Section]] = {"pretrain": PretrainConfig, "finetune": FinetuneConfig}

@@ -14,7 +14,7 @@ import yaml
 from rawtune.config.loader import load_config
 from rawtune.config.schema import Section, TrainConfig
 from rawtune.errors import CheckpointError, ConfigError, ConfigIssue
-from rawtune.runs.rundir import RunDir
+from rawtune.runs.rundir import COMPLETE, RunDir
 
 log = logging.getLogger("rawtune")
 # keys that may differ between a run and its --resume without changing what is computed
@@ -98,3 +98,14 @@ def make_accelerator(train: TrainConfig) -> Any:
         )
     mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[train.precision]
     return Accelerator(mixed_precision=mp, cpu=not cuda)
+
+
+def prepare_run(cfg: Any, resume: bool) -> tuple[RunDir, bool]:
+    """The run directory of `cfg.output`: new (refused if it holds anything), or, with resume, the
+    existing run after checking its config is this one. Returns (run, already complete)."""
+    run = RunDir(Path(cfg.output))
+    if resume:
+        check_resume_config(run, cfg)
+        return run, run.status == COMPLETE
+    RunDir.check_new(run.path)
+    return run, False

@@ -12,12 +12,12 @@ from rawtune.config.loader import dump_config
 from rawtune.config.schema import FinetuneConfig
 from rawtune.errors import CheckpointError, DataError, RawtuneError
 from rawtune.runs.atomic import write_json, write_text
-from rawtune.runs.rundir import COMPLETE, RunDir
+from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import (
-    check_resume_config,
     coerce_config,
     config_fingerprint,
     make_accelerator,
+    prepare_run,
     setup_logging,
 )
 
@@ -60,15 +60,6 @@ def _data_fingerprint(splits: dict[str, Any]) -> str:
     return h.hexdigest()[:16]
 
 
-def _prepare(cfg: FinetuneConfig, resume: bool) -> tuple[RunDir, bool]:
-    run = RunDir(Path(cfg.output))
-    if resume:
-        check_resume_config(run, cfg)
-        return run, run.status == COMPLETE
-    RunDir.check_new(run.path)
-    return run, False
-
-
 def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     """Fine-tune one model. With `seeds`, see `run_finetune_seeds`."""
     import torch
@@ -88,7 +79,7 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     setup_logging()
     hf_logging.disable_progress_bar()
     task = get_task(cfg)
-    run, done = _prepare(cfg, resume)
+    run, done = prepare_run(cfg, resume)
     if done:
         log.info("%s is already complete; nothing to resume", run.path)
         return run

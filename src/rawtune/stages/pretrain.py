@@ -5,19 +5,18 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from pathlib import Path
 from typing import Any
 
 from rawtune.config.loader import dump_config
 from rawtune.config.schema import PretrainConfig
 from rawtune.errors import CheckpointError, ModelError, RawtuneError
 from rawtune.runs.atomic import atomic_dir
-from rawtune.runs.rundir import COMPLETE, RunDir
+from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import (
-    check_resume_config,
     coerce_config,
     config_fingerprint,
     make_accelerator,
+    prepare_run,
     setup_logging,
 )
 
@@ -89,15 +88,6 @@ def _check_positions(model: Any, seq_len: int) -> None:
         raise ModelError(f"data.seq_len={seq_len} exceeds the model's {limit} positions")
 
 
-def _prepare(cfg: PretrainConfig, resume: bool) -> tuple[RunDir, bool]:
-    run = RunDir(Path(cfg.output))
-    if resume:
-        check_resume_config(run, cfg)
-        return run, run.status == COMPLETE
-    RunDir.check_new(run.path)
-    return run, False
-
-
 def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
     import torch
     from transformers.utils import logging as hf_logging
@@ -113,7 +103,7 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
     cfg: PretrainConfig = coerce_config("pretrain", config)
     setup_logging()
     hf_logging.disable_progress_bar()  # our own progress bar and log lines say what happens
-    run, done = _prepare(cfg, resume)
+    run, done = prepare_run(cfg, resume)
     if done:
         log.info("%s is already complete; nothing to resume", run.path)
         return run
