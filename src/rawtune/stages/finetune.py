@@ -66,7 +66,6 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     from transformers.utils import logging as hf_logging
 
     from rawtune.data.batching import ShuffledBatches
-    from rawtune.evaluation.report import write_report
     from rawtune.modeling.backbone import load_tokenizer, resolve
     from rawtune.modeling.heads import build_task_model
     from rawtune.modeling.tokenizers import tokenizer_fingerprint
@@ -162,24 +161,7 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
             final["test"] = evaluate_on(splits["test"])(module)
         if accelerator.is_main_process:
             save_tuned(tuned, run.model_dir, run.adapter_dir, tokenizer, task.auto_class_name)
-            history = run.read_metrics()
-            for split, metrics in final.items():
-                meta = {
-                    "model": src.ref,
-                    "data": splits[split].file,
-                    "examples": len(splits[split].examples),
-                    "best_step": result.state["best_step"],
-                }
-                write_report(
-                    run.eval_dir / split,
-                    task=_report_task(task),
-                    metrics=metrics,
-                    title=f"{task.name} — {split} ({Path(splits[split].file).name})",
-                    history=history,
-                    meta=meta,
-                )
-            if final:
-                write_text(run.eval_dir / "report.md", _index(task, final, run))
+            _write_reports(run, task, splits, final, src.ref, result.state["best_step"])
     except CheckpointError:
         raise
     except BaseException as e:
@@ -209,6 +191,27 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     dev = final.get("dev") or {}
     log.info("done: %s (dev %s %s)", run.path, key, _fmt(dev.get(key)))
     return run
+
+
+def _write_reports(
+    run: RunDir, task: Any, splits: dict[str, Any], final: dict[str, Any], model_ref: str, best: int | None
+) -> None:
+    """RUN/eval/<split>/report.{json,md} + plots for each evaluated split, and RUN/eval/report.md."""
+    from rawtune.evaluation.report import write_report
+
+    history = run.read_metrics()
+    for split, metrics in final.items():
+        data = splits[split]
+        write_report(
+            run.eval_dir / split,
+            task=_report_task(task),
+            metrics=metrics,
+            title=f"{task.name} — {split} ({Path(data.file).name})",
+            history=history,
+            meta={"model": model_ref, "data": data.file, "examples": len(data.examples), "best_step": best},
+        )
+    if final:
+        write_text(run.eval_dir / "report.md", _index(task, final, run))
 
 
 def _collate(collator: Any):
