@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -13,7 +14,7 @@ import yaml
 
 from rawtune.config.loader import load_config
 from rawtune.config.schema import Section, TrainConfig
-from rawtune.errors import CheckpointError, ConfigError, ConfigIssue
+from rawtune.errors import CheckpointError, ConfigError, ConfigIssue, RawtuneError
 from rawtune.runs.rundir import COMPLETE, RunDir
 
 log = logging.getLogger("rawtune")
@@ -109,3 +110,17 @@ def prepare_run(cfg: Any, resume: bool) -> tuple[RunDir, bool]:
         return run, run.status == COMPLETE
     RunDir.check_new(run.path)
     return run, False
+
+
+@contextlib.contextmanager
+def records_failure(run: RunDir) -> Any:
+    """Any failure while a stage trains is written to the run's manifest ("failed" + the error) and
+    re-raised; a refused --resume (CheckpointError) leaves the run as it was, and a kill -9 leaves
+    it "running" — never looking finished either way."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except BaseException as e:
+        run.fail(str(e) if isinstance(e, RawtuneError) else f"{type(e).__name__}: {e}")
+        raise

@@ -10,7 +10,7 @@ from typing import Any
 
 from rawtune.config.loader import dump_config
 from rawtune.config.schema import FinetuneConfig
-from rawtune.errors import CheckpointError, DataError, RawtuneError
+from rawtune.errors import DataError
 from rawtune.runs.atomic import write_json, write_text
 from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import (
@@ -18,6 +18,7 @@ from rawtune.stages.common import (
     config_fingerprint,
     make_accelerator,
     prepare_run,
+    records_failure,
     setup_logging,
 )
 
@@ -141,7 +142,7 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     evaluate = evaluate_on(splits["dev"]) if "dev" in splits else None
     select = task.primary if cfg.train.metric_for_best is None else _select(cfg.train.metric_for_best)
     module = task.train_module(model, space, splits["train"])
-    try:
+    with records_failure(run):
         result = fit(
             module,
             stream,
@@ -162,11 +163,6 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
         if accelerator.is_main_process:
             save_tuned(tuned, run.model_dir, run.adapter_dir, tokenizer, task.auto_class_name)
             _write_reports(run, task, splits, final, src.ref, result.state["best_step"])
-    except CheckpointError:
-        raise
-    except BaseException as e:
-        run.fail(f"{type(e).__name__}: {e}" if not isinstance(e, RawtuneError) else str(e))
-        raise
     st = result.state
     summary = {
         "task": task.name,

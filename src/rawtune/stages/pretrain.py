@@ -9,7 +9,7 @@ from typing import Any
 
 from rawtune.config.loader import dump_config
 from rawtune.config.schema import PretrainConfig
-from rawtune.errors import CheckpointError, ModelError, RawtuneError
+from rawtune.errors import ModelError
 from rawtune.runs.atomic import atomic_dir
 from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import (
@@ -17,6 +17,7 @@ from rawtune.stages.common import (
     config_fingerprint,
     make_accelerator,
     prepare_run,
+    records_failure,
     setup_logging,
 )
 
@@ -149,7 +150,7 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
         val = ShuffledBatches(corpus.validation, bs, task.collator(cfg.seed, False), cfg.seed, shuffle=False)
         n_val = math.ceil(len(corpus.validation) / bs)
         evaluate = lambda m: task.finalize(evaluate_module(m, val, n_val, accelerator))  # noqa: E731
-    try:
+    with records_failure(run):
         result = fit(
             module,
             stream,
@@ -165,11 +166,6 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
             with atomic_dir(run.model_dir) as tmp:
                 model.save_pretrained(tmp)
                 tokenizer.save_pretrained(tmp)
-    except CheckpointError:
-        raise  # nothing was resumed: the run stays as it was
-    except BaseException as e:  # any failure is recorded; a kill -9 leaves "running", also not finished
-        run.fail(f"{type(e).__name__}: {e}" if not isinstance(e, RawtuneError) else str(e))
-        raise
     st = result.state
     metrics = {
         "stage": "pretrain",
