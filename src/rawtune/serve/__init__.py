@@ -1,1 +1,2 @@
-"""Serving: `Predictor.from_run(...)` (the same decode path as evaluation) and, later, HTTP."""
+"""Serving: `Predictor.from_run(...)` / `Predictor.from_runs({...})` (several runs, one per request,
+equal weights held once; the same decode path as evaluation) and, later, HTTP."""

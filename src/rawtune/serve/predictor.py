@@ -1,64 +1,39 @@
-"""`Predictor`: a fine-tuned run loaded for prediction, with the task's own decode path (the one
-evaluation uses), on strings, pre-split words, or whole files streamed in chunks."""
+"""`Predictor`: fine-tuned runs loaded for prediction, with the task's own decode path (the one
+evaluation uses), on strings, pre-split words, or whole files streamed in chunks.
+
+One Predictor can hold several runs under names (`from_runs`, `add`) — different tasks, label sets
+and tuning methods — and each request picks one (`adapter=`; the first loaded is the default). Runs
+tuned from the same base hold its weights once: every tensor equal to one already loaded is shared
+(`serve/sharing.py`)."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rawtune.errors import DataError, RunDirError
+from rawtune.errors import DataError, ModelError, RunDirError
+
+log = logging.getLogger("rawtune")
 
 
-class Predictor:
-    def __init__(self, run_path: Path, cfg: Any, task: Any, model: Any, tokenizer: Any, space: Any):
-        self.run_path, self.cfg, self.task = run_path, cfg, task
-        self.model, self.tokenizer, self.space = model, tokenizer, space
+@dataclass
+class Entry:
+    """One loaded run: its model with the tokenizer, task and label space to use it."""
 
-    @classmethod
-    def from_run(
-        cls, path: str | os.PathLike, *, device: str | None = None, base: str | None = None
-    ) -> Predictor:
-        """The run's model: RUN/model/, or the base model + RUN/adapter/ for prompt/prefix runs (or
-        whenever `base` names the base model to put the adapter on; a different base is refused)."""
-        import torch
-
-        from rawtune.config.loader import load_config
-        from rawtune.data.labels import LabelSpace
-        from rawtune.modeling.backbone import load_tokenizer
-        from rawtune.modeling.heads import load_task_model
-        from rawtune.runs.rundir import RunDir
-        from rawtune.tasks.base import get_task
-        from rawtune.tuning.io import has_adapter, head_labels, load_adapter
-
-        run = RunDir(Path(path))
-        merged = (run.model_dir / "config.json").is_file()
-        adapter = has_adapter(run.adapter_dir)
-        if not RunDir.is_run(run.path) or not (merged or adapter):
-            seeds = sorted(Path(path).glob("seed-*/model"))
-            hint = f"; a multi-seed output: use one of {[str(s.parent) for s in seeds]}" if seeds else ""
-            raise RunDirError(
-                f"{path}: not a finished rawtune finetune run (no model/config.json or adapter/){hint}"
-            )
-        if base is not None and not adapter:
-            raise RunDirError(f"{path}: base= needs a run with an adapter/ (this one saved a whole model)")
-        cfg = load_config("finetune", file=run.config_path, require=False)
-        task = get_task(cfg)
-        if adapter and (base is not None or not merged):
-            model = load_adapter(run.adapter_dir, base)
-        else:
-            model = load_task_model(str(run.model_dir), task.auto_class_name)
-        model.to(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model.eval()
-        tokenizer = load_tokenizer(str(run.model_dir if merged else run.adapter_dir))
-        id2label = head_labels(model)
-        space = LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
-        return cls(run.path, cfg, task, model, tokenizer, space)
+    run_path: Path
+    cfg: Any
+    task: Any
+    model: Any
+    tokenizer: Any
+    space: Any
 
     # --- inputs -------------------------------------------------------------------------------
-    def _example(self, item: Any, where: str) -> Any:
+    def example(self, item: Any, where: str) -> Any:
         from rawtune.data.readers.labeled import TextExample, TokenExample
         from rawtune.data.words import split_words
 
@@ -85,13 +60,7 @@ class Predictor:
             return TextExample(text=item[0], label=None, file=where, line=0, text_b=item[1]), None
         raise DataError(f"input must be a string, a {{'text', 'text_b'}} object or a pair, not {item!r:.60}")
 
-    def predict(self, items: Iterable[Any], *, batch_size: int = 32) -> list[dict[str, Any]]:
-        """Predictions for strings (raw text: words and character offsets are found for you),
-        lists of words (NER), or text pairs."""
-        pairs = [self._example(item, "<input>") for item in items]
-        return self._run([ex for ex, _ in pairs], [src for _, src in pairs], batch_size)
-
-    def _run(self, examples: list[Any], sources: list[str | None], batch_size: int) -> list[dict[str, Any]]:
+    def run(self, examples: list[Any], sources: list[str | None], batch_size: int) -> list[dict[str, Any]]:
         from rawtune.tasks.base import Inference
 
         if not examples:
@@ -104,29 +73,156 @@ class Predictor:
                     ent["text"] = src[ent["start"] : ent["end"]]
         return out
 
-    # --- files --------------------------------------------------------------------------------
-    def _file_examples(self, path: str) -> Iterator[tuple[Any, str | None]]:
+    # --- files ---------------------------------------------------------------------------------
+    def file_examples(self, path: str) -> Iterator[tuple[Any, str | None]]:
         if path.lower().endswith(".txt"):
             with open(path, encoding="utf-8") as f:
                 for n, line in enumerate(f, 1):
                     text = line.rstrip("\n")
                     if text.strip():
-                        ex, src = self._example(text, path)
+                        ex, src = self.example(text, path)
                         yield _at_line(ex, n), src
             return
         data = self.task.read(path, labeled=False)
         for ex in data.examples:
             yield ex, None
 
+
+class Predictor:
+    def __init__(self, entries: Mapping[str, Entry], device: str):
+        from rawtune.serve.sharing import TensorPool
+
+        self.device = device
+        self._entries: dict[str, Entry] = {}
+        self._pool = TensorPool()
+        for name, entry in entries.items():
+            self._put(name, entry)
+
+    @classmethod
+    def from_run(
+        cls, path: str | os.PathLike, *, device: str | None = None, base: str | None = None
+    ) -> Predictor:
+        """The run's model, named "default": RUN/model/, or the base model + RUN/adapter/ for
+        prompt/prefix runs (or whenever `base` names the base model to put the adapter on; a
+        different base is refused)."""
+        device = _device(device)
+        return cls({"default": _load(path, device, base, merged=True, strict=True)}, device)
+
+    @classmethod
+    def from_runs(
+        cls,
+        runs: Mapping[str, str | os.PathLike],
+        *,
+        device: str | None = None,
+        base: str | None = None,
+        merged: bool = False,
+    ) -> Predictor:
+        """Several runs under names; the first is the default. A run with an adapter (LoRA, IA3,
+        prompt) loads as its base model (the one recorded, or `base`) + the adapter, so runs from
+        one base share all of its weights; `merged=True` loads RUN/model/ where a run has one
+        (faster, but the merged layers are each run's own). Runs that saved a whole model ignore
+        `base`."""
+        if not runs:
+            raise ModelError("from_runs needs at least one run: {name: run directory}")
+        pred = cls({}, _device(device))
+        for name, path in runs.items():
+            pred._check_name(name)
+            pred._put(name, _load(path, pred.device, base, merged=merged, strict=False))
+        return pred
+
+    def add(
+        self, name: str, path: str | os.PathLike, base: str | None = None, *, merged: bool = False
+    ) -> Entry:
+        """Load one more run under `name` (loaded as in `from_runs`; `base` needs a run with an
+        adapter/)."""
+        self._check_name(name)
+        entry = _load(path, self.device, base, merged=merged, strict=base is not None)
+        self._put(name, entry)
+        return entry
+
+    def _check_name(self, name: str) -> None:
+        if not isinstance(name, str) or not name:
+            raise ModelError(f"a run's name must be a non-empty string, not {name!r}")
+        if name in self._entries:
+            raise ModelError(f"a run named {name!r} is already loaded (from {self._entries[name].run_path})")
+
+    def _put(self, name: str, entry: Entry) -> None:
+        self._check_name(name)
+        saved = self._pool.share(entry.model)
+        self._entries[name] = entry
+        if len(self._entries) > 1:
+            stats = self.memory()
+            log.info(
+                "predictor: %r (%s) from %s shares %.1f MB with the runs loaded before it; "
+                "%d runs hold %.1f MB (%.1f MB loaded apart)",
+                name, entry.task.name, entry.run_path, saved / 2**20, len(self._entries),
+                stats["stored"] / 2**20, stats["separate"] / 2**20,
+            )  # fmt: skip
+
+    # --- which run ------------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        """The loaded runs' names, in load order; the first is the default."""
+        return list(self._entries)
+
+    def entry(self, adapter: str | None = None) -> Entry:
+        """The run named `adapter` (the default when None)."""
+        if adapter is None:
+            if not self._entries:
+                raise ModelError("no run is loaded")
+            return next(iter(self._entries.values()))
+        try:
+            return self._entries[adapter]
+        except KeyError:
+            raise ModelError(f"no run named {adapter!r} is loaded; loaded: {self.names}") from None
+
+    def memory(self) -> dict[str, Any]:
+        """Bytes of the parameters and buffers: per run (`models`), all runs loaded apart
+        (`separate`), as held now (`stored`), and the bytes sharing saves (`shared`)."""
+        from rawtune.serve.sharing import memory
+
+        return memory({name: e.model for name, e in self._entries.items()})
+
+    def shared_bytes(self) -> int:
+        """Bytes saved by holding equal weights once."""
+        return self.memory()["shared"]
+
+    # the default run's parts (what a one-run Predictor always had)
+    run_path = property(lambda self: self.entry().run_path)
+    cfg = property(lambda self: self.entry().cfg)
+    task = property(lambda self: self.entry().task)
+    model = property(lambda self: self.entry().model)
+    tokenizer = property(lambda self: self.entry().tokenizer)
+    space = property(lambda self: self.entry().space)
+
+    # --- prediction ----------------------------------------------------------------------------
+    def predict(
+        self, items: Iterable[Any], *, batch_size: int = 32, adapter: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Predictions of the run named `adapter` (the default when None) for strings (raw text:
+        words and character offsets are found for you), lists of words (NER), or text pairs."""
+        entry = self.entry(adapter)
+        pairs = [entry.example(item, "<input>") for item in items]
+        return entry.run([ex for ex, _ in pairs], [src for _, src in pairs], batch_size)
+
     def predict_file(
-        self, path: str, output: str, *, chunk: int = 256, batch_size: int = 32, progress: bool = True
+        self,
+        path: str,
+        output: str,
+        *,
+        chunk: int = 256,
+        batch_size: int = 32,
+        progress: bool = True,
+        adapter: str | None = None,
     ) -> int:
         """Stream `path` (.txt: one text per line; CoNLL/JSONL/CSV/TSV as the task reads them) to
-        JSON lines in `output`, `chunk` examples at a time; the output appears only when complete."""
+        JSON lines in `output`, `chunk` examples at a time, with the run named `adapter` (the default
+        when None); the output appears only when complete."""
         from tqdm.auto import tqdm
 
         from rawtune.tasks.features import chunked
 
+        entry = self.entry(adapter)
         if not os.path.isfile(path):
             raise DataError("no such file", file=path)
         tmp = f"{output}.tmp-{os.getpid()}"
@@ -136,8 +232,8 @@ class Predictor:
                 open(tmp, "w", encoding="utf-8") as out,
                 tqdm(unit="ex", disable=not progress, desc="predict") as bar,
             ):
-                for block in chunked(self._file_examples(path), chunk):
-                    recs = self._run([e for e, _ in block], [s for _, s in block], batch_size)
+                for block in chunked(entry.file_examples(path), chunk):
+                    recs = entry.run([e for e, _ in block], [s for _, s in block], batch_size)
                     for (ex, _), rec in zip(block, recs):
                         rec["source"] = f"{ex.file}:{ex.line}"
                         out.write(json.dumps(rec, ensure_ascii=False) + "\n")
@@ -154,3 +250,46 @@ def _at_line(ex: Any, line: int) -> Any:
     import dataclasses
 
     return dataclasses.replace(ex, line=line)
+
+
+def _device(device: str | None) -> str:
+    import torch
+
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _load(path: str | os.PathLike, device: str, base: str | None, *, merged: bool, strict: bool) -> Entry:
+    """A finished run's model in eval mode on `device`: RUN/model/ when `merged` (or the run has no
+    adapter), otherwise base + RUN/adapter/ (a run with no model/ always loads that way). `base`
+    names the base model for an adapter; `strict`: refuse `base` for a run without an adapter."""
+    from rawtune.config.loader import load_config
+    from rawtune.data.labels import LabelSpace
+    from rawtune.modeling.backbone import load_tokenizer
+    from rawtune.modeling.heads import load_task_model
+    from rawtune.runs.rundir import RunDir
+    from rawtune.tasks.base import get_task
+    from rawtune.tuning.io import has_adapter, head_labels, load_adapter
+
+    run = RunDir(Path(path))
+    has_model = (run.model_dir / "config.json").is_file()
+    adapter = has_adapter(run.adapter_dir)
+    if not RunDir.is_run(run.path) or not (has_model or adapter):
+        seeds = sorted(Path(path).glob("seed-*/model"))
+        hint = f"; a multi-seed output: use one of {[str(s.parent) for s in seeds]}" if seeds else ""
+        raise RunDirError(
+            f"{path}: not a finished rawtune finetune run (no model/config.json or adapter/){hint}"
+        )
+    if base is not None and not adapter and strict:
+        raise RunDirError(f"{path}: base= needs a run with an adapter/ (this one saved a whole model)")
+    cfg = load_config("finetune", file=run.config_path, require=False)
+    task = get_task(cfg)
+    if adapter and (base is not None or not merged or not has_model):
+        model = load_adapter(run.adapter_dir, base)
+    else:
+        model = load_task_model(str(run.model_dir), task.auto_class_name)
+    model.to(device)
+    model.eval()
+    tokenizer = load_tokenizer(str(run.model_dir if has_model else run.adapter_dir))
+    id2label = head_labels(model)
+    space = LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
+    return Entry(run.path, cfg, task, model, tokenizer, space)
