@@ -1,5 +1,5 @@
-"""`rawtune export --merge`: a LoRA run becomes a plain save_pretrained model whose outputs equal the
-adapter model's; prompt tuning cannot merge and says so."""
+"""`rawtune export --merge`: a LoRA or BitFit run becomes a plain save_pretrained model whose outputs
+equal the adapter model's; prompt, prefix and bottleneck adapters cannot merge and say so."""
 
 from __future__ import annotations
 
@@ -20,18 +20,22 @@ def _lora_or_prompt(ft_config, cls_data, method):
                 "max_length": 64,
                 "stride": 16,
             },
-            tuning={"method": method, **({"num_virtual_tokens": 4} if method == "prompt" else {})},
+            tuning={
+                "method": method,
+                **({"num_virtual_tokens": 4} if method in ("prompt", "prefix") else {}),
+            },
             train={"max_steps": 4, "eval_steps": 2, "save_steps": 2},
         )
     )
 
 
-def test_export_merge_equals_adapter(ft_config, cls_data, tmp_path):
+@pytest.mark.parametrize("method", ["lora", "bitfit"])
+def test_export_merge_equals_adapter(ft_config, cls_data, tmp_path, method):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from rawtune.tuning.io import load_adapter
 
-    run = _lora_or_prompt(ft_config, cls_data, "lora")
+    run = _lora_or_prompt(ft_config, cls_data, method)
     out = tmp_path / "merged"
     assert main(["export", str(run.path), "--output", str(out), "--merge"]) == 0
     plain = AutoModelForSequenceClassification.from_pretrained(out).eval()
@@ -41,14 +45,18 @@ def test_export_merge_equals_adapter(ft_config, cls_data, tmp_path):
     with torch.no_grad():
         assert torch.allclose(plain(**batch).logits, adapter(**batch).logits, atol=1e-5)
     assert not any("lora" in k for k in plain.state_dict())  # a plain model, no adapter left
+    base = AutoModelForSequenceClassification.from_pretrained(ft_config()["model"]["name_or_path"])
+    names = [k for k in base.state_dict() if not k.startswith("classifier")]
+    assert any(not torch.equal(plain.state_dict()[k], base.state_dict()[k]) for k in names)  # trained
     assert main(["export", str(run.path), "--output", str(out), "--merge"]) == 2  # never overwrites
     copy = tmp_path / "adapter-copy"
     assert main(["export", str(run.path), "--output", str(copy)]) == 0
-    assert (copy / "adapter_config.json").is_file()
+    assert (copy / "rawtune_adapter.json").is_file()
 
 
-def test_prompt_tuning_cannot_merge(ft_config, cls_data, tmp_path, capsys):
-    run = _lora_or_prompt(ft_config, cls_data, "prompt")
+@pytest.mark.parametrize("method", ["prompt", "prefix", "adapter"])
+def test_unmergeable_adapters_refuse_merge(ft_config, cls_data, tmp_path, capsys, method):
+    run = _lora_or_prompt(ft_config, cls_data, method)
     assert main(["export", str(run.path), "--output", str(tmp_path / "m"), "--merge"]) == 2
     assert "cannot be merged" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()

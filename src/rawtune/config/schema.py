@@ -173,7 +173,7 @@ class TrainConfig(Section):
     )
 
 
-TUNING_METHODS = ("full", "freeze", "bitfit", "lora", "ia3", "prompt", "prefix")
+TUNING_METHODS = ("full", "freeze", "bitfit", "lora", "ia3", "prompt", "prefix", "adapter")
 
 # which explicitly set option belongs to which methods (set for another method: an error naming it)
 _TUNING_OPTIONS: dict[str, tuple[str, ...]] = {
@@ -188,6 +188,8 @@ _TUNING_OPTIONS: dict[str, tuple[str, ...]] = {
     "target_modules": ("lora", "ia3"),
     "feedforward_modules": ("ia3",),
     "num_virtual_tokens": ("prompt", "prefix"),
+    "adapter_placement": ("adapter",),
+    "adapter_reduction": ("adapter",),
 }
 
 
@@ -195,10 +197,10 @@ class TuningConfig(Section):
     """Which parameters train: a method from the `tuning` registry and its options. The task head
     always trains, and is saved with the adapter for parameter-efficient methods."""
 
-    method: Literal["full", "freeze", "bitfit", "lora", "ia3", "prompt", "prefix"] = Field(
+    method: Literal["full", "freeze", "bitfit", "lora", "ia3", "prompt", "prefix", "adapter"] = Field(
         "full",
         description="full | freeze (the freeze_* options) | bitfit (biases + head) | lora | ia3 | "
-        "prompt (soft prompt) | prefix (prefix tuning).",
+        "prompt (soft prompt) | prefix (prefix tuning) | adapter (bottleneck adapters).",
     )
     freeze_embeddings: bool = False
     freeze_layers: int = Field(0, ge=0, description="Freeze the bottom k transformer layers.")
@@ -215,6 +217,14 @@ class TuningConfig(Section):
         None, description="IA3: which target modules are feed-forward (scaled at their input)."
     )
     num_virtual_tokens: int = Field(20, ge=1, description="prompt/prefix: virtual tokens prepended.")
+    adapter_placement: Literal["pfeiffer", "houlsby"] = Field(
+        "pfeiffer",
+        description="adapter: 'pfeiffer' (after each feed-forward block) or 'houlsby' (after the "
+        "attention and the feed-forward block of every layer).",
+    )
+    adapter_reduction: int = Field(
+        16, ge=1, description="adapter: bottleneck size = hidden size / reduction factor."
+    )
 
     @model_validator(mode="after")
     def _options_fit_method(self) -> TuningConfig:

@@ -1,5 +1,5 @@
 """`rawtune export RUN --output DIR [--merge]`: a plain artifact out of a run. With --merge, a PEFT
-run's adapter is folded into the base weights and written as an ordinary `save_pretrained` model,
+run's adapter (LoRA, IA3, BitFit) is folded into the base weights and written as an ordinary `save_pretrained` model,
 after checking that the merged model's outputs equal the adapter model's on sample inputs."""
 
 from __future__ import annotations
@@ -27,9 +27,8 @@ def export_run(run_path: str, output: str, *, merge: bool = False) -> dict[str, 
     from rawtune.runs.atomic import atomic_dir
     from rawtune.runs.rundir import RunDir
     from rawtune.stages.common import setup_logging
-    from rawtune.tuning.io import has_adapter, load_adapter
+    from rawtune.tuning.io import has_adapter, load_adapter, read_meta
     from rawtune.tuning.io import merge as merge_model
-    from rawtune.tuning.prompt import unwrap
 
     setup_logging()
     run = RunDir(Path(run_path))
@@ -46,17 +45,17 @@ def export_run(run_path: str, output: str, *, merge: bool = False) -> dict[str, 
         return {"exported": str(src), "output": str(out), "merged": False}
     if not adapter:
         raise RunDirError(f"{run_path}: --merge needs a PEFT run (adapter/); its model/ is already plain")
-    model = load_adapter(run.adapter_dir)
-    peft_model = unwrap(model)
-    if peft_model.peft_config["default"].is_prompt_learning:
+    meta = read_meta(run.adapter_dir)
+    if not meta.get("mergeable", meta["method"] in ("lora", "ia3")):
         raise ModelError(
-            f"{run_path}: a {peft_model.peft_config['default'].peft_type.value} adapter adds virtual "
-            "tokens and cannot be merged into the weights; export it without --merge"
+            f"{run_path}: a '{meta['method']}' adapter cannot be merged into the weights (only lora, ia3 "
+            "and bitfit can); export it without --merge"
         )
+    model = load_adapter(run.adapter_dir)
     tokenizer = load_tokenizer(
         str(run.model_dir if (run.model_dir / "config.json").is_file() else run.adapter_dir)
     )
-    merged = merge_model(peft_model).eval()
+    merged = merge_model(model).eval()
     model.eval()
     with torch.no_grad():
         batch = _probe_inputs(tokenizer)

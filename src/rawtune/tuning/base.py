@@ -19,7 +19,9 @@ log = logging.getLogger("rawtune")
 
 
 class TuningMethod(Protocol):
-    peft: bool  # the trained model is a PeftModel whose adapter goes to RUN/adapter/
+    # what RUN/adapter/ holds: None (no adapter: RUN/model/ is the run's model), "peft" (the model is a
+    # PeftModel, saved by peft) or "rawtune" (the method's trainable parameters, `tuning.native`)
+    adapter: str | None
     mergeable: bool  # RUN/model/ can hold the adapter merged into the base weights
 
     def apply(self, model: nn.Module, cfg: TuningConfig, *, max_length: int | None) -> nn.Module:
@@ -34,21 +36,22 @@ METHODS: Registry[TuningMethod] = Registry("tuning method")
 class Tuned:
     model: nn.Module  # what trains, evaluates and is checkpointed
     method: str
-    peft: bool
+    adapter: str | None  # None | "peft" | "rawtune" (see TuningMethod)
     mergeable: bool
     parameters: dict[str, Any]  # {"trainable", "total", "percent"}
-    base: dict[str, str] | None = None  # peft methods: {"ref", "fingerprint"} of the base model
+    base: dict[str, str] | None = None  # adapter methods: {"ref", "fingerprint"} of the base model
+    options: dict[str, Any] | None = None  # the tuning config, to apply the method again on load
 
 
 def _register() -> None:
-    from rawtune.tuning import bitfit, freeze, full, ia3, lora, prompt  # noqa: F401
+    from rawtune.tuning import bitfit, bottleneck, freeze, full, ia3, lora, prefix, prompt  # noqa: F401
 
 
 def apply(model: nn.Module, cfg: TuningConfig, *, base_ref: str, max_length: int | None = None) -> Tuned:
     """Apply `cfg.method` to a task model built by `modeling.heads.build_task_model`."""
     _register()
     method = METHODS.get(cfg.method)
-    base = {"ref": base_ref, "fingerprint": backbone_fingerprint(model)} if method.peft else None
+    base = {"ref": base_ref, "fingerprint": backbone_fingerprint(model)} if method.adapter else None
     tuned = method.apply(model, cfg, max_length=max_length)
     report = trainable_report(tuned)
     log.info(
@@ -58,7 +61,7 @@ def apply(model: nn.Module, cfg: TuningConfig, *, base_ref: str, max_length: int
         f"{report['total']:,}",
         report["percent"],
     )
-    return Tuned(tuned, cfg.method, method.peft, method.mergeable, report, base)
+    return Tuned(tuned, cfg.method, method.adapter, method.mergeable, report, base, cfg.model_dump())
 
 
 def trainable_report(model: nn.Module) -> dict[str, Any]:

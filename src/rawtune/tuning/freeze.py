@@ -12,7 +12,7 @@ from rawtune.tuning.base import METHODS
 
 @METHODS.register("freeze")
 class Freeze:
-    peft = False
+    adapter = None
     mergeable = False
 
     @staticmethod

@@ -11,7 +11,7 @@ from rawtune.tuning.base import METHODS
 
 @METHODS.register("full")
 class Full:
-    peft = False
+    adapter = None
     mergeable = False
 
     @staticmethod

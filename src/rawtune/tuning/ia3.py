@@ -12,7 +12,7 @@ from rawtune.tuning.base import METHODS, check_targets, default_targets, head_na
 
 @METHODS.register("ia3")
 class IA3:
-    peft = True
+    adapter = "peft"
     mergeable = True
 
     @staticmethod

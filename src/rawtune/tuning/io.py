@@ -1,10 +1,11 @@
 """What a tuned run saves and how it loads again.
 
-full / freeze / bitfit: RUN/model/ (save_pretrained). Peft methods: RUN/adapter/ (peft's
-save_pretrained: adapter weights + adapter_config.json, the head included via modules_to_save) and
-`rawtune_adapter.json` naming the base model by ref and weight fingerprint. Mergeable methods (LoRA,
-IA3) also write the merged model to RUN/model/; prompt/prefix runs keep the tokenizer in adapter/ and
-load as base + adapter."""
+full / freeze: RUN/model/ (save_pretrained). Methods with an adapter write RUN/adapter/ with
+`rawtune_adapter.json` (method, options, head config, the base model by ref and weight fingerprint)
+and the adapter weights, the task head included: peft's save_pretrained for peft methods (head via
+modules_to_save), one safetensors file of the trainable parameters for rawtune's own (`native`).
+Mergeable methods (LoRA, IA3, BitFit) also write the merged model to RUN/model/; the others
+(prompt, prefix, adapter) keep the tokenizer in adapter/ and load as base + adapter."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from torch import nn
 
 from rawtune.errors import ModelError
 from rawtune.runs.atomic import atomic_dir, write_json
+from rawtune.tuning import native
 from rawtune.tuning.base import Tuned, backbone_fingerprint
 from rawtune.tuning.prompt import StripVirtualTokens, unwrap
 
@@ -24,49 +26,80 @@ META = "rawtune_adapter.json"
 _HEAD_KEYS = ("num_labels", "id2label", "label2id", "problem_type")
 
 
+def _plain(model: nn.Module) -> nn.Module:
+    """The transformers model inside a PeftModel (or the model itself)."""
+    inner = unwrap(model)
+    return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
+
+
 def save_tuned(
     tuned: Tuned, model_dir: Path, adapter_dir: Path, tokenizer: Any, auto_class_name: str
 ) -> None:
-    if not tuned.peft:
+    if tuned.adapter is None:
         with atomic_dir(model_dir) as tmp:
             tuned.model.save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
         return
-    peft_model = unwrap(tuned.model)
-    config = peft_model.get_base_model().config
+    config = _plain(tuned.model).config
     head = {k: getattr(config, k) for k in _HEAD_KEYS if getattr(config, k, None) is not None}
+    meta = {
+        "format": tuned.adapter,
+        "method": tuned.method,
+        "options": tuned.options,
+        "mergeable": tuned.mergeable,
+        "base": tuned.base,
+        "auto_class": auto_class_name,
+        "head": head,
+    }
     with atomic_dir(adapter_dir) as tmp:
-        peft_model.save_pretrained(tmp)
-        write_json(
-            tmp / META,
-            {"method": tuned.method, "base": tuned.base, "auto_class": auto_class_name, "head": head},
-        )
+        if tuned.adapter == "peft":
+            unwrap(tuned.model).save_pretrained(tmp)
+        else:
+            native.save(tuned.model, tmp)
+        write_json(tmp / META, meta)
         if not tuned.mergeable:
             tokenizer.save_pretrained(tmp)
     if tuned.mergeable:
         with atomic_dir(model_dir) as tmp:
-            merge(peft_model).save_pretrained(tmp)
+            merge(tuned.model).save_pretrained(tmp)
             tokenizer.save_pretrained(tmp)
 
 
-def merge(peft_model: nn.Module) -> nn.Module:
+def merge(model: nn.Module) -> nn.Module:
     """A plain transformers model with the adapter folded into the weights (the trained head in
-    place); the PeftModel itself is left as it was."""
-    return copy.deepcopy(peft_model).merge_and_unload()
+    place); the model itself is left as it was. A BitFit model already is one."""
+    inner = unwrap(model)
+    if hasattr(inner, "peft_config"):
+        if inner.peft_config["default"].is_prompt_learning:
+            raise ModelError(
+                "a prompt-tuning adapter adds virtual tokens and cannot be merged into the weights"
+            )
+        return copy.deepcopy(inner).merge_and_unload()
+    if any(m._forward_hooks or m._forward_pre_hooks for m in inner.modules()):
+        raise ModelError(
+            "this adapter runs its own modules inside the model and cannot be merged into the weights"
+        )
+    return copy.deepcopy(inner)
 
 
 def has_adapter(path: Path) -> bool:
     return (path / META).is_file()
 
 
+def read_meta(adapter_dir: Path) -> dict[str, Any]:
+    meta = json.loads((adapter_dir / META).read_text())
+    meta.setdefault("format", "peft")  # adapters written before rawtune had its own format
+    return meta
+
+
 def load_adapter(adapter_dir: Path, base: str | None = None) -> nn.Module:
     """The base model (recorded ref, or `base`) with the adapter and its head loaded, for inference.
     Refused when the base's weights are not those the adapter was trained on."""
-    from peft import PeftModel
-
+    from rawtune.config.schema import TuningConfig
     from rawtune.modeling.heads import load_task_model
+    from rawtune.tuning.base import METHODS, _register
 
-    meta = json.loads((adapter_dir / META).read_text())
+    meta = read_meta(adapter_dir)
     expected = meta["base"]
     ref = base or expected["ref"]
     head = dict(meta["head"])
@@ -79,6 +112,13 @@ def load_adapter(adapter_dir: Path, base: str | None = None) -> nn.Module:
             f"adapter {adapter_dir} was trained on base model {expected['ref']} (weights fingerprint "
             f"{expected['fingerprint']}), but {ref} has fingerprint {actual}: a different model"
         )
+    if meta["format"] == "rawtune":
+        _register()
+        method = METHODS.get(meta["method"])
+        model = method.apply(model, TuningConfig(**meta["options"]), max_length=None)
+        return native.load(model, adapter_dir)
+    from peft import PeftModel
+
     peft_model = PeftModel.from_pretrained(model, str(adapter_dir))
     config = peft_model.peft_config["default"]
     if config.is_prompt_learning and config.task_type == "TOKEN_CLS":
@@ -88,6 +128,4 @@ def load_adapter(adapter_dir: Path, base: str | None = None) -> nn.Module:
 
 def head_labels(model: nn.Module) -> dict[int, str]:
     """id2label of a task model, a PeftModel, or a prompt-tuned token classifier."""
-    inner = unwrap(model)
-    config = inner.get_base_model().config if hasattr(inner, "get_base_model") else inner.config
-    return {int(k): v for k, v in config.id2label.items()}
+    return {int(k): v for k, v in _plain(model).config.id2label.items()}

@@ -11,7 +11,7 @@ from rawtune.tuning.base import METHODS, check_targets, default_targets, head_na
 
 @METHODS.register("lora")
 class Lora:
-    peft = True
+    adapter = "peft"
     mergeable = True
 
     @staticmethod

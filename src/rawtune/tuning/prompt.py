@@ -1,9 +1,8 @@
-"""`prompt` (soft prompt tuning) and `prefix` (prefix tuning), both peft. The head trains in full and
-is saved with the adapter; neither merges, so a run keeps the adapter and names its base model."""
+"""`prompt` (soft prompt tuning, peft). The head trains in full and is saved with the adapter; virtual
+tokens do not merge, so a run keeps the adapter and names its base model."""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from torch import nn
@@ -48,7 +47,7 @@ def _check_positions(model: nn.Module, cfg: TuningConfig, max_length: int | None
 
 @METHODS.register("prompt")
 class Prompt:
-    peft = True
+    adapter = "peft"
     mergeable = False
 
     @staticmethod
@@ -62,33 +61,3 @@ class Prompt:
         )
         peft_model = get_peft_model(model, config)
         return StripVirtualTokens(peft_model, cfg.num_virtual_tokens) if tt == "TOKEN_CLS" else peft_model
-
-
-@METHODS.register("prefix")
-class Prefix:
-    peft = True
-    mergeable = False
-
-    @staticmethod
-    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
-        from peft import PrefixTuningConfig, get_peft_model
-
-        tt = task_type(model, "prefix")
-        prefix = getattr(model, "base_model_prefix", "")
-        backbone = getattr(model, prefix, model)
-        if "past_key_values" not in inspect.signature(backbone.forward).parameters:
-            # transformers 5 renamed encoders' past_key_values to `cache`; peft 0.21's prefix tuning
-            # still passes past_key_values, so it cannot run on them (checked before training)
-            raise ConfigError(
-                [
-                    ConfigIssue(
-                        "tuning.method",
-                        f"'prefix' needs a backbone that takes past_key_values; {type(backbone).__name__} "
-                        "in this transformers version does not. Use 'prompt' or 'lora'",
-                    )
-                ]
-            )
-        config = PrefixTuningConfig(
-            task_type=tt, num_virtual_tokens=cfg.num_virtual_tokens, modules_to_save=head_names(model)
-        )
-        return get_peft_model(model, config)

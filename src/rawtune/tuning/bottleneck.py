@@ -1,0 +1,82 @@
+"""`adapter`: bottleneck adapters (Houlsby et al. 2019; Pfeiffer et al. 2021). A small down-project /
+ReLU / up-project block with a residual connection follows the output projection of each feed-forward
+block ('pfeiffer'), or of the attention and the feed-forward block ('houlsby'), before the layer's
+residual sum and LayerNorm; only the adapters and the head train.
+
+Written by hand because peft has no bottleneck adapters and the `adapters` library pins
+transformers 4.x (adapters 1.3 requires transformers ~=4.57), which this project is past. Each adapter
+is a submodule of the projection it follows, run by a forward hook, so the base model's own parameter
+names and code are untouched and the adapter is saved as rawtune's native adapter."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+from torch import nn
+
+from rawtune.config.schema import TuningConfig
+from rawtune.errors import ConfigError, ConfigIssue
+from rawtune.tuning.base import METHODS, head_names
+
+# the output projections of each layer's attention and feed-forward blocks, by model type
+_BERT = {"attention": r"\.attention\.output\.dense$", "ffn": r"\.layer\.\d+\.output\.dense$"}
+PLACES: dict[str, dict[str, str]] = {
+    **{t: _BERT for t in ("bert", "roberta", "xlm-roberta", "electra", "camembert", "deberta", "deberta-v2")},
+    "distilbert": {"attention": r"\.attention\.out_lin$", "ffn": r"\.ffn\.lin2$"},
+    "gpt2": {"attention": r"\.attn\.c_proj$", "ffn": r"\.mlp\.c_proj$"},
+}
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, hidden: int, size: int):
+        super().__init__()
+        self.down = nn.Linear(hidden, size)
+        self.up = nn.Linear(size, hidden)
+        nn.init.zeros_(self.up.weight)  # starts as the identity: training begins from the base model
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.up(torch.relu(self.down(x)))
+
+
+def _run_adapter(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
+    return module.adapter(output)
+
+
+def places(model: nn.Module, placement: str) -> list[str]:
+    model_type = getattr(model.config, "model_type", None)
+    if model_type not in PLACES:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "tuning.method",
+                    f"'adapter' knows where to put adapters in {', '.join(sorted(PLACES))}, not in a "
+                    f"'{model_type}' model; use 'lora' or 'ia3'",
+                )
+            ]
+        )
+    kinds = ("ffn",) if placement == "pfeiffer" else ("attention", "ffn")
+    patterns = [re.compile(PLACES[model_type][k]) for k in kinds]
+    return [n for n, _ in model.named_modules() if any(p.search(n) for p in patterns)]
+
+
+@METHODS.register("adapter")
+class Adapter:
+    adapter = "rawtune"
+    mergeable = False  # the ReLU in the bottleneck cannot fold into a linear weight
+
+    @staticmethod
+    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+        names = places(model, cfg.adapter_placement)
+        hidden = model.config.hidden_size
+        size = max(1, hidden // cfg.adapter_reduction)
+        heads = tuple(f"{h}." for h in head_names(model))
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.startswith(heads))
+        for name in names:
+            module = model.get_submodule(name)
+            weight = next(module.parameters())
+            module.adapter = Bottleneck(hidden, size).to(device=weight.device, dtype=weight.dtype)
+            module.register_forward_hook(_run_adapter)
+        return model
