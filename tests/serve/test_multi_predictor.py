@@ -170,7 +170,7 @@ def test_only_equal_tensors_are_shared(multi, alone):
     for name in ADAPTER_RUNS:
         for slot, t in _slots(multi.entry(name).model).items():
             if t.untyped_storage().data_ptr() in full_ptrs:
-                assert "weight" not in slot or "LayerNorm" in slot, slot  # trained matrices differ
+                assert "weight" not in slot or "LayerNorm" in slot, (slot, _debug(multi, name, slot))  # trained matrices differ
 
 
 def test_unknown_name_lists_the_loaded_ones(multi, tmp_path):
@@ -235,3 +235,17 @@ def test_merged_runs_share_what_merging_left_alone(runs):
     q = "bert.encoder.layer.0.attention.self.query.weight"
     assert a[q] is not b[q]  # each run's LoRA is merged into its own query
     assert 0 < pred.shared_bytes() < pred.memory()["separate"] / 2
+
+
+def _debug(multi, name, slot):
+    import json
+    out = {}
+    for n in multi.names:
+        p = multi.entry(n).run_path if hasattr(multi.entry(n), "run_path") else None
+        out[n] = str(p)
+        try:
+            m = json.loads((p / "metrics.json").read_text())
+            out[n] = (m["train"].get("best_step"), m["train"].get("steps"), m.get("dev", {}).get("accuracy"))
+        except Exception as e:
+            out[n] = repr(e)
+    return out

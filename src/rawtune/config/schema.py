@@ -180,6 +180,7 @@ _TUNING_OPTIONS: dict[str, tuple[str, ...]] = {
     "freeze_embeddings": ("full", "freeze"),
     "freeze_layers": ("full", "freeze"),
     "head_only": ("full", "freeze"),
+    "gradual_unfreeze": ("full", "freeze"),
     "lora_r": ("lora",),
     "lora_alpha": ("lora",),
     "lora_dropout": ("lora",),
@@ -205,6 +206,12 @@ class TuningConfig(Section):
     freeze_embeddings: bool = False
     freeze_layers: int = Field(0, ge=0, description="Freeze the bottom k transformer layers.")
     head_only: bool = Field(False, description="Train only the task head (a linear probe).")
+    gradual_unfreeze: int = Field(
+        0,
+        ge=0,
+        description="Gradual unfreezing (ULMFiT): start with the head alone and let one more layer "
+        "train every N optimiser steps, top layer first, embeddings last; 0: off.",
+    )
     lora_r: int = Field(8, ge=1, description="LoRA rank.")
     lora_alpha: float = Field(16, gt=0.0, description="LoRA scaling numerator (scale alpha/r).")
     lora_dropout: float = Field(0.1, ge=0.0, lt=1.0)
@@ -237,6 +244,8 @@ class TuningConfig(Section):
             # a resolved config lists every default: only a changed value is an error
             and getattr(self, k) != type(self).model_fields[k].default
         ]
+        if self.head_only and self.gradual_unfreeze:
+            wrong.append("tuning.gradual_unfreeze has nothing to unfreeze with tuning.head_only")
         if self.target_modules is not None and not self.target_modules:
             wrong.append("tuning.target_modules must name at least one module (or be left unset)")
         if wrong:

@@ -154,6 +154,7 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
             fingerprint=fingerprint,
             resume=resume,
             select=select,
+            callbacks=tuned.callbacks,
         )
         final: dict[str, Any] = {}
         if "dev" in splits:

@@ -11,6 +11,7 @@ log = logging.getLogger("rawtune")
 
 
 class Callback(Protocol):
+    def on_start(self, state: dict[str, Any]) -> None: ...  # before the first step (of this process)
     def on_step(self, result: StepResult, state: dict[str, Any]) -> None: ...
     def on_eval(self, step: int, metrics: dict[str, Any]) -> None: ...
     def on_end(self, state: dict[str, Any]) -> None: ...
@@ -23,6 +24,9 @@ class ProgressBar:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(total=total, initial=start, disable=not enabled, unit="step", dynamic_ncols=True)
+
+    def on_start(self, state: dict[str, Any]) -> None:
+        pass
 
     def on_step(self, result: StepResult, state: dict[str, Any]) -> None:
         tps = result.tokens / result.seconds if result.seconds > 0 else 0.0
@@ -54,6 +58,9 @@ class TensorBoard:
             return cls(logdir)
         except ImportError:
             return None
+
+    def on_start(self, state: dict[str, Any]) -> None:
+        pass
 
     def on_step(self, result: StepResult, state: dict[str, Any]) -> None:
         self.writer.add_scalar("train/loss", result.loss, result.step)

@@ -200,6 +200,8 @@ def fit(
     if accelerator.is_main_process and (tb := TensorBoard.maybe(str(run.logs_dir))) is not None:
         cbs.append(tb)
     cbs.extend(callbacks)
+    for cb in cbs:
+        cb.on_start(state)
     batches = stream.iterate(state["step"] * cfg.grad_accum * world, accelerator.process_index, world)
     window: list[StepResult] = []
     evaluated_at = -1

@@ -62,7 +62,9 @@ def train_steps(
     total_steps: int,
     seed: int,
 ) -> Iterator[StepResult]:
-    params = [p for p in module.parameters() if p.requires_grad]
+    # every parameter, not those trainable now: gradual unfreezing thaws more during training, and
+    # clipping skips the ones without a gradient
+    params = list(module.parameters())
     max_norm = cfg.max_grad_norm if cfg.max_grad_norm is not None else float("inf")
     rank = accelerator.process_index
     for step in range(start_step + 1, total_steps + 1):

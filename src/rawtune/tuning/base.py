@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from torch import nn
@@ -41,6 +41,7 @@ class Tuned:
     parameters: dict[str, Any]  # {"trainable", "total", "percent"}
     base: dict[str, str] | None = None  # adapter methods: {"ref", "fingerprint"} of the base model
     options: dict[str, Any] | None = None  # the tuning config, to apply the method again on load
+    callbacks: list[Any] = field(default_factory=list)  # training callbacks (gradual unfreezing)
 
 
 def _register() -> None:
@@ -54,6 +55,17 @@ def apply(model: nn.Module, cfg: TuningConfig, *, base_ref: str, max_length: int
     base = {"ref": base_ref, "fingerprint": backbone_fingerprint(model)} if method.adapter else None
     tuned = method.apply(model, cfg, max_length=max_length)
     report = trainable_report(tuned)
+    callbacks: list[Any] = []
+    if cfg.gradual_unfreeze:
+        from rawtune.tuning.unfreeze import GradualUnfreezing
+
+        schedule = GradualUnfreezing(tuned, cfg.gradual_unfreeze)
+        callbacks.append(schedule)
+        log.info(
+            "gradual unfreezing: the head first, then one more of %d layer groups every %d steps",
+            schedule.stages() - 1,
+            cfg.gradual_unfreeze,
+        )
     log.info(
         "tuning %s: %s of %s parameters train (%.3f%%)",
         cfg.method,
@@ -61,7 +73,9 @@ def apply(model: nn.Module, cfg: TuningConfig, *, base_ref: str, max_length: int
         f"{report['total']:,}",
         report["percent"],
     )
-    return Tuned(tuned, cfg.method, method.adapter, method.mergeable, report, base, cfg.model_dump())
+    return Tuned(
+        tuned, cfg.method, method.adapter, method.mergeable, report, base, cfg.model_dump(), callbacks
+    )
 
 
 def trainable_report(model: nn.Module) -> dict[str, Any]:

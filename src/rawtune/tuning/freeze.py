@@ -17,12 +17,13 @@ class Freeze:
 
     @staticmethod
     def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
-        if not (cfg.head_only or cfg.freeze_embeddings or cfg.freeze_layers):
+        if not (cfg.head_only or cfg.freeze_embeddings or cfg.freeze_layers or cfg.gradual_unfreeze):
             raise ConfigError(
                 [
                     ConfigIssue(
                         "tuning.method",
-                        "'freeze' needs tuning.head_only, tuning.freeze_embeddings or tuning.freeze_layers",
+                        "'freeze' needs tuning.head_only, tuning.freeze_embeddings, tuning.freeze_layers "
+                        "or tuning.gradual_unfreeze",
                     )
                 ]
             )
