@@ -1,11 +1,12 @@
 #!/usr/bin/env python
 """Benchmark: parameter-efficient tuning methods of `rawtune finetune` side by side (full, LoRA, IA3, BitFit,
-prompt tuning) on CoNLL-2003 NER and, optionally, SST-2.
+prompt tuning, prefix tuning, bottleneck adapters) on CoNLL-2003 NER and, optionally, SST-2.
 
 Same machine, same run, same backbone (packaged all-MiniLM-L6-v2, fresh task head), same files, same budget:
 --epochs epochs, batch 16, rawtune's default schedule (linear, 10 % warm-up, weight decay 0.01, max 128 tokens),
 no evaluation or checkpoint during training (eval/save interval 1,000,000 steps), final model. Only the method
-and its learning rate differ: each method runs at a sensible default of its own (see LRS; --lr-METHOD overrides,
+and its learning rate differ: each method runs at rawtune's default for it (rawtune.config.schema.METHOD_LR,
+chosen by a sweep on this benchmark; --lr-METHOD overrides,
 --method-args passes extra `--tuning.*` flags to one method).
 
 Tasks (--tasks):
@@ -67,9 +68,10 @@ from ner_conll import (
     tail,
     write_conll,
 )
+from rawtune.config.schema import METHOD_LR
 
-# learning rate per method: the usual defaults of each method's paper / PEFT examples for a small encoder
-LRS = {"full": 5e-5, "lora": 5e-4, "ia3": 3e-3, "bitfit": 1e-3, "prompt": 3e-2}
+# rawtune's default learning rate of each method (train.lr unset); "freeze" is full with frozen parts
+LRS = {m: lr for m, lr in METHOD_LR.items() if m != "freeze"}
 TASKS = {"ner": "CoNLL-2003 NER", "sst2": "SST-2"}
 TIME_BIN = "/usr/bin/time"
 RSS_POLL_S = 0.2
@@ -467,10 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     bad = [m for m in args.methods if m not in LRS]
     if bad or not args.methods:
-        extra = (
-            " (prefix tuning is refused by rawtune with these library versions)" if "prefix" in bad else ""
-        )
-        p.error(f"--methods: unknown {bad}; choose from {','.join(LRS)}{extra}")
+        p.error(f"--methods: unknown {bad}; choose from {','.join(LRS)}")
     args.lrs = {m: getattr(args, f"lr_{m}") for m in LRS}
     args.method_flags = parse_method_args(args.method_args, p)
     need = {"ner": ["conll2003/train.txt", "conll2003/dev.txt"], "sst2": ["sst2/train.tsv", "sst2/dev.tsv"]}

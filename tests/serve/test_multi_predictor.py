@@ -170,7 +170,10 @@ def test_only_equal_tensors_are_shared(multi, alone):
     for name in ADAPTER_RUNS:
         for slot, t in _slots(multi.entry(name).model).items():
             if t.untyped_storage().data_ptr() in full_ptrs:
-                assert "weight" not in slot or "LayerNorm" in slot, (slot, _debug(multi, name, slot))  # trained matrices differ
+                assert "weight" not in slot or "LayerNorm" in slot, (
+                    slot,
+                    _debug(multi, name, slot),
+                )  # trained matrices differ
 
 
 def test_unknown_name_lists_the_loaded_ones(multi, tmp_path):
@@ -239,6 +242,7 @@ def test_merged_runs_share_what_merging_left_alone(runs):
 
 def _debug(multi, name, slot):
     import json
+
     out = {}
     for n in multi.names:
         p = multi.entry(n).run_path if hasattr(multi.entry(n), "run_path") else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import pytest
 
 from rawtune.config import dump_config, load_config
@@ -69,3 +71,21 @@ def test_resolved_config_roundtrips(tmp_path):
     again = load_config("pretrain", file=f)
     assert again == cfg
     assert "rawtune_version" in f.read_text() and "warmup_ratio" in f.read_text()  # every default expanded
+
+
+def test_learning_rate_defaults_to_the_tuning_methods(tmp_path):
+    import yaml
+
+    from rawtune.config.loader import load_config
+    from rawtune.config.schema import METHOD_LR
+
+    assert load_config("finetune", overrides={}, require=False).train.lr == METHOD_LR["full"]
+    lora = load_config("finetune", overrides={"tuning.method": "lora"}, require=False)
+    assert lora.train.lr == METHOD_LR["lora"] != METHOD_LR["full"]
+    given = load_config("finetune", overrides={"tuning.method": "lora", "train.lr": 1e-4}, require=False)
+    assert given.train.lr == 1e-4
+    # a resolved config written by a run reads back to the same lr, whatever the method
+    path = tmp_path / "resolved.yaml"
+    path.write_text(yaml.safe_dump(lora.model_dump(mode="json")))
+    assert load_config("finetune", file=path, require=False).train.lr == METHOD_LR["lora"]
+    assert set(METHOD_LR) == set(typing.get_args(type(lora.tuning).model_fields["method"].annotation))

@@ -1,12 +1,17 @@
 """`lora` (peft): low-rank updates of the target layers, optionally DoRA or rank-stabilised; the head
-trains in full (peft modules_to_save) and is saved with the adapter."""
+trains in full (peft modules_to_save) and is saved with the adapter.
+
+Default targets: every linear layer of the backbone (peft's "all-linear": attention and feed-forward,
+the head excluded), not peft's per-architecture default of query and value alone. Measured on
+CoNLL-2003 with MiniLM, r=8, lr 2e-3, 2 epochs (benchmarks/peft_compare.py): query+value 0.770 dev F1
+with 0.34 % trainable, all linear layers 0.826 with 1.46 %."""
 
 from __future__ import annotations
 
 from torch import nn
 
 from rawtune.config.schema import TuningConfig
-from rawtune.tuning.base import METHODS, check_targets, default_targets, head_names, task_type
+from rawtune.tuning.base import METHODS, check_targets, head_names, task_type
 
 
 @METHODS.register("lora")
@@ -17,11 +22,12 @@ class Lora:
     @staticmethod
     def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
         from peft import LoraConfig, get_peft_model
-        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as DEFAULTS
 
         tt = task_type(model, "lora")
-        targets = cfg.target_modules or default_targets(model, DEFAULTS, "lora")
-        check_targets(model, targets)
+        targets: list[str] | str = "all-linear"
+        if cfg.target_modules:
+            targets = cfg.target_modules
+            check_targets(model, targets)
         config = LoraConfig(
             task_type=tt,
             r=cfg.lora_r,
