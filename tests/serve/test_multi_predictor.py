@@ -15,8 +15,10 @@ RUNS = {  # name: (task, method); the order is the Predictor's, the first is the
     "cls-ia3": ("classification", "ia3"),
     "cls-prompt": ("classification", "prompt"),
     "cls-full": ("classification", "full"),
+    "ner-adapter": ("ner", "adapter"),  # rawtune's own adapter format
+    "cls-bitfit": ("classification", "bitfit"),
 }
-ADAPTER_RUNS = ["ner-lora", "cls-lora", "cls-ia3", "cls-prompt"]
+ADAPTER_RUNS = ["ner-lora", "cls-lora", "cls-ia3", "cls-prompt", "ner-adapter", "cls-bitfit"]
 TEXTS = {
     "ner": ["Maria Lopez flew to Paris on Monday.", "The bank in Berlin hired John Smith."],
     "classification": ["the film was good and great", "the meal was awful and dull", "the show was fine"],
