@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -94,6 +95,13 @@ def head_names(model: nn.Module) -> list[str]:
     """Top-level modules outside the backbone that hold weights: `classifier` for BERT token and
     sequence classification, `score` for GPT-2 (peft's modules_to_save)."""
     return [name for name, module in head_modules(model) if any(True for _ in module.parameters())]
+
+
+def train_only(model: nn.Module, also: Callable[[str], bool] = lambda name: False) -> None:
+    """Freeze every parameter except the task head's and those `also(name)` accepts."""
+    heads = tuple(f"{h}." for h in head_names(model))
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith(heads) or bool(also(name)))
 
 
 def task_type(model: nn.Module, method: str) -> str:

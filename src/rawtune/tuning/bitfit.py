@@ -8,7 +8,7 @@ from __future__ import annotations
 from torch import nn
 
 from rawtune.config.schema import TuningConfig
-from rawtune.tuning.base import METHODS, head_names
+from rawtune.tuning.base import METHODS, train_only
 
 
 @METHODS.register("bitfit")
@@ -18,7 +18,5 @@ class BitFit:
 
     @staticmethod
     def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
-        heads = tuple(f"{h}." for h in head_names(model))
-        for name, p in model.named_parameters():
-            p.requires_grad_(name.startswith(heads) or name.split(".")[-1] == "bias")
+        train_only(model, also=lambda name: name.split(".")[-1] == "bias")
         return model

@@ -17,7 +17,7 @@ from torch import nn
 
 from rawtune.config.schema import TuningConfig
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.tuning.base import METHODS, head_names
+from rawtune.tuning.base import METHODS, train_only
 
 # the output projections of each layer's attention and feed-forward blocks, by model type
 _BERT = {"attention": r"\.attention\.output\.dense$", "ffn": r"\.layer\.\d+\.output\.dense$"}
@@ -71,9 +71,7 @@ class Adapter:
         names = places(model, cfg.adapter_placement)
         hidden = model.config.hidden_size
         size = max(1, hidden // cfg.adapter_reduction)
-        heads = tuple(f"{h}." for h in head_names(model))
-        for name, p in model.named_parameters():
-            p.requires_grad_(name.startswith(heads))
+        train_only(model)
         for name in names:
             module = model.get_submodule(name)
             weight = next(module.parameters())

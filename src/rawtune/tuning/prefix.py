@@ -20,7 +20,7 @@ from torch import nn
 
 from rawtune.config.schema import TuningConfig
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.tuning.base import METHODS, head_names
+from rawtune.tuning.base import METHODS, train_only
 
 
 class _Prefix:
@@ -114,9 +114,7 @@ class Prefix:
                 h.remove()
         if len(captured) != len(layers):
             raise _refuse(model, "its attention does not pass keys and values through the cache")
-        heads = tuple(f"{h}." for h in head_names(model))
-        for name, p in model.named_parameters():
-            p.requires_grad_(name.startswith(heads))
+        train_only(model)
         for m, (key, value) in zip(layers, captured):
             m.prefix_key = nn.Parameter(key)  # (heads, n, head size)
             m.prefix_value = nn.Parameter(value)
