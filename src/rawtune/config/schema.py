@@ -314,12 +314,12 @@ class TaskConfig(Section):
 METHOD_LR = {
     "full": 5e-5,
     "freeze": 5e-5,
-    "bitfit": 5e-3,
+    "bitfit": 1e-2,
     "lora": 2e-3,
-    "ia3": 1e-2,
+    "ia3": 3e-2,
     "prompt": 3e-2,
-    "prefix": 1e-2,
-    "adapter": 1e-3,
+    "prefix": 3e-2,
+    "adapter": 1e-2,
 }
 
 
