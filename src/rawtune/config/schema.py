@@ -314,7 +314,7 @@ class TaskConfig(Section):
 METHOD_LR = {
     "full": 5e-5,
     "freeze": 5e-5,
-    "bitfit": 1e-2,
+    "bitfit": 5e-3,
     "lora": 2e-3,
     "ia3": 3e-2,
     "prompt": 3e-2,
