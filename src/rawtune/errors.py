@@ -82,6 +82,12 @@ class NonFiniteError(RawtuneError):
         super().__init__(message)
 
 
+class GateError(RawtuneError):
+    """A compressed model missed its accuracy or speed bound; the run is kept, marked "rejected"."""
+
+    exit_code = 4
+
+
 class MissingExtraError(RawtuneError):
     def __init__(self, module: str, extra: str):
         super().__init__(f"'{module}' is not installed; install it with: pip install 'rawtune[{extra}]'")

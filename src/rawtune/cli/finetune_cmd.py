@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-kind", dest="label_kind", metavar="single|multi|regression")
     p.add_argument(
         "--method",
-        metavar="full|freeze|bitfit|lora|ia3|prompt|prefix",
+        metavar="full|freeze|bitfit|lora|ia3|prompt|prefix|adapter",
         help="tuning method; its options are --tuning.* keys (e.g. --tuning.lora_r=16)",
     )
     p.add_argument("--epochs", type=float)

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from rawtune import __version__
 from rawtune.cli import (
+    compress_cmd,
     config_cmd,
     evaluate_cmd,
     export_cmd,
@@ -25,6 +26,7 @@ COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
     ("evaluate", evaluate_cmd.register),
     ("predict", predict_cmd.register),
     ("export", export_cmd.register),
+    ("compress", compress_cmd.register),
     ("tokenizer", tokenizer_cmd.register),
     ("config", config_cmd.register),
 ]

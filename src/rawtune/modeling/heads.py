@@ -10,6 +10,7 @@ re-initialise the head.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -129,6 +130,10 @@ def load_task_model(ref: str, auto_class_name: str, **config: Any) -> nn.Module:
     import transformers
     from transformers.utils import logging as hf_logging
 
+    from rawtune.compress.quantize import is_quantized, load_quantized
+
+    if not config and is_quantized(Path(ref)):  # a `rawtune compress --quantize int8` model
+        return load_quantized(Path(ref), auto_class_name)
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:

@@ -281,7 +281,8 @@ def _load(path: str | os.PathLike, device: str, base: str | None, *, merged: boo
         )
     if base is not None and not adapter and strict:
         raise RunDirError(f"{path}: base= needs a run with an adapter/ (this one saved a whole model)")
-    cfg = load_config("finetune", file=run.config_path, require=False)
+    own = run.path / "finetune.yaml"  # a compressed run keeps its parent's fine-tuning config there
+    cfg = load_config("finetune", file=own if own.is_file() else run.config_path, require=False)
     task = get_task(cfg)
     if adapter and (base is not None or not merged or not has_model):
         model = load_adapter(run.adapter_dir, base)

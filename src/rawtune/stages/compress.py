@@ -1,0 +1,163 @@
+"""`rawtune compress PARENT --quantize int8 --output RUN [--max-metric-drop X --min-speedup Y]`:
+a compressed copy of a fine-tuned run, measured next to it (size, CPU latency and throughput, the task
+metric on dev data) and accepted only within the gate.
+
+The run directory holds the compress config (config.yaml), the parent's fine-tuning config
+(finetune.yaml: task, labels and data settings, so `rawtune predict`/`evaluate` and `Predictor` use
+the compressed run like any other), model/, metrics.json and a manifest naming the parent. A
+rejected model is kept for inspection with status "rejected", and the command exits 4."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from rawtune.config.schema import CompressConfig
+
+log = logging.getLogger("rawtune")
+FINETUNE_CONFIG = "finetune.yaml"
+REJECTED = "rejected"
+
+
+def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+
+def compress_run(config: Any) -> tuple[Any, dict[str, Any]]:
+    import torch
+
+    from rawtune.compress import gate, measure
+    from rawtune.compress.quantize import quantize_int8, save_quantized
+    from rawtune.config.loader import dump_config
+    from rawtune.errors import ConfigError, ConfigIssue, DataError, GateError
+    from rawtune.runs.atomic import atomic_dir
+    from rawtune.runs.rundir import RunDir
+    from rawtune.serve.predictor import Predictor
+    from rawtune.stages.common import coerce_config, records_failure, setup_logging
+    from rawtune.tasks.base import Inference
+
+    cfg: CompressConfig = coerce_config("compress", config)
+    setup_logging()
+    out = Path(cfg.output)
+    RunDir.check_new(out)
+    parent = Predictor.from_run(cfg.parent)
+    dev = cfg.dev or parent.cfg.data.dev
+    if not dev:
+        raise ConfigError(
+            [ConfigIssue("dev", "the parent run has no data.dev; give labeled data with --dev")]
+        )
+    labeled = parent.task.read(str(dev))
+    if not labeled.examples:
+        raise DataError("no examples", file=str(dev))
+    parent.task.check_labels(parent.space, labeled, "dev data")
+    if cfg.measure.threads:
+        torch.set_num_threads(cfg.measure.threads)
+
+    parent_src = Path(parent.run_path)
+    run = RunDir.create(
+        out,
+        dump_config(cfg),
+        {
+            "stage": "compress",
+            "task": parent.task.name,
+            "parent": str(parent_src.resolve()),
+            "method": {"quantize": cfg.quantize},
+            "labels": list(parent.space.labels),
+            "data": {"dev": {"file": str(dev), "examples": len(labeled.examples)}},
+        },
+    )
+    setup_logging(run.logs_dir / "compress.log")
+    shutil.copyfile(_finetune_config(parent_src), run.path / FINETUNE_CONFIG)
+    with records_failure(run):
+        log.info("quantizing %s (dynamic int8, every linear layer)", parent_src)
+        child = quantize_int8(parent.model)
+        with atomic_dir(run.model_dir) as tmp:
+            save_quantized(child, tmp, parent.tokenizer, parent.task.auto_class_name)
+        inference = Inference(batch_size=32)
+        scores = {
+            name: parent.task.evaluate(m, parent.tokenizer, labeled, parent.space, inference)
+            for name, m in (("parent", parent.model), ("compressed", child))
+        }
+        probes = measure.probe_inputs(
+            parent.task,
+            parent.tokenizer,
+            labeled.examples[: cfg.measure.probe_examples],
+            cfg.measure.max_length,
+        )
+        times = measure.timing(
+            {"parent": parent.model, "compressed": child},
+            parent.tokenizer,
+            probes,
+            repeats=cfg.measure.repeats,
+            latency_examples=cfg.measure.latency_examples,
+            batch_size=cfg.measure.batch_size,
+        )
+        metric, greater = parent.task.primary
+        sizes = {
+            "parent": {
+                "mb": round(_parent_mb(parent_src, parent.model, measure), 3),
+                "parameters": measure.parameter_count(parent.model),
+            },
+            "compressed": {
+                "mb": round(measure.artifact_mb(run.model_dir), 3),
+                "parameters": measure.parameter_count(child),
+            },
+        }
+        record, failed = gate.check(
+            {metric: scores["parent"][metric], **times["parent"]},
+            {metric: scores["compressed"][metric], **times["compressed"]},
+            metric=metric,
+            greater=greater,
+            max_metric_drop=cfg.gate.max_metric_drop,
+            min_speedup=cfg.gate.min_speedup,
+        )
+        summary = {
+            "task": parent.task.name,
+            "dev": scores["compressed"],
+            "parent": {"run": str(parent_src), "dev": _scalars(scores["parent"])},
+            "size": sizes,
+            "latency": {
+                **times,
+                "threads": torch.get_num_threads(),
+                "repeats": cfg.measure.repeats,
+                "batch_size": cfg.measure.batch_size,
+                "latency_examples": min(cfg.measure.latency_examples, len(probes)),
+            },
+            "gate": record,
+        }
+        run.finish(summary)
+    log.info(
+        "%s %.4f -> %.4f (%+.2f points), batch-1 %.2f -> %.2f ms (%.2fx), batch-%d %.1f -> %.1f ex/s, "
+        "%.1f -> %.1f MB",
+        metric,
+        scores["parent"][metric],
+        scores["compressed"][metric],
+        -record["metric_drop_points"],
+        times["parent"]["latency_ms"],
+        times["compressed"]["latency_ms"],
+        record["speedup"],
+        cfg.measure.batch_size,
+        times["parent"]["throughput"],
+        times["compressed"]["throughput"],
+        sizes["parent"]["mb"],
+        sizes["compressed"]["mb"],
+    )
+    if failed:
+        run.update_manifest(status=REJECTED, error="; ".join(failed))
+        raise GateError(f"{out} rejected by the gate: " + "; ".join(failed))
+    return run, summary
+
+
+def _finetune_config(run_path: Path) -> Path:
+    """The fine-tuning config of a run (a compressed run keeps its parent's)."""
+    own = run_path / FINETUNE_CONFIG
+    return own if own.is_file() else run_path / "config.yaml"
+
+
+def _parent_mb(run_path: Path, model: Any, measure: Any) -> float:
+    """The parent's model/ on disk; for an adapter-only run, base + adapter as held in memory."""
+    if (run_path / "model" / "config.json").is_file():
+        return measure.artifact_mb(run_path / "model")
+    return sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6
