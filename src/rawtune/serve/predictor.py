@@ -288,6 +288,11 @@ def _load(path: str | os.PathLike, device: str, base: str | None, *, merged: boo
         model = load_adapter(run.adapter_dir, base)
     else:
         model = load_task_model(str(run.model_dir), task.auto_class_name)
+    from rawtune.compress.quantize import is_quantized
+
+    if is_quantized(run.model_dir) and device != "cpu":
+        log.info("%s: a dynamic int8 model runs on the CPU only; loading it there", path)
+        device = "cpu"
     model.to(device)
     model.eval()
     tokenizer = load_tokenizer(str(run.model_dir if has_model else run.adapter_dir))
