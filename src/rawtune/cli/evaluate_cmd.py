@@ -11,7 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="evaluate a fine-tuned run on a labeled file (report + plots)",
         description="Evaluate RUN's model on a labeled file; writes RUN/eval/NAME/report.{json,md} and plots.",
     )
-    p.add_argument("run", metavar="RUN", help="a finished rawtune finetune run directory")
+    p.add_argument(
+        "run", metavar="RUN", help="a finished rawtune finetune run directory (or its `export --onnx` dir)"
+    )
     p.add_argument("--data", required=True, metavar="FILE", help="labeled data in the run's format")
     p.add_argument("--name", help="report name (default: the file name)")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=32)

@@ -12,7 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Stream INPUT through RUN's model. Plain text (.txt): one sentence or document per "
         "line; NER splits words and returns entities with character offsets.",
     )
-    p.add_argument("run", metavar="RUN", help="a finished rawtune finetune run directory")
+    p.add_argument(
+        "run", metavar="RUN", help="a finished rawtune finetune run directory (or its `export --onnx` dir)"
+    )
     p.add_argument("--input", required=True, metavar="FILE")
     p.add_argument("--output", required=True, metavar="FILE", help="JSON lines, one record per input")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=32)
@@ -24,11 +26,12 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     import sys
 
     from rawtune.cli.overrides import UnknownFlags
+    from rawtune.export.onnx_runtime import is_onnx_dir, onnx_predictor
     from rawtune.serve.predictor import Predictor
 
     if extra:
         raise UnknownFlags(f"unknown arguments: {' '.join(extra)}")
-    pred = Predictor.from_run(args.run)
+    pred = onnx_predictor(args.run) if is_onnx_dir(args.run) else Predictor.from_run(args.run)
     n = pred.predict_file(args.input, args.output, batch_size=args.batch_size, progress=args.progress)
     print(f"{n} predictions -> {args.output}", file=sys.stderr)
     return 0

@@ -1,5 +1,6 @@
 """`rawtune evaluate RUN --data FILE`: the run's final model on a labeled file, with the same decode
-path as prediction, written to RUN/eval/<name>/report.{json,md} and plots."""
+path as prediction, written to RUN/eval/<name>/report.{json,md} and plots. RUN may be an
+`export --onnx` directory (the ONNX model through onnxruntime; the report goes to DIR/eval/<name>/)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,14 @@ def evaluate_run(
     run_path: str, data: str, *, name: str | None = None, batch_size: int = 32
 ) -> tuple[dict[str, Any], Path]:
     from rawtune.evaluation.report import write_report
+    from rawtune.export.onnx_runtime import is_onnx_dir, onnx_predictor
     from rawtune.serve.predictor import Predictor
     from rawtune.stages.common import setup_logging
     from rawtune.stages.finetune import _report_task
     from rawtune.tasks.base import Inference
 
     setup_logging()
-    pred = Predictor.from_run(run_path)
+    pred = onnx_predictor(run_path) if is_onnx_dir(run_path) else Predictor.from_run(run_path)
     labeled = pred.task.read(data)
     if not labeled.examples:
         from rawtune.errors import DataError

@@ -1,6 +1,8 @@
-"""`rawtune export RUN --output DIR [--merge]`: a plain artifact out of a run. With --merge, a PEFT
-run's adapter (LoRA, IA3, BitFit) is folded into the base weights and written as an ordinary `save_pretrained` model,
-after checking that the merged model's outputs equal the adapter model's on sample inputs."""
+"""`rawtune export RUN --output DIR [--merge | --onnx [--quantize int8]]`: a plain artifact out of a run.
+With --merge, a PEFT run's adapter (LoRA, IA3, BitFit) is folded into the base weights and written as an
+ordinary `save_pretrained` model, after checking that the merged model's outputs equal the adapter model's
+on sample inputs. With --onnx, the run's model (an adapter run's merged one) becomes an ONNX graph checked
+against PyTorch (`rawtune.export.onnx`)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from rawtune.errors import ModelError, RunDirError
+from rawtune.errors import ModelError, RawtuneError, RunDirError
 
 log = logging.getLogger("rawtune")
 PARITY_ATOL = 1e-4
@@ -20,7 +22,15 @@ def _probe_inputs(tokenizer: Any) -> dict[str, Any]:
     return tokenizer(texts, padding=True, return_tensors="pt")
 
 
-def export_run(run_path: str, output: str, *, merge: bool = False) -> dict[str, Any]:
+def export_run(
+    run_path: str,
+    output: str,
+    *,
+    merge: bool = False,
+    onnx: bool = False,
+    quantize: str | None = None,
+    opset: int | None = None,
+) -> dict[str, Any]:
     import torch
 
     from rawtune.modeling.backbone import load_tokenizer
@@ -33,8 +43,13 @@ def export_run(run_path: str, output: str, *, merge: bool = False) -> dict[str, 
     setup_logging()
     run = RunDir(Path(run_path))
     out = Path(output)
+    if (quantize is not None or opset is not None) and not onnx:
+        flag = "--quantize" if quantize is not None else "--opset"
+        raise RawtuneError(f"{flag} applies to ONNX exports only: add --onnx")
     if out.exists() and any(out.iterdir()):
         raise RunDirError(f"{out} exists and is not empty; choose another --output")
+    if onnx:
+        return _export_onnx(run, out, quantize=quantize, opset=opset)
     adapter = has_adapter(run.adapter_dir)
     if not merge:
         src = run.adapter_dir if adapter else run.model_dir
@@ -67,3 +82,72 @@ def export_run(run_path: str, output: str, *, merge: bool = False) -> dict[str, 
         tokenizer.save_pretrained(tmp)
     log.info("merged %s into %s (max |logit difference| %.2e)", run.adapter_dir, out, diff)
     return {"output": str(out), "merged": True, "max_abs_diff": diff}
+
+
+def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None) -> dict[str, Any]:
+    """RUN/model/ (an adapter run's merged model) as ONNX; an adapter that cannot merge (prompt,
+    prefix, bottleneck) is exported as base + adapter where the exporters can trace it."""
+    import json
+
+    from rawtune.config.loader import load_config
+    from rawtune.export.onnx import export_onnx
+    from rawtune.export.onnx_runtime import FINETUNE_CONFIG
+    from rawtune.modeling.backbone import load_tokenizer
+    from rawtune.modeling.heads import load_task_model
+    from rawtune.tasks.base import get_task
+    from rawtune.tuning.io import has_adapter, load_adapter, read_meta
+
+    own = run.path / "finetune.yaml"  # a compressed run keeps its parent's fine-tuning config there
+    ft_config = own if own.is_file() else run.config_path
+    if not ft_config.is_file():
+        raise RunDirError(f"{run.path}: not a rawtune finetune run (no config.yaml)")
+    cfg = load_config("finetune", file=ft_config, require=False)
+    task = get_task(cfg)
+    has_model = (run.model_dir / "config.json").is_file()
+    adapter = has_adapter(run.adapter_dir)
+    if not (has_model or adapter):
+        raise RunDirError(f"{run.path}: nothing to export (no model/ or adapter/)")
+    method = read_meta(run.adapter_dir)["method"] if adapter else None
+    if has_model and (run.model_dir / "rawtune_quantized.json").is_file():
+        parent = (
+            json.loads(run.manifest_path.read_text()).get("parent") if run.manifest_path.is_file() else None
+        )
+        raise ModelError(
+            f"{run.path} holds a PyTorch int8 model (rawtune compress --quantize int8), which does not "
+            f"export to ONNX; export its parent run{f' ({parent})' if parent else ''} with --onnx "
+            "--quantize int8 instead"
+        )
+    if has_model:
+        model, source = load_task_model(str(run.model_dir), task.auto_class_name), run.model_dir
+    else:
+        model, source = load_adapter(run.adapter_dir), run.adapter_dir
+    tokenizer = load_tokenizer(str(run.model_dir if has_model else run.adapter_dir))
+    meta = {"source": {"run": str(run.path.resolve()), "dir": source.name, "tuning": method or "full"}}
+    texts = _dev_texts(task, cfg)
+    try:
+        export_onnx(
+            model, tokenizer, out, opset=opset, quantize=quantize, texts=texts,
+            texts_from=cfg.data.dev if texts else None, files=[(ft_config, FINETUNE_CONFIG)], meta=meta,
+        )  # fmt: skip
+    except ModelError as e:
+        if source == run.adapter_dir:
+            raise ModelError(
+                f"{run.path}: its '{method}' adapter cannot be merged, and the model with the adapter "
+                f"in place did not export to ONNX: {e}"
+            ) from None
+        raise
+    info = json.loads((out / "rawtune_onnx.json").read_text())
+    return {"output": str(out), "onnx": True, "model": info["model"], "parity": info["parity"]}
+
+
+def _dev_texts(task: Any, cfg: Any, limit: int = 64) -> list[str] | None:
+    """Up to `limit` texts of the run's dev data (NER: the words joined by spaces), to probe the
+    exported model with inputs like those it will see; None when the file is not there (any more)."""
+    if not cfg.data.dev or not Path(cfg.data.dev).is_file():
+        return None
+    try:
+        examples = task.read(cfg.data.dev).examples[:limit]
+    except RawtuneError:
+        return None
+    texts = [" ".join(ex.tokens) if hasattr(ex, "tokens") else ex.text for ex in examples]
+    return [t for t in texts if t.strip()] or None
