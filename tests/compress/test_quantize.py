@@ -22,7 +22,12 @@ def ner_run(tmp_path_factory, tiny_backbone, ner_data):
         "seed": 3,
         "model": {"name_or_path": str(tiny_backbone)},
         "task": {"name": "ner"},
-        "data": {"train": str(ner_data["train"]), "dev": str(ner_data["dev"]), "max_length": 64, "stride": 16},
+        "data": {
+            "train": str(ner_data["train"]),
+            "dev": str(ner_data["dev"]),
+            "max_length": 64,
+            "stride": 16,
+        },
         "train": {
             "max_steps": 6,
             "eval_steps": 3,

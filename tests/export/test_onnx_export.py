@@ -180,6 +180,9 @@ def test_unmergeable_adapter_exports_as_is(ft_config, ner_data, tmp_path, capsys
     texts = ["Maria Lopez met officials in Paris", "Berlin"]
     expected = [r["tags"] for r in Predictor.from_run(run.path).predict(texts)]
     assert [r["tags"] for r in onnx_predictor(out).predict(texts)] == expected
+    assert [r["tags"] for r in Predictor.from_run(out).predict(texts)] == expected  # the usual entry point
+    both = Predictor.from_runs({"torch": run.path, "onnx": out})
+    assert [r["tags"] for r in both.predict(texts, adapter="onnx")] == expected
 
     def fails(*args, **kwargs):
         raise RuntimeError("unsupported operator")

@@ -26,12 +26,11 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     import sys
 
     from rawtune.cli.overrides import UnknownFlags
-    from rawtune.export.onnx_runtime import is_onnx_dir, onnx_predictor
     from rawtune.serve.predictor import Predictor
 
     if extra:
         raise UnknownFlags(f"unknown arguments: {' '.join(extra)}")
-    pred = onnx_predictor(args.run) if is_onnx_dir(args.run) else Predictor.from_run(args.run)
+    pred = Predictor.from_run(args.run)  # a run, or an ONNX export dir
     n = pred.predict_file(args.input, args.output, batch_size=args.batch_size, progress=args.progress)
     print(f"{n} predictions -> {args.output}", file=sys.stderr)
     return 0

@@ -264,12 +264,17 @@ def _load(path: str | os.PathLike, device: str, base: str | None, *, merged: boo
     names the base model for an adapter; `strict`: refuse `base` for a run without an adapter."""
     from rawtune.config.loader import load_config
     from rawtune.data.labels import LabelSpace
+    from rawtune.export.onnx_runtime import is_onnx_dir, load_onnx_dir
     from rawtune.modeling.backbone import load_tokenizer
     from rawtune.modeling.heads import load_task_model
     from rawtune.runs.rundir import RunDir
     from rawtune.tasks.base import get_task
     from rawtune.tuning.io import has_adapter, head_labels, load_adapter
 
+    if is_onnx_dir(path):  # `rawtune export --onnx`: runs on the CPU through onnxruntime
+        if base is not None:
+            raise RunDirError(f"{path}: an ONNX export holds a whole model; base= does not apply")
+        return load_onnx_dir(path)
     run = RunDir(Path(path))
     has_model = (run.model_dir / "config.json").is_file()
     adapter = has_adapter(run.adapter_dir)

@@ -16,14 +16,13 @@ def evaluate_run(
     run_path: str, data: str, *, name: str | None = None, batch_size: int = 32
 ) -> tuple[dict[str, Any], Path]:
     from rawtune.evaluation.report import write_report
-    from rawtune.export.onnx_runtime import is_onnx_dir, onnx_predictor
     from rawtune.serve.predictor import Predictor
     from rawtune.stages.common import setup_logging
     from rawtune.stages.finetune import _report_task
     from rawtune.tasks.base import Inference
 
     setup_logging()
-    pred = onnx_predictor(run_path) if is_onnx_dir(run_path) else Predictor.from_run(run_path)
+    pred = Predictor.from_run(run_path)  # a run, or an ONNX export dir
     labeled = pred.task.read(data)
     if not labeled.examples:
         from rawtune.errors import DataError
