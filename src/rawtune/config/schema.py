@@ -1,4 +1,5 @@
-"""The config schema. Defaults live here and only here (never `cfg.get(key, default)` at use).
+"""The config schema of every stage (the tuning and compress sections in config/tuning.py and
+config/compress.py). Defaults live in these modules and only there (never `cfg.get(key, default)`).
 
 Why pydantic v2 rather than frozen dataclasses: it validates and coerces nested YAML and CLI strings
 in one pass, reports *every* problem with its location (which we map back to YAML lines), forbids
@@ -8,27 +9,25 @@ hand-written code for. Models are frozen so a config cannot drift after it is wr
 
 from __future__ import annotations
 
-import os
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from rawtune import __version__
+from rawtune.config.base import PathStr, Section, _dotted
+from rawtune.config.compress import CompressConfig, GateConfig, MeasureConfig
+from rawtune.config.tuning import METHOD_LR, TUNING_METHODS, TuningConfig
 
-# paths may be given as pathlib.Path from Python; stored as strings
-PathStr = Annotated[str, BeforeValidator(lambda v: os.fspath(v) if isinstance(v, os.PathLike) else v)]
-
-
-def _dotted(data: dict, key: str) -> object:
-    """The value at a dotted key of raw (not yet validated) config data, or None."""
-    cur: object = data
-    for part in key.split("."):
-        cur = cur.get(part) if isinstance(cur, dict) else None
-    return cur
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+__all__ = [  # the tuning and compress sections live in their own modules; importable from here too
+    "METHOD_LR",
+    "TUNING_METHODS",
+    "CompressConfig",
+    "GateConfig",
+    "MeasureConfig",
+    "PathStr",
+    "Section",
+    "TuningConfig",
+]
 
 
 class ModelConfig(Section):
@@ -173,88 +172,6 @@ class TrainConfig(Section):
     )
 
 
-TUNING_METHODS = ("full", "freeze", "bitfit", "lora", "ia3", "prompt", "prefix", "adapter")
-
-# which explicitly set option belongs to which methods (set for another method: an error naming it)
-_TUNING_OPTIONS: dict[str, tuple[str, ...]] = {
-    "freeze_embeddings": ("full", "freeze"),
-    "freeze_layers": ("full", "freeze"),
-    "head_only": ("full", "freeze"),
-    "gradual_unfreeze": ("full", "freeze"),
-    "lora_r": ("lora",),
-    "lora_alpha": ("lora",),
-    "lora_dropout": ("lora",),
-    "use_dora": ("lora",),
-    "use_rslora": ("lora",),
-    "target_modules": ("lora", "ia3"),
-    "feedforward_modules": ("ia3",),
-    "num_virtual_tokens": ("prompt", "prefix"),
-    "adapter_placement": ("adapter",),
-    "adapter_reduction": ("adapter",),
-}
-
-
-class TuningConfig(Section):
-    """Which parameters train: a method from the `tuning` registry and its options. The task head
-    always trains, and is saved with the adapter for parameter-efficient methods."""
-
-    method: Literal["full", "freeze", "bitfit", "lora", "ia3", "prompt", "prefix", "adapter"] = Field(
-        "full",
-        description="full | freeze (the freeze_* options) | bitfit (biases + head) | lora | ia3 | "
-        "prompt (soft prompt) | prefix (prefix tuning) | adapter (bottleneck adapters).",
-    )
-    freeze_embeddings: bool = False
-    freeze_layers: int = Field(0, ge=0, description="Freeze the bottom k transformer layers.")
-    head_only: bool = Field(False, description="Train only the task head (a linear probe).")
-    gradual_unfreeze: int = Field(
-        0,
-        ge=0,
-        description="Gradual unfreezing (ULMFiT): start with the head alone and let one more layer "
-        "train every N optimiser steps, top layer first, embeddings last; 0: off.",
-    )
-    lora_r: int = Field(8, ge=1, description="LoRA rank.")
-    lora_alpha: float = Field(16, gt=0.0, description="LoRA scaling numerator (scale alpha/r).")
-    lora_dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    use_dora: bool = Field(False, description="LoRA: weight-decomposed low-rank adaptation (DoRA).")
-    use_rslora: bool = Field(False, description="LoRA: rank-stabilised scaling alpha/sqrt(r).")
-    target_modules: list[str] | None = Field(
-        None,
-        description="LoRA/IA3: module names to adapt; default: LoRA every linear layer of the backbone, "
-        "IA3 peft's choice for the architecture.",
-    )
-    feedforward_modules: list[str] | None = Field(
-        None, description="IA3: which target modules are feed-forward (scaled at their input)."
-    )
-    num_virtual_tokens: int = Field(20, ge=1, description="prompt/prefix: virtual tokens prepended.")
-    adapter_placement: Literal["pfeiffer", "houlsby"] = Field(
-        "pfeiffer",
-        description="adapter: 'pfeiffer' (after each feed-forward block) or 'houlsby' (after the "
-        "attention and the feed-forward block of every layer).",
-    )
-    adapter_reduction: int = Field(
-        16, ge=1, description="adapter: bottleneck size = hidden size / reduction factor."
-    )
-
-    @model_validator(mode="after")
-    def _options_fit_method(self) -> TuningConfig:
-        wrong = [
-            f"tuning.{k} applies to method {' or '.join(repr(m) for m in _TUNING_OPTIONS[k])}, "
-            f"not '{self.method}'"
-            for k in sorted(self.model_fields_set)
-            if k in _TUNING_OPTIONS
-            and self.method not in _TUNING_OPTIONS[k]
-            # a resolved config lists every default: only a changed value is an error
-            and getattr(self, k) != type(self).model_fields[k].default
-        ]
-        if self.head_only and self.gradual_unfreeze:
-            wrong.append("tuning.gradual_unfreeze has nothing to unfreeze with tuning.head_only")
-        if self.target_modules is not None and not self.target_modules:
-            wrong.append("tuning.target_modules must name at least one module (or be left unset)")
-        if wrong:
-            raise ValueError("; ".join(wrong))
-        return self
-
-
 class LabeledDataConfig(Section):
     train: PathStr | None = Field(None, description="Training file (.conll/.txt/.jsonl; .csv/.tsv/.jsonl).")
     dev: PathStr | None = Field(None, description="Development file: early stopping and model selection.")
@@ -306,21 +223,6 @@ class TaskConfig(Section):
         "none", description="Weight the loss by inverse class frequency in the training set."
     )
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Multi-label decision threshold.")
-
-
-# learning rate when train.lr is not given, by tuning method: measured on CoNLL-2003 with MiniLM
-# (benchmarks/peft_compare.py; README "Parameter-efficient fine-tuning"); a few trainable parameters
-# need a far larger step than the whole model
-METHOD_LR = {
-    "full": 5e-5,
-    "freeze": 5e-5,
-    "bitfit": 5e-3,
-    "lora": 2e-3,
-    "ia3": 3e-2,
-    "prompt": 3e-2,
-    "prefix": 3e-2,
-    "adapter": 1e-2,
-}
 
 
 class FinetuneTrainConfig(TrainConfig):
@@ -407,47 +309,6 @@ class PretrainConfig(Section):
         if _dotted(data, "model.init") in (None, "pretrained"):
             required.append("model.name_or_path")
         return [k for k in required if not _dotted(data, k)]
-
-
-class GateConfig(Section):
-    max_metric_drop: float | None = Field(
-        None,
-        ge=0.0,
-        description="Largest accepted drop of the task metric, in points (F1 0.91 -> 0.90 is 1.0).",
-    )
-    min_speedup: float | None = Field(
-        None, gt=0.0, description="Smallest accepted batch-1 CPU speedup over the parent (e.g. 1.5)."
-    )
-
-
-class MeasureConfig(Section):
-    threads: int | None = Field(None, ge=1, description="torch CPU threads while timing (default: torch's).")
-    repeats: int = Field(3, ge=1, description="Timing repeats (medians reported).")
-    latency_examples: int = Field(32, ge=1, description="Dev inputs timed one at a time per repeat.")
-    batch_size: int = Field(32, ge=1, description="Batch size of the throughput measurement.")
-    probe_examples: int = Field(256, ge=1, description="Dev inputs used for timing.")
-    max_length: int = Field(128, ge=8, description="Tokens per timed input at most.")
-
-
-class CompressConfig(Section):
-    """`rawtune compress`: a compressed copy of a fine-tuned run, measured against it and gated."""
-
-    stage: Literal["compress"] = "compress"
-    rawtune_version: str = __version__
-    parent: PathStr | None = Field(None, description="The fine-tuned run to compress.")
-    output: PathStr | None = Field(None, description="Run directory to create.")
-    quantize: Literal["int8"] | None = Field(
-        None, description="int8: dynamic int8 quantization of every linear layer (CPU)."
-    )
-    dev: PathStr | None = Field(
-        None, description="Labeled data for the metric (default: the parent's data.dev)."
-    )
-    gate: GateConfig = GateConfig()
-    measure: MeasureConfig = MeasureConfig()
-
-    @staticmethod
-    def missing_required(data: dict) -> list[str]:
-        return [k for k in ("parent", "output", "quantize") if not _dotted(data, k)]
 
 
 STAGES: dict[str, type[Section]] = {
