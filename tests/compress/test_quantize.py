@@ -14,32 +14,6 @@ from rawtune.compress.gate import check
 from rawtune.stages.finetune import run_finetune
 
 
-@pytest.fixture(scope="module")
-def ner_run(tmp_path_factory, tiny_backbone, ner_data):
-    out = tmp_path_factory.mktemp("parent") / "run"
-    cfg = {
-        "output": str(out),
-        "seed": 3,
-        "model": {"name_or_path": str(tiny_backbone)},
-        "task": {"name": "ner"},
-        "data": {
-            "train": str(ner_data["train"]),
-            "dev": str(ner_data["dev"]),
-            "max_length": 64,
-            "stride": 16,
-        },
-        "train": {
-            "max_steps": 6,
-            "eval_steps": 3,
-            "save_steps": 3,
-            "batch_size": 8,
-            "lr": 3e-3,
-            "threads": 1,
-        },
-    }
-    return run_finetune(cfg)
-
-
 def _compress(ner_run, out, *flags: str) -> int:
     args = ["compress", str(ner_run.path), "--quantize", "int8", "--output", str(out)]
     return main([*args, "--measure.repeats", "1", "--measure.probe_examples", "16", *flags])
@@ -134,3 +108,28 @@ def test_compress_needs_dev_data(tiny_backbone, ner_data, tmp_path, capsys):
     assert main(["compress", str(parent.path), "--quantize", "int8", "--output", str(tmp_path / "c")]) == 2
     assert "--dev" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("int8", [False, True])
+def test_onnx_compress_run_is_measured_and_usable(ner_run, ner_data, tmp_path, int8):
+    pytest.importorskip("onnxruntime")
+    from rawtune.serve.predictor import Predictor
+
+    out = tmp_path / "onnx"
+    args = ["compress", str(ner_run.path), "--onnx", "--output", str(out), "--max-metric-drop", "100"]
+    args += ["--measure.repeats", "1", "--measure.probe_examples", "8", "--threads", "1"]
+    assert main([*args, *(["--quantize", "int8"] if int8 else [])]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert (
+        m["method"] == "onnx" and m["size"]["compressed"]["parameters"] == m["size"]["parent"]["parameters"]
+    )
+    onnx_file = out / "model" / ("model.int8.onnx" if int8 else "model.onnx")
+    assert m["size"]["compressed"]["mb"] == pytest.approx(onnx_file.stat().st_size / 1e6, abs=1e-3)
+    if not int8:  # the fp32 graph computes what PyTorch does: the same dev F1
+        assert m["dev"]["f1"] == pytest.approx(m["parent"]["dev"]["f1"], abs=1e-9)
+    pred = Predictor.from_run(out)
+    assert type(pred.model).__name__ == "OnnxModel" and pred.run_path == out
+    texts = ["Maria Lopez flew to Paris ."]
+    parent = Predictor.from_run(ner_run.path)
+    if not int8:
+        assert pred.predict(texts)[0]["tags"] == parent.predict(texts)[0]["tags"]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rawtune import __version__
 from rawtune.config.base import PathStr, Section, _dotted
+from rawtune.config.train import CompressTrainConfig
 
 
 class GateConfig(Section):
@@ -30,6 +31,84 @@ class MeasureConfig(Section):
     max_length: int = Field(128, ge=8, description="Tokens per timed input at most.")
 
 
+class DistillConfig(Section):
+    """Knowledge distillation: a smaller student trained on the parent's (the teacher's) soft
+    predictions at a temperature plus the hard labels, in the one training loop."""
+
+    enabled: bool = Field(False, description="Distil the parent into a smaller student (--distill).")
+    student_layers: int | None = Field(
+        None,
+        ge=1,
+        description="Student = the teacher with this many layers, initialised from the teacher's "
+        "layers (default with --distill: half the teacher's).",
+    )
+    student: PathStr | None = Field(
+        None,
+        description="Student = this smaller backbone (hub id or directory) with a new head; it must "
+        "tokenize like the teacher.",
+    )
+    layers: list[int] | None = Field(
+        None,
+        description="Teacher layers (0-based) the student's layers start from and are matched to "
+        "(default: evenly spaced, first and last kept).",
+    )
+    temperature: float = Field(2.0, gt=0.0, description="Softmax temperature of the soft targets.")
+    alpha: float = Field(
+        0.5, ge=0.0, le=1.0, description="Weight of the soft (teacher) loss; 1 - alpha weighs the labels."
+    )
+    hidden_weight: float = Field(
+        0.0, ge=0.0, description="Weight of the MSE between matched student and teacher hidden states."
+    )
+    attention_weight: float = Field(
+        0.0, ge=0.0, description="Weight of the MSE between matched attention maps (same head count)."
+    )
+    labeled: bool = Field(True, description="Train on the labeled training data (hard + soft loss).")
+    train: PathStr | None = Field(
+        None, description="Labeled training data (default: the parent's data.train)."
+    )
+    raw_text: PathStr | None = Field(
+        None,
+        description="Unlabeled text (.txt, one example per line): the student learns the teacher's "
+        "predictions on it (soft loss only).",
+    )
+    max_raw_examples: int | None = Field(None, ge=1, description="Use at most this many raw-text lines.")
+
+    @model_validator(mode="after")
+    def _implied(self) -> DistillConfig:
+        if (self.student_layers or self.student) and not self.enabled:
+            object.__setattr__(self, "enabled", True)
+        if self.student_layers and self.student:
+            raise ValueError("give either student_layers or student, not both")
+        if self.layers is not None and self.student_layers and len(self.layers) != self.student_layers:
+            raise ValueError(
+                f"layers lists {len(self.layers)} teacher layers for {self.student_layers} student layers"
+            )
+        if self.enabled and not self.labeled and not self.raw_text:
+            raise ValueError("nothing to distil on: labeled is false and no raw_text is given")
+        return self
+
+
+class PruneConfig(Section):
+    spec: str | None = Field(
+        None,
+        description="What to prune, e.g. 'heads:0.3', 'ffn:0.2,layers:1', 'magnitude:0.5' (fractions of "
+        "heads, FFN neurons, encoder weights; a count of layers).",
+    )
+    scope: Literal["global", "layer"] = Field(
+        "global", description="magnitude: rank weights over the whole encoder or within each layer."
+    )
+    schedule: Literal["oneshot", "cubic"] = Field(
+        "oneshot",
+        description="magnitude: all at once, or ramped up during recovery training (Zhu & Gupta 2017).",
+    )
+    recover_epochs: float = Field(
+        0.0, ge=0.0, description="Fine-tune on the parent's training data after pruning (0: none)."
+    )
+    importance_batches: int = Field(
+        16, ge=1, description="Training batches that score heads, neurons and layers."
+    )
+
+
 class CompressConfig(Section):
     """`rawtune compress`: a compressed copy of a fine-tuned run, measured against it and gated."""
 
@@ -38,14 +117,52 @@ class CompressConfig(Section):
     parent: PathStr | None = Field(None, description="The fine-tuned run to compress.")
     output: PathStr | None = Field(None, description="Run directory to create.")
     quantize: Literal["int8"] | None = Field(
-        None, description="int8: dynamic int8 quantization of every linear layer (CPU)."
+        None,
+        description="int8: dynamic int8 quantization of every linear layer (CPU); with onnx, "
+        "onnxruntime's int8 quantization of the ONNX graph.",
     )
+    onnx: bool = Field(
+        False, description="Export to ONNX and run it with onnxruntime (CPU); measured and gated alike."
+    )
+    distill: DistillConfig = DistillConfig()
+    prune: PruneConfig = PruneConfig()
     dev: PathStr | None = Field(
         None, description="Labeled data for the metric (default: the parent's data.dev)."
+    )
+    seed: int = 0
+    train: CompressTrainConfig = Field(
+        CompressTrainConfig(), description="Distillation and recovery training (the loop finetune uses)."
     )
     gate: GateConfig = GateConfig()
     measure: MeasureConfig = MeasureConfig()
 
+    @model_validator(mode="after")
+    def _one_method(self) -> CompressConfig:
+        chosen = self.methods
+        if len(chosen) > 1:
+            raise ValueError(
+                f"one compression per run ({' and '.join(chosen)} given); chain runs instead: "
+                "compress PARENT into RUN, then compress RUN"
+            )
+        return self
+
+    @property
+    def methods(self) -> list[str]:
+        return [
+            m
+            for m, on in (
+                ("onnx", self.onnx),
+                ("quantize", self.quantize and not self.onnx),  # with onnx, an option of the export
+                ("distill", self.distill.enabled),
+                ("prune", self.prune.spec),
+            )
+            if on
+        ]
+
     @staticmethod
     def missing_required(data: dict) -> list[str]:
-        return [k for k in ("parent", "output", "quantize") if not _dotted(data, k)]
+        missing = [k for k in ("parent", "output") if not _dotted(data, k)]
+        distill = any(_dotted(data, f"distill.{k}") for k in ("enabled", "student_layers", "student"))
+        if not (_dotted(data, "quantize") or _dotted(data, "onnx") or distill or _dotted(data, "prune.spec")):
+            missing.append("quantize, onnx, distill or prune.spec")
+        return missing

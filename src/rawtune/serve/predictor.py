@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -276,6 +276,10 @@ def _load(path: str | os.PathLike, device: str, base: str | None, *, merged: boo
             raise RunDirError(f"{path}: an ONNX export holds a whole model; base= does not apply")
         return load_onnx_dir(path)
     run = RunDir(Path(path))
+    if RunDir.is_run(run.path) and is_onnx_dir(run.model_dir):  # `rawtune compress --onnx`
+        if base is not None:
+            raise RunDirError(f"{path}: its model is an ONNX export; base= does not apply")
+        return replace(load_onnx_dir(run.model_dir), run_path=run.path)
     has_model = (run.model_dir / "config.json").is_file()
     adapter = has_adapter(run.adapter_dir)
     if not RunDir.is_run(run.path) or not (has_model or adapter):

@@ -1,14 +1,18 @@
-"""`rawtune compress PARENT --quantize int8 --output RUN [--max-metric-drop X --min-speedup Y]`:
-a compressed copy of a fine-tuned run, measured next to it (size, CPU latency and throughput, the task
-metric on dev data) and accepted only within the gate.
+"""`rawtune compress PARENT --output RUN (--quantize int8 | --distill [--student-layers N] |
+--prune SPEC [--recover-epochs E]) [--max-metric-drop X --min-speedup Y]`: a compressed copy of a
+fine-tuned run, measured next to it (size, CPU latency and throughput, the task metric on dev data)
+and accepted only within the gate.
 
-The run directory holds the compress config (config.yaml), the parent's fine-tuning config
-(finetune.yaml: task, labels and data settings, so `rawtune predict`/`evaluate` and `Predictor` use
-the compressed run like any other), model/, metrics.json and a manifest naming the parent. A
-rejected model is kept for inspection with status "rejected", and the command exits 4."""
+Distillation and recovery fine-tuning run in the same loop as finetune (checkpoints, best model by
+the dev metric, exact `--resume`). The run directory holds the compress config (config.yaml), the
+parent's fine-tuning config (finetune.yaml: task, labels and data settings, so `rawtune predict` /
+`evaluate` and `Predictor` use the compressed run like any other), model/, metrics.json and a
+manifest naming the parent. A rejected model is kept for inspection with status "rejected", and the
+command exits 4."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 from pathlib import Path
@@ -25,24 +29,25 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
 
 
-def compress_run(config: Any) -> tuple[Any, dict[str, Any]]:
+def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, Any]]:
     import torch
 
     from rawtune.compress import gate, measure
-    from rawtune.compress.quantize import quantize_int8, save_quantized
     from rawtune.config.loader import dump_config
     from rawtune.errors import ConfigError, ConfigIssue, DataError, GateError
     from rawtune.runs.atomic import atomic_dir
     from rawtune.runs.rundir import RunDir
     from rawtune.serve.predictor import Predictor
-    from rawtune.stages.common import coerce_config, records_failure, setup_logging
+    from rawtune.stages.common import coerce_config, prepare_run, records_failure, setup_logging
     from rawtune.tasks.base import Inference
 
     cfg: CompressConfig = coerce_config("compress", config)
     setup_logging()
-    out = Path(cfg.output)
-    RunDir.check_new(out)
-    parent = Predictor.from_run(cfg.parent)
+    run, done = prepare_run(cfg, resume)
+    if done:
+        log.info("%s is already complete; nothing to resume", run.path)
+        return run, json.loads(run.metrics_json.read_text())
+    parent = Predictor.from_run(cfg.parent, device="cpu")
     dev = cfg.dev or parent.cfg.data.dev
     if not dev:
         raise ConfigError(
@@ -52,29 +57,49 @@ def compress_run(config: Any) -> tuple[Any, dict[str, Any]]:
     if not labeled.examples:
         raise DataError("no examples", file=str(dev))
     parent.task.check_labels(parent.space, labeled, "dev data")
-    if cfg.measure.threads:
-        torch.set_num_threads(cfg.measure.threads)
+    method = cfg.methods[0]
+    if method != "quantize":
+        _refuse_quantized(parent)
 
     parent_src = Path(parent.run_path)
-    run = RunDir.create(
-        out,
-        dump_config(cfg),
-        {
-            "stage": "compress",
-            "task": parent.task.name,
-            "parent": str(parent_src.resolve()),
-            "method": {"quantize": cfg.quantize},
-            "labels": list(parent.space.labels),
-            "data": {"dev": {"file": str(dev), "examples": len(labeled.examples)}},
-        },
-    )
+    if not resume:
+        RunDir.create(
+            run.path,
+            dump_config(cfg),
+            {
+                "stage": "compress",
+                "task": parent.task.name,
+                "parent": str(parent_src.resolve()),
+                "method": _method_record(cfg),
+                "labels": list(parent.space.labels),
+                "data": {"dev": {"file": str(dev), "examples": len(labeled.examples)}},
+            },
+        )
+        shutil.copyfile(_finetune_config(parent_src), run.path / FINETUNE_CONFIG)
     setup_logging(run.logs_dir / "compress.log")
-    shutil.copyfile(_finetune_config(parent_src), run.path / FINETUNE_CONFIG)
+    out = run.path
     with records_failure(run):
-        log.info("quantizing %s (dynamic int8, every linear layer)", parent_src)
-        child = quantize_int8(parent.model)
-        with atomic_dir(run.model_dir) as tmp:
-            save_quantized(child, tmp, parent.tokenizer, parent.task.auto_class_name)
+        extra: dict[str, Any] = {}
+        if method == "quantize":
+            from rawtune.compress.quantize import quantize_int8, save_quantized
+
+            log.info("quantizing %s (dynamic int8, every linear layer)", parent_src)
+            child = quantize_int8(parent.model)
+            with atomic_dir(run.model_dir) as tmp:
+                save_quantized(child, tmp, parent.tokenizer, parent.task.auto_class_name)
+        elif method == "onnx":
+            child = _onnx(cfg, parent, labeled, run)
+        else:
+            from rawtune.stages.compress_train import distill, prune
+
+            child, extra, save = (distill if method == "distill" else prune)(
+                cfg, parent, labeled, run, resume
+            )
+            with atomic_dir(run.model_dir) as tmp:
+                save(tmp)
+        if cfg.measure.threads:
+            torch.set_num_threads(cfg.measure.threads)
+        child.eval()
         inference = Inference(batch_size=32)
         scores = {
             name: parent.task.evaluate(m, parent.tokenizer, labeled, parent.space, inference)
@@ -101,8 +126,9 @@ def compress_run(config: Any) -> tuple[Any, dict[str, Any]]:
                 "parameters": measure.parameter_count(parent.model),
             },
             "compressed": {
-                "mb": round(measure.artifact_mb(run.model_dir), 3),
-                "parameters": measure.parameter_count(child),
+                "mb": round(_child_mb(run.model_dir, measure), 3),
+                # an ONNX graph computes with the parent's parameters (the session holds no torch ones)
+                "parameters": measure.parameter_count(parent.model if method == "onnx" else child),
             },
         }
         record, failed = gate.check(
@@ -115,6 +141,7 @@ def compress_run(config: Any) -> tuple[Any, dict[str, Any]]:
         )
         summary = {
             "task": parent.task.name,
+            "method": method,
             "dev": scores["compressed"],
             "parent": {"run": str(parent_src), "dev": _scalars(scores["parent"])},
             "size": sizes,
@@ -126,6 +153,7 @@ def compress_run(config: Any) -> tuple[Any, dict[str, Any]]:
                 "latency_examples": min(cfg.measure.latency_examples, len(probes)),
             },
             "gate": record,
+            **extra,
         }
         run.finish(summary)
     log.info(
@@ -148,6 +176,62 @@ def compress_run(config: Any) -> tuple[Any, dict[str, Any]]:
         run.update_manifest(status=REJECTED, error="; ".join(failed))
         raise GateError(f"{out} rejected by the gate: " + "; ".join(failed))
     return run, summary
+
+
+def _onnx(cfg: CompressConfig, parent: Any, dev: Any, run: Any) -> Any:
+    """The parent exported to ONNX (int8 with --quantize) into RUN/model/, checked for parity on the
+    dev texts by the exporter, and loaded back as an onnxruntime session to be measured."""
+    from rawtune.export.onnx import export_onnx
+    from rawtune.export.onnx_runtime import FINETUNE_CONFIG as ONNX_FT
+    from rawtune.export.onnx_runtime import load_onnx_model
+
+    texts = [" ".join(ex.tokens) if hasattr(ex, "tokens") else ex.text for ex in dev.examples[:64]]
+    log.info("exporting %s to ONNX%s", parent.run_path, " (int8)" if cfg.quantize else "")
+    export_onnx(
+        parent.model,
+        parent.tokenizer,
+        run.model_dir,
+        quantize=cfg.quantize,
+        threads=cfg.measure.threads,
+        texts=texts,
+        texts_from=str(cfg.dev or parent.cfg.data.dev),
+        files=[(run.path / FINETUNE_CONFIG, ONNX_FT)],
+        meta={"source": {"run": str(Path(parent.run_path).resolve())}},
+    )
+    return load_onnx_model(run.model_dir, threads=cfg.measure.threads)
+
+
+def _child_mb(model_dir: Path, measure: Any) -> float:
+    """The compressed model's weight files; for an ONNX export, the graph that runs (an int8 export
+    keeps the fp32 model.onnx beside model.int8.onnx, which is not what is served)."""
+    from rawtune.export.onnx_runtime import is_onnx_dir, read_meta
+
+    if is_onnx_dir(model_dir):
+        name = read_meta(model_dir)["model"]
+        files = [p for p in model_dir.iterdir() if p.name == name or p.name.startswith(name + ".")]
+        return sum(p.stat().st_size for p in set(files)) / 1e6
+    return measure.artifact_mb(model_dir)
+
+
+def _method_record(cfg: CompressConfig) -> dict[str, Any]:
+    if cfg.onnx:
+        return {"onnx": {"quantize": cfg.quantize}}
+    if cfg.quantize:
+        return {"quantize": cfg.quantize}
+    if cfg.distill.enabled:
+        return {"distill": cfg.distill.model_dump(mode="json")}
+    return {"prune": cfg.prune.model_dump(mode="json")}
+
+
+def _refuse_quantized(parent: Any) -> None:
+    from rawtune.compress.quantize import is_quantized
+    from rawtune.errors import ModelError
+
+    if is_quantized(Path(parent.run_path) / "model"):
+        raise ModelError(
+            f"{parent.run_path} is an int8 model, which cannot be trained further; distil or prune "
+            "its fp32 parent, then quantize the result"
+        )
 
 
 def _finetune_config(run_path: Path) -> Path:

@@ -68,7 +68,12 @@ class SequenceClassifierLoss(nn.Module):
 
     def forward(self, input_ids, attention_mask, labels, token_type_ids=None) -> dict[str, Any]:
         kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits.float()
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits
+        return self.from_logits(logits, labels)
+
+    def from_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+        """The loss of given logits (distillation computes the student's logits itself)."""
+        logits = logits.float()
         n = int(labels.shape[0])
         loss_sum = _loss(logits, labels, self.kind, self.class_weights)
         if self.kind == "single" and self.class_weights is not None:

@@ -128,6 +128,10 @@ class TokenClassifierLoss(nn.Module):
     def forward(self, input_ids, attention_mask, labels, token_type_ids=None) -> dict[str, Any]:
         kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits
+        return self.from_logits(logits, labels)
+
+    def from_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+        """The loss of given logits (distillation computes the student's logits itself)."""
         selected = labels != IGNORE
         logits, target = logits[selected].float(), labels[selected]
         count = int(target.numel())

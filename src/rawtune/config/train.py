@@ -1,0 +1,79 @@
+"""The training-loop section every training stage shares (pretrain, finetune, compress), with each
+stage's defaults as a subclass."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from rawtune.config.base import Section
+
+
+class TrainConfig(Section):
+    max_steps: int | None = Field(None, ge=1, description="Optimizer steps; overrides epochs when set.")
+    epochs: float = Field(1.0, gt=0.0)
+    batch_size: int = Field(
+        32, ge=1, description="Examples per optimizer step per process (before accumulation)."
+    )
+    grad_accum: int = Field(1, ge=1)
+    lr: float = Field(5e-5, gt=0.0)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    weight_decay: float = Field(0.01, ge=0.0)
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = Field(1e-8, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, description="SGD only.")
+    scheduler: Literal["linear", "cosine", "constant"] = "linear"
+    warmup_ratio: float = Field(0.0, ge=0.0, le=1.0)
+    warmup_steps: int | None = Field(None, ge=0, description="Overrides warmup_ratio when set.")
+    max_grad_norm: float | None = Field(1.0, gt=0.0)
+    precision: Literal["fp32", "bf16", "fp16"] = Field(
+        "fp32", description="bf16/fp16 autocast where the device supports it (fp16: CUDA only)."
+    )
+    save_steps: int = Field(500, ge=1)
+    eval_steps: int = Field(500, ge=1)
+    log_steps: int = Field(10, ge=1)
+    keep_last: int = Field(2, ge=1, description="Checkpoints kept besides the best.")
+    early_stopping_patience: int | None = Field(None, ge=1, description="Evaluations without improvement.")
+    eval_before: bool = Field(True, description="Evaluate once before training (the 'before' metrics).")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: torch's choice.")
+    progress: bool = True
+    head_lr: float | None = Field(
+        None, gt=0.0, description="Learning rate of the task head (parameters not in the backbone)."
+    )
+    layer_decay: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Layer-wise LR decay: layer k of L gets lr * decay^(L-k); embeddings decay^(L+1).",
+    )
+    metric_for_best: str | None = Field(
+        None, description="Validation metric that picks the best model (default: the task's own)."
+    )
+    restore_best: bool = Field(
+        False, description="End with the weights of the best evaluation, not the last."
+    )
+
+
+class FinetuneTrainConfig(TrainConfig):
+    """Fine-tuning defaults (the BERT recipe on small data): a few epochs, small batches, warm-up."""
+
+    lr: float = Field(
+        5e-5,
+        gt=0.0,
+        description="Peak learning rate; default by tuning.method (5e-5 for full, 2e-3 lora, ...).",
+    )
+
+    epochs: float = Field(3.0, gt=0.0)
+    batch_size: int = Field(16, ge=1, description="Examples per optimizer step per process.")
+    warmup_ratio: float = Field(0.1, ge=0.0, le=1.0)
+    eval_steps: int = Field(100, ge=1)
+    save_steps: int = Field(100, ge=1)
+    restore_best: bool = Field(True, description="End with the weights of the best evaluation.")
+
+
+class CompressTrainConfig(FinetuneTrainConfig):
+    """Distillation and recovery training: the fine-tuning recipe, at the rate a student made of the
+    teacher's layers learns best at (measured on CoNLL-2003, see benchmarks/README.md)."""
+
+    lr: float = Field(1e-4, gt=0.0, description="Peak learning rate.")
