@@ -130,6 +130,7 @@ def load_task_model(ref: str, auto_class_name: str, **config: Any) -> nn.Module:
     import transformers
     from transformers.utils import logging as hf_logging
 
+    from rawtune.compress.prune import is_pruned, pruned_model_class
     from rawtune.compress.quantize import is_quantized, load_quantized
 
     if not config and is_quantized(Path(ref)):  # a `rawtune compress --quantize int8` model
@@ -137,6 +138,8 @@ def load_task_model(ref: str, auto_class_name: str, **config: Any) -> nn.Module:
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
     try:
+        if is_pruned(ref):  # `rawtune compress --prune`: per-layer head/FFN counts, no remote code needed
+            return pruned_model_class(ref, auto_class_name).from_pretrained(ref, **config)
         return getattr(transformers, auto_class_name).from_pretrained(ref, **config)
     except (OSError, ValueError) as e:
         raise ModelError(f"model {ref}: {type(e).__name__}: {e}") from None
