@@ -31,6 +31,7 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, Any]]:
     import torch
+    from transformers.utils import logging as hf_logging
 
     from rawtune.compress import gate, measure
     from rawtune.config.loader import dump_config
@@ -43,6 +44,7 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
 
     cfg: CompressConfig = coerce_config("compress", config)
     setup_logging()
+    hf_logging.disable_progress_bar()
     run, done = prepare_run(cfg, resume)
     if done:
         log.info("%s is already complete; nothing to resume", run.path)

@@ -107,6 +107,10 @@ def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None
     adapter = has_adapter(run.adapter_dir)
     if not (has_model or adapter):
         raise RunDirError(f"{run.path}: nothing to export (no model/ or adapter/)")
+    from rawtune.export.onnx_runtime import is_onnx_dir
+
+    if is_onnx_dir(run.model_dir):
+        raise ModelError(f"{run.path} already holds an ONNX model (rawtune compress --onnx); use it as it is")
     method = read_meta(run.adapter_dir)["method"] if adapter else None
     if has_model and (run.model_dir / "rawtune_quantized.json").is_file():
         parent = (

@@ -200,6 +200,7 @@ def fit(
     if accelerator.is_main_process and (tb := TensorBoard.maybe(str(run.logs_dir))) is not None:
         cbs.append(tb)
     cbs.extend(callbacks)
+    state["total_steps"] = steps  # schedules that callbacks keep (pruning) need the run's length
     for cb in cbs:
         cb.on_start(state)
     batches = stream.iterate(state["step"] * cfg.grad_accum * world, accelerator.process_index, world)
