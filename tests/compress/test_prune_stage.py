@@ -76,3 +76,19 @@ def test_pruning_an_adapter_only_run_is_refused(tiny_backbone, ner_data, tmp_pat
         compress_run(
             {"parent": str(parent.path), "output": str(tmp_path / "p"), "prune": {"spec": "heads:0.5"}}
         )
+
+
+def test_a_pruned_run_quantizes_and_reloads(ner_run, tmp_path):
+    from rawtune.compress.prune import structure
+    from rawtune.serve.predictor import Predictor
+
+    pruned = tmp_path / "pruned"
+    assert (
+        main(["compress", str(ner_run.path), "--prune", "heads:0.5", "--output", str(pruned), *COMMON]) == 0
+    )
+    int8 = tmp_path / "int8"
+    assert main(["compress", str(pruned), "--quantize", "int8", "--output", str(int8), *COMMON]) == 0
+    a, b = Predictor.from_run(pruned), Predictor.from_run(int8)
+    assert structure(b.model)["heads"] == structure(a.model)["heads"] == [1, 1]
+    m = json.loads((int8 / "metrics.json").read_text())
+    assert m["parent"]["run"] == str(pruned) and m["size"]["compressed"]["mb"] < m["size"]["parent"]["mb"]

@@ -106,7 +106,13 @@ def load_quantized(path: Path, auto_class_name: str | None = None) -> nn.Module:
         )
     auto = getattr(transformers, auto_class_name or meta["auto_class"])
     config = transformers.AutoConfig.from_pretrained(path)
-    model = quantize_int8(auto.from_config(config))
+    from rawtune.compress.prune import is_pruned, pruned_model_class
+
+    if is_pruned(path):  # a pruned parent: its per-layer shapes, then the int8 layers over them
+        skeleton = pruned_model_class(path, auto_class_name or meta["auto_class"])(config)
+    else:
+        skeleton = auto.from_config(config)
+    model = quantize_int8(skeleton)
     quantized = _quantized_linears(model)
     if sorted(quantized) != meta["modules"]:
         raise ModelError(f"{path}: the quantized layers do not match the model built from its config.json")
