@@ -185,6 +185,7 @@ def distill(
     cfg: CompressConfig, parent: Any, dev: Any, run: Any, resume: bool
 ) -> tuple[nn.Module, dict, Saver]:
     from rawtune.compress.distill import DistillCollator, DistillLoss, raw_features, read_raw_text
+    from rawtune.compress.student import layer_count
 
     d = cfg.distill
     task, tokenizer, space = parent.task, parent.tokenizer, parent.space
@@ -207,9 +208,7 @@ def distill(
         "distilling %s (%d layers) into a %d-layer student (%s parameters) on %d labeled and %d raw-text "
         "examples; T=%g, alpha=%g",
         parent.run_path,
-        len(
-            getattr(parent.model.config, "layer_types", None) or range(parent.model.config.num_hidden_layers)
-        ),
+        layer_count(parent.model),
         record["layers"],
         f"{record['parameters']:,}",
         counts["labeled"],
@@ -271,7 +270,7 @@ def prune(
         collate([features[i] for i in order[k : k + bs]])
         for k in range(0, min(len(order), bs * cfg.prune.importance_batches), bs)
     ]
-    before = P.structure(model) if hasattr(P, "structure") else {}
+    before = P.structure(model)
     schedule = None
     structured = False
     for kind, amount in specs:
@@ -315,7 +314,7 @@ def prune(
         )
     elif resume:
         log.info("nothing to resume in a pruning run without recovery training; pruning again")
-    extra["pruning"]["after"] = P.structure(model) if hasattr(P, "structure") else {}
+    extra["pruning"]["after"] = P.structure(model)
     extra["pruning"]["sparsity"] = P.sparsity_report(model)
     model.eval()
     if structured:
