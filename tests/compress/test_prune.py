@@ -12,7 +12,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from rawtune.compress import magnitude as M
 from rawtune.compress import prune as P
+from rawtune.compress import structured as S
 from rawtune.errors import ConfigError, ModelError
 
 os.environ["HF_HUB_OFFLINE"] = "1"
@@ -89,20 +91,30 @@ def test_spec_parses_in_order_and_refuses_bad_ones():
         assert says in str(e.value), (bad, str(e.value))
 
 
+def test_prune_re_exports_what_the_stage_uses():
+    """stages/compress_train.py reaches both modules through `prune as P`: the same objects."""
+    for name in set(P.__all__) - {"KINDS", "parse_prune_spec"}:
+        assert getattr(P, name) is getattr(M if hasattr(M, name) else S, name), name
+    used = {"apply_masks", "magnitude_masks", "MagnitudeSchedule", "head_importance", "ffn_importance",
+            "layer_importance", "prune_heads", "prune_ffn", "drop_layers", "structure", "sparsity_report",
+            "save_pruned"}  # fmt: skip
+    assert used <= set(P.__all__)
+
+
 # --- magnitude ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("scope", ["global", "layer"])
 def test_magnitude_reaches_sparsity_on_encoder_linears_only(scope):
     model = tiny()
-    untouched = {n: p.clone() for n, p in model.named_parameters() if n not in P.prunable_weights(model)}
-    P.prune_magnitude(model, 0.6, scope)
-    report = P.sparsity_report(model)
+    untouched = {n: p.clone() for n, p in model.named_parameters() if n not in M.prunable_weights(model)}
+    M.prune_magnitude(model, 0.6, scope)
+    report = M.sparsity_report(model)
     assert abs(report["sparsity"] - 0.6) < 0.01
     assert len(report["layers"]) == LAYERS * 6  # q, k, v, attention out, intermediate, output
     per_layer = report["layers"].values()
     if scope == "layer":
         assert all(abs(s - 0.6) < 0.01 for s in per_layer)
     else:  # global ranking: layers differ, but the smallest weights overall are the ones gone
-        kept_min = min(p.abs()[p != 0].min() for p in P.prunable_weights(model).values())
+        kept_min = min(p.abs()[p != 0].min() for p in M.prunable_weights(model).values())
         assert kept_min > 0 and len({round(s, 2) for s in per_layer}) > 1
     for n, p in model.named_parameters():  # embeddings, LayerNorms, biases, classifier as they were
         if n in untouched:
@@ -122,7 +134,7 @@ def _train(model, schedule, steps: range, opt, after=lambda step: None):
 
 def test_schedule_is_cubic_monotone_keeps_zeros_and_resumes_exactly():
     model = tiny()
-    sched = P.MagnitudeSchedule(model, 0.8, start_step=2, end_step=10, every=3)
+    sched = M.MagnitudeSchedule(model, 0.8, start_step=2, end_step=10, every=3)
     levels = [sched.sparsity_at(t) for t in range(14)]
     assert levels[:2] == [0.0, 0.0] and levels[10:] == [0.8] * 4
     assert all(a <= b for a, b in itertools.pairwise(levels))
@@ -133,12 +145,12 @@ def test_schedule_is_cubic_monotone_keeps_zeros_and_resumes_exactly():
     masks, seen, at6 = {}, [], []
 
     def check(step: int) -> None:
-        seen.append(P.sparsity_report(model)["sparsity"])
+        seen.append(M.sparsity_report(model)["sparsity"])
         masks[step] = {k: v.clone() for k, v in (sched.masks or {}).items()}
         if step == 6:
             at6.extend([copy.deepcopy(model.state_dict()), copy.deepcopy(opt.state_dict())])
         if sched.masks:  # AdamW moved every weight; the pruned ones are still exactly zero
-            assert all(not p[~masks[step][n]].any() for n, p in P.prunable_weights(model).items())
+            assert all(not p[~masks[step][n]].any() for n, p in M.prunable_weights(model).items())
 
     _train(model, sched, range(1, 14), opt, check)
     assert seen == sorted(seen) and abs(seen[-1] - 0.8) < 0.01
@@ -150,7 +162,7 @@ def test_schedule_is_cubic_monotone_keeps_zeros_and_resumes_exactly():
     resumed.load_state_dict(at6[0])
     opt2 = torch.optim.AdamW(resumed.parameters(), lr=1e-2)
     opt2.load_state_dict(at6[1])
-    sched2 = P.MagnitudeSchedule(resumed, 0.8, start_step=2, end_step=10, every=3)
+    sched2 = M.MagnitudeSchedule(resumed, 0.8, start_step=2, end_step=10, every=3)
     sched2.on_start({"step": 6})
     assert sched2.masks.keys() == masks[6].keys()
     assert all(torch.equal(sched2.masks[n], masks[6][n]) for n in masks[6])
@@ -161,24 +173,24 @@ def test_schedule_is_cubic_monotone_keeps_zeros_and_resumes_exactly():
 
 def test_oneshot_schedule_and_early_end_reach_the_target():
     model = tiny()
-    sched = P.MagnitudeSchedule.for_training(model, 0.5, "oneshot")
+    sched = M.MagnitudeSchedule.for_training(model, 0.5, "oneshot")
     sched.on_start({"step": 0})
-    assert abs(P.sparsity_report(model)["sparsity"] - 0.5) < 0.01
+    assert abs(M.sparsity_report(model)["sparsity"] - 0.5) < 0.01
     model = tiny()
-    sched = P.MagnitudeSchedule.for_training(model, 0.5, "cubic", total_steps=30)
+    sched = M.MagnitudeSchedule.for_training(model, 0.5, "cubic", total_steps=30)
     sched.on_start({"step": 0})
     _train(model, sched, range(1, 6), torch.optim.SGD(model.parameters(), lr=1e-2))
-    assert P.sparsity_report(model)["sparsity"] < 0.5
+    assert M.sparsity_report(model)["sparsity"] < 0.5
     sched.on_end({"step": 5})  # stopped early (or restored an earlier best): pruned to the target
-    assert abs(P.sparsity_report(model)["sparsity"] - 0.5) < 0.01
+    assert abs(M.sparsity_report(model)["sparsity"] - 0.5) < 0.01
 
 
 # --- structured ---------------------------------------------------------------------------------------
 def test_heads_half_removes_exactly_half_and_their_parameters():
     model = tiny()
     before = n_params(model)
-    removed = P.prune_heads(model, 0.5, P.head_importance(model, batches(), loss_fn))
-    counts = P.structure(model)["heads"]
+    removed = S.prune_heads(model, 0.5, S.head_importance(model, batches(), loss_fn))
+    counts = S.structure(model)["heads"]
     assert removed == LAYERS * HEADS // 2 and sum(counts) == LAYERS * HEADS - removed and min(counts) >= 1
     d = HIDDEN // HEADS
     per_head = 3 * (HIDDEN * d + d) + HIDDEN * d  # q, k, v rows with bias + attention-output columns
@@ -194,22 +206,22 @@ def test_sliced_model_equals_the_zero_gated_one():
     pruned = copy.deepcopy(full)
     g = torch.Generator().manual_seed(7)
     head_imp, ffn_imp = torch.rand(LAYERS, HEADS, generator=g), torch.rand(LAYERS, FFN, generator=g)
-    P.prune_heads(pruned, 0.25, head_imp)
-    P.prune_ffn(pruned, 0.3, ffn_imp)
+    S.prune_heads(pruned, 0.25, head_imp)
+    S.prune_ffn(pruned, 0.3, ffn_imp)
     head_gate = torch.ones(LAYERS * HEADS)
     head_gate[head_imp.flatten().argsort()[: LAYERS * HEADS // 4]] = 0
     ffn_gate = torch.ones(LAYERS * FFN)
     ffn_gate[ffn_imp.flatten().argsort()[: round(0.3 * LAYERS * FFN)]] = 0
-    with P.gates(full, heads=head_gate.view(LAYERS, HEADS), ffn=ffn_gate.view(LAYERS, FFN)):
+    with S.gates(full, heads=head_gate.view(LAYERS, HEADS), ffn=ffn_gate.view(LAYERS, FFN)):
         gated = logits(full, data)
     assert not torch.allclose(gated, logits(full, data), atol=1e-3)  # the gates do something
     torch.testing.assert_close(logits(pruned, data), gated, atol=1e-5, rtol=1e-5)
-    assert P.structure(pruned)["intermediate"] == (ffn_gate.view(LAYERS, FFN).sum(1)).int().tolist()
+    assert S.structure(pruned)["intermediate"] == (ffn_gate.view(LAYERS, FFN).sum(1)).int().tolist()
 
-    P.drop_layers(pruned, 1, torch.tensor([0.5, 0.1, 0.9]))
+    S.drop_layers(pruned, 1, torch.tensor([0.5, 0.1, 0.9]))
     keep = [full.bert.encoder.layer[i] for i in (0, 2)]
     full.bert.encoder.layer = torch.nn.ModuleList(keep)
-    with P.gates(full, heads=head_gate.view(LAYERS, HEADS)[[0, 2]], ffn=ffn_gate.view(LAYERS, FFN)[[0, 2]]):
+    with S.gates(full, heads=head_gate.view(LAYERS, HEADS)[[0, 2]], ffn=ffn_gate.view(LAYERS, FFN)[[0, 2]]):
         torch.testing.assert_close(logits(pruned, data), logits(full, data), atol=1e-5, rtol=1e-5)
     assert pruned.config.num_hidden_layers == 2 and pruned.config.rawtune_pruning["layers"] == [0, 2]
     assert [la.attention.self.layer_idx for la in pruned.bert.encoder.layer] == [0, 1]
@@ -224,13 +236,13 @@ def test_importance_ranks_a_silenced_head_and_neuron_lowest():
         v.bias[2 * d : 3 * d] = 0
         up = model.bert.encoder.layer[0].intermediate.dense
         up.weight[5], up.bias[5] = 0, 0
-    heads = P.head_importance(model, batches(), loss_fn)
+    heads = S.head_importance(model, batches(), loss_fn)
     assert heads.shape == (LAYERS, HEADS) and heads.argmin() == 1 * HEADS + 2 and heads[1, 2] == 0
-    ffn = P.ffn_importance(model, batches(), loss_fn)
+    ffn = S.ffn_importance(model, batches(), loss_fn)
     assert ffn.shape == (LAYERS, FFN) and ffn.argmin() == 5 and ffn[0, 5] == 0
     assert torch.allclose(heads.norm(dim=1), torch.ones(LAYERS))  # per-layer L2 normalisation
     assert all(p.grad is None for p in model.parameters())  # gradients only for the gates
-    lay = P.layer_importance(model, batches(), loss_fn)
+    lay = S.layer_importance(model, batches(), loss_fn)
     assert lay.shape == (LAYERS,) and len(model.bert.encoder.layer) == LAYERS
 
 
@@ -241,13 +253,13 @@ def test_save_pruned_loads_identically_in_rawtune_and_plain_transformers(auto, t
     from rawtune.modeling.heads import load_task_model
 
     model, data = tiny(auto), batches(2, seq_labels=auto != TOKEN_CLS)
-    P.prune_heads(model, 0.4, P.head_importance(model, data, loss_fn))
-    P.prune_ffn(model, 0.2, P.ffn_importance(model, data, loss_fn))
-    P.drop_layers(model, 1, P.layer_importance(model, data, loss_fn))
-    P.prune_heads(model, 0.2, P.head_importance(model, data, loss_fn))  # again, with uneven layers
+    S.prune_heads(model, 0.4, S.head_importance(model, data, loss_fn))
+    S.prune_ffn(model, 0.2, S.ffn_importance(model, data, loss_fn))
+    S.drop_layers(model, 1, S.layer_importance(model, data, loss_fn))
+    S.prune_heads(model, 0.2, S.head_importance(model, data, loss_fn))  # again, with uneven layers
     expected = logits(model, data[0])
-    P.save_pruned(model, tmp_path, tiny_tokenizer, auto)
-    assert (tmp_path / P.MODULE_FILE).is_file() and not list(tmp_path.glob("*.bin"))
+    S.save_pruned(model, tmp_path, tiny_tokenizer, auto)
+    assert (tmp_path / S.MODULE_FILE).is_file() and not list(tmp_path.glob("*.bin"))
 
     ours = load_task_model(str(tmp_path), auto)
     assert type(ours).__module__ == "rawtune.compress.pruned_modeling"  # no remote code
@@ -266,10 +278,10 @@ def test_uniform_structure_saves_a_plain_transformers_model(tiny_tokenizer, tmp_
     from transformers import AutoModelForTokenClassification
 
     model, data = tiny(), batches(1)
-    P.drop_layers(model, 2, P.layer_importance(model, data, loss_fn))
+    S.drop_layers(model, 2, S.layer_importance(model, data, loss_fn))
     expected = logits(model, data[0])
-    P.save_pruned(model, tmp_path, tiny_tokenizer, TOKEN_CLS)
-    assert not (tmp_path / P.MODULE_FILE).exists()
+    S.save_pruned(model, tmp_path, tiny_tokenizer, TOKEN_CLS)
+    assert not (tmp_path / S.MODULE_FILE).exists()
     back, info = AutoModelForTokenClassification.from_pretrained(tmp_path, output_loading_info=True)
     assert not any(info.values()) and back.config.num_hidden_layers == 1
     assert torch.equal(logits(back.eval(), data[0]), expected)
@@ -282,12 +294,12 @@ def test_other_architectures_are_refused_by_name():
         DistilBertConfig(vocab_size=50, dim=32, n_layers=2, n_heads=4, hidden_dim=64)
     )
     with pytest.raises(ModelError, match=r"BERT-family.*DistilBertForTokenClassification.*'distilbert'"):
-        P.head_importance(distil, batches(1), loss_fn)
-    P.prune_magnitude(distil, 0.5)  # unstructured pruning works on any nn.Linear encoder
-    assert abs(P.sparsity_report(distil)["sparsity"] - 0.5) < 0.01
+        S.head_importance(distil, batches(1), loss_fn)
+    M.prune_magnitude(distil, 0.5)  # unstructured pruning works on any nn.Linear encoder
+    assert abs(M.sparsity_report(distil)["sparsity"] - 0.5) < 0.01
     gpt2 = GPT2Model(GPT2Config(vocab_size=50, n_embd=32, n_layer=2, n_head=4))
     with pytest.raises(ModelError, match="GPT2Model"):
-        P.drop_layers(gpt2, 1, torch.zeros(2))
+        S.drop_layers(gpt2, 1, torch.zeros(2))
     with pytest.raises(ModelError, match=r"no nn\.Linear"):  # Conv1D projections
-        P.magnitude_masks(gpt2, 0.5)
-    assert P.structure(gpt2).keys() == {"parameters"}
+        M.magnitude_masks(gpt2, 0.5)
+    assert S.structure(gpt2).keys() == {"parameters"}

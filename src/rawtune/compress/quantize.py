@@ -106,7 +106,7 @@ def load_quantized(path: Path, auto_class_name: str | None = None) -> nn.Module:
         )
     auto = getattr(transformers, auto_class_name or meta["auto_class"])
     config = transformers.AutoConfig.from_pretrained(path)
-    from rawtune.compress.prune import is_pruned, pruned_model_class
+    from rawtune.compress.structured import is_pruned, pruned_model_class
 
     if is_pruned(path):  # a pruned parent: its per-layer shapes, then the int8 layers over them
         skeleton = pruned_model_class(path, auto_class_name or meta["auto_class"])(config)

@@ -130,8 +130,8 @@ def load_task_model(ref: str, auto_class_name: str, **config: Any) -> nn.Module:
     import transformers
     from transformers.utils import logging as hf_logging
 
-    from rawtune.compress.prune import is_pruned, pruned_model_class
     from rawtune.compress.quantize import is_quantized, load_quantized
+    from rawtune.compress.structured import is_pruned, pruned_model_class
 
     if not config and is_quantized(Path(ref)):  # a `rawtune compress --quantize int8` model
         return load_quantized(Path(ref), auto_class_name)
