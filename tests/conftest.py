@@ -1,17 +1,26 @@
-"""Shared fixtures. Tests never reach a model or dataset hub: HF_HUB_OFFLINE is set before any import."""
+"""Shared fixtures. Tests never reach a model or dataset hub: HF_HUB_OFFLINE is set before transformers is imported."""
 
 from __future__ import annotations
 
-import os
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
+import atexit
 import csv
+import os
 import random
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Loading with trust_remote_code (a pruned model through plain transformers) copies the model's code
+# into HF_MODULES_CACHE, ~/.cache/huggingface/modules by default. transformers reads the variable once,
+# at import (transformers.utils.hub.HF_MODULES_CACHE, copied into dynamic_module_utils), so a
+# per-test monkeypatch.setenv is too late: the whole session gets a temporary one here, removed at exit.
+_modules_cache = tempfile.mkdtemp(prefix="rawtune-test-hf-modules-")
+os.environ["HF_MODULES_CACHE"] = _modules_cache
+atexit.register(shutil.rmtree, _modules_cache, ignore_errors=True)
 
 # --- a tiny synthetic raw-text corpus -----------------------------------------------------------
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import itertools
 import os
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -268,6 +269,8 @@ def test_save_pruned_loads_identically_in_rawtune_and_plain_transformers(auto, t
         tmp_path, trust_remote_code=True, output_loading_info=True
     )
     assert type(remote).__module__.startswith("transformers_modules.")
+    module_file = sys.modules[type(remote).__module__].__file__
+    assert module_file.startswith(os.environ["HF_MODULES_CACHE"])  # conftest: not into ~/.cache
     assert not any(info.values()), info  # every weight loaded: none missing, unexpected or reshaped
     assert torch.equal(logits(remote.eval(), data[0]), expected)
     with pytest.raises(RuntimeError, match="mismatch"):  # never silently re-initialised
