@@ -328,6 +328,17 @@ def pruned_model_class(path: Path | str, auto_class_name: str) -> type:
     """The in-package class that loads the pruned model at `path` as `auto_class_name` would."""
     import transformers
 
-    config = transformers.AutoConfig.from_pretrained(path)
+    return pruned_class_for(transformers.AutoConfig.from_pretrained(path), auto_class_name)
+
+
+def pruned_class_for(config: Any, auto_class_name: str) -> type:
+    """The in-package class that builds a model of `config` (pruned) as `auto_class_name` would."""
+    import transformers
+
     base = getattr(transformers, auto_class_name)._model_mapping[type(config)]
     return pm.pruned_class(base.__name__)
+
+
+def config_is_pruned(config: Any) -> bool:
+    """A model config that records a pruned structure (`config.rawtune_pruning`)."""
+    return bool(getattr(config, pm.STRUCTURE_KEY, None))

@@ -43,6 +43,7 @@ def build_task_model(
     import transformers
     from transformers import AutoConfig
 
+    from rawtune.compress.structured import config_is_pruned, pruned_class_for
     from rawtune.data.labels import compare_to_model
 
     kwargs: dict[str, Any] = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
@@ -65,6 +66,12 @@ def build_task_model(
     for key, value in head.items():
         setattr(config, key, value)
     auto = getattr(transformers, auto_class_name)
+    if config_is_pruned(base_config):
+        # `rawtune compress --prune` output (or a run fine-tuned from one): per-layer head and FFN
+        # counts a plain class would build at full size, then refuse or, with a head to re-initialise
+        # (ignore_mismatched_sizes), silently re-initialise at full size. No remote code needed.
+        auto = pruned_class_for(config, auto_class_name)
+        log.info("model %s is pruned: loading its per-layer structure", src.ref)
     model = load_pretrained(src, auto, cfg, config=config, ignore_mismatched_sizes=reinit)
     if reinit:
         reinit_head_weights(model)

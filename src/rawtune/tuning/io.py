@@ -37,8 +37,7 @@ def save_tuned(
 ) -> None:
     if tuned.adapter is None:
         with atomic_dir(model_dir) as tmp:
-            tuned.model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
+            _save_model(tuned.model, tmp, tokenizer, auto_class_name)
         return
     config = _plain(tuned.model).config
     head = {k: getattr(config, k) for k in _HEAD_KEYS if getattr(config, k, None) is not None}
@@ -61,8 +60,20 @@ def save_tuned(
             tokenizer.save_pretrained(tmp)
     if tuned.mergeable:
         with atomic_dir(model_dir) as tmp:
-            merge(tuned.model).save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
+            _save_model(merge(tuned.model), tmp, tokenizer, auto_class_name)
+
+
+def _save_model(model: nn.Module, out: Path, tokenizer: Any, auto_class_name: str) -> None:
+    """save_pretrained + the tokenizer; a pruned model (fine-tuned from `compress --prune` output)
+    through `save_pruned`, which writes the code and `auto_map` plain transformers needs for its
+    per-layer shapes, for this run's auto class."""
+    from rawtune.compress.structured import config_is_pruned, save_pruned
+
+    if config_is_pruned(model.config):
+        save_pruned(model, out, tokenizer, auto_class_name)
+        return
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
 
 
 def merge(model: nn.Module) -> nn.Module:
