@@ -213,9 +213,8 @@ def test_parity_failure_writes_nothing(seq_model, tmp_path, monkeypatch):
         export_onnx(*seq_model, tmp_path / "out")
     assert not (tmp_path / "out").exists() and list(tmp_path.iterdir()) == []
     monkeypatch.setattr(onnx_export, "PARITY_ATOL", 1e-4)
-    monkeypatch.setattr(onnx_export, "INT8_MIN_AGREEMENT", 1.01)
     with pytest.raises(ModelError, match="int8 ONNX model agrees"):
-        export_onnx(*seq_model, tmp_path / "out", quantize="int8")
+        export_onnx(*seq_model, tmp_path / "out", quantize="int8", min_agreement=1.01)
     assert list(tmp_path.iterdir()) == []
 
 
