@@ -133,3 +133,20 @@ def test_onnx_compress_run_is_measured_and_usable(ner_run, ner_data, tmp_path, i
     parent = Predictor.from_run(ner_run.path)
     if not int8:
         assert pred.predict(texts)[0]["tags"] == parent.predict(texts)[0]["tags"]
+
+
+def test_keep_fp32_layers_stay_fp32_and_round_trip(ner_run, tmp_path, capsys):
+    from torch import nn
+
+    from rawtune.serve.predictor import Predictor
+
+    out = tmp_path / "mixed"
+    assert _compress(ner_run, out, "--keep-fp32", r"layer\.\d+\.output\.dense") == 0
+    model = Predictor.from_run(out).model
+    fp32 = sorted(n for n, m in model.named_modules() if type(m) is nn.Linear)
+    assert fp32 == ["bert.encoder.layer.0.output.dense", "bert.encoder.layer.1.output.dense"]
+    meta = json.loads((out / "model" / "rawtune_quantized.json").read_text())
+    assert not set(fp32) & set(meta["modules"]) and "classifier" in meta["modules"]
+    capsys.readouterr()
+    args = ["compress", str(ner_run.path), "--onnx", "--output", str(tmp_path / "x"), "--keep-fp32", "a"]
+    assert main(args) == 2 and "keep_fp32 applies to torch int8" in capsys.readouterr().err

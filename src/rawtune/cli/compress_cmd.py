@@ -12,6 +12,7 @@ SHORTCUTS = {
     "output": "output",
     "quantize": "quantize",
     "onnx": "onnx",
+    "keep_fp32": "keep_fp32",
     "dev": "dev",
     "max_metric_drop": "gate.max_metric_drop",
     "min_speedup": "gate.min_speedup",
@@ -42,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
     p.add_argument("--output", metavar="DIR", help="run directory to create")
     p.add_argument("--quantize", metavar="int8", help="dynamic int8 quantization of the linear layers")
+    p.add_argument(
+        "--keep-fp32",
+        dest="keep_fp32",
+        action="append",
+        metavar="REGEX",
+        help="with --quantize int8: leave linear layers matching REGEX in fp32 (repeatable)",
+    )
     p.add_argument(
         "--onnx",
         action="store_true",

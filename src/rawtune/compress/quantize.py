@@ -13,6 +13,7 @@ reloaded model computes exactly what the saved one did."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +33,27 @@ def _quantized_linears(model: nn.Module) -> dict[str, nn.Module]:
     return {n: m for n, m in model.named_modules() if isinstance(m, QLinear)}
 
 
-def quantize_int8(model: nn.Module) -> nn.Module:
-    """A copy of `model` (eval mode) with every nn.Linear dynamically quantized to int8."""
+def quantize_int8(
+    model: nn.Module, *, keep_fp32: Sequence[str] = (), only: Sequence[str] | None = None
+) -> nn.Module:
+    """A copy of `model` (eval mode) with its nn.Linear layers dynamically quantized to int8: all of
+    them but those whose name matches a `keep_fp32` regular expression, or exactly the layers `only`
+    names (how a saved model is rebuilt)."""
+    import re
     import warnings
 
     from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     if "x86" in torch.backends.quantized.supported_engines:
         torch.backends.quantized.engine = "x86"
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if only is not None:
+        chosen = [n for n in names if n in set(only)]
+    else:
+        chosen = [n for n in names if not any(re.search(k, n) for k in keep_fp32)]
     with warnings.catch_warnings():  # torch.ao's eager quantization points users at torchao on every call
         warnings.simplefilter("ignore")
-        spec = {nn.Linear: per_channel_dynamic_qconfig}
+        spec = {n: per_channel_dynamic_qconfig for n in chosen}
         return quantize_dynamic(model.eval(), spec, dtype=torch.qint8, inplace=False)
 
 
@@ -112,7 +123,7 @@ def load_quantized(path: Path, auto_class_name: str | None = None) -> nn.Module:
         skeleton = pruned_model_class(path, auto_class_name or meta["auto_class"])(config)
     else:
         skeleton = auto.from_config(config)
-    model = quantize_int8(skeleton)
+    model = quantize_int8(skeleton, only=meta["modules"])
     quantized = _quantized_linears(model)
     if sorted(quantized) != meta["modules"]:
         raise ModelError(f"{path}: the quantized layers do not match the model built from its config.json")

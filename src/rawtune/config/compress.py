@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from rawtune import __version__
 from rawtune.config.base import PathStr, Section, _dotted
@@ -121,6 +121,11 @@ class CompressConfig(Section):
         description="int8: dynamic int8 quantization of every linear layer (CPU); with onnx, "
         "onnxruntime's int8 quantization of the ONNX graph.",
     )
+    keep_fp32: list[str] = Field(
+        [],
+        description="--quantize int8 (torch): regular expressions of linear layers left in fp32, e.g. "
+        "'layer\\.\\d+\\.output\\.dense' (the FFN outputs, whose inputs int8 hurts most).",
+    )
     onnx: bool = Field(
         False, description="Export to ONNX and run it with onnxruntime (CPU); measured and gated alike."
     )
@@ -136,8 +141,22 @@ class CompressConfig(Section):
     gate: GateConfig = GateConfig()
     measure: MeasureConfig = MeasureConfig()
 
+    @field_validator("keep_fp32")
+    @classmethod
+    def _regexes(cls, v: list[str]) -> list[str]:
+        import re
+
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"{pattern!r} is not a regular expression: {e}") from None
+        return v
+
     @model_validator(mode="after")
     def _one_method(self) -> CompressConfig:
+        if self.keep_fp32 and (self.onnx or not self.quantize):
+            raise ValueError("keep_fp32 applies to torch int8 (--quantize int8 without --onnx)")
         chosen = self.methods
         if len(chosen) > 1:
             raise ValueError(

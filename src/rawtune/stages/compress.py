@@ -86,7 +86,7 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
             from rawtune.compress.quantize import quantize_int8, save_quantized
 
             log.info("quantizing %s (dynamic int8, every linear layer)", parent_src)
-            child = quantize_int8(parent.model)
+            child = quantize_int8(parent.model, keep_fp32=cfg.keep_fp32)
             with atomic_dir(run.model_dir) as tmp:
                 save_quantized(child, tmp, parent.tokenizer, parent.task.auto_class_name)
         elif method == "onnx":
