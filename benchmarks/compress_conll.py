@@ -12,6 +12,7 @@ the same process, so the ratio columns are what to read on a shared machine.
 
 Variants (--variants):
   int8       dynamic per-channel int8 of every linear layer (torch)
+  int8-ffn32 the same with the FFN output layers left in fp32 (--keep-fp32)
   onnx       the ONNX export run by onnxruntime (fp32)
   onnx-int8  the ONNX export quantized by onnxruntime (int8)
   student3   a 3-layer student distilled from the parent (its layers 0, 3, 5 to start), --distill-epochs over the
@@ -49,7 +50,7 @@ from ner_conll import (
     write_conll,
 )
 
-VARIANTS = ["int8", "onnx", "onnx-int8", "student3", "heads30"]
+VARIANTS = ["int8", "int8-ffn32", "onnx", "onnx-int8", "student3", "heads30"]
 
 
 def variant_flags(v: str, args, tmp: Path) -> list[str]:
@@ -61,6 +62,8 @@ def variant_flags(v: str, args, tmp: Path) -> list[str]:
     ]  # fmt: skip
     if v == "int8":
         return ["--quantize", "int8"]
+    if v == "int8-ffn32":
+        return ["--quantize", "int8", "--keep-fp32", r"layer\.\d+\.output\.dense"]
     if v == "onnx":
         return ["--onnx"]
     if v == "onnx-int8":
