@@ -1,4 +1,4 @@
-"""`rawtune predict RUN --input FILE --output FILE`."""
+"""`rawtune predict RUN --input FILE --output FILE [--resume]`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "predict",
         help="predict with a fine-tuned run (text, CoNLL, JSONL, CSV) to JSON lines",
         description="Stream INPUT through RUN's model. Plain text (.txt): one sentence or document per "
-        "line; NER splits words and returns entities with character offsets.",
+        "line; NER splits words and returns entities with character offsets and scores, classification "
+        "a label and every label's probability. Records are written as they are computed to "
+        "OUTPUT.partial, which becomes OUTPUT when the input is done; an interrupted run continues "
+        "with --resume.",
     )
     p.add_argument(
         "run", metavar="RUN", help="a finished rawtune finetune run directory (or its `export --onnx` dir)"
@@ -18,6 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", required=True, metavar="FILE")
     p.add_argument("--output", required=True, metavar="FILE", help="JSON lines, one record per input")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=32)
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue OUTPUT.partial left by an interrupted run (same RUN, INPUT and batch size)",
+    )
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: its own)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
 
@@ -26,11 +35,36 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     import sys
 
     from rawtune.cli.overrides import UnknownFlags
+    from rawtune.errors import DataError
     from rawtune.serve.predictor import Predictor
 
     if extra:
         raise UnknownFlags(f"unknown arguments: {' '.join(extra)}")
+    if args.batch_size < 1:
+        raise DataError(f"--batch-size must be at least 1, not {args.batch_size}")
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
     pred = Predictor.from_run(args.run)  # a run, or an ONNX export dir
-    n = pred.predict_file(args.input, args.output, batch_size=args.batch_size, progress=args.progress)
+    partial = f"{args.output}.partial"
+    before = _size(partial)
+    try:
+        n = pred.predict_file(
+            args.input, args.output, batch_size=args.batch_size, progress=args.progress, resume=args.resume
+        )
+    except BaseException:
+        if _size(partial) not in (None, before):  # this run wrote some: say how to keep it
+            print(
+                f"rawtune predict: the records written are kept in {partial}; rerun with --resume to continue",
+                file=sys.stderr,
+            )
+        raise
     print(f"{n} predictions -> {args.output}", file=sys.stderr)
     return 0
+
+
+def _size(path: str) -> int | None:
+    import os
+
+    return os.path.getsize(path) if os.path.isfile(path) else None

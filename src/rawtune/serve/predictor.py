@@ -8,6 +8,7 @@ tuned from the same base hold its weights once: every tensor equal to one alread
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -210,40 +211,94 @@ class Predictor:
         path: str,
         output: str,
         *,
-        chunk: int = 256,
+        chunk: int | None = None,
         batch_size: int = 32,
         progress: bool = True,
         adapter: str | None = None,
+        resume: bool = False,
     ) -> int:
         """Stream `path` (.txt: one text per line; CoNLL/JSONL/CSV/TSV as the task reads them) to
-        JSON lines in `output`, `chunk` examples at a time, with the run named `adapter` (the default
-        when None); the output appears only when complete."""
+        JSON lines in `output`, one record per input with its `source` (file:line), using the run
+        named `adapter` (the default when None). Returns the number of records in `output`.
+
+        Inputs are taken `chunk` at a time (default 64 batches), batched by length inside a chunk,
+        and each chunk's records are made durable in `output`.partial before the next is computed;
+        `output` appears (renamed) only when complete. `resume=True` continues an interrupted
+        `output`.partial (a torn last line is dropped, that many inputs are skipped, and the chunks
+        stay where the first run put them, so the result equals an uninterrupted run with the same
+        settings); without it an existing partial file is refused."""
         from tqdm.auto import tqdm
 
-        from rawtune.tasks.features import chunked
+        from rawtune.serve.partial import PartialJsonl
 
         entry = self.entry(adapter)
         if not os.path.isfile(path):
             raise DataError("no such file", file=path)
-        tmp = f"{output}.tmp-{os.getpid()}"
-        n = 0
-        try:
-            with (
-                open(tmp, "w", encoding="utf-8") as out,
-                tqdm(unit="ex", disable=not progress, desc="predict") as bar,
-            ):
-                for block in chunked(entry.file_examples(path), chunk):
+        chunk = chunk or default_chunk(batch_size)
+        with PartialJsonl(output, resume=resume) as out:
+            examples = entry.file_examples(path)
+            if out.resumed:
+                log.info("resuming %s: %d records kept, continuing after them", out.path, out.count)
+                _skip(examples, out)
+            with tqdm(unit="ex", disable=not progress, desc="predict", initial=out.count) as bar:
+                n = out.count
+                for block in _chunks(examples, chunk, first=chunk - n % chunk):
                     recs = entry.run([e for e, _ in block], [s for _, s in block], batch_size)
                     for (ex, _), rec in zip(block, recs):
-                        rec["source"] = f"{ex.file}:{ex.line}"
-                        out.write(json.dumps(rec, ensure_ascii=False) + "\n")
+                        rec["source"] = _source(ex)
+                    out.write([json.dumps(rec, ensure_ascii=False) for rec in recs])
                     n += len(block)
                     bar.update(len(block))
-            os.replace(tmp, output)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+            out.commit()
         return n
+
+
+def default_chunk(batch_size: int) -> int:
+    """Inputs encoded and length-sorted together: 64 batches, where grouping by length keeps nearly
+    all of its gain (CoNLL-2003 dev, batch 32: 69 % of the padded tokens are real with chunks of 256,
+    82 % with 2,048, 83 % sorting the whole set)."""
+    return max(64 * batch_size, 256)
+
+
+def _source(ex: Any) -> str:
+    return f"{ex.file}:{ex.line}"
+
+
+def _skip(examples: Iterator[tuple[Any, str | None]], out: Any) -> None:
+    """Consume the inputs `out` already holds records for, checking that its first and last records
+    came from the same inputs (file name and line)."""
+    for i in range(out.count):
+        ex = next(examples, None)
+        if ex is None:
+            raise DataError(
+                f"{out.path} holds {out.count} records but the input has only {i}: it is not this "
+                "input's output; delete it to start over"
+            )
+        for k, rec in ((0, out.first), (out.count - 1, out.last)):
+            if i == k and not _same_source(rec.get("source"), _source(ex[0])):
+                raise DataError(
+                    f"{out.path} does not continue this input: its record {k + 1} is from "
+                    f"{rec.get('source')!r}, input {k + 1} is {_source(ex[0])}; delete it to start over"
+                )
+
+
+def _same_source(a: Any, b: str) -> bool:
+    """Same line of a file of the same name (the path may be spelled differently on resume)."""
+    if not isinstance(a, str) or ":" not in a:
+        return False
+    (fa, la), (fb, lb) = a.rsplit(":", 1), b.rsplit(":", 1)
+    return la == lb and os.path.basename(fa) == os.path.basename(fb)
+
+
+def _chunks(items: Iterator[Any], size: int, *, first: int) -> Iterator[list[Any]]:
+    """`first` items, then `size` at a time."""
+    from rawtune.tasks.features import chunked
+
+    head = list(itertools.islice(items, first))
+    if head:
+        yield head
+    if len(head) == first:
+        yield from chunked(items, size)
 
 
 def _at_line(ex: Any, line: int) -> Any:
