@@ -16,6 +16,7 @@ from rawtune.cli import (
     predict_cmd,
     pretrain_cmd,
     quickstart_cmd,
+    serve_cmd,
     tokenizer_cmd,
 )
 
@@ -25,6 +26,7 @@ COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
     ("finetune", finetune_cmd.register),
     ("evaluate", evaluate_cmd.register),
     ("predict", predict_cmd.register),
+    ("serve", serve_cmd.register),
     ("export", export_cmd.register),
     ("compress", compress_cmd.register),
     ("tokenizer", tokenizer_cmd.register),
@@ -35,7 +37,7 @@ COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rawtune",
-        description="Self-supervised learning on raw text, then fine-tuning: pretrain, fine-tune, evaluate, predict.",
+        description="Self-supervised learning on raw text, then fine-tuning: pretrain, fine-tune, evaluate, predict, serve.",
         epilog="Every config key is also a flag: --train.max_steps=2000 --objective.whole_word=true. "
         "Run 'rawtune COMMAND --help' for a command's options.",
     )

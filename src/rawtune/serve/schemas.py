@@ -1,0 +1,85 @@
+"""The HTTP API's request and response bodies (they are also its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from rawtune.serve.http_errors import ApiError
+
+KINDS = ("texts", "tokens", "pairs")
+ACCEPTS = {"ner": ("texts", "tokens"), "pairs": ("texts", "pairs")}  # every other task: texts
+
+
+class PredictRequest(BaseModel):
+    """Exactly one of `texts` (every task), `tokens` (NER: pre-split words) or `pairs` (sentence-pair
+    tasks: [text_a, text_b])."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        json_schema_extra={"examples": [{"texts": ["EU rejects German call to boycott British lamb."]}]},
+    )
+
+    texts: list[str] | None = Field(None, description="Raw texts; NER finds words and character offsets.")
+    tokens: list[list[str]] | None = Field(None, description="NER only: each input as a list of words.")
+    pairs: list[tuple[str, str]] | None = Field(None, description="Pair tasks only: [text_a, text_b] each.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> PredictRequest:
+        given = [k for k in KINDS if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"send exactly one of {', '.join(KINDS)} (got {', '.join(given) or 'none'})")
+        return self
+
+    def inputs(self, model: str, task: str) -> tuple[str, list[Any]]:
+        """(kind, the inputs as `Predictor.predict` takes them); 422 for a kind the task does not take."""
+        kind = next(k for k in KINDS if getattr(self, k) is not None)
+        accepted = ACCEPTS.get(task, ("texts",))
+        if kind not in accepted:
+            raise ApiError(
+                422,
+                f"model {model!r} ({task}) takes {' or '.join(accepted)}, not {kind}",
+                code="wrong_input_kind",
+            )
+        items = getattr(self, kind)
+        return kind, [list(x) for x in items] if kind == "pairs" else list(items)
+
+
+class PredictResponse(BaseModel):
+    model: str
+    predictions: list[dict[str, Any]] = Field(
+        description="One record per input, in order, exactly as `Predictor.predict` returns it: NER "
+        "`tokens`, `tags`, `entities` (type, text, words, score, and start/end character offsets for "
+        "raw texts); classification `label` (or `labels`) and per-label `scores`; regression `score`."
+    )
+
+
+class ModelInfo(BaseModel):
+    name: str
+    task: str
+    labels: list[str]
+    run: str = Field(description="The run directory's name (never a full path).")
+    backbone: str | None = Field(None, description="The base model: a hub id or a directory's name.")
+    tuning: str | None = None
+    metrics: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="The run's dev/test scalar metrics from RUN/metrics.json."
+    )
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+
+
+class ErrorDetail(BaseModel):
+    status: int
+    code: str = Field(
+        description="Stable, e.g. too_many_inputs, input_too_long, overloaded, deadline_exceeded."
+    )
+    message: str
+    details: list[dict[str, Any]] | None = Field(None, description="Validation problems: loc, type, msg.")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
