@@ -65,6 +65,26 @@ def test_bearer_check():
         assert not bearer_ok(header, key), header
 
 
+def test_bearer_middleware_refuses_websockets_too():
+    from rawtune.serve.security import BearerAuth
+
+    reached, sent = [], []
+
+    async def app(scope, receive, send) -> None:
+        reached.append(scope["type"])
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    auth = BearerAuth(app, KEY)
+    asyncio.run(auth({"type": "websocket", "path": "/v1/models", "headers": []}, None, send))
+    assert reached == [] and sent == [{"type": "websocket.close", "code": 1008}]
+    header = [(b"authorization", b"Bearer " + KEY.encode())]
+    asyncio.run(auth({"type": "websocket", "path": "/x", "headers": header}, None, send))
+    asyncio.run(auth({"type": "lifespan"}, None, send))
+    assert reached == ["websocket", "lifespan"]
+
+
 def _asgi(middleware, chunks: list[bytes], delay: float = 0.0, headers=()) -> tuple[int, bytes]:
     """Run an ASGI middleware on a POST whose body arrives in `chunks`, `delay` s apart."""
     sent: list[dict] = []

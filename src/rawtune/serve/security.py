@@ -90,8 +90,8 @@ class BearerAuth:
         self.app, self.key, self.on_reject = app, key.encode("ascii"), on_reject
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
-            await self.app(scope, receive, send)
+        if scope["type"] not in ("http", "websocket") or scope["path"] in OPEN_PATHS:
+            await self.app(scope, receive, send)  # lifespan, and the health probes
             return
         header = dict(scope.get("headers") or []).get(b"authorization")
         if bearer_ok(header, self.key):
@@ -99,6 +99,9 @@ class BearerAuth:
             return
         if self.on_reject is not None:
             self.on_reject()
+        if scope["type"] == "websocket":  # none are served; refuse the handshake all the same
+            await send({"type": "websocket.close", "code": 1008})
+            return
         from rawtune.serve.http_errors import ApiError, error_response
 
         message = "missing API key" if not header else "wrong API key"
