@@ -261,3 +261,22 @@ def test_chunks_realign_and_default_size():
     assert list(_chunks(iter(range(2)), 4, first=3)) == [[0, 1]]
     assert list(_chunks(iter([]), 4, first=4)) == []
     assert default_chunk(32) == 2048 and default_chunk(1) == 256
+
+
+def test_dtype_casts_the_weights(ner_run, text, reference, tmp_path):
+    import torch
+
+    from rawtune.errors import ModelError
+
+    pred = Predictor.from_run(ner_run, dtype="bf16")
+    assert {p.dtype for p in pred.model.parameters()} == {torch.bfloat16}
+    out = tmp_path / "bf16.jsonl"
+    assert (
+        main(["predict", ner_run, "--input", text, "--output", str(out), "--dtype", "bf16", "--no-progress"])
+        == 0
+    )
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["source"] for r in recs] == [json.loads(x)["source"] for x in reference.decode().splitlines()]
+    assert all(len(r["tags"]) == len(r["tokens"]) for r in recs)
+    with pytest.raises(ModelError, match="dtype must be one of"):
+        Predictor.from_run(ner_run, dtype="int4")

@@ -90,10 +90,10 @@ class Entry:
 
 
 class Predictor:
-    def __init__(self, entries: Mapping[str, Entry], device: str):
+    def __init__(self, entries: Mapping[str, Entry], device: str, *, dtype: str | None = None):
         from rawtune.serve.sharing import TensorPool
 
-        self.device = device
+        self.device, self.dtype = device, dtype
         self._entries: dict[str, Entry] = {}
         self._pool = TensorPool()
         for name, entry in entries.items():
@@ -101,13 +101,20 @@ class Predictor:
 
     @classmethod
     def from_run(
-        cls, path: str | os.PathLike, *, device: str | None = None, base: str | None = None
+        cls,
+        path: str | os.PathLike,
+        *,
+        device: str | None = None,
+        base: str | None = None,
+        dtype: str | None = None,
     ) -> Predictor:
         """The run's model, named "default": RUN/model/, or the base model + RUN/adapter/ for
         prompt/prefix runs (or whenever `base` names the base model to put the adapter on; a
-        different base is refused)."""
+        different base is refused). `dtype` ("bf16", "fp16", "fp32") casts the weights (default: as
+        saved); bf16 pays on CPUs with AVX-512 BF16 or AMX, and on GPUs."""
         device = _device(device)
-        return cls({"default": _load(path, device, base, merged=True, strict=True)}, device)
+        entry = _load(path, device, base, merged=True, strict=True, dtype=dtype)
+        return cls({"default": entry}, device, dtype=dtype)
 
     @classmethod
     def from_runs(
@@ -117,18 +124,19 @@ class Predictor:
         device: str | None = None,
         base: str | None = None,
         merged: bool = False,
+        dtype: str | None = None,
     ) -> Predictor:
         """Several runs under names; the first is the default. A run with an adapter (LoRA, IA3,
         prompt) loads as its base model (the one recorded, or `base`) + the adapter, so runs from
         one base share all of its weights; `merged=True` loads RUN/model/ where a run has one
         (faster, but the merged layers are each run's own). Runs that saved a whole model ignore
-        `base`."""
+        `base`. `dtype` as in `from_run`, for every run (and those `add`ed later)."""
         if not runs:
             raise ModelError("from_runs needs at least one run: {name: run directory}")
-        pred = cls({}, _device(device))
+        pred = cls({}, _device(device), dtype=dtype)
         for name, path in runs.items():
             pred._check_name(name)
-            pred._put(name, _load(path, pred.device, base, merged=merged, strict=False))
+            pred._put(name, _load(path, pred.device, base, merged=merged, strict=False, dtype=dtype))
         return pred
 
     def add(
@@ -137,7 +145,7 @@ class Predictor:
         """Load one more run under `name` (loaded as in `from_runs`; `base` needs a run with an
         adapter/)."""
         self._check_name(name)
-        entry = _load(path, self.device, base, merged=merged, strict=base is not None)
+        entry = _load(path, self.device, base, merged=merged, strict=base is not None, dtype=self.dtype)
         self._put(name, entry)
         return entry
 
@@ -313,10 +321,43 @@ def _device(device: str | None) -> str:
     return device or ("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _load(path: str | os.PathLike, device: str, base: str | None, *, merged: bool, strict: bool) -> Entry:
-    """A finished run's model in eval mode on `device`: RUN/model/ when `merged` (or the run has no
-    adapter), otherwise base + RUN/adapter/ (a run with no model/ always loads that way). `base`
-    names the base model for an adapter; `strict`: refuse `base` for a run without an adapter."""
+def _load(
+    path: str | os.PathLike,
+    device: str,
+    base: str | None,
+    *,
+    merged: bool,
+    strict: bool,
+    dtype: str | None = None,
+) -> Entry:
+    """A finished run's model in eval mode on `device` (weights cast to `dtype` when given):
+    RUN/model/ when `merged` (or the run has no adapter), otherwise base + RUN/adapter/ (a run with
+    no model/ always loads that way). `base` names the base model for an adapter; `strict`: refuse
+    `base` for a run without an adapter."""
+    entry = _load_entry(path, device, base, merged=merged, strict=strict)
+    if dtype is not None:
+        import torch
+
+        if dtype not in _DTYPES:
+            raise ModelError(f"dtype must be one of {sorted(_DTYPES)}, not {dtype!r}")
+        if not isinstance(entry.model, torch.nn.Module) or _is_int8(entry.run_path):
+            raise ModelError(f"{path}: an int8 or ONNX model keeps its own precision; dtype does not apply")
+        entry.model.to(getattr(torch, _DTYPES[dtype]))
+    return entry
+
+
+_DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+def _is_int8(run_path: Path) -> bool:
+    from rawtune.compress.quantize import is_quantized
+
+    return is_quantized(run_path / "model")
+
+
+def _load_entry(
+    path: str | os.PathLike, device: str, base: str | None, *, merged: bool, strict: bool
+) -> Entry:
     from rawtune.config.loader import load_config
     from rawtune.data.labels import LabelSpace
     from rawtune.export.onnx_runtime import is_onnx_dir, load_onnx_dir
