@@ -1,0 +1,332 @@
+#!/usr/bin/env python
+"""Benchmark: batch prediction with `rawtune predict` vs `transformers.pipeline("token-classification")`,
+same NER model, same inputs, same threads.
+
+Inputs: the CoNLL-2003 dev sentences (3,250) as raw text, one sentence per line (its tokens joined by spaces),
+written to one .txt file. The model is a finished `rawtune finetune` NER run (--run); the pipeline loads the same
+weights from RUN/model with AutoModelForTokenClassification + AutoTokenizer (fp32, CPU).
+
+Rows:
+  rawtune            `Predictor.predict_file` (what `rawtune predict RUN --input dev.txt --output out.jsonl` runs):
+                     .txt in, JSON lines out, --batch-size (32), inputs grouped by length within chunks of 64 batches.
+  rawtune bf16       the same with the weights cast to bf16 (`rawtune predict --dtype bf16`); not the fp32 target,
+                     shown for what the CPU's BF16 units give.
+  rawtune CLI        `rawtune predict` in a subprocess, its whole wall time: start-up, model load, prediction.
+  pipeline first/B   pipeline(..., aggregation_strategy="first") called on the list of lines with batch_size=B, for
+                     each B of --pipeline-batch-sizes (1 is the pipeline's default).
+  pipeline simple/B  aggregation_strategy="simple" at the last of those batch sizes.
+Timing: after a warm-up on 64 lines, wall time of the call (model load excluded except in the CLI row); rows run one
+after another in this process, interleaved when --repeats > 1 (the median is reported). The pipeline's outputs stay
+in memory; rawtune's timing includes reading the file and writing the JSON lines.
+
+Agreement: per sentence, the set of (start, end, type) character spans of one row equals rawtune fp32's; "same-word
+sentences" restricts that to sentences where rawtune and the pipeline split the text into the same words (rawtune:
+its CoNLL-like word splitter, "U.S." one word; the pipeline: a word ends wherever the tokenizer's pre-tokenizer
+splits, so "U.S." is four words, each labelled from its own first sub-token). Entity F1: exact (start, end, type)
+match against the gold CoNLL entities mapped to the same line's characters.
+
+Usage:
+    python benchmarks/predict_vs_pipeline.py --run /tmp/sweep/runs/full_1e-4 --threads 2
+    python benchmarks/predict_vs_pipeline.py --run RUN --dev-sentences 200 --pipeline-batch-sizes 1,8   # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from ner_conll import (
+    DEFAULT_DATA_DIR,
+    child_env,
+    log,
+    machine_info,
+    machine_line,
+    rawtune_command,
+    read_conll,
+    words_and_tags,
+)
+
+WARMUP = 64
+ROWS = ["rawtune", "rawtune-bf16", "cli", "pipeline"]
+
+Spans = set[tuple[int, int, str]]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Data: lines, gold spans, word boundaries
+# --------------------------------------------------------------------------------------------------------------
+
+
+def lines_and_gold(path: Path, limit: int | None) -> tuple[list[str], list[Spans]]:
+    """Each sentence as its tokens joined by one space, and its gold entities as character spans there."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    words, tags = words_and_tags(read_conll(path)[:limit])
+    lines, gold = [], []
+    for ws, ts in zip(words, tags):
+        starts, at = [], 0
+        for w in ws:
+            starts.append(at)
+            at += len(w) + 1
+        lines.append(" ".join(ws))
+        gold.append({(starts[s], starts[e] + len(ws[e]), t) for t, s, e in get_entities(ts)})
+    return lines, gold
+
+
+def pipeline_words(tokenizer, line: str) -> list[tuple[int, int]]:
+    """Word spans as TokenClassificationPipeline.gather_pre_entities decides them: a token continues the word
+    before it when it is a continuation piece ("##s"); an unknown token starts a word."""
+    enc = tokenizer(line, add_special_tokens=False, return_offsets_mapping=True)
+    tokens = tokenizer.convert_ids_to_tokens(enc["input_ids"])
+    prefix = getattr(getattr(tokenizer, "_tokenizer", None), "model", None)
+    prefix = getattr(prefix, "continuing_subword_prefix", None)
+    spans: list[list[int]] = []
+    for tok, tid, (s, e) in zip(tokens, enc["input_ids"], enc["offset_mapping"]):
+        if prefix:
+            sub = len(tok) != len(line[s:e])
+        else:  # the pipeline's fallback heuristic
+            sub = s > 0 and " " not in line[s - 1 : s + 1]
+        if tid == tokenizer.unk_token_id:
+            sub = False
+        if sub and spans:
+            spans[-1][1] = e
+        else:
+            spans.append([s, e])
+    return [(s, e) for s, e in spans]
+
+
+def rawtune_words(line: str) -> list[tuple[int, int]]:
+    from rawtune.data.words import split_words
+
+    return [(s, e) for _, s, e in split_words(line)]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Rows
+# --------------------------------------------------------------------------------------------------------------
+
+
+def read_records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def record_spans(recs: list[dict]) -> list[Spans]:
+    return [{(e["start"], e["end"], e["type"]) for e in r["entities"]} for r in recs]
+
+
+def pipeline_spans(out: list[list[dict]]) -> list[Spans]:
+    return [{(e["start"], e["end"], e["entity_group"]) for e in ents} for ents in out]
+
+
+def build_rows(args, tmp: Path, dev_txt: Path, lines: list[str]) -> list[dict]:
+    """Each row: name, settings and a `run()` returning its entity spans per line; loaded and warmed up."""
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
+
+    from rawtune.serve.predictor import Predictor
+
+    warm = tmp / "warm.txt"
+    warm.write_text("\n".join(lines[:WARMUP]) + "\n", encoding="utf-8")
+    rows: list[dict] = []
+
+    def rawtune_row(name: str, dtype: str | None) -> dict:
+        pred = Predictor.from_run(args.run, device="cpu", dtype=dtype)
+        out = tmp / f"{name}.jsonl"
+        pred.predict_file(str(warm), str(out), batch_size=args.batch_size, progress=False)
+
+        def run() -> list[Spans]:
+            pred.predict_file(str(dev_txt), str(out), batch_size=args.batch_size, progress=False)
+            return record_spans(read_records(out))
+
+        settings = f"batch {args.batch_size}, {dtype or 'fp32'}"
+        return {"name": name, "settings": settings, "run": run, "pred": pred}
+
+    if "rawtune" in args.rows:
+        rows.append(rawtune_row("rawtune", None))
+    if "rawtune-bf16" in args.rows:
+        rows.append(rawtune_row("rawtune bf16", "bf16"))
+    if "pipeline" in args.rows:
+        model = AutoModelForTokenClassification.from_pretrained(str(args.run / "model"), dtype=torch.float32)
+        tok = AutoTokenizer.from_pretrained(str(args.run / "model"))
+        sizes = args.pipeline_batch_sizes
+        for agg, batch in [("first", b) for b in sizes] + [("simple", sizes[-1])]:
+            pipe = pipeline(
+                "token-classification", model=model, tokenizer=tok, aggregation_strategy=agg, device="cpu"
+            )
+            pipe(lines[:WARMUP], batch_size=batch)
+
+            def run(pipe=pipe, batch=batch) -> list[Spans]:
+                return pipeline_spans(pipe(lines, batch_size=batch))
+
+            rows.append(
+                {"name": f"pipeline {agg}", "settings": f"batch_size={batch}, fp32", "run": run, "tok": tok}
+            )
+    return rows
+
+
+def time_rows(rows: list[dict], repeats: int, n: int) -> None:
+    for rep in range(repeats):
+        for row in rows:
+            t0 = time.perf_counter()
+            spans = row["run"]()
+            secs = time.perf_counter() - t0
+            row.setdefault("secs", []).append(secs)
+            row.setdefault("spans", spans)
+            log(f"  [{rep + 1}/{repeats}] {row['name']} ({row['settings']}): {n / secs:,.1f} sentences/s")
+
+
+def cli_row(args, tmp: Path, dev_txt: Path) -> dict | None:
+    cmd = rawtune_command(args.rawtune_cmd)
+    if cmd is None:
+        log("rawtune is not on PATH: no CLI row")
+        return None
+    out = tmp / "cli.jsonl"
+    argv = [*cmd, "predict", str(args.run), "--input", str(dev_txt), "--output", str(out), "--no-progress"]
+    argv += [
+        "--batch-size",
+        str(args.batch_size),
+        *(["--threads", str(args.threads)] if args.threads else []),
+    ]
+    log(f"  {shlex.join(argv)}")
+    t0 = time.perf_counter()
+    proc = subprocess.run(argv, capture_output=True, text=True, env=child_env(args.threads))
+    secs = time.perf_counter() - t0
+    if proc.returncode != 0:
+        log(f"  rawtune predict failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+        return None
+    return {
+        "name": "rawtune CLI",
+        "settings": "incl. start-up + load",
+        "secs": [secs],
+        "spans": record_spans(read_records(out)),
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Agreement and the table
+# --------------------------------------------------------------------------------------------------------------
+
+
+def f1(pred: list[Spans], gold: list[Spans]) -> float:
+    tp = sum(len(p & g) for p, g in zip(pred, gold))
+    n_pred, n_gold = sum(map(len, pred)), sum(map(len, gold))
+    return 2 * tp / (n_pred + n_gold) if n_pred + n_gold else 1.0
+
+
+def why_different(ref: list[Spans], other: list[Spans], same_words: list[bool], windowed: list[bool]) -> dict:
+    causes = {"words differ": 0, "windowed (rawtune)": 0, "other": 0}
+    for i, (a, b) in enumerate(zip(ref, other)):
+        if a != b:
+            key = "windowed (rawtune)" if windowed[i] else "words differ" if not same_words[i] else "other"
+            causes[key] += 1
+    return causes
+
+
+def examples(lines, ref, other, same_words, k: int) -> list[str]:
+    out = []
+    for line, a, b, same in zip(lines, ref, other, same_words):
+        if a != b and len(out) < k:
+            only_a = sorted((line[s:e], t) for s, e, t in a - b)
+            only_b = sorted((line[s:e], t) for s, e, t in b - a)
+            tag = "" if not same else " [same words]"
+            out.append(f"  - `{line[:90]}`{tag}: rawtune only {only_a}, pipeline only {only_b}")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", type=Path, required=True, help="a finished rawtune finetune NER run")
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    p.add_argument("--dev-sentences", type=int, default=None, help="the first N dev sentences (smoke tests)")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--batch-size", type=int, default=32, help="rawtune's")
+    p.add_argument(
+        "--pipeline-batch-sizes", default="1,8,32", help="pipeline first rows; simple uses the last"
+    )
+    p.add_argument("--rows", default=",".join(ROWS), help=f"any of {','.join(ROWS)}")
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--examples", type=int, default=6, help="differing sentences to show")
+    p.add_argument("--rawtune-cmd", default=None)
+    p.add_argument("--json", type=Path, default=None)
+    args = p.parse_args(argv)
+    args.rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    args.pipeline_batch_sizes = [int(b) for b in args.pipeline_batch_sizes.split(",") if b.strip()]
+    if "rawtune" not in args.rows or any(r not in ROWS for r in args.rows):
+        p.error(f"--rows: rawtune and any of {','.join(ROWS[1:])}")
+    warnings.filterwarnings("ignore")
+    command = "python " + shlex.join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])
+    info = machine_info(args.threads)
+
+    lines, gold = lines_and_gold(args.data_dir / "conll2003" / "dev.txt", args.dev_sentences)
+    n = len(lines)
+    with tempfile.TemporaryDirectory(prefix="rawtune-predict-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        dev_txt = tmp / "dev.txt"
+        dev_txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        log(f"{n:,} sentences; loading and warming up")
+        rows = build_rows(args, tmp, dev_txt, lines)
+        time_rows(rows, args.repeats, n)
+        if "cli" in args.rows and (row := cli_row(args, tmp, dev_txt)) is not None:
+            rows.insert(1, row)
+        ref_row = rows[0]
+        pred = ref_row["pred"]
+        tok = pred.tokenizer
+        window = pred.cfg.data.max_length - tok.num_special_tokens_to_add(pair=False)
+        lengths = [len(ids) for ids in tok(lines, add_special_tokens=False)["input_ids"]]
+        windowed = [n_tok > window for n_tok in lengths]
+        same_words = [rawtune_words(line) == pipeline_words(tok, line) for line in lines]
+
+    ref = ref_row["spans"]
+    base = n / statistics.median(ref_row["secs"])
+    table = [
+        f"| system | settings | sentences/s | rawtune is x faster | same entities as rawtune | "
+        f"same, same-word sentences ({sum(same_words):,}) | entity F1 vs gold |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    report = []
+    for row in rows:
+        rate = n / statistics.median(row["secs"])
+        same = sum(a == b for a, b in zip(ref, row["spans"]))
+        same_sw = sum(a == b for a, b, w in zip(ref, row["spans"], same_words) if w)
+        table.append(
+            f"| {row['name']} | {row['settings']} | {rate:,.1f} | {base / rate:.2f}x | "
+            f"{same:,} ({100 * same / n:.1f} %) | {100 * same_sw / max(sum(same_words), 1):.1f} % | "
+            f"{f1(row['spans'], gold):.4f} |"
+        )
+        causes = why_different(ref, row["spans"], same_words, windowed)
+        report.append({"row": row["name"], "settings": row["settings"], "sentences_per_s": rate, "same": same,
+                       "same_same_words": same_sw, "f1": f1(row["spans"], gold), "differ_because": causes,
+                       "secs": row["secs"]})  # fmt: skip
+
+    print(f"command: {command}")
+    print(machine_line(info))
+    print(
+        f"run: {args.run}; inputs: {n:,} CoNLL-2003 dev sentences as text lines ({sum(lengths):,} word pieces; "
+        f"{sum(windowed)} longer than the run's {window}-piece window); threads: {info['torch_threads']}\n"
+    )
+    print("\n".join(table))
+    print("\nWhy sentences differ from rawtune fp32:")
+    for r in report[1:]:
+        print(
+            f"- {r['row']} ({r['settings']}): "
+            + ", ".join(f"{k} {v}" for k, v in r["differ_because"].items())
+        )
+    first = next((r for r in rows if r["name"] == "pipeline first"), None)
+    if first is not None:
+        print("\nSentences where rawtune and `pipeline first` differ:")
+        print("\n".join(examples(lines, ref, first["spans"], same_words, args.examples)))
+    if args.json:
+        args.json.write_text(json.dumps({"command": command, "machine": info, "rows": report}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
