@@ -58,6 +58,7 @@ WARMUP = 64
 ROWS = ["rawtune", "rawtune-bf16", "cli", "pipeline"]
 
 Spans = set[tuple[int, int, str]]
+Scored = dict[tuple[int, int, str], float]  # entity span -> score
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -118,12 +119,12 @@ def read_records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-def record_spans(recs: list[dict]) -> list[Spans]:
-    return [{(e["start"], e["end"], e["type"]) for e in r["entities"]} for r in recs]
+def record_spans(recs: list[dict]) -> list[Scored]:
+    return [{(e["start"], e["end"], e["type"]): e["score"] for e in r["entities"]} for r in recs]
 
 
-def pipeline_spans(out: list[list[dict]]) -> list[Spans]:
-    return [{(e["start"], e["end"], e["entity_group"]) for e in ents} for ents in out]
+def pipeline_spans(out: list[list[dict]]) -> list[Scored]:
+    return [{(e["start"], e["end"], e["entity_group"]): float(e["score"]) for e in ents} for ents in out]
 
 
 def build_rows(args, tmp: Path, dev_txt: Path, lines: list[str]) -> list[dict]:
@@ -142,7 +143,7 @@ def build_rows(args, tmp: Path, dev_txt: Path, lines: list[str]) -> list[dict]:
         out = tmp / f"{name}.jsonl"
         pred.predict_file(str(warm), str(out), batch_size=args.batch_size, progress=False)
 
-        def run() -> list[Spans]:
+        def run() -> list[Scored]:
             pred.predict_file(str(dev_txt), str(out), batch_size=args.batch_size, progress=False)
             return record_spans(read_records(out))
 
@@ -163,7 +164,7 @@ def build_rows(args, tmp: Path, dev_txt: Path, lines: list[str]) -> list[dict]:
             )
             pipe(lines[:WARMUP], batch_size=batch)
 
-            def run(pipe=pipe, batch=batch) -> list[Spans]:
+            def run(pipe=pipe, batch=batch) -> list[Scored]:
                 return pipeline_spans(pipe(lines, batch_size=batch))
 
             rows.append(
@@ -179,7 +180,8 @@ def time_rows(rows: list[dict], repeats: int, n: int) -> None:
             spans = row["run"]()
             secs = time.perf_counter() - t0
             row.setdefault("secs", []).append(secs)
-            row.setdefault("spans", spans)
+            row.setdefault("scored", spans)
+            row.setdefault("spans", [set(s) for s in spans])
             log(f"  [{rep + 1}/{repeats}] {row['name']} ({row['settings']}): {n / secs:,.1f} sentences/s")
 
 
@@ -206,7 +208,8 @@ def cli_row(args, tmp: Path, dev_txt: Path) -> dict | None:
         "name": "rawtune CLI",
         "settings": "incl. start-up + load",
         "secs": [secs],
-        "spans": record_spans(read_records(out)),
+        "scored": (scored := record_spans(read_records(out))),
+        "spans": [set(s) for s in scored],
     }
 
 
@@ -228,6 +231,12 @@ def why_different(ref: list[Spans], other: list[Spans], same_words: list[bool], 
             key = "windowed (rawtune)" if windowed[i] else "words differ" if not same_words[i] else "other"
             causes[key] += 1
     return causes
+
+
+def score_gap(ref: list[Scored], other: list[Scored], same_words: list[bool]) -> tuple[int, float]:
+    """Entities found by both in same-word sentences, and the largest difference of their scores."""
+    gaps = [abs(a[k] - b[k]) for a, b, w in zip(ref, other, same_words) if w for k in a.keys() & b.keys()]
+    return len(gaps), max(gaps, default=0.0)
 
 
 def examples(lines, ref, other, same_words, k: int) -> list[str]:
@@ -302,9 +311,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{f1(row['spans'], gold):.4f} |"
         )
         causes = why_different(ref, row["spans"], same_words, windowed)
+        matched, gap = score_gap(ref_row["scored"], row["scored"], same_words)
         report.append({"row": row["name"], "settings": row["settings"], "sentences_per_s": rate, "same": same,
                        "same_same_words": same_sw, "f1": f1(row["spans"], gold), "differ_because": causes,
-                       "secs": row["secs"]})  # fmt: skip
+                       "score_gap": {"entities": matched, "max": gap}, "secs": row["secs"]})  # fmt: skip
 
     print(f"command: {command}")
     print(machine_line(info))
@@ -315,9 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(table))
     print("\nWhy sentences differ from rawtune fp32:")
     for r in report[1:]:
+        why = ", ".join(f"{k} {v}" for k, v in r["differ_because"].items())
+        gap = r["score_gap"]
         print(
-            f"- {r['row']} ({r['settings']}): "
-            + ", ".join(f"{k} {v}" for k, v in r["differ_because"].items())
+            f"- {r['row']} ({r['settings']}): {why}; the {gap['entities']:,} entities both find in same-word "
+            f"sentences differ in score by at most {gap['max']:.2g} (rawtune rounds to 4 decimals)"
         )
     first = next((r for r in rows if r["name"] == "pipeline first"), None)
     if first is not None:
