@@ -57,7 +57,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     s = sorted(values)
-    return s[min(len(s) - 1, int(round(q / 100 * (len(s) - 1))))]
+    return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
 def load(port: int, name: str, bodies: list[bytes], clients: int, seconds: float) -> dict:
@@ -126,7 +126,9 @@ def serve(run: str, port: int, args) -> subprocess.Popen:
         *shlex.split(args.serve_args),
     ]  # fmt: skip
     log(f"serving: {shlex.join(cmd)}")
-    return subprocess.Popen(cmd, env=child_env(args.threads), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        cmd, env=child_env(args.threads), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,7 +138,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run-onnx", help="its `rawtune compress --onnx --quantize int8` run")
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
     p.add_argument("--clients", type=int, default=8, help="concurrent clients of the normal-load rows")
-    p.add_argument("--cap", type=int, default=8, help="the server's concurrency cap (passed as --max-concurrency)")
+    p.add_argument(
+        "--cap", type=int, default=8, help="the server's concurrency cap (passed as --max-concurrency)"
+    )
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--sentences-per-request", type=int, default=4)
     p.add_argument("--serve-args", default="", help="extra `rawtune serve` flags")
@@ -162,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                 plan += [(2 * args.cap, "2x cap"), (5 * args.cap, "5x cap")]
             for clients, kind in plan:
                 log(f"[{label}] {kind}: {clients} clients for {args.seconds:.0f} s")
-                rows.append({"backend": label, "load": kind, **load(port, "ner", bodies, clients, args.seconds)})
+                rows.append(
+                    {"backend": label, "load": kind, **load(port, "ner", bodies, clients, args.seconds)}
+                )
         finally:
             proc.terminate()
             try:
