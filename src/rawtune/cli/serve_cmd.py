@@ -28,6 +28,7 @@ FLAGS: list[tuple[str, str, type]] = [
     ("--timeout", "timeout_s", float),
     ("--drain-timeout", "drain_timeout_s", float),
     ("--log-level", "log_level", str),
+    ("--backend", "backend", str),
 ]
 
 

@@ -5,6 +5,8 @@ map onto it one to one and `create_app(predictor, ServeConfig(...))` takes it fr
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from rawtune.config.base import PathStr, Section
@@ -23,6 +25,11 @@ class ServeConfig(Section):
     )
     # --- models --------------------------------------------------------------------------------
     device: str | None = Field(None, description="torch device (default: cuda when available, else cpu).")
+    backend: Literal["torch", "int8", "onnx", "onnx-int8"] = Field(
+        "torch",
+        description="Run the models as saved (torch), or converted at start-up: dynamic int8 (torch), "
+        "or an ONNX graph run by onnxruntime (fp32, or int8); all on the CPU.",
+    )
     merged: bool = Field(
         False, description="Load RUN/model/ of adapter runs (faster) instead of base + adapter (shared)."
     )

@@ -7,8 +7,11 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from rawtune.config.serve import ServeConfig
 from rawtune.errors import MissingExtraError
@@ -26,11 +29,22 @@ def serve(runs: Mapping[str, str | os.PathLike], settings: ServeConfig) -> int:
     except ImportError:
         raise MissingExtraError("uvicorn", "serve") from None
     from rawtune.serve.app import create_app  # MissingExtraError without fastapi
+    from rawtune.serve.backends import apply_backend, backend_device
     from rawtune.serve.predictor import Predictor
     from rawtune.stages.common import setup_logging
 
     setup_logging()
-    predictor = Predictor.from_runs(dict(runs), device=settings.device, merged=settings.merged)
+    device = backend_device(settings.backend, settings.device)  # refuses int8/onnx off the CPU
+    predictor = Predictor.from_runs(dict(runs), device=device, merged=settings.merged)
+    scratch = tempfile.TemporaryDirectory(prefix="rawtune-serve-")
+    try:
+        apply_backend(predictor, settings.backend, Path(scratch.name), device=device)
+        return _run(predictor, settings, uvicorn, create_app)
+    finally:
+        scratch.cleanup()
+
+
+def _run(predictor: Any, settings: ServeConfig, uvicorn: Any, create_app: Any) -> int:
     app = create_app(predictor, settings)
     config = uvicorn.Config(
         app,

@@ -1,0 +1,67 @@
+"""`rawtune serve --backend`: models converted at start-up compute what the matching compress or
+export path computes (int8: the same int8 model; onnx: PyTorch's predictions), a run that is already
+int8 is left as it is, and a GPU device with a CPU backend is refused before anything loads."""
+
+from __future__ import annotations
+
+import pytest
+
+from rawtune.config.serve import ServeConfig
+from rawtune.errors import ConfigError
+from rawtune.serve.backends import apply_backend, backend_device
+from rawtune.serve.predictor import Predictor
+from rawtune.stages.finetune import run_finetune
+
+TEXTS = ["Maria Lopez flew to Paris .", "The bank in Berlin hired John Smith .", "quiet day"]
+
+
+@pytest.fixture(scope="module")
+def ner_run(tmp_path_factory, tiny_backbone, ner_data) -> str:
+    cfg = {
+        "output": str(tmp_path_factory.mktemp("backend") / "ner"),
+        "seed": 3,
+        "model": {"name_or_path": str(tiny_backbone)},
+        "task": {"name": "ner"},
+        "data": {
+            "train": str(ner_data["train"]),
+            "dev": str(ner_data["dev"]),
+            "max_length": 64,
+            "stride": 16,
+        },
+        "train": {"max_steps": 4, "batch_size": 8, "lr": 3e-3, "threads": 1, "progress": False},
+    }
+    return str(run_finetune(cfg).path)
+
+
+def test_int8_backend_is_the_compress_int8_model(ner_run, tmp_path):
+    from rawtune.compress.quantize import quantize_int8
+
+    served = Predictor.from_runs({"ner": ner_run}, device="cpu")
+    apply_backend(served, "int8", tmp_path)
+    reference = Predictor.from_run(ner_run, device="cpu")
+    reference.entry().model = quantize_int8(reference.model)
+    assert served.predict(TEXTS, adapter="ner") == reference.predict(TEXTS)
+    model = served.entry("ner").model
+    apply_backend(served, "int8", tmp_path)  # already int8: left as it is
+    assert served.entry("ner").model is model
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_onnx_backends_run_through_onnxruntime(ner_run, tmp_path, backend):
+    pytest.importorskip("onnxruntime")
+    served = Predictor.from_runs({"ner": ner_run}, device="cpu")
+    apply_backend(served, backend, tmp_path)
+    assert type(served.entry("ner").model).__name__ == "OnnxModel"
+    got = served.predict(TEXTS, adapter="ner")
+    assert [len(r["tags"]) for r in got] == [len(t.split()) for t in TEXTS]
+    if backend == "onnx":  # the fp32 graph matches PyTorch within 1e-4: the same tags
+        torch_tags = [r["tags"] for r in Predictor.from_run(ner_run, device="cpu").predict(TEXTS)]
+        assert [r["tags"] for r in got] == torch_tags
+
+
+def test_cpu_backends_refuse_a_gpu_device():
+    assert backend_device("torch", "cuda") == "cuda" and backend_device("int8", None) == "cpu"
+    with pytest.raises(ConfigError, match="runs on the CPU"):
+        backend_device("onnx", "cuda:0")
+    with pytest.raises(ValueError):
+        ServeConfig(backend="tensorrt")
