@@ -206,3 +206,41 @@ def test_student_with_another_tokenizer_is_refused(ner_run, tmp_path, tiny_bpe_t
                 "train": {"max_steps": 1, "threads": 1},
             }
         )
+
+
+def test_teacher_with_a_prompt_adapter_gets_a_student_from_its_base(tiny_backbone, ner_data, tmp_path):
+    from rawtune.stages.compress import compress_run
+    from rawtune.stages.finetune import run_finetune
+
+    parent = run_finetune(
+        {
+            "output": str(tmp_path / "prompt"),
+            "model": {"name_or_path": str(tiny_backbone)},
+            "task": {"name": "ner"},
+            "tuning": {"method": "prompt"},
+            "data": {
+                "train": str(ner_data["train"]),
+                "dev": str(ner_data["dev"]),
+                "max_length": 64,
+                "stride": 16,
+            },
+            "train": {"max_steps": 1, "batch_size": 8, "threads": 1, "progress": False},
+        }
+    )
+    _, summary = compress_run(
+        {
+            "parent": str(parent.path),
+            "output": str(tmp_path / "s"),
+            "distill": {"student_layers": 1},
+            "train": {"max_steps": 2, "batch_size": 8, "threads": 1, "progress": False},
+            "measure": {"repeats": 1, "probe_examples": 4},
+        }
+    )
+    assert summary["student"]["layers"] == 1 and summary["student"]["teacher_layers"] == [1]
+    base = AutoModelForTokenClassification.from_pretrained(tiny_backbone, num_labels=9)
+    student = AutoModelForTokenClassification.from_pretrained(tmp_path / "s" / "model")
+    # the student's embeddings are the base model's (trained for 2 steps at most, so close to them)
+    diff = (
+        student.bert.embeddings.word_embeddings.weight - base.bert.embeddings.word_embeddings.weight
+    ).abs()
+    assert float(diff.max()) < 0.05

@@ -114,13 +114,13 @@ def _fit(
 def _student(cfg: CompressConfig, parent: Any) -> tuple[nn.Module, list[int], dict[str, Any]]:
     """The student model, the teacher layer each student layer is matched to, and its record."""
     from rawtune.compress.student import default_map, describe, layer_count, plain_model, student_from_teacher
+    from rawtune.export.onnx import _hf_model
 
     d = cfg.distill
     teacher = parent.model
-    t_layers = layer_count(teacher)
     if d.student is None:
-        n = d.student_layers or max(1, t_layers // 2)
-        source = teacher if plain_model(teacher) else _adapter_base(parent)
+        source = teacher if plain_model(teacher) else _adapter_base(parent, cfg.seed)
+        n = d.student_layers or max(1, layer_count(source) // 2)
         student, keep = student_from_teacher(source, n, d.layers)
         for p in student.parameters():
             p.requires_grad_(True)
@@ -145,6 +145,7 @@ def _student(cfg: CompressConfig, parent: Any) -> tuple[nn.Module, list[int], di
     model_cfg = parent.cfg.model.model_copy(update={"name_or_path": d.student})
     student = build_task_model(model_cfg, src, parent.task.auto_class_name, head, parent.space)
     s_layers = layer_count(student)
+    t_layers = layer_count(_hf_model(teacher))
     layer_map = list(d.layers) if d.layers is not None else default_map(t_layers, s_layers)
     if len(layer_map) != s_layers or not all(0 <= j < t_layers for j in layer_map):
         raise ConfigError(
@@ -157,7 +158,7 @@ def _student(cfg: CompressConfig, parent: Any) -> tuple[nn.Module, list[int], di
     return student, layer_map, {"from": d.student, **describe(student, None), "matched_to": layer_map}
 
 
-def _adapter_base(parent: Any) -> nn.Module:
+def _adapter_base(parent: Any, seed: int) -> nn.Module:
     """For a teacher that is a base model plus an adapter (prompt, prefix, bottleneck), the student
     starts from the base model's layers with a new head: the adapter cannot be cut into layers."""
     import json
@@ -177,7 +178,7 @@ def _adapter_base(parent: Any) -> nn.Module:
     log.info(
         "the teacher carries an adapter; the student starts from the base model %s with a new head", base
     )
-    torch.manual_seed(0)
+    torch.manual_seed(seed)  # the new head's initialisation
     return load_task_model(base, parent.task.auto_class_name, **parent.task.head_config(parent.space))
 
 
@@ -186,6 +187,7 @@ def distill(
 ) -> tuple[nn.Module, dict, Saver]:
     from rawtune.compress.distill import DistillCollator, DistillLoss, raw_features, read_raw_text
     from rawtune.compress.student import layer_count
+    from rawtune.export.onnx import _hf_model
 
     d = cfg.distill
     task, tokenizer, space = parent.task, parent.tokenizer, parent.space
@@ -208,7 +210,7 @@ def distill(
         "distilling %s (%d layers) into a %d-layer student (%s parameters) on %d labeled and %d raw-text "
         "examples; T=%g, alpha=%g",
         parent.run_path,
-        layer_count(parent.model),
+        layer_count(_hf_model(parent.model)),
         record["layers"],
         f"{record['parameters']:,}",
         counts["labeled"],
