@@ -1,7 +1,11 @@
 """Split raw text into words with character offsets, close to CoNLL/PTB tokenisation, so a token
 classifier trained on word-split data can label raw text and report spans in the original string.
 
-Rules, in order: abbreviations with inner dots ("U.S.", "e.g.") are one word; numbers with
+Rules, in order: a clitic standing alone ("Germany 's", already split) is one word; runs of
+dashes or dots ("--", "...") are one word; a few CoNLL/PTB conventions keep their dot or sign: common
+abbreviations ("Inc.", "Corp.", "Mr."), an initial before a capitalised word ("J. Smith"), a one- or
+two-digit list number opening the text ("1. Ajax"), a decimal without its zero (".496") and currency
+prefixes ("C$", "US$"); abbreviations with inner dots ("U.S.", "e.g.") are one word; numbers with
 separators ("3.5", "1,000", "12:30", "1/2") are one word; a run of word characters (Unicode
 letters with their combining marks, digits, `_`) joined by inner `-`, `'`, `’` or `.` is one word
 ("state-of-the-art", "O'Neil", "example.com"), with English clitics split off the end as PTB does
@@ -15,9 +19,17 @@ import regex
 
 _CJK = r"\p{Han}\p{Hiragana}\p{Katakana}"
 _W = rf"[^\W{_CJK}]"  # a word character that is not CJK
+_ABBREV = "Inc|Corp|Ltd|Co|Mr|Mrs|Ms|Dr|Jr|Sr|St|vs|No|Gen|Gov|Sen|Rep|Prof|Bros|Jan|Feb|Aug|Sept|Oct|Nov|Dec"
 _TOKEN = regex.compile(
     rf"""
-      (?:\p{{L}}\p{{M}}*\.){{2,}}                 # U.S. e.g.
+      (?<!{_W})(?i:['’](?:s|re|ve|ll|d|m)|n['’]t)(?!{_W})   # a clitic on its own: Germany 's
+    | -{{2,}} | \.{{2,}} | …                      # -- ...
+    | (?<!{_W})(?:{_ABBREV})\.(?!{_W})            # Inc. Corp. Mr.
+    | (?<!{_W})\p{{Lu}}\.(?=\s+\p{{Lu}})          # J. Smith
+    | ^\p{{Nd}}{{1,2}}\.(?=\s)                     # 1. Ajax (a ranked list)
+    | (?<![\p{{Nd}}.])\.\p{{Nd}}+(?!{_W})           # .496
+    | (?<!{_W})\p{{Lu}}{{1,3}}\$                     # C$ US$
+    | (?:\p{{L}}\p{{M}}*\.){{2,}}                 # U.S. e.g.
     | \p{{Nd}}+(?:[.,:/]\p{{Nd}}+)+(?!{_W})      # 3.5 1,000 12:30 1/2
     | {_W}+(?:[-'’.]{_W}+)*                      # words, hyphenated words, O'Neil
     | [{_CJK}]\p{{M}}*                           # one CJK character
