@@ -264,3 +264,42 @@ def ft_config(tmp_path, tiny_backbone):
         return cfg
 
     return make
+
+
+# --- small fine-tuned runs shared by the compress and serve tests ---------------------------------------------
+
+
+def tiny_ner_config(output: Path, backbone: Path, data: dict[str, Path], **sections: dict) -> dict:
+    """A NER fine-tuning config on the tiny backbone (a few steps, one thread); each keyword updates
+    that section (`tuning={"method": "prompt"}`, `train={"max_steps": 1}`)."""
+    cfg: dict = {
+        "output": str(output),
+        "seed": 3,
+        "model": {"name_or_path": str(backbone)},
+        "task": {"name": "ner"},
+        "data": {"train": str(data["train"]), "dev": str(data["dev"]), "max_length": 64, "stride": 16},
+        "train": {"max_steps": 6, "eval_steps": 3, "save_steps": 3, "batch_size": 8, "lr": 3e-3},
+    }
+    cfg["train"].update(threads=1, progress=False)
+    for key, value in sections.items():
+        cfg[key] = {**cfg.get(key, {}), **value}
+    return cfg
+
+
+@pytest.fixture(scope="session")
+def ner_run(tmp_path_factory, tiny_backbone, ner_data):
+    """A finished tiny NER run (full fine-tuning, 6 steps): compress and serve tests read it."""
+    from rawtune.stages.finetune import run_finetune
+
+    return run_finetune(tiny_ner_config(tmp_path_factory.mktemp("ner-run") / "run", tiny_backbone, ner_data))
+
+
+@pytest.fixture(scope="session")
+def prompt_ner_run(tmp_path_factory, tiny_backbone, ner_data):
+    """A tiny NER run tuned with a prompt adapter (no whole model of its own)."""
+    from rawtune.stages.finetune import run_finetune
+
+    out = tmp_path_factory.mktemp("prompt-run") / "run"
+    return run_finetune(
+        tiny_ner_config(out, tiny_backbone, ner_data, tuning={"method": "prompt"}, train={"max_steps": 1})
+    )

@@ -208,25 +208,10 @@ def test_student_with_another_tokenizer_is_refused(ner_run, tmp_path, tiny_bpe_t
         )
 
 
-def test_teacher_with_a_prompt_adapter_gets_a_student_from_its_base(tiny_backbone, ner_data, tmp_path):
+def test_teacher_with_a_prompt_adapter_gets_a_student_from_its_base(prompt_ner_run, tiny_backbone, tmp_path):
     from rawtune.stages.compress import compress_run
-    from rawtune.stages.finetune import run_finetune
 
-    parent = run_finetune(
-        {
-            "output": str(tmp_path / "prompt"),
-            "model": {"name_or_path": str(tiny_backbone)},
-            "task": {"name": "ner"},
-            "tuning": {"method": "prompt"},
-            "data": {
-                "train": str(ner_data["train"]),
-                "dev": str(ner_data["dev"]),
-                "max_length": 64,
-                "stride": 16,
-            },
-            "train": {"max_steps": 1, "batch_size": 8, "threads": 1, "progress": False},
-        }
-    )
+    parent = prompt_ner_run
     _, summary = compress_run(
         {
             "parent": str(parent.path),

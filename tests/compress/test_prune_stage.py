@@ -51,26 +51,11 @@ def test_magnitude_pruning_keeps_its_sparsity_through_recovery(ner_run, tmp_path
     assert not (out / "model" / "modeling_rawtune_pruned.py").exists()  # shapes unchanged: plain save
 
 
-def test_pruning_an_adapter_only_run_is_refused(tiny_backbone, ner_data, tmp_path):
+def test_pruning_an_adapter_only_run_is_refused(prompt_ner_run, tmp_path):
     from rawtune.errors import ModelError
     from rawtune.stages.compress import compress_run
-    from rawtune.stages.finetune import run_finetune
 
-    parent = run_finetune(
-        {
-            "output": str(tmp_path / "prompt"),
-            "model": {"name_or_path": str(tiny_backbone)},
-            "task": {"name": "ner"},
-            "tuning": {"method": "prompt"},
-            "data": {
-                "train": str(ner_data["train"]),
-                "dev": str(ner_data["dev"]),
-                "max_length": 64,
-                "stride": 16,
-            },
-            "train": {"max_steps": 1, "batch_size": 8, "threads": 1},
-        }
-    )
+    parent = prompt_ner_run
     torch.manual_seed(0)
     with pytest.raises(ModelError, match="adapter"):
         compress_run(

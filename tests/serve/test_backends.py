@@ -10,27 +10,13 @@ from rawtune.config.serve import ServeConfig
 from rawtune.errors import ConfigError
 from rawtune.serve.backends import apply_backend, backend_device
 from rawtune.serve.predictor import Predictor
-from rawtune.stages.finetune import run_finetune
 
 TEXTS = ["Maria Lopez flew to Paris .", "The bank in Berlin hired John Smith .", "quiet day"]
 
 
 @pytest.fixture(scope="module")
-def ner_run(tmp_path_factory, tiny_backbone, ner_data) -> str:
-    cfg = {
-        "output": str(tmp_path_factory.mktemp("backend") / "ner"),
-        "seed": 3,
-        "model": {"name_or_path": str(tiny_backbone)},
-        "task": {"name": "ner"},
-        "data": {
-            "train": str(ner_data["train"]),
-            "dev": str(ner_data["dev"]),
-            "max_length": 64,
-            "stride": 16,
-        },
-        "train": {"max_steps": 4, "batch_size": 8, "lr": 3e-3, "threads": 1, "progress": False},
-    }
-    return str(run_finetune(cfg).path)
+def ner_run(ner_run) -> str:  # the session's tiny NER run, as a path
+    return str(ner_run.path)
 
 
 def test_int8_backend_is_the_compress_int8_model(ner_run, tmp_path):

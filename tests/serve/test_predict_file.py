@@ -25,22 +25,8 @@ CHUNK, BATCH = 6, 4  # 35 inputs: 5 full chunks and one of 5
 
 
 @pytest.fixture(scope="module")
-def ner_run(tmp_path_factory, tiny_backbone, ner_data) -> str:
-    cfg = {
-        "output": str(tmp_path_factory.mktemp("predict") / "ner"),
-        "seed": 3,
-        "model": {"name_or_path": str(tiny_backbone)},
-        "task": {"name": "ner"},
-        "data": {
-            "train": str(ner_data["train"]),
-            "dev": str(ner_data["dev"]),
-            "max_length": 64,
-            "stride": 16,
-        },
-        "train": {"max_steps": 4, "eval_steps": 4, "save_steps": 4, "batch_size": 8, "lr": 3e-3},
-    }
-    cfg["train"].update(threads=1, progress=False, log_steps=1)
-    return str(run_finetune(cfg).path)
+def ner_run(ner_run) -> str:  # the session's tiny NER run, as a path
+    return str(ner_run.path)
 
 
 @pytest.fixture(scope="module")
