@@ -16,6 +16,7 @@ from rawtune.cli import (
     predict_cmd,
     pretrain_cmd,
     quickstart_cmd,
+    report_cmd,
     serve_cmd,
     tokenizer_cmd,
 )
@@ -29,6 +30,7 @@ COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
     ("serve", serve_cmd.register),
     ("export", export_cmd.register),
     ("compress", compress_cmd.register),
+    ("report", report_cmd.register),
     ("tokenizer", tokenizer_cmd.register),
     ("config", config_cmd.register),
 ]

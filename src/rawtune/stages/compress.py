@@ -176,6 +176,10 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
     )
     if failed:
         run.update_manifest(status=REJECTED, error="; ".join(failed))
+    from rawtune.reporting import write_run_report
+
+    write_run_report(run.path)  # a rejected model gets its report too: it shows why
+    if failed:
         raise GateError(f"{out} rejected by the gate: " + "; ".join(failed))
     return run, summary
 

@@ -187,6 +187,10 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     key = select[0]
     dev = final.get("dev") or {}
     log.info("done: %s (dev %s %s)", run.path, key, _fmt(dev.get(key)))
+    if accelerator.is_main_process:
+        from rawtune.reporting import write_run_report
+
+        write_run_report(run.path)  # RUN/report.html; a problem is a warning, never a failed run
     return run
 
 

@@ -185,6 +185,10 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
     if accelerator.is_main_process:
         run.finish(metrics)
     log.info("done: %s (validation loss %s -> %s)", run.path, _fmt(result.before), _fmt(result.after))
+    if accelerator.is_main_process:
+        from rawtune.reporting import write_run_report
+
+        write_run_report(run.path)  # RUN/report.html; a problem is a warning, never a failed run
     return run
 
 
