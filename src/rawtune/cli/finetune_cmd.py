@@ -45,6 +45,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", metavar="DIR", help="run directory to create")
     p.add_argument("--seed", type=int)
     p.add_argument("--seeds", metavar="1,2,3", help="one run per seed (OUTPUT/seed-N) and mean ± std")
+    p.add_argument(
+        "--train-fraction",
+        dest="train_fraction",
+        metavar="0.01,0.1,1.0",
+        help="learning curve: one run per fraction of the training set (OUTPUT/<model>/fraction-F), "
+        "OUTPUT/learning_curve.json and its plot in OUTPUT/report.html; a single value trains on that fraction",
+    )
+    p.add_argument(
+        "--min-steps",
+        dest="min_steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="learning curve: train each point for at least N optimizer steps",
+    )
     p.add_argument("--text-column", dest="text_column", metavar="NAME")
     p.add_argument("--text-b-column", dest="text_b_column", metavar="NAME", help="pairs: second text")
     p.add_argument("--label-column", dest="label_column", metavar="NAME")
@@ -93,11 +108,41 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def _learning_curve(cfg, fractions: list[float], min_steps: int, resume: bool) -> int:
+    import json
+
+    from rawtune.stages.learning_curve import run_learning_curve
+
+    root = run_learning_curve(cfg, fractions, min_steps=min_steps, resume=resume)
+    curve = json.loads((root / "learning_curve.json").read_text())
+    for series in curve["series"]:
+        print(f"{series['name']} ({curve['split']} {curve['metric']}):")
+        for p in series["points"]:
+            value = "-" if p["value"] is None else f"{p['value']:.4f}"
+            print(f"  {p['fraction']:>6g}  {p['examples']:>7} examples  {value}")
+    print(root)
+    return 0
+
+
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
     from rawtune.config.loader import load_config
     from rawtune.stages.finetune import run_finetune, run_finetune_seeds
 
-    cfg = load_config("finetune", file=args.config, overrides=collect_overrides(args, extra, SHORTCUTS))
+    overrides = collect_overrides(args, extra, SHORTCUTS)
+    fractions = None
+    if args.train_fraction:
+        from rawtune.stages.learning_curve import parse_fractions
+
+        fractions = parse_fractions(args.train_fraction)
+        if len(fractions) == 1:
+            overrides["data.train_fraction"] = fractions[0]
+    cfg = load_config("finetune", file=args.config, overrides=overrides)
+    if fractions and len(fractions) > 1:
+        if args.seeds:
+            from rawtune.errors import RawtuneError
+
+            raise RawtuneError("--train-fraction with several fractions and --seeds: run one curve per seed")
+        return _learning_curve(cfg, fractions, args.min_steps, args.resume)
     if args.seeds:
         summary = run_finetune_seeds(cfg, parse_seeds(args.seeds), resume=args.resume)
         for split in ("dev", "test"):

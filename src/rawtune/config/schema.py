@@ -158,6 +158,13 @@ class LabeledDataConfig(Section):
     max_train_examples: int | None = Field(
         None, ge=1, description="Use a seeded random subset of the training set (few-shot studies)."
     )
+    train_fraction: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="Use this fraction of the training set (a seeded subset; a smaller fraction's "
+        "examples are a subset of a larger one's: learning curves).",
+    )
     group_by_length: bool = Field(
         True, description="Batch examples of similar length together (less padding)."
     )

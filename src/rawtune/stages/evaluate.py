@@ -13,8 +13,15 @@ log = logging.getLogger("rawtune")
 
 
 def evaluate_run(
-    run_path: str, data: str, *, name: str | None = None, batch_size: int = 32
+    run_path: str,
+    data: str,
+    *,
+    name: str | None = None,
+    batch_size: int = 32,
+    out_root: Path | None = None,
 ) -> tuple[dict[str, Any], Path]:
+    """Metrics of RUN's model on `data`, and the report directory (RUN/eval/<name>, or
+    `out_root`/<name> when the report belongs elsewhere, e.g. to a pipeline's evaluate stage)."""
     from rawtune.evaluation.report import write_report
     from rawtune.serve.predictor import Predictor
     from rawtune.stages.common import setup_logging
@@ -31,7 +38,7 @@ def evaluate_run(
     pred.task.check_labels(pred.space, labeled, "evaluation data")
     metrics = pred.task.evaluate(pred.model, pred.tokenizer, labeled, pred.space, Inference(batch_size))
     name = name or re.sub(r"[^\w.-]+", "_", Path(data).name.split(".")[0]) or "data"
-    out = pred.run_path / "eval" / name
+    out = (Path(out_root) if out_root is not None else pred.run_path / "eval") / name
     history = None
     write_report(
         out,

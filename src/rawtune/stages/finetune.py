@@ -11,6 +11,7 @@ from typing import Any
 from rawtune.config.loader import dump_config
 from rawtune.config.schema import FinetuneConfig
 from rawtune.errors import DataError
+from rawtune.evaluation.datastats import data_statistics
 from rawtune.runs.atomic import write_json, write_text
 from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import (
@@ -38,16 +39,30 @@ def read_splits(task: Any, cfg: FinetuneConfig) -> dict[str, Any]:
         repairs = getattr(data, "repairs", 0)
         if repairs:
             log.warning("%s: repaired %d tags (I-X starting an entity -> B-X)", data.file, repairs)
-    if cfg.data.max_train_examples and cfg.data.max_train_examples < len(splits["train"].examples):
-        import dataclasses
-        import random
-
-        rng = random.Random(cfg.seed)
-        train = splits["train"]
-        keep = sorted(rng.sample(range(len(train.examples)), cfg.data.max_train_examples))
-        splits["train"] = dataclasses.replace(train, examples=[train.examples[i] for i in keep])
-        log.info("using %d of %d training examples (data.max_train_examples)", len(keep), len(train.examples))
+    splits["train"] = _subset(splits["train"], cfg)
     return splits
+
+
+def _subset(train: Any, cfg: FinetuneConfig) -> Any:
+    """The training examples data.train_fraction and data.max_train_examples keep: a prefix of one
+    seeded permutation, so that for a seed a smaller subset is contained in every larger one (a
+    learning curve adds examples instead of drawing a new set at each point)."""
+    import dataclasses
+    import random
+
+    n = len(train.examples)
+    k = n
+    if cfg.data.train_fraction is not None:
+        k = max(1, round(n * cfg.data.train_fraction))
+    if cfg.data.max_train_examples:
+        k = min(k, cfg.data.max_train_examples)
+    if k >= n:
+        return train
+    order = list(range(n))
+    random.Random(cfg.seed).shuffle(order)
+    keep = sorted(order[:k])
+    log.info("using %d of %d training examples (data.train_fraction / max_train_examples)", k, n)
+    return dataclasses.replace(train, examples=[train.examples[i] for i in keep])
 
 
 def _data_fingerprint(splits: dict[str, Any]) -> str:
@@ -128,6 +143,8 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
         f"{counts['total']:,}",
     )
     features = task.train_features(tokenizer, splits["train"], space)
+    if not resume and accelerator.is_main_process:
+        write_json(run.path / "data_stats.json", data_statistics(splits, features, cfg.data.max_length))
     lengths = [len(f["input_ids"]) for f in features] if cfg.data.group_by_length else None
     stream = ShuffledBatches(
         features, cfg.train.batch_size, _collate(task.collator(tokenizer)), cfg.seed, lengths=lengths
