@@ -21,4 +21,12 @@ def test_quickstart_end_to_end(tmp_path, capsys):
     manifest = json.loads((out / "ner" / "manifest.json").read_text())
     assert manifest["parent"] == str((out / "tapt").resolve())  # lineage: finetune <- pretrain
     assert (out / "ner" / "eval" / "test" / "report.md").is_file()
-    assert main(["quickstart", "--output", str(out)]) == 2  # never silently overwrites
+    assert (out / "report.html").is_file() and (out / "ner" / "report.html").is_file()
+    # a second run reuses every stage (the quickstart is a pipeline preset) and overwrites nothing
+    before = (out / "ner" / "manifest.json").read_bytes()
+    assert main(["quickstart", "--output", str(out), "--no-progress"]) == 0
+    assert "Reused (complete, same fingerprint): data, tapt, ner" in capsys.readouterr().out
+    assert (out / "ner" / "manifest.json").read_bytes() == before
+    other = tmp_path / "not-a-quickstart"
+    (other / "x").mkdir(parents=True)
+    assert main(["quickstart", "--output", str(other)]) == 2  # never replaces a directory it did not make

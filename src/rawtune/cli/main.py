@@ -17,12 +17,14 @@ from rawtune.cli import (
     pretrain_cmd,
     quickstart_cmd,
     report_cmd,
+    run_cmd,
     serve_cmd,
     tokenizer_cmd,
 )
 
 COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
     ("quickstart", quickstart_cmd.register),
+    ("run", run_cmd.register),
     ("pretrain", pretrain_cmd.register),
     ("finetune", finetune_cmd.register),
     ("evaluate", evaluate_cmd.register),

@@ -10,8 +10,12 @@ class UnknownFlags(Exception):
     pass
 
 
-def split_overrides(extra: list[str], known_flags: list[str]) -> dict[str, str]:
-    """Turn leftover argv (`--a.b=v`, `--a.b v`) into {"a.b": "v"}; anything else is an error."""
+def split_overrides(
+    extra: list[str], known_flags: list[str], dashes_to_underscores: bool = True
+) -> dict[str, str]:
+    """Turn leftover argv (`--a.b=v`, `--a.b v`) into {"a.b": "v"}; anything else is an error.
+    Dashes in keys become underscores (`--train.max-steps`), except where keys start with a name
+    that may hold dashes (a pipeline's stage names: `--ner-int8.gate.max_metric_drop`)."""
     out: dict[str, str] = {}
     bad: list[str] = []
     i = 0
@@ -30,7 +34,7 @@ def split_overrides(extra: list[str], known_flags: list[str]) -> dict[str, str]:
                 continue
             value = extra[i + 1]
             i += 1
-        out[key.replace("-", "_")] = value
+        out[key.replace("-", "_") if dashes_to_underscores else key] = value
         i += 1
     if bad:
         raise UnknownFlags("unrecognised arguments: " + ", ".join(bad))

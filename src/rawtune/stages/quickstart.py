@@ -1,5 +1,6 @@
 """`rawtune quickstart`: the whole recipe on the bundled sample, offline, in minutes on a laptop CPU:
-task-adaptive MLM on the raw training sentences -> NER fine-tuning -> test evaluation -> predictions."""
+the packaged `quickstart` pipeline preset (task-adaptive MLM on the raw training sentences -> NER
+fine-tuning -> test evaluation), then predictions on new sentences."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import logging
 import shutil
 from pathlib import Path
 from typing import Any
+
+from rawtune.runs.rundir import RunDir
 
 log = logging.getLogger("rawtune")
 
@@ -34,55 +37,36 @@ def default_model() -> str:
 def run_quickstart(
     output: str = "runs/quickstart", model: str | None = None, overwrite: bool = False, progress: bool = True
 ) -> dict[str, Any]:
+    """The packaged `quickstart` pipeline preset into `output`; a second call reuses the stages that
+    are complete (`overwrite` starts again from nothing)."""
+    import yaml
+
     from rawtune.errors import RunDirError
-    from rawtune.samples.synthetic_ner import write
+    from rawtune.pipeline import Pipeline, presets
+    from rawtune.pipeline.spec import validate_pipeline
     from rawtune.serve.predictor import Predictor
-    from rawtune.stages.finetune import run_finetune
-    from rawtune.stages.pretrain import run_pretrain
 
     root = Path(output)
     if root.exists() and any(root.iterdir()):
-        if not overwrite:
-            raise RunDirError(f"{root} exists; pass --overwrite to replace it or --output for another place")
-        shutil.rmtree(root)
-    data = write(root / "data")
-    backbone = model or default_model()
-    log.info("1/4 task-adaptive MLM on %s (raw text)", data["raw"])
-    dapt = run_pretrain(
-        {
-            "output": str(root / "tapt"),
-            "model": {"name_or_path": backbone},
-            "data": {"corpus": [str(data["raw"])], "seq_len": 64, "validation_split": 0.1},
-            "train": {
-                "max_steps": 40,
-                "batch_size": 16,
-                "lr": 1e-4,
-                "eval_steps": 20,
-                "save_steps": 20,
-                "warmup_ratio": 0.1,
-                "progress": progress,
-            },
-        }
-    )
-    log.info("2/4 NER fine-tuning from %s", dapt.path)
-    ner = run_finetune(
-        {
-            "output": str(root / "ner"),
-            "task": {"name": "ner"},
-            "model": {"name_or_path": str(dapt.path)},
-            "data": {"train": str(data["train"]), "dev": str(data["dev"]), "test": str(data["test"])},
-            "train": {
-                "epochs": 6,
-                "batch_size": 16,
-                "lr": 1e-4,
-                "eval_steps": 15,
-                "save_steps": 15,
-                "progress": progress,
-            },
-        }
-    )
-    log.info("3/4 report: %s", ner.eval_dir / "test" / "report.md")
-    log.info("4/4 predictions on new sentences")
+        if overwrite:
+            shutil.rmtree(root)
+        elif not (root / "pipeline.json").is_file():
+            raise RunDirError(
+                f"{root} exists and is not a quickstart; pass --overwrite to replace it or --output"
+            )
+    data = yaml.safe_load(presets.text("quickstart"))
+    data.update(output=str(root), model=model)
+    pipe = Pipeline(validate_pipeline(data, "quickstart preset", {}), "quickstart preset")
+    state = pipe.run(serve=False, progress=progress)
+    ner = RunDir(root / "ner")
+    log.info("predictions on new sentences")
     predictions = Predictor.from_run(ner.path).predict(EXAMPLES)
     metrics = json.loads(ner.metrics_json.read_text())
-    return {"pretrain": dapt.path, "ner": ner.path, "metrics": metrics, "predictions": predictions}
+    return {
+        "pretrain": root / "tapt",
+        "ner": ner.path,
+        "metrics": metrics,
+        "predictions": predictions,
+        "skipped": [s["name"] for s in state["stages"] if s["skipped"]],
+        "report": root / "report.html",
+    }
