@@ -72,3 +72,23 @@ def test_pipeline_report_elsewhere_links_back(pipeline_root: Path, tmp_path: Pat
 def test_a_pipeline_root_is_not_compared_as_a_run(pipeline_root: Path, tmp_path: Path):
     with pytest.raises(RunDirError, match="pipeline root"):
         build_report([pipeline_root, pipeline_root / "ner"], tmp_path / "c.html")
+
+
+def test_lineage_draws_file_links_dashed_and_model_links_solid():
+    from rawtune.reporting.lineage import lineage_svg
+
+    stages = [
+        {"name": "data", "kind": "prepare", "status": "complete"},
+        {"name": "tapt", "kind": "pretrain", "status": "complete", "uses": ["data"]},
+        # ner reads data's files and starts from tapt's model: one solid and one dashed arrow
+        {
+            "name": "ner",
+            "kind": "finetune",
+            "status": "complete",
+            "sources": ["tapt"],
+            "uses": ["data", "tapt"],
+        },
+    ]
+    svg = str(lineage_svg(stages))
+    assert svg.count("<line") == 3
+    assert svg.count('stroke-dasharray="5 4"') == 2

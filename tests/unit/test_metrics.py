@@ -53,6 +53,18 @@ def test_ner_entity_scores_by_hand() -> None:
     assert_plain(m)
 
 
+def test_ner_type_confusion_by_hand() -> None:
+    gold = [["B-PER", "I-PER", "O", "B-LOC", "O"]]
+    pred = [["B-PER", "B-PER", "O", "B-ORG", "I-MISC"]]  # a boundary error stays PER -> PER
+    conf = ner_metrics(gold, pred)["confusion"]
+    assert conf["labels"] == ["LOC", "MISC", "ORG", "PER", "O"]
+    rows = dict(zip(conf["labels"], conf["matrix"]))
+    assert rows["PER"] == [0, 0, 0, 2, 0]
+    assert rows["LOC"] == [0, 0, 1, 0, 0]  # LOC read as ORG
+    assert rows["O"] == [0, 1, 0, 0, 1]  # one invented MISC token
+    assert rows["MISC"] == rows["ORG"] == [0, 0, 0, 0, 0]
+
+
 def test_ner_token_report_by_hand() -> None:
     m = ner_metrics(GOLD, PRED)
     rep = m["token_report"]

@@ -53,7 +53,13 @@ def test_ner_report(tmp_path: Path) -> None:
     meta = {"model": "tiny-bert", "data": "test.conll", "examples": 2}
     out = tmp_path / "eval" / "test"
     written = write_report(out, task="ner", metrics=metrics, title="NER test", history=HISTORY, meta=meta)
-    assert set(written) == {"report.json", "report.md", "training_curves.png", "per_type_f1.png"}
+    assert set(written) == {
+        "report.json",
+        "report.md",
+        "training_curves.png",
+        "per_type_f1.png",
+        "confusion_matrix.png",  # entity types, token level
+    }
     assert all(p.parent == out and p.is_file() for p in written.values())
     assert strict_json(out / "report.json") == {
         "task": "ner",

@@ -91,7 +91,7 @@ def ner_metrics(gold: list[list[str]], pred: list[list[str]]) -> dict[str, Any]:
     Keys: precision, recall, f1 (micro over entities), per_type {TYPE: {precision, recall, f1,
     support}} sorted by type, macro_f1 over types (None when there are no entities at all),
     n_sentences, n_tokens, n_gold_entities, n_pred_entities, token_report (see `token_metrics`),
-    token_accuracy.
+    token_accuracy, confusion (see `type_confusion`).
     """
     from seqeval.metrics import classification_report
     from seqeval.scheme import IOB2, Entities
@@ -114,7 +114,24 @@ def ner_metrics(gold: list[list[str]], pred: list[list[str]]) -> dict[str, Any]:
         "n_gold_entities": sum(map(len, Entities(gold, IOB2).entities)),
         "n_pred_entities": sum(map(len, Entities(pred, IOB2).entities)),
         **token_metrics(gold, pred),
+        "confusion": type_confusion(gold, pred),
     }
+
+
+def type_confusion(gold: list[list[str]], pred: list[list[str]]) -> dict[str, Any]:
+    """Token-level confusion between entity types, B-/I- folded into the type and O kept: rows gold,
+    columns predictions, types sorted and O last. It shows which types are mistaken for which (ORG
+    read as LOC) and what is missed (X -> O) or invented (O -> X); boundary errors are in the per-tag
+    report."""
+    from sklearn.metrics import confusion_matrix
+
+    def fold(tag: str) -> str:
+        return tag[2:] if tag[:2] in ("B-", "I-", "E-", "S-") else tag
+
+    flat_gold = [fold(t) for sent in gold for t in sent]
+    flat_pred = [fold(t) for sent in pred for t in sent]
+    labels = [*sorted((set(flat_gold) | set(flat_pred)) - {"O"}), "O"]
+    return {"labels": labels, "matrix": confusion_matrix(flat_gold, flat_pred, labels=labels).tolist()}
 
 
 def token_metrics(gold: list[list[str]], pred: list[list[str]]) -> dict[str, Any]:

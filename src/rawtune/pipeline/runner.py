@@ -226,6 +226,7 @@ class Pipeline:
                 "run": st.name,
                 "parent": st.from_ if not isinstance(st.from_, list) else (st.from_ or [None])[0],
                 "sources": st.sources,
+                "uses": sorted(references(st.config)),
                 "fingerprint": step.fingerprint,
                 "inputs": step.inputs,
                 "action": step.action,
@@ -304,6 +305,7 @@ class Pipeline:
                 "stage": st.name,
                 "fingerprint": step.fingerprint,
                 "sources": st.sources,
+                "uses": sorted(references(st.config)),
             }
         )
         self._save(state)

@@ -60,7 +60,7 @@ def _split_block(info: RunInfo, split: str, metrics: dict[str, Any], title: str)
         second.append(confusion_block(metrics["confusion"]))
     elif info.task == "ner":
         second.append(
-            note("No confusion matrix is recorded for NER; the per-tag report shows the errors tag by tag.")
+            note("No confusion matrix in this run's metrics (runs before rawtune recorded one for NER).")
         )
     parts.append(columns(*second))
     return sub(split, *parts)

@@ -1,7 +1,7 @@
 """The lineage of a pipeline's stages as a small hand-written inline SVG: one box per stage in
 columns by depth (a stage sits right of every stage it starts from), an arrow from each source to
-the stages built on it. A source that is not a stage (`base`, the pipeline's model) is drawn as a
-dashed box."""
+the stages built on it, and a dashed arrow where a stage reads another's files (`${data.train}`). A
+source that is not a stage (`base`, the pipeline's model) is drawn as a dashed box."""
 
 from __future__ import annotations
 
@@ -25,6 +25,20 @@ def edges(stages: list[dict[str, Any]]) -> list[tuple[str, str]]:
     for s in stages:
         found = [*(s.get("sources") or []), *([s["parent"]] if s.get("parent") is not None else [])]
         out += [(str(src), str(s.get("name"))) for src in dict.fromkeys(map(str, found))]
+    return out
+
+
+def uses(stages: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(stage, stage reading its files) for the files a stage reads from another (`${data.train}`),
+    where that is not already a model link; drawn dashed."""
+    models = set(edges(stages))
+    names = {str(s.get("name")) for s in stages}
+    out = []
+    for s in stages:
+        for src in s.get("uses") or []:
+            link = (str(src), str(s.get("name")))
+            if link not in models and link[0] in names:
+                out.append(link)
     return out
 
 
@@ -56,10 +70,10 @@ def lineage_svg(stages: list[dict[str, Any]]) -> Raw:
     if not stages:
         return Raw("")
     by_name = {str(s.get("name")): s for s in stages}
-    links = edges(stages)
+    links, data_links = edges(stages), uses(stages)
     external = [src for src, _ in links if src not in by_name]
     nodes = list(dict.fromkeys([*by_name, *external]))
-    pos = layout(nodes, links)
+    pos = layout(nodes, links + data_links)
     width = (max(c for c, _ in pos.values()) + 1) * (BOX_W + GAP_X) - GAP_X + 2 * PAD
     height = (max(r for _, r in pos.values()) + 1) * (BOX_H + GAP_Y) - GAP_Y + 2 * PAD
 
@@ -71,11 +85,12 @@ def lineage_svg(stages: list[dict[str, Any]]) -> Raw:
         '<defs><marker id="lineage-arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
         'markerHeight="7" orient="auto"><path d="M0,0 L10,5 L0,10 z" fill="#7b8794"/></marker></defs>'
     ]
-    for src, dst in links:
+    for (src, dst), dashed in [*((link, False) for link in links), *((link, True) for link in data_links)]:
         (px, py), (cx, cy) = xy(src), xy(dst)
+        dash = ' stroke-dasharray="5 4"' if dashed else ""
         parts.append(
             f'<line x1="{px + BOX_W:.1f}" y1="{py + BOX_H / 2:.1f}" x2="{cx:.1f}" y2="{cy + BOX_H / 2:.1f}" '
-            'stroke="#7b8794" stroke-width="1.5" marker-end="url(#lineage-arrow)"/>'
+            f'stroke="#7b8794" stroke-width="1.5"{dash} marker-end="url(#lineage-arrow)"/>'
         )
     for name in nodes:
         stage = by_name.get(name)
