@@ -286,6 +286,12 @@ def tiny_ner_config(output: Path, backbone: Path, data: dict[str, Path], **secti
     return cfg
 
 
+@pytest.fixture
+def ner_config(tiny_backbone, ner_data):
+    """`tiny_ner_config` for the tiny backbone and the small NER sample: ner_config(output, **sections)."""
+    return lambda output, **sections: tiny_ner_config(output, tiny_backbone, ner_data, **sections)
+
+
 @pytest.fixture(scope="session")
 def ner_run(tmp_path_factory, tiny_backbone, ner_data):
     """A finished tiny NER run (full fine-tuning, 6 steps): compress and serve tests read it."""

@@ -8,7 +8,6 @@ import json
 import pytest
 import yaml
 
-from conftest import tiny_ner_config
 from rawtune.cli.main import main
 from rawtune.config.loader import load_config
 from rawtune.errors import ConfigError
@@ -17,11 +16,11 @@ from rawtune.stages.finetune import _subset
 from rawtune.stages.learning_curve import parse_fractions, run_learning_curve
 
 
-def test_smaller_fractions_are_subsets_of_larger_ones(ner_data, tiny_backbone, tmp_path):
+def test_smaller_fractions_are_subsets_of_larger_ones(ner_data, ner_config, tmp_path):
     from rawtune.data.readers.labeled import read_token_file
 
     train = read_token_file(str(ner_data["train"]))
-    base = tiny_ner_config(tmp_path / "r", tiny_backbone, ner_data)
+    base = ner_config(tmp_path / "r")
     kept = {}
     for frac in (0.1, 0.25, 0.5, 1.0):
         cfg = load_config("finetune", base={**base, "data": {**base["data"], "train_fraction": frac}})
@@ -43,10 +42,8 @@ def test_parse_fractions():
             parse_fractions(bad)
 
 
-def test_a_curve_is_one_run_per_fraction_and_a_rerun_reuses_them(ner_data, tiny_backbone, tmp_path, capsys):
-    cfg = tiny_ner_config(
-        tmp_path / "curve", tiny_backbone, ner_data, train={"max_steps": 2, "eval_steps": 2}
-    )
+def test_a_curve_is_one_run_per_fraction_and_a_rerun_reuses_them(ner_config, tiny_backbone, tmp_path):
+    cfg = ner_config(tmp_path / "curve", train={"max_steps": 2, "eval_steps": 2})
     root = run_learning_curve(cfg, [1.0, 0.25])
     curve = json.loads((root / "learning_curve.json").read_text())
     assert curve["metric"] == "f1" and curve["split"] == "dev"
@@ -140,15 +137,15 @@ def test_the_pipeline_draws_the_curve_with_and_without_tapt(ner_data, tiny_backb
     assert {s.stage.name: s.action for s in Pipeline.load(path).plan()}["curve"] == "skip"
 
 
-def test_small_fractions_train_at_least_min_steps(ner_data, tiny_backbone, tmp_path):
+def test_small_fractions_train_at_least_min_steps(ner_config, tmp_path):
     from rawtune.stages.learning_curve import _at_least
 
-    base = tiny_ner_config(tmp_path / "r", tiny_backbone, ner_data, train={"epochs": 1})
+    base = ner_config(tmp_path / "r", train={"epochs": 1})
     base["train"].pop("max_steps")
     cfg = load_config("finetune", base=base)
     # 64 training sentences, batch 8: 25 % is 2 steps an epoch, all of it 8
     assert _at_least(cfg, 0.25, 64, 5).train.max_steps == 5
     assert _at_least(cfg, 1.0, 64, 5).train.max_steps is None  # 8 steps already
     assert _at_least(cfg, 0.25, 64, 0) is cfg
-    fixed = load_config("finetune", base=tiny_ner_config(tmp_path / "r", tiny_backbone, ner_data))
+    fixed = load_config("finetune", base=ner_config(tmp_path / "r"))
     assert _at_least(fixed, 0.25, 64, 50).train.max_steps == 6  # an explicit max_steps is kept

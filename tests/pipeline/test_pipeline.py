@@ -372,3 +372,25 @@ def test_a_killed_pipeline_resumes_inside_the_stage_it_was_killed_in(tmp_path, t
     m = json.loads((root / "ner" / "metrics.json").read_text())
     assert m["train"]["resumed_from"] >= 6 and m["train"]["steps"] == 400
     assert manifest_bytes(root)["tapt"] == tapt
+
+
+def test_input_files_are_hashed_once_until_they_change(tmp_path, monkeypatch):
+    import os
+
+    from rawtune.pipeline import fingerprint
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for i in range(3):
+        (corpus / f"{i}.txt").write_text(f"text {i}\n")
+    reads = []
+    real = fingerprint.sha256_file
+    monkeypatch.setattr(fingerprint, "sha256_file", lambda p: reads.append(p) or real(p))
+    cache: dict[str, str] = {}
+    first = fingerprint.input_files({"data.corpus": [str(corpus)]}, cache)
+    assert len(reads) == 3
+    assert fingerprint.input_files({"data.corpus": [str(corpus)]}, cache) == first and len(reads) == 3
+    st = os.stat(corpus / "1.txt")
+    (corpus / "1.txt").write_text("text 9\n")  # same size: the new mtime alone says it changed
+    os.utime(corpus / "1.txt", ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert fingerprint.input_files({"data.corpus": [str(corpus)]}, cache) != first and len(reads) == 4

@@ -34,7 +34,17 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _hash_dir(path: Path) -> str:
+def hash_file(path: Path, cache: dict[str, str]) -> str:
+    """sha256 of a file, remembered by (absolute path, size, mtime in ns) as make and git do, so that
+    planning a pipeline over a corpus of gigabytes reads it once, not at every `rawtune run`."""
+    st = path.stat()
+    key = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}"
+    if key not in cache:
+        cache[key] = sha256_file(path)
+    return cache[key]
+
+
+def _hash_dir(path: Path, cache: dict[str, str]) -> str:
     manifest = path / "manifest.json"
     h = hashlib.sha256()
     if manifest.is_file():  # a rawtune run: its manifest lists every kept file with its sha256
@@ -42,13 +52,14 @@ def _hash_dir(path: Path) -> str:
         h.update(json.dumps([data.get("status"), data.get("files")], sort_keys=True).encode())
         return h.hexdigest()
     for f in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(str(f.relative_to(path)).encode() + b"\0" + sha256_file(f).encode())
+        h.update(str(f.relative_to(path)).encode() + b"\0" + hash_file(f, cache).encode())
     return h.hexdigest()
 
 
 def input_files(flat: dict[str, Any], cache: dict[str, str] | None = None) -> dict[str, str]:
     """{path: sha256} of each existing local file, directory or glob match named by a config value.
-    Symbolic references to other stages (`@stage:...`) and hub ids are not files and are left out."""
+    Symbolic references to other stages (`@stage:...`) and hub ids are not files and are left out.
+    `cache` (see `hash_file`) is read and extended."""
     cache = {} if cache is None else cache
     found: dict[str, str] = {}
     for key in sorted(flat):
@@ -58,10 +69,10 @@ def input_files(flat: dict[str, Any], cache: dict[str, str] | None = None) -> di
             paths = sorted(glob.glob(s, recursive=True)) if any(c in s for c in "*?[") else [s]
             for p in paths:
                 path = Path(p)
-                if p not in cache and path.exists():
-                    cache[p] = sha256_file(path) if path.is_file() else _hash_dir(path)
-                if p in cache:
-                    found[p] = cache[p]
+                if path.is_file():
+                    found[p] = hash_file(path, cache)
+                elif path.is_dir():
+                    found[p] = _hash_dir(path, cache)
     return found
 
 

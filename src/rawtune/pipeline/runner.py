@@ -35,6 +35,7 @@ from rawtune.runs.rundir import COMPLETE, RunDir
 
 log = logging.getLogger("rawtune")
 STATE = "pipeline.json"
+HASHES = ".file-hashes.json"  # sha256 of input files by (path, size, mtime): see fingerprint.hash_file
 
 
 @dataclass
@@ -122,7 +123,8 @@ class Pipeline:
         prev = {s["name"]: s for s in read_state(self.root).get("stages", [])}
         fps: dict[str, str] = {}
         executing: set[str] = set()
-        cache: dict[str, str] = {}
+        cache = self._hash_cache()
+        known = len(cache)
         steps = []
         missing: list[ConfigIssue] = []
         for i, st in enumerate(self.spec.stages):
@@ -152,7 +154,18 @@ class Pipeline:
             steps.append(step)
         if missing:
             raise ConfigError(missing)
+        if len(cache) != known and self.root.is_dir():
+            write_json(self.root / HASHES, cache)
         return steps
+
+    def _hash_cache(self) -> dict[str, str]:
+        import json
+
+        try:
+            cache = json.loads((self.root / HASHES).read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return cache if isinstance(cache, dict) else {}
 
     def _decide(self, step: Step, prev: dict[str, Any] | None, executing: set[str]) -> Step:
         st = step.stage
