@@ -149,3 +149,17 @@ def test_small_fractions_train_at_least_min_steps(ner_config, tmp_path):
     assert _at_least(cfg, 0.25, 64, 0) is cfg
     fixed = load_config("finetune", base=ner_config(tmp_path / "r"))
     assert _at_least(fixed, 0.25, 64, 50).train.max_steps == 6  # an explicit max_steps is kept
+
+
+def test_a_subset_missing_a_type_keeps_the_whole_label_set(ner_config, tmp_path):
+    from transformers import AutoConfig
+
+    from rawtune.stages.finetune import run_finetune
+
+    cfg = ner_config(tmp_path / "tiny", train={"max_steps": 1})
+    cfg["data"]["train_fraction"] = 0.02
+    run = run_finetune(cfg)  # one training sentence: not every type, and dev has them all
+    m = json.loads(run.metrics_json.read_text())
+    assert m["train"]["examples"] == 1
+    labels = set(AutoConfig.from_pretrained(run.model_dir).id2label.values())
+    assert labels == {"O", *(f"{p}-{t}" for p in "BI" for t in ("PER", "ORG", "LOC", "MISC"))}

@@ -26,8 +26,11 @@ from rawtune.stages.common import (
 log = logging.getLogger("rawtune")
 
 
-def read_splits(task: Any, cfg: FinetuneConfig) -> dict[str, Any]:
-    """Every file read and checked before any model is built (bad data fails in seconds)."""
+def read_splits(task: Any, cfg: FinetuneConfig) -> tuple[dict[str, Any], Any]:
+    """Every file read and checked before any model is built (bad data fails in seconds). Returns
+    the splits (train cut to data.train_fraction / max_train_examples) and the label space, which
+    comes from the whole training set: a 1 % subset that happens to miss a rare type still trains
+    and is evaluated on the task's labels."""
     splits = {"train": task.read(cfg.data.train)}
     for name in ("dev", "test"):
         path = getattr(cfg.data, name)
@@ -39,8 +42,9 @@ def read_splits(task: Any, cfg: FinetuneConfig) -> dict[str, Any]:
         repairs = getattr(data, "repairs", 0)
         if repairs:
             log.warning("%s: repaired %d tags (I-X starting an entity -> B-X)", data.file, repairs)
+    space = task.label_space(splits["train"])
     splits["train"] = _subset(splits["train"], cfg)
-    return splits
+    return splits, space
 
 
 def _subset(train: Any, cfg: FinetuneConfig) -> Any:
@@ -98,8 +102,7 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     if done:
         log.info("%s is already complete; nothing to resume", run.path)
         return run
-    splits = read_splits(task, cfg)
-    space = task.label_space(splits["train"])
+    splits, space = read_splits(task, cfg)
     for name in ("dev", "test"):
         if name in splits:
             task.check_labels(space, splits[name], name)
