@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--tapt-epochs", type=float, default=10.0)
     ap.add_argument("--epochs", type=float, default=4.0)
     ap.add_argument("--lr", type=float, default=1e-4)
-    ap.add_argument("--min-steps", type=int, default=100, help="each point trains at least this many steps")
+    ap.add_argument("--min-steps", type=int, default=300, help="each point trains at least this many steps")
     ap.add_argument("--eval-steps", type=int, default=100)
     ap.add_argument("--output", help="pipeline output directory (default: a temp dir, removed unless --keep)")
     ap.add_argument("--keep", action="store_true")
