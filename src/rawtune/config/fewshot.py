@@ -1,0 +1,86 @@
+"""The `rawtune fewshot` config: k examples per class drawn from a pool, one run per seed, trained by
+plain fine-tuning or SetFit-style contrastive fine-tuning plus a logistic-regression head."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from rawtune import __version__
+from rawtune.config.base import PathStr, Section, _dotted
+from rawtune.config.schema import STAGES, ModelConfig
+from rawtune.config.train import FinetuneTrainConfig
+
+
+class FewshotDataConfig(Section):
+    train: PathStr | None = Field(
+        None, description="The pool (.csv/.tsv/.jsonl) the k-shot sample is drawn from."
+    )
+    dev: PathStr | None = Field(None, description="Evaluation file (scored once, at the end of each run).")
+    test: PathStr | None = Field(None, description="Test file, scored once at the end of each run.")
+    text_column: str = "text"
+    label_column: str = "label"
+    max_length: int = Field(128, ge=16, le=8192, description="Tokens per text, special tokens included.")
+
+
+class FewshotFinetuneTrainConfig(FinetuneTrainConfig):
+    """Plain fine-tuning of a classification head on k examples per class: many epochs of few small
+    batches, one evaluation at the end (no model selection on the dev set: a true few-shot run)."""
+
+    epochs: float = Field(20.0, gt=0.0)
+    batch_size: int = Field(8, ge=1, description="Examples per optimizer step per process.")
+    lr: float = Field(5e-5, gt=0.0, description="Peak learning rate.")
+    eval_steps: int = Field(100_000, ge=1)
+    save_steps: int = Field(100_000, ge=1)
+    eval_before: bool = Field(False, description="Evaluate once before training (the 'before' metrics).")
+    restore_best: bool = Field(False, description="End with the weights of the best evaluation.")
+
+
+class SetfitTrainConfig(FewshotFinetuneTrainConfig):
+    """SetFit's recipe: one epoch over the generated pairs, batches of 16, body learning rate 2e-5."""
+
+    epochs: float = Field(1.0, gt=0.0)
+    batch_size: int = Field(16, ge=1, description="Pairs per optimizer step per process.")
+    lr: float = Field(2e-5, gt=0.0, description="Peak learning rate of the encoder.")
+
+
+class SetfitConfig(Section):
+    iterations: int = Field(
+        20,
+        ge=1,
+        description="Rounds of pair generation: each gives every example one positive and one negative pair.",
+    )
+    head_c: float = Field(
+        1.0, gt=0.0, description="Inverse regularisation strength of the logistic-regression head."
+    )
+    train: SetfitTrainConfig = SetfitTrainConfig()
+
+
+class FewshotConfig(Section):
+    """`rawtune fewshot`: k-shot classification, mean and std over seeds."""
+
+    stage: Literal["fewshot"] = "fewshot"
+    rawtune_version: str = __version__
+    method: Literal["setfit", "finetune"] = Field(
+        "setfit", description="setfit: contrastive pairs + logistic head; finetune: a classification head."
+    )
+    shots: int = Field(8, ge=1, description="Examples per class drawn from data.train (k).")
+    seeds: int = Field(1, ge=1, description="Runs, with seeds seed, seed+1, ... (OUTPUT/seed-N each).")
+    seed: int = Field(0, description="The first seed: it draws the sample and initialises training.")
+    output: PathStr | None = Field(
+        None, description="Directory to create: OUTPUT/seed-N runs and metrics.json."
+    )
+    model: ModelConfig = ModelConfig()
+    data: FewshotDataConfig = FewshotDataConfig()
+    setfit: SetfitConfig = SetfitConfig()
+    finetune: FewshotFinetuneTrainConfig = Field(
+        FewshotFinetuneTrainConfig(), description="Training of --method finetune (the loop finetune uses)."
+    )
+
+    @staticmethod
+    def missing_required(data: dict) -> list[str]:
+        return [k for k in ("output", "data.train", "data.dev", "model.name_or_path") if not _dotted(data, k)]
+
+
+STAGES["fewshot"] = FewshotConfig  # the registration line: load_config("fewshot", ...) finds it

@@ -1,0 +1,167 @@
+"""`rawtune fewshot`: for each seed, k examples per class drawn from the pool (written to
+OUTPUT/kshot/seed-N.csv, the lines recorded), one run in OUTPUT/seed-N by plain fine-tuning or the
+SetFit-style objective, and OUTPUT/metrics.json with every dev/test number's mean and std."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import statistics
+from pathlib import Path
+from typing import Any
+
+import rawtune.config.fewshot  # noqa: F401  (registers the "fewshot" stage)
+from rawtune.config.fewshot import FewshotConfig
+from rawtune.config.loader import dump_config, load_config
+from rawtune.errors import DataError
+from rawtune.runs.atomic import write_json, write_text
+from rawtune.runs.rundir import RunDir
+from rawtune.stages.common import coerce_config, setup_logging
+
+log = logging.getLogger("rawtune")
+SUMMARY_KEYS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss")
+
+
+def finetune_config(cfg: FewshotConfig, seed: int, train: str, output: str) -> Any:
+    """The `rawtune finetune` config of one few-shot run (also how the data files are read)."""
+    d = cfg.data
+    return load_config(
+        "finetune",
+        base={
+            "seed": seed,
+            "output": output,
+            "model": cfg.model.model_dump(),
+            "task": {"name": "classification", "label_kind": "single"},
+            "data": {
+                "train": train,
+                "dev": d.dev,
+                "test": d.test,
+                "text_column": d.text_column,
+                "label_column": d.label_column,
+                "max_length": d.max_length,
+                "stride": min(32, d.max_length // 2 - 1),  # finetune's default, kept valid for short inputs
+            },
+            "train": cfg.finetune.model_dump(),
+        },
+    )
+
+
+def read_data(cfg: FewshotConfig) -> tuple[Any, dict[str, Any], Any]:
+    """(task, {"pool", "dev"[, "test"]}, label space), every file read and checked up front."""
+    from rawtune.tasks.base import get_task
+
+    task = get_task(finetune_config(cfg, cfg.seed, str(cfg.data.train), str(cfg.output)))
+    splits = {"pool": task.read(str(cfg.data.train))}
+    for name in ("dev", "test"):
+        path = getattr(cfg.data, name)
+        if path:
+            splits[name] = task.read(str(path))
+    for data in splits.values():
+        if not data.examples:
+            raise DataError("no examples", file=data.file)
+    space = task.label_space(splits["pool"])
+    for name in ("dev", "test"):
+        if name in splits:
+            task.check_labels(space, splits[name], name)
+    return task, splits, space
+
+
+def write_sample(root: Path, seed: int, sample: list[Any], cfg: FewshotConfig, pool: Any) -> dict[str, Any]:
+    """OUTPUT/kshot/seed-N.csv (the user's column names, plus the pool line of each row) and the
+    record of the draw kept in metrics.json and each run's manifest."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow([cfg.data.text_column, cfg.data.label_column, "pool_line"])
+    for ex in sample:
+        w.writerow([ex.text, ex.label, ex.line])
+    path = root / "kshot" / f"seed-{seed}.csv"
+    write_text(path, buf.getvalue())
+    return {
+        "file": str(path),
+        "pool": pool.file,
+        "k": cfg.shots,
+        "seed": seed,
+        "lines": [ex.line for ex in sample],
+        "labels": [ex.label for ex in sample],
+    }
+
+
+def _run_finetune(cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path, **_: Any) -> dict:
+    from rawtune.stages.finetune import run_finetune
+
+    run = run_finetune(finetune_config(cfg, seed, kshot["file"], str(out)))
+    run.update_manifest(kshot=kshot)
+    return json.loads(run.metrics_json.read_text())
+
+
+def _run_setfit(cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path, **kw: Any) -> dict:
+    from rawtune.stages.setfit import run_setfit
+
+    return run_setfit(cfg, seed, kshot, out, **kw)
+
+
+METHODS = {"finetune": _run_finetune, "setfit": _run_setfit}
+
+
+def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """{split: {metric: {"mean", "std", "values"}}} over the runs; std is the sample std (n - 1), as
+    `rawtune finetune --seeds` reports it, and 0.0 for one run."""
+    out: dict[str, Any] = {}
+    for split in ("dev", "test"):
+        vals: dict[str, list[float]] = {}
+        for rec in per_seed:
+            for k, v in (rec.get(split) or {}).items():
+                vals.setdefault(k, []).append(float(v))
+        if vals:
+            out[split] = {
+                k: {
+                    "mean": statistics.fmean(v),
+                    "std": statistics.stdev(v) if len(v) > 1 else 0.0,
+                    "values": v,
+                }
+                for k, v in vals.items()
+            }
+    return out
+
+
+def run_fewshot(config: Any) -> dict[str, Any]:
+    """All seeds of one few-shot study; returns (and writes) OUTPUT/metrics.json."""
+    from rawtune.data.kshot import sample_per_class
+
+    cfg: FewshotConfig = coerce_config("fewshot", config)
+    setup_logging()
+    root = Path(str(cfg.output))
+    RunDir.check_new(root)
+    task, splits, space = read_data(cfg)
+    sample_per_class(splits["pool"].examples, cfg.shots, cfg.seed)  # too few examples fail first
+    (root / "kshot").mkdir(parents=True, exist_ok=True)
+    write_text(root / "config.yaml", dump_config(cfg))
+    per_seed = []
+    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
+        sample = sample_per_class(splits["pool"].examples, cfg.shots, seed)
+        kshot = write_sample(root, seed, sample, cfg, splits["pool"])
+        log.info("fewshot %s, seed %d: %d examples (%d per class)", cfg.method, seed, len(sample), cfg.shots)
+        m = METHODS[cfg.method](
+            cfg, seed, kshot, root / f"seed-{seed}", task=task, sample=sample, splits=splits, space=space
+        )
+        rec: dict[str, Any] = {"seed": seed, "run": str(root / f"seed-{seed}")}
+        for split in ("dev", "test"):
+            if m.get(split):
+                rec[split] = {
+                    k: m[split][k] for k in SUMMARY_KEYS if isinstance(m[split].get(k), (int, float))
+                }
+        rec["train_seconds"] = (m.get("train") or {}).get("train_seconds")
+        rec["kshot"] = kshot
+        per_seed.append(rec)
+    summary = {
+        "task": "classification",
+        "method": cfg.method,
+        "shots": cfg.shots,
+        "seeds": [r["seed"] for r in per_seed],
+        **summarize(per_seed),
+        "per_seed": per_seed,
+    }
+    write_json(root / "metrics.json", summary)
+    return summary

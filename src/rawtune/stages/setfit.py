@@ -1,0 +1,175 @@
+"""One SetFit-style few-shot run: the sentence encoder trained on contrastive pairs of the k-shot
+sample by `train.fit.fit` (the loop finetune uses, with `tasks.contrastive.CosinePairLoss` as the
+objective), then a logistic-regression head on its embeddings. RUN/model/ is the encoder
+(AutoModel.from_pretrained loads it) with its tokenizer, fewshot_head.json (the head's numbers) and
+fewshot.json (how to embed: mean pooling, L2-normalised)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from rawtune.config.fewshot import FewshotConfig
+from rawtune.config.loader import dump_config
+from rawtune.runs.atomic import write_json
+from rawtune.runs.rundir import RunDir
+
+log = logging.getLogger("rawtune")
+HEAD_FILE, META_FILE = "fewshot_head.json", "fewshot.json"
+
+
+def _scorer(tokenizer: Any, sample: list[Any], cfg: FewshotConfig, seed: int, space: Any):
+    """evaluate(encoder, data) -> (metrics, head): the head fitted on the sample's current
+    embeddings, then the data scored with it."""
+    from rawtune.evaluation.metrics import classification_metrics
+    from rawtune.tasks.contrastive import LogisticHead, embed
+
+    n = cfg.data.max_length
+
+    def score(encoder: Any, data: Any) -> tuple[dict[str, Any], Any]:
+        x = embed(encoder, tokenizer, [ex.text for ex in sample], n)
+        head = LogisticHead.fit(x, [ex.label for ex in sample], cfg.setfit.head_c, seed)
+        pred = head.predict(embed(encoder, tokenizer, [ex.text for ex in data.examples], n))
+        gold = [ex.label for ex in data.examples]
+        return classification_metrics(gold, pred, list(space.labels)), head
+
+    return score
+
+
+def _train(
+    cfg: FewshotConfig, seed: int, encoder: Any, tokenizer: Any, sample: list[Any], run: RunDir, score, dev
+):
+    from rawtune.data.batching import ShuffledBatches
+    from rawtune.stages.common import config_fingerprint, make_accelerator
+    from rawtune.tasks.base import pad_id
+    from rawtune.tasks.contrastive import CosinePairLoss, PairCollator, make_pairs
+    from rawtune.train.fit import fit
+
+    train_cfg = cfg.setfit.train
+    ids = tokenizer([ex.text for ex in sample], truncation=True, max_length=cfg.data.max_length)["input_ids"]
+    pairs = make_pairs([ex.label for ex in sample], cfg.setfit.iterations, seed)
+    features = [{"a": ids[i], "b": ids[j], "target": t} for i, j, t in pairs]
+    collate = PairCollator(pad_id(tokenizer))
+    stream = ShuffledBatches(
+        features,
+        train_cfg.batch_size,
+        lambda samples, _ids, _epoch: collate(samples),
+        seed,
+        lengths=[len(f["a"]) + len(f["b"]) for f in features],
+    )
+    accelerator = make_accelerator(train_cfg)
+    log.info("setfit: %d pairs (%d rounds) from %d examples", len(pairs), cfg.setfit.iterations, len(sample))
+    data_hash = hashlib.sha256(repr(pairs).encode() + repr(ids).encode()).hexdigest()[:16]
+    return fit(
+        CosinePairLoss(encoder),
+        stream,
+        cfg=train_cfg,
+        run=run,
+        accelerator=accelerator,
+        seed=seed,
+        evaluate=(lambda m: score(accelerator.unwrap_model(m).model, dev)[0]) if dev is not None else None,
+        fingerprint={"config": config_fingerprint(cfg), "data": data_hash},
+        resume=False,
+        select=("macro_f1", True),
+    )
+
+
+def run_setfit(
+    cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path, *, sample, splits, space, **_: Any
+) -> dict[str, Any]:
+    import torch
+    from transformers import AutoModel
+
+    from rawtune.modeling.backbone import load_pretrained, load_tokenizer, resolve
+    from rawtune.stages.common import records_failure, setup_logging
+
+    src = resolve(cfg.model.name_or_path)
+    tokenizer = load_tokenizer(src.ref, cfg.model)
+    torch.manual_seed(seed)
+    encoder = load_pretrained(src, AutoModel, cfg.model)
+    one = cfg.model_copy(update={"seed": seed, "seeds": 1, "output": str(out)})
+    run = RunDir.create(
+        out,
+        dump_config(one),
+        {
+            "stage": "fewshot",
+            "method": "setfit",
+            "task": "classification",
+            "parent": src.parent_run,
+            "model_source": {"ref": src.ref, "kind": src.kind},
+            "labels": list(space.labels),
+            "kshot": kshot,
+            "data": {k: {"file": v.file, "examples": len(v.examples)} for k, v in splits.items()},
+        },
+    )
+    setup_logging(run.logs_dir / "train.log")
+    score = _scorer(tokenizer, sample, cfg, seed, space)
+    with records_failure(run):
+        result = _train(cfg, seed, encoder, tokenizer, sample, run, score, splits.get("dev"))
+        encoder.to("cpu")
+        final: dict[str, Any] = {}
+        head = None
+        for split in ("dev", "test"):
+            if split in splits:
+                final[split], head = score(encoder, splits[split])
+        if head is None:
+            _, head = score(encoder, splits["pool"])  # no evaluation data: the head still has to exist
+        _save(run, encoder, tokenizer, head, cfg)
+        _reports(run, final, splits, src.ref)
+    st = result.state
+    summary = {
+        "task": "classification",
+        "method": "setfit",
+        **final,
+        "train": {
+            "examples": len(sample),
+            "pairs": st.get("samples_seen"),
+            "steps": st["step"],
+            "train_seconds": st["train_seconds"],
+        },
+        "kshot": kshot,
+    }
+    run.finish(summary)
+    return summary
+
+
+def _save(run: RunDir, encoder: Any, tokenizer: Any, head: Any, cfg: FewshotConfig) -> None:
+    encoder.save_pretrained(str(run.model_dir))
+    tokenizer.save_pretrained(str(run.model_dir))
+    write_json(run.model_dir / HEAD_FILE, head.to_json())
+    write_json(
+        run.model_dir / META_FILE,
+        {"method": "setfit", "pooling": "mean", "normalize": True, "max_length": cfg.data.max_length},
+    )
+
+
+def _reports(run: RunDir, final: dict[str, Any], splits: dict[str, Any], model_ref: str) -> None:
+    from rawtune.evaluation.report import write_report
+
+    history = run.read_metrics()
+    for split, metrics in final.items():
+        data = splits[split]
+        write_report(
+            run.eval_dir / split,
+            task="classification",
+            metrics=metrics,
+            title=f"fewshot setfit — {split} ({Path(data.file).name})",
+            history=history,
+            meta={"model": model_ref, "data": data.file, "examples": len(data.examples)},
+        )
+
+
+def load_setfit(run_dir: str | Path) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """(encoder, tokenizer, head, meta) of a SetFit-style run; predict with
+    `head.predict(embed(encoder, tokenizer, texts, meta["max_length"]))`."""
+    from rawtune.modeling.backbone import load_tokenizer
+    from rawtune.modeling.heads import load_task_model
+    from rawtune.tasks.contrastive import LogisticHead
+
+    d = Path(run_dir) / "model"
+    head = LogisticHead.from_json(json.loads((d / HEAD_FILE).read_text()))
+    meta = json.loads((d / META_FILE).read_text())
+    return load_task_model(str(d), "AutoModel"), load_tokenizer(str(d)), head, meta
