@@ -12,10 +12,11 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
     from rawtune.config.schema import FinetuneConfig, PretrainConfig
+    from rawtune.config.zeroshot import ZeroshotConfig
     from rawtune.runs.rundir import RunDir
     from rawtune.serve.predictor import Predictor
 
-__all__ = ["Predictor", "__version__", "evaluate", "finetune", "pretrain", "train_tokenizer"]
+__all__ = ["Predictor", "__version__", "evaluate", "finetune", "pretrain", "train_tokenizer", "zeroshot"]
 
 
 def pretrain(config: PretrainConfig | dict[str, Any] | str, *, resume: bool = False) -> RunDir:
@@ -40,6 +41,14 @@ def evaluate(run: str, data: str, *, name: str | None = None) -> dict[str, Any]:
     from rawtune.stages.evaluate import evaluate_run
 
     return evaluate_run(run, data, name=name)[0]
+
+
+def zeroshot(config: ZeroshotConfig | dict[str, Any] | str) -> RunDir:
+    """Classify a table with no training (embedding similarity, cloze prompts or NLI) and return the
+    finished run directory; see `rawtune.config.zeroshot.ZeroshotConfig` for the keys."""
+    from rawtune.stages.zeroshot import run_zeroshot
+
+    return run_zeroshot(config)
 
 
 def __getattr__(name: str) -> Any:

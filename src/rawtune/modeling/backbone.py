@@ -86,6 +86,14 @@ def apply_dropout(config: Any, cfg: ModelConfig) -> Any:
 def load_pretrained(src: Source, auto_class: Any, cfg: ModelConfig, config: Any = None, **extra: Any) -> Any:
     """from_pretrained with missing heads reported in one line instead of transformers' table.
     `config`: a ready model config (dropout overrides already applied), else loaded from `src`."""
+    return load_pretrained_with_info(src, auto_class, cfg, config, **extra)[0]
+
+
+def load_pretrained_with_info(
+    src: Source, auto_class: Any, cfg: ModelConfig, config: Any = None, **extra: Any
+) -> tuple[Any, dict[str, Any]]:
+    """`load_pretrained`, also returning transformers' loading info (missing_keys: tensors the
+    checkpoint lacked and that were initialised at random, e.g. a head)."""
     from transformers import AutoConfig
     from transformers.utils import logging as hf_logging
 
@@ -113,7 +121,7 @@ def load_pretrained(src: Source, auto_class: Any, cfg: ModelConfig, config: Any 
             len(missing),
             sorted(missing)[0],
         )
-    return model
+    return model, info
 
 
 def scratch_config(cfg: ModelConfig, tokenizer: Any, max_positions: int) -> Any:

@@ -1,0 +1,66 @@
+"""`rawtune fewshot`: named flags are shortcuts for config keys; --a.b=v sets any other key."""
+
+from __future__ import annotations
+
+import argparse
+
+from rawtune.cli.pretrain_cmd import collect_overrides
+
+SHORTCUTS = {
+    "model": "model.name_or_path",
+    "train": "data.train",
+    "dev": "data.dev",
+    "test": "data.test",
+    "output": "output",
+    "shots": "shots",
+    "seeds": "seeds",
+    "seed": "seed",
+    "method": "method",
+    "text_column": "data.text_column",
+    "label_column": "data.label_column",
+}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fewshot",
+        help="few-shot classification: k examples per class, mean ± std over seeds",
+        description="Draw k examples per class from a pool (per seed), train on them by SetFit-style "
+        "contrastive fine-tuning plus a logistic-regression head (setfit) or by plain fine-tuning of a "
+        "classification head (finetune), and score the dev set. One run per seed in OUTPUT/seed-N; "
+        "OUTPUT/metrics.json holds the mean, std and per-seed values and the lines drawn.",
+        epilog="Any config key is a flag too: --setfit.iterations=10 --finetune.epochs=30. "
+        "See 'rawtune config show fewshot' for every key and its default.",
+    )
+    p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
+    p.add_argument("--model", metavar="ID|DIR|RUN", help="encoder: hub id, save_pretrained dir, or a run dir")
+    p.add_argument(
+        "--train", metavar="FILE", help="the pool the k-shot sample is drawn from (.csv/.tsv/.jsonl)"
+    )
+    p.add_argument("--dev", metavar="FILE", help="evaluation data, scored at the end of each run")
+    p.add_argument("--test", metavar="FILE", help="test data, scored at the end of each run")
+    p.add_argument("--output", metavar="DIR", help="directory to create")
+    p.add_argument("--shots", type=int, metavar="K", help="examples per class (default 8)")
+    p.add_argument("--seeds", type=int, metavar="N", help="number of runs, seeds SEED..SEED+N-1 (default 1)")
+    p.add_argument("--seed", type=int, help="first seed (default 0)")
+    p.add_argument("--method", metavar="setfit|finetune")
+    p.add_argument("--text-column", dest="text_column", metavar="NAME")
+    p.add_argument("--label-column", dest="label_column", metavar="NAME")
+    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+
+
+def handle(args: argparse.Namespace, extra: list[str]) -> int:
+    import rawtune.config.fewshot  # noqa: F401  (registers the stage's config)
+    from rawtune.config.loader import load_config
+    from rawtune.stages.fewshot import run_fewshot
+
+    cfg = load_config("fewshot", file=args.config, overrides=collect_overrides(args, extra, SHORTCUTS))
+    summary = run_fewshot(cfg)
+    n = len(summary["seeds"])
+    for split in ("dev", "test"):
+        for key in ("accuracy", "macro_f1"):
+            v = (summary.get(split) or {}).get(key)
+            if v:
+                print(f"{split} {key}: {v['mean']:.4f} ± {v['std']:.4f} ({n} seed{'s' * (n > 1)})")
+    print(cfg.output)
+    return 0

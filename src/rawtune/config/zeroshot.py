@@ -1,0 +1,146 @@
+"""The `rawtune zeroshot` config: a labeled (or unlabeled) table scored against label names with no
+training, by embedding similarity, cloze prompts on an MLM head, or NLI entailment.
+
+Comma strings are accepted where the CLI passes one (`labels: "a,b"`, `verbalizer: "pos=great,neg=bad"`),
+and `descriptions` may name a YAML file; the resolved config.yaml holds the expanded lists and maps,
+so feeding it back reproduces the run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, field_validator, model_validator
+
+from rawtune import __version__
+from rawtune.config.base import PathStr, Section, _dotted
+from rawtune.config.schema import STAGES, ModelConfig
+
+METHODS = ("embedding", "cloze", "nli")
+# a method's template when none is given: the cloze prompt, or the NLI hypothesis
+DEFAULT_TEMPLATES = {"embedding": None, "cloze": "{text} It was {mask}.", "nli": "This example is {label}."}
+
+
+class ZeroshotDataConfig(Section):
+    file: PathStr | None = Field(None, description="Table to classify: .csv/.tsv/.jsonl (.txt: unlabeled).")
+    split: str = Field("dev", description="Name of the split in metrics.json and RUN/eval/.")
+    text_column: str = "text"
+    label_column: str = Field("label", description="Gold labels; a file without this column is unlabeled.")
+    max_length: int = Field(128, ge=16, le=8192, description="Tokens per input, special tokens included.")
+
+
+def _split_items(value: Any) -> Any:
+    if isinstance(value, str):
+        return [s.strip() for s in value.split(",") if s.strip()]
+    return value
+
+
+class ZeroshotConfig(Section):
+    """`rawtune zeroshot`: classify without training, against label names or descriptions."""
+
+    stage: Literal["zeroshot"] = "zeroshot"
+    rawtune_version: str = __version__
+    output: PathStr | None = Field(None, description="Run directory to create.")
+    model: ModelConfig = ModelConfig()
+    data: ZeroshotDataConfig = ZeroshotDataConfig()
+    labels: list[str] = Field(default_factory=list, description="The label set, in order (a,b,c).")
+    method: Literal["embedding", "cloze", "nli"] = "embedding"
+    descriptions: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="embedding/nli: label -> one or more descriptions (averaged), or a YAML file of that "
+        "map; a label without one is described by its name ('_'/'-' as spaces).",
+    )
+    template: str | None = Field(
+        None,
+        description="cloze: prompt with {text} and {mask} (default '{text} It was {mask}.'); "
+        "nli: hypothesis with {label} (default 'This example is {label}.').",
+    )
+    verbalizer: dict[str, str] = Field(
+        default_factory=dict, description="cloze: label -> one vocabulary word (pos=great,neg=terrible)."
+    )
+    batch_size: int = Field(32, ge=1)
+
+    @staticmethod
+    def missing_required(data: dict) -> list[str]:
+        return [k for k in ("output", "data.file", "model.name_or_path", "labels") if not _dotted(data, k)]
+
+    @field_validator("labels", mode="before")
+    @classmethod
+    def _labels(cls, value: Any) -> Any:
+        value = _split_items(value)
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+    @field_validator("verbalizer", mode="before")
+    @classmethod
+    def _verbalizer(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        out = {}
+        for item in _split_items(value):
+            label, eq, word = item.partition("=")
+            if not eq or not label.strip() or not word.strip():
+                raise ValueError(f"expected label=word pairs like 'pos=great,neg=terrible', got {item!r}")
+            out[label.strip()] = word.strip()
+        return out
+
+    @field_validator("descriptions", mode="before")
+    @classmethod
+    def _descriptions(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = _read_descriptions(Path(value))
+        if isinstance(value, dict):
+            return {str(k): [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_template(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("template") is None:
+            method = data.get("method", "embedding")
+            return {**data, "template": DEFAULT_TEMPLATES.get(method)}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ZeroshotConfig:
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels: duplicates in {self.labels}")
+        for name, mapping in (("descriptions", self.descriptions), ("verbalizer", self.verbalizer)):
+            unknown = sorted(set(mapping) - set(self.labels))
+            if unknown and self.labels:
+                raise ValueError(f"{name}: labels not in `labels` ({', '.join(self.labels)}): {unknown}")
+        if any(not v for v in self.descriptions.values()):
+            raise ValueError("descriptions: every label needs at least one description")
+        if self.method == "cloze" and self.labels:
+            missing = [lab for lab in self.labels if lab not in self.verbalizer]
+            if missing:
+                raise ValueError(f"cloze needs a verbalizer word for every label; missing: {missing}")
+        _check_template(self.method, self.template)
+        return self
+
+
+def _check_template(method: str, template: str | None) -> None:
+    need = {"cloze": ("{text}", "{mask}"), "nli": ("{label}",)}.get(method, ())
+    if method == "embedding" and template is not None:
+        raise ValueError("template: the embedding method takes no template (use descriptions)")
+    for field in need:
+        if template is None or template.count(field) != 1:
+            raise ValueError(f"template: a {method} template needs {field} exactly once, got {template!r}")
+
+
+def _read_descriptions(path: Path) -> Any:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ValueError(f"cannot read descriptions file {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"descriptions file {path}: invalid YAML: {e}") from None
+    if not isinstance(data, dict) or not all(
+        isinstance(v, str) or (isinstance(v, list) and all(isinstance(s, str) for s in v))
+        for v in data.values()
+    ):
+        raise ValueError(f"descriptions file {path}: expected a mapping label -> text or list of texts")
+    return data
+
+
+STAGES["zeroshot"] = ZeroshotConfig

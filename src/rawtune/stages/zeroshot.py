@@ -1,0 +1,173 @@
+"""`rawtune zeroshot`: classify a table against label names or descriptions with no training, and
+write a run directory like any evaluation (metrics.json, eval/SPLIT/report.{json,md} + plots,
+predictions), with the majority-class baseline beside the scores when the data is labeled."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rawtune.config.loader import dump_config
+from rawtune.config.zeroshot import ZeroshotConfig
+from rawtune.errors import DataError
+from rawtune.runs.atomic import write_text
+from rawtune.runs.rundir import RunDir
+from rawtune.stages.common import coerce_config, records_failure, setup_logging
+
+log = logging.getLogger("rawtune")
+
+
+def read_data(cfg: ZeroshotConfig) -> tuple[Any, bool]:
+    """The table and whether it is labeled (it is unless it lacks the label column or is .txt).
+    Every gold label must be one of cfg.labels: the first one that is not is named with file:line."""
+    from rawtune.data.readers.labeled import read_text_table
+
+    d = cfg.data
+    assert d.file is not None
+    try:
+        data = read_text_table(d.file, text_column=d.text_column, label_column=d.label_column)
+        labeled = True
+    except DataError as e:
+        if e.field != d.label_column and not d.file.lower().endswith(".txt"):
+            raise
+        log.warning("%s: no '%s' column: scoring without gold labels (%s)", d.file, d.label_column, e)
+        data = read_text_table(d.file, text_column=d.text_column, labeled=False)
+        labeled = False
+    if labeled:
+        known = set(cfg.labels)
+        for ex in data.examples:
+            if ex.label not in known:
+                raise DataError(
+                    f"gold label {ex.label!r} is not in --labels ({', '.join(cfg.labels)})",
+                    file=ex.file,
+                    line=ex.line,
+                    field=d.label_column,
+                )
+    return data, labeled
+
+
+def _scorer(cfg: ZeroshotConfig) -> tuple[Any, dict[str, Any]]:
+    """Load the model the method needs and check everything about it (verbaliser tokens, entailment
+    label, MLM head) before a run directory exists; returns score(texts) -> [n, labels] and facts."""
+    from rawtune.modeling import zeroshot as models
+    from rawtune.modeling.backbone import load_tokenizer, resolve
+    from rawtune.tasks import zeroshot as Z
+
+    assert cfg.model.name_or_path is not None
+    src = resolve(cfg.model.name_or_path)
+    tok = load_tokenizer(src.ref, cfg.model)
+    kw = {"batch_size": cfg.batch_size, "max_length": cfg.data.max_length}
+    facts: dict[str, Any] = {"model_source": {"ref": src.ref, "kind": src.kind}, "parent": src.parent_run}
+    label_texts = Z.describe(cfg.labels, cfg.descriptions)
+    if cfg.method == "cloze":
+        model = models.load_mlm(src, cfg.model)
+        ids = Z.verbalizer_ids(tok, cfg.verbalizer, cfg.labels)
+        facts["verbalizer_tokens"] = dict(zip(cfg.labels, tok.convert_ids_to_tokens(ids)))
+
+        def score(texts: list[str]) -> Any:
+            prompts = Z.cloze_prompts(tok, texts, cfg.template or "", cfg.data.max_length)
+            return Z.cloze_scores(model, tok, prompts, ids, **kw)
+
+    elif cfg.method == "nli":
+        model, entail = models.load_nli(src, cfg.model)
+        template = cfg.template or ""
+        hypotheses = [[template.format(label=t) for t in texts] for texts in label_texts]
+        facts["hypotheses"] = dict(zip(cfg.labels, hypotheses))
+
+        def score(texts: list[str]) -> Any:
+            return Z.nli_scores(model, tok, texts, hypotheses, entail, **kw)
+
+    else:
+        model = models.load_encoder(src, cfg.model)
+        pooling = models.sentence_pooling(src.ref)
+        facts["pooling"] = {"mode": pooling.mode, "normalize": pooling.normalize}
+        facts["descriptions"] = dict(zip(cfg.labels, label_texts))
+
+        def score(texts: list[str]) -> Any:
+            return Z.embedding_scores(model, tok, texts, label_texts, pooling, **kw)
+
+    return score, facts
+
+
+def majority_baseline(gold: list[str]) -> dict[str, Any]:
+    """Accuracy of always answering the most frequent gold label (ties: the first seen)."""
+    label, count = Counter(gold).most_common(1)[0]
+    return {"label": label, "accuracy": count / len(gold)}
+
+
+def run_zeroshot(config: Any) -> RunDir:
+    """Score cfg.data.file with cfg.method and write the run directory cfg.output."""
+    cfg: ZeroshotConfig = coerce_config("zeroshot", config)
+    setup_logging()
+    RunDir.check_new(Path(str(cfg.output)))
+    data, labeled = read_data(cfg)
+    score, facts = _scorer(cfg)
+    split = cfg.data.split
+    manifest = {
+        "stage": "zeroshot",
+        "task": "classification",
+        "method": cfg.method,
+        "labels": list(cfg.labels),
+        "data": {split: {"file": data.file, "examples": len(data.examples), "labeled": labeled}},
+        **facts,
+    }
+    run = RunDir.create(str(cfg.output), dump_config(cfg), manifest)
+    setup_logging(run.logs_dir / "zeroshot.log")
+    with records_failure(run):
+        start = time.perf_counter()
+        scores = score([ex.text for ex in data.examples])
+        seconds = time.perf_counter() - start
+        pred = [cfg.labels[int(j)] for j in scores.argmax(1)]
+        _write_predictions(run, split, data.examples, pred, scores, cfg.labels)
+        result: dict[str, Any] = {"n": len(pred), "predicted": dict(Counter(pred))}
+        if labeled:
+            result = _evaluate(run, cfg, data, pred)
+        result.update(seconds=seconds, examples_per_s=len(pred) / seconds if seconds else 0.0)
+        run.finish({"task": "classification", "stage": "zeroshot", "method": cfg.method, split: result})
+    if labeled:
+        log.info("done: %s (%s accuracy %.4f, majority baseline %.4f)", run.path, split,
+                 result["accuracy"], result["majority_baseline"])  # fmt: skip
+    else:
+        log.info("done: %s (%d texts scored, unlabeled)", run.path, len(pred))
+    return run
+
+
+def _evaluate(run: RunDir, cfg: ZeroshotConfig, data: Any, pred: list[str]) -> dict[str, Any]:
+    from rawtune.evaluation.metrics import classification_metrics
+    from rawtune.evaluation.report import write_report
+
+    gold = [ex.label for ex in data.examples]
+    metrics = classification_metrics(gold, pred, list(cfg.labels))
+    base = majority_baseline(gold)
+    metrics.update(majority_baseline=base["accuracy"], majority_label=base["label"])
+    write_report(
+        run.eval_dir / cfg.data.split,
+        task="classification",
+        metrics=metrics,
+        title=f"zero-shot {cfg.method} — {cfg.data.split} ({Path(data.file).name})",
+        meta={
+            "model": cfg.model.name_or_path,
+            "method": cfg.method,
+            "data": data.file,
+            "examples": len(gold),
+        },
+    )
+    return metrics
+
+
+def _write_predictions(
+    run: RunDir, split: str, examples: list[Any], pred: list[str], scores: Any, labels: list[str]
+) -> None:
+    lines = []
+    for ex, p, row in zip(examples, pred, scores):
+        rec = {"line": ex.line, "text": ex.text, "label": p}
+        if ex.label is not None:
+            rec["gold"] = ex.label
+        rec["scores"] = {lab: round(float(s), 6) for lab, s in zip(labels, row)}
+        lines.append(json.dumps(rec, ensure_ascii=False) + "\n")
+    (run.eval_dir / split).mkdir(parents=True, exist_ok=True)
+    write_text(run.eval_dir / split / "predictions.jsonl", "".join(lines))
