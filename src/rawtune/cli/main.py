@@ -21,6 +21,7 @@ from rawtune.cli import (
     run_cmd,
     serve_cmd,
     tokenizer_cmd,
+    zeroshot_cmd,
 )
 
 COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
@@ -37,6 +38,7 @@ COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
     ("report", report_cmd.register),
     ("tokenizer", tokenizer_cmd.register),
     ("config", config_cmd.register),
+    ("zeroshot", zeroshot_cmd.register),
 ]
 
 
