@@ -8,7 +8,8 @@ import statistics
 
 import pytest
 
-from rawtune.stages.fewshot import run_fewshot
+from rawtune.config.loader import load_config
+from rawtune.stages.fewshot import read_data, run_fewshot
 
 
 def _cfg(tmp_path, tiny_backbone, cls_data, method: str, seeds: int = 1, name: str = "fs") -> dict:
@@ -48,6 +49,14 @@ def test_setfit_run_saves_encoder_and_head(tmp_path, tiny_backbone, cls_data):
     texts = ["the film was good and great", "the film was bad and awful"]
     assert head.predict(embed(encoder, tokenizer, texts, meta["max_length"])) == ["pos", "neg"]
     assert summary["per_seed"][0]["dev"]["accuracy"] == summary["dev"]["accuracy"]["mean"]
+    # the saved encoder + head reproduce the reported dev accuracy
+    _task, splits, _space = read_data(
+        load_config("fewshot", base=_cfg(tmp_path, tiny_backbone, cls_data, "setfit"))
+    )
+    dev = splits["dev"].examples
+    pred = head.predict(embed(encoder, tokenizer, [ex.text for ex in dev], meta["max_length"]))
+    acc = sum(p == ex.label for p, ex in zip(pred, dev)) / len(dev)
+    assert acc == pytest.approx(summary["dev"]["accuracy"]["mean"])
     log = [json.loads(line) for line in (tmp_path / "fs" / "seed-0" / "metrics.jsonl").open()]
     losses = [r["loss"] for r in log if r["kind"] == "train"]
     assert statistics.fmean(losses[-3:]) < 0.6 * statistics.fmean(losses[:3])  # the pair loss is learned

@@ -22,21 +22,24 @@ HEAD_FILE, META_FILE = "fewshot_head.json", "fewshot.json"
 
 
 def _scorer(tokenizer: Any, sample: list[Any], cfg: FewshotConfig, seed: int, space: Any):
-    """evaluate(encoder, data) -> (metrics, head): the head fitted on the sample's current
-    embeddings, then the data scored with it."""
+    """(fit_head(encoder) -> head on the sample's current embeddings, score(encoder, data) ->
+    metrics of that head on the data)."""
     from rawtune.evaluation.metrics import classification_metrics
     from rawtune.tasks.contrastive import LogisticHead, embed
 
     n = cfg.data.max_length
 
-    def score(encoder: Any, data: Any) -> tuple[dict[str, Any], Any]:
+    def fit_head(encoder: Any) -> Any:
         x = embed(encoder, tokenizer, [ex.text for ex in sample], n)
-        head = LogisticHead.fit(x, [ex.label for ex in sample], cfg.setfit.head_c, seed)
+        return LogisticHead.fit(x, [ex.label for ex in sample], cfg.setfit.head_c, seed)
+
+    def score(encoder: Any, data: Any) -> dict[str, Any]:
+        head = fit_head(encoder)
         pred = head.predict(embed(encoder, tokenizer, [ex.text for ex in data.examples], n))
         gold = [ex.label for ex in data.examples]
-        return classification_metrics(gold, pred, list(space.labels)), head
+        return classification_metrics(gold, pred, list(space.labels))
 
-    return score
+    return fit_head, score
 
 
 def _train(
@@ -70,7 +73,7 @@ def _train(
         run=run,
         accelerator=accelerator,
         seed=seed,
-        evaluate=(lambda m: score(accelerator.unwrap_model(m).model, dev)[0]) if dev is not None else None,
+        evaluate=(lambda m: score(accelerator.unwrap_model(m).model, dev)) if dev is not None else None,
         fingerprint={"config": config_fingerprint(cfg), "data": data_hash},
         resume=False,
         select=("macro_f1", True),
@@ -106,20 +109,20 @@ def run_setfit(
         },
     )
     setup_logging(run.logs_dir / "train.log")
-    score = _scorer(tokenizer, sample, cfg, seed, space)
+    fit_head, score = _scorer(tokenizer, sample, cfg, seed, space)
     with records_failure(run):
         result = _train(cfg, seed, encoder, tokenizer, sample, run, score, splits.get("dev"))
         encoder.to("cpu")
         final: dict[str, Any] = {}
-        head = None
+        st = result.state
+        if result.after is not None and st["best_step"] in (None, st["step"]):
+            final["dev"] = result.after  # the loop's last evaluation scored these very weights
         for split in ("dev", "test"):
-            if split in splits:
-                final[split], head = score(encoder, splits[split])
-        if head is None:
-            _, head = score(encoder, splits["pool"])  # no evaluation data: the head still has to exist
+            if split in splits and split not in final:
+                final[split] = score(encoder, splits[split])
+        head = fit_head(encoder)  # the head on the final embeddings (the same fit the scores used)
         _save(run, encoder, tokenizer, head, cfg)
         _reports(run, final, splits, src.ref)
-    st = result.state
     summary = {
         "task": "classification",
         "method": "setfit",
