@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from rawtune import __version__
 from rawtune.config.base import PathStr, Section, _dotted
@@ -101,31 +101,55 @@ class ZeroshotConfig(Section):
             return {**data, "template": DEFAULT_TEMPLATES.get(method)}
         return data
 
-    @model_validator(mode="after")
-    def _consistent(self) -> ZeroshotConfig:
-        if len(set(self.labels)) != len(self.labels):
-            raise ValueError(f"labels: duplicates in {self.labels}")
-        for name, mapping in (("descriptions", self.descriptions), ("verbalizer", self.verbalizer)):
-            unknown = sorted(set(mapping) - set(self.labels))
-            if unknown and self.labels:
-                raise ValueError(f"{name}: labels not in `labels` ({', '.join(self.labels)}): {unknown}")
-        if any(not v for v in self.descriptions.values()):
-            raise ValueError("descriptions: every label needs at least one description")
-        if self.method == "cloze" and self.labels:
-            missing = [lab for lab in self.labels if lab not in self.verbalizer]
+    # after-validators run in field order (labels, method, descriptions, template, verbalizer), so
+    # each sees the fields before it and its error names its own key
+    @field_validator("labels")
+    @classmethod
+    def _distinct(cls, labels: list[str]) -> list[str]:
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"duplicate labels in {labels}")
+        return labels
+
+    @field_validator("descriptions")
+    @classmethod
+    def _known_descriptions(cls, value: dict[str, list[str]], info: ValidationInfo) -> dict[str, list[str]]:
+        _check_keys(value, info.data.get("labels"))
+        if any(not v for v in value.values()):
+            raise ValueError("every label needs at least one description")
+        return value
+
+    @field_validator("template")
+    @classmethod
+    def _template_fields(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "method" in info.data:
+            _check_template(info.data["method"], value)
+        return value
+
+    @field_validator("verbalizer")
+    @classmethod
+    def _verbalizer_covers(cls, value: dict[str, str], info: ValidationInfo) -> dict[str, str]:
+        labels = info.data.get("labels")
+        _check_keys(value, labels)
+        if info.data.get("method") == "cloze" and labels:
+            missing = [lab for lab in labels if lab not in value]
             if missing:
-                raise ValueError(f"cloze needs a verbalizer word for every label; missing: {missing}")
-        _check_template(self.method, self.template)
-        return self
+                raise ValueError(f"cloze needs a word for every label; missing: {missing}")
+        return value
+
+
+def _check_keys(mapping: dict[str, Any], labels: list[str] | None) -> None:
+    unknown = sorted(set(mapping) - set(labels or []))
+    if unknown and labels:
+        raise ValueError(f"labels not in `labels` ({', '.join(labels)}): {unknown}")
 
 
 def _check_template(method: str, template: str | None) -> None:
     need = {"cloze": ("{text}", "{mask}"), "nli": ("{label}",)}.get(method, ())
     if method == "embedding" and template is not None:
-        raise ValueError("template: the embedding method takes no template (use descriptions)")
+        raise ValueError("the embedding method takes no template (use descriptions)")
     for field in need:
         if template is None or template.count(field) != 1:
-            raise ValueError(f"template: a {method} template needs {field} exactly once, got {template!r}")
+            raise ValueError(f"a {method} template needs {field} exactly once, got {template!r}")
 
 
 def _read_descriptions(path: Path) -> Any:
