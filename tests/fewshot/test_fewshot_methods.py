@@ -46,8 +46,6 @@ def test_setfit_run_saves_encoder_and_head(tmp_path, tiny_backbone, cls_data):
     summary = run_fewshot(_cfg(tmp_path, tiny_backbone, cls_data, "setfit"))
     encoder, tokenizer, head, meta = load_setfit(tmp_path / "fs" / "seed-0")
     assert meta["pooling"] == "mean" and head.labels == ["neg", "pos"]
-    texts = ["the film was good and great", "the film was bad and awful"]
-    assert head.predict(embed(encoder, tokenizer, texts, meta["max_length"])) == ["pos", "neg"]
     assert summary["per_seed"][0]["dev"]["accuracy"] == summary["dev"]["accuracy"]["mean"]
     # the saved encoder + head reproduce the reported dev accuracy
     _task, splits, _space = read_data(

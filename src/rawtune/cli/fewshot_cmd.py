@@ -43,7 +43,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shots", type=int, metavar="K", help="examples per class (default 8)")
     p.add_argument("--seeds", type=int, metavar="N", help="number of runs, seeds SEED..SEED+N-1 (default 1)")
     p.add_argument("--seed", type=int, help="first seed (default 0)")
-    p.add_argument("--method", metavar="setfit|finetune")
+    p.add_argument(
+        "--method", metavar="setfit|finetune|pet", help="pet needs --pet.verbalizer (a word per label)"
+    )
     p.add_argument("--text-column", dest="text_column", metavar="NAME")
     p.add_argument("--label-column", dest="label_column", metavar="NAME")
     p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rawtune import __version__
 from rawtune.config.base import PathStr, Section, _dotted
@@ -57,13 +57,27 @@ class SetfitConfig(Section):
     train: SetfitTrainConfig = SetfitTrainConfig()
 
 
+class PetConfig(Section):
+    """PET-style prompt fine-tuning of a masked LM: a cloze template and one word per class."""
+
+    template: str = Field(
+        "{text} It was {mask}.", description="Cloze template with one {text} and one {mask}."
+    )
+    verbalizer: dict[str, str] | None = Field(
+        None, description="One single-token word per label, e.g. {'0': 'terrible', '1': 'great'} (required)."
+    )
+    train: FewshotFinetuneTrainConfig = FewshotFinetuneTrainConfig()
+
+
 class FewshotConfig(Section):
     """`rawtune fewshot`: k-shot classification, mean and std over seeds."""
 
     stage: Literal["fewshot"] = "fewshot"
     rawtune_version: str = __version__
-    method: Literal["setfit", "finetune"] = Field(
-        "setfit", description="setfit: contrastive pairs + logistic head; finetune: a classification head."
+    method: Literal["setfit", "finetune", "pet"] = Field(
+        "setfit",
+        description="setfit: contrastive pairs + logistic head; finetune: a classification head; "
+        "pet: cloze prompts scored by the masked-LM head.",
     )
     shots: int = Field(8, ge=1, description="Examples per class drawn from data.train (k).")
     seeds: int = Field(1, ge=1, description="Runs, with seeds seed, seed+1, ... (OUTPUT/seed-N each).")
@@ -74,9 +88,18 @@ class FewshotConfig(Section):
     model: ModelConfig = ModelConfig()
     data: FewshotDataConfig = FewshotDataConfig()
     setfit: SetfitConfig = SetfitConfig()
+    pet: PetConfig = PetConfig()
     finetune: FewshotFinetuneTrainConfig = Field(
         FewshotFinetuneTrainConfig(), description="Training of --method finetune (the loop finetune uses)."
     )
+
+    @model_validator(mode="after")
+    def _pet_needs_words(self) -> FewshotConfig:
+        if self.method == "pet" and not self.pet.verbalizer:
+            raise ValueError(
+                "method pet needs pet.verbalizer: one word per label, e.g. {'0': 'terrible', '1': 'great'}"
+            )
+        return self
 
     @staticmethod
     def missing_required(data: dict) -> list[str]:

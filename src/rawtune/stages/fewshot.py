@@ -102,7 +102,13 @@ def _run_setfit(cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path,
     return run_setfit(cfg, seed, kshot, out, **kw)
 
 
-METHODS = {"finetune": _run_finetune, "setfit": _run_setfit}
+def _run_pet(cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path, **kw: Any) -> dict:
+    from rawtune.stages.pet import run_pet
+
+    return run_pet(cfg, seed, kshot, out, **kw)
+
+
+METHODS = {"finetune": _run_finetune, "setfit": _run_setfit, "pet": _run_pet}
 
 
 def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:

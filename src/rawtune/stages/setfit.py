@@ -93,21 +93,7 @@ def run_setfit(
     tokenizer = load_tokenizer(src.ref, cfg.model)
     torch.manual_seed(seed)
     encoder = load_pretrained(src, AutoModel, cfg.model)
-    one = cfg.model_copy(update={"seed": seed, "seeds": 1, "output": str(out)})
-    run = RunDir.create(
-        out,
-        dump_config(one),
-        {
-            "stage": "fewshot",
-            "method": "setfit",
-            "task": "classification",
-            "parent": src.parent_run,
-            "model_source": {"ref": src.ref, "kind": src.kind},
-            "labels": list(space.labels),
-            "kshot": kshot,
-            "data": {k: {"file": v.file, "examples": len(v.examples)} for k, v in splits.items()},
-        },
-    )
+    run = create_run(cfg, seed, out, "setfit", src, list(space.labels), kshot, splits)
     setup_logging(run.logs_dir / "train.log")
     fit_head, score = _scorer(tokenizer, sample, cfg, seed, space)
     with records_failure(run):
@@ -122,7 +108,7 @@ def run_setfit(
                 final[split] = score(encoder, splits[split])
         head = fit_head(encoder)  # the head on the final embeddings (the same fit the scores used)
         _save(run, encoder, tokenizer, head, cfg)
-        _reports(run, final, splits, src.ref)
+        write_reports(run, final, splits, src.ref)
     summary = {
         "task": "classification",
         "method": "setfit",
@@ -139,6 +125,34 @@ def run_setfit(
     return summary
 
 
+def create_run(
+    cfg: FewshotConfig,
+    seed: int,
+    out: Path,
+    method: str,
+    src: Any,
+    labels: list[str],
+    kshot: dict,
+    splits: dict,
+) -> RunDir:
+    """OUTPUT/seed-N with the config that reproduces this one run and the manifest (k-shot lines)."""
+    one = cfg.model_copy(update={"seed": seed, "seeds": 1, "output": str(out)})
+    return RunDir.create(
+        out,
+        dump_config(one),
+        {
+            "stage": "fewshot",
+            "method": method,
+            "task": "classification",
+            "parent": src.parent_run,
+            "model_source": {"ref": src.ref, "kind": src.kind},
+            "labels": labels,
+            "kshot": kshot,
+            "data": {k: {"file": v.file, "examples": len(v.examples)} for k, v in splits.items()},
+        },
+    )
+
+
 def _save(run: RunDir, encoder: Any, tokenizer: Any, head: Any, cfg: FewshotConfig) -> None:
     encoder.save_pretrained(str(run.model_dir))
     tokenizer.save_pretrained(str(run.model_dir))
@@ -149,7 +163,9 @@ def _save(run: RunDir, encoder: Any, tokenizer: Any, head: Any, cfg: FewshotConf
     )
 
 
-def _reports(run: RunDir, final: dict[str, Any], splits: dict[str, Any], model_ref: str) -> None:
+def write_reports(
+    run: RunDir, final: dict[str, Any], splits: dict[str, Any], model_ref: str, method: str = "setfit"
+) -> None:
     from rawtune.evaluation.report import write_report
 
     history = run.read_metrics()
@@ -159,7 +175,7 @@ def _reports(run: RunDir, final: dict[str, Any], splits: dict[str, Any], model_r
             run.eval_dir / split,
             task="classification",
             metrics=metrics,
-            title=f"fewshot setfit — {split} ({Path(data.file).name})",
+            title=f"fewshot {method} — {split} ({Path(data.file).name})",
             history=history,
             meta={"model": model_ref, "data": data.file, "examples": len(data.examples)},
         )
