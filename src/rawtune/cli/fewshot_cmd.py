@@ -16,6 +16,7 @@ SHORTCUTS = {
     "seeds": "seeds",
     "seed": "seed",
     "method": "method",
+    "task": "task",
     "text_column": "data.text_column",
     "label_column": "data.label_column",
 }
@@ -24,7 +25,7 @@ SHORTCUTS = {
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "fewshot",
-        help="few-shot classification: k examples per class, mean ± std over seeds",
+        help="few-shot classification or NER: k examples per class (sentences per type), mean ± std over seeds",
         description="Draw k examples per class from a pool (per seed), train on them by SetFit-style "
         "contrastive fine-tuning plus a logistic-regression head (setfit) or by plain fine-tuning of a "
         "classification head (finetune), and score the dev set. One run per seed in OUTPUT/seed-N; "
@@ -44,7 +45,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, metavar="N", help="number of runs, seeds SEED..SEED+N-1 (default 1)")
     p.add_argument("--seed", type=int, help="first seed (default 0)")
     p.add_argument(
-        "--method", metavar="setfit|finetune|pet", help="pet needs --pet.verbalizer (a word per label)"
+        "--task",
+        metavar="classification|ner",
+        help="ner: k sentences per entity type from a CoNLL/JSONL file (default classification)",
+    )
+    p.add_argument(
+        "--method",
+        metavar="METHOD",
+        help="classification: setfit (default), finetune, pet (needs --pet.verbalizer); "
+        "ner: finetune (default), nnshot, proto",
     )
     p.add_argument("--text-column", dest="text_column", metavar="NAME")
     p.add_argument("--label-column", dest="label_column", metavar="NAME")
@@ -60,7 +69,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     summary = run_fewshot(cfg)
     n = len(summary["seeds"])
     for split in ("dev", "test"):
-        for key in ("accuracy", "macro_f1"):
+        for key in ("accuracy", "macro_f1", "f1"):
             v = (summary.get(split) or {}).get(key)
             if v:
                 print(f"{split} {key}: {v['mean']:.4f} ± {v['std']:.4f} ({n} seed{'s' * (n > 1)})")

@@ -69,17 +69,28 @@ class PetConfig(Section):
     train: FewshotFinetuneTrainConfig = FewshotFinetuneTrainConfig()
 
 
+METHODS = {"classification": ("setfit", "finetune", "pet"), "ner": ("finetune", "nnshot", "proto")}
+
+
 class FewshotConfig(Section):
     """`rawtune fewshot`: k-shot classification, mean and std over seeds."""
 
     stage: Literal["fewshot"] = "fewshot"
     rawtune_version: str = __version__
-    method: Literal["setfit", "finetune", "pet"] = Field(
-        "setfit",
-        description="setfit: contrastive pairs + logistic head; finetune: a classification head; "
-        "pet: cloze prompts scored by the masked-LM head.",
+    task: Literal["classification", "ner"] = Field(
+        "classification",
+        description="classification: k examples per class from a table; ner: k sentences per entity "
+        "type from a CoNLL/JSONL token file (every type in at least k sampled sentences).",
     )
-    shots: int = Field(8, ge=1, description="Examples per class drawn from data.train (k).")
+    method: Literal["setfit", "finetune", "pet", "nnshot", "proto"] = Field(
+        "setfit",
+        description="classification: setfit (default; contrastive pairs + logistic head), finetune (a "
+        "classification head) or pet (cloze prompts, masked-LM head); ner: finetune (default; measured "
+        "best), nnshot (nearest labeled word) or proto (nearest type mean), both without training.",
+    )
+    shots: int = Field(
+        8, ge=1, description="Examples per class (ner: sentences per entity type) drawn from data.train (k)."
+    )
     seeds: int = Field(1, ge=1, description="Runs, with seeds seed, seed+1, ... (OUTPUT/seed-N each).")
     seed: int = Field(0, description="The first seed: it draws the sample and initialises training.")
     output: PathStr | None = Field(
@@ -92,6 +103,22 @@ class FewshotConfig(Section):
     finetune: FewshotFinetuneTrainConfig = Field(
         FewshotFinetuneTrainConfig(), description="Training of --method finetune (the loop finetune uses)."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_method(cls, data: object) -> object:
+        """No method given: the task's default (setfit for classification, finetune for NER)."""
+        if isinstance(data, dict) and data.get("method") is None:
+            return {**data, "method": METHODS[data.get("task") or "classification"][0]}
+        return data
+
+    @model_validator(mode="after")
+    def _method_fits_task(self) -> FewshotConfig:
+        if self.method not in METHODS[self.task]:
+            raise ValueError(
+                f"method {self.method} is not for task {self.task}; use one of {', '.join(METHODS[self.task])}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _pet_needs_words(self) -> FewshotConfig:

@@ -15,34 +15,39 @@ from typing import Any
 import rawtune.config.fewshot  # noqa: F401  (registers the "fewshot" stage)
 from rawtune.config.fewshot import FewshotConfig
 from rawtune.config.loader import dump_config, load_config
+from rawtune.data.kshot import entity_types
 from rawtune.errors import DataError
 from rawtune.runs.atomic import write_json, write_text
 from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import coerce_config, setup_logging
 
 log = logging.getLogger("rawtune")
-SUMMARY_KEYS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "loss")
+SUMMARY_KEYS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "f1", "precision", "recall", "loss")
 
 
 def finetune_config(cfg: FewshotConfig, seed: int, train: str, output: str) -> Any:
     """The `rawtune finetune` config of one few-shot run (also how the data files are read)."""
     d = cfg.data
+    data = {
+        "train": train,
+        "dev": d.dev,
+        "test": d.test,
+        "max_length": d.max_length,
+        "stride": min(32, d.max_length // 2 - 1),  # finetune's default, kept valid for short inputs
+    }
+    if cfg.task == "ner":
+        task: dict[str, Any] = {"name": "ner"}
+    else:
+        task = {"name": "classification", "label_kind": "single"}
+        data.update(text_column=d.text_column, label_column=d.label_column)
     return load_config(
         "finetune",
         base={
             "seed": seed,
             "output": output,
             "model": cfg.model.model_dump(),
-            "task": {"name": "classification", "label_kind": "single"},
-            "data": {
-                "train": train,
-                "dev": d.dev,
-                "test": d.test,
-                "text_column": d.text_column,
-                "label_column": d.label_column,
-                "max_length": d.max_length,
-                "stride": min(32, d.max_length // 2 - 1),  # finetune's default, kept valid for short inputs
-            },
+            "task": task,
+            "data": data,
             "train": cfg.finetune.model_dump(),
         },
     )
@@ -71,20 +76,27 @@ def read_data(cfg: FewshotConfig) -> tuple[Any, dict[str, Any], Any]:
 def write_sample(root: Path, seed: int, sample: list[Any], cfg: FewshotConfig, pool: Any) -> dict[str, Any]:
     """OUTPUT/kshot/seed-N.csv (the user's column names, plus the pool line of each row) and the
     record of the draw kept in metrics.json and each run's manifest."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow([cfg.data.text_column, cfg.data.label_column, "pool_line"])
-    for ex in sample:
-        w.writerow([ex.text, ex.label, ex.line])
-    path = root / "kshot" / f"seed-{seed}.csv"
-    write_text(path, buf.getvalue())
+    if cfg.task == "ner":  # CoNLL: word and tag per line; the pool line of each sentence is recorded below
+        path = root / "kshot" / f"seed-{seed}.conll"
+        text = "".join("".join(f"{w} {t}\n" for w, t in zip(ex.tokens, ex.tags)) + "\n" for ex in sample)
+        write_text(path, text)
+        labels: list[Any] = [sorted(entity_types(ex.tags)) for ex in sample]
+    else:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow([cfg.data.text_column, cfg.data.label_column, "pool_line"])
+        for ex in sample:
+            w.writerow([ex.text, ex.label, ex.line])
+        path = root / "kshot" / f"seed-{seed}.csv"
+        write_text(path, buf.getvalue())
+        labels = [ex.label for ex in sample]
     return {
         "file": str(path),
         "pool": pool.file,
         "k": cfg.shots,
         "seed": seed,
         "lines": [ex.line for ex in sample],
-        "labels": [ex.label for ex in sample],
+        "labels": labels,
     }
 
 
@@ -108,7 +120,27 @@ def _run_pet(cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path, **
     return run_pet(cfg, seed, kshot, out, **kw)
 
 
-METHODS = {"finetune": _run_finetune, "setfit": _run_setfit, "pet": _run_pet}
+def _run_neighbours(cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path, **kw: Any) -> dict:
+    from rawtune.stages.fewshot_ner import run_neighbours
+
+    return run_neighbours(cfg, seed, kshot, out, **kw)
+
+
+METHODS = {
+    "finetune": _run_finetune,
+    "setfit": _run_setfit,
+    "pet": _run_pet,
+    "nnshot": _run_neighbours,
+    "proto": _run_neighbours,
+}
+
+
+def draw(cfg: FewshotConfig, pool: Any, seed: int) -> list[Any]:
+    """The k-shot sample of one seed: k per class, or for NER every type in at least k sentences."""
+    from rawtune.data.kshot import sample_ner_sentences, sample_per_class
+
+    sampler = sample_ner_sentences if cfg.task == "ner" else sample_per_class
+    return sampler(pool.examples, cfg.shots, seed)
 
 
 def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
@@ -134,19 +166,17 @@ def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
 
 def run_fewshot(config: Any) -> dict[str, Any]:
     """All seeds of one few-shot study; returns (and writes) OUTPUT/metrics.json."""
-    from rawtune.data.kshot import sample_per_class
-
     cfg: FewshotConfig = coerce_config("fewshot", config)
     setup_logging()
     root = Path(str(cfg.output))
     RunDir.check_new(root)
     task, splits, space = read_data(cfg)
-    sample_per_class(splits["pool"].examples, cfg.shots, cfg.seed)  # too few examples fail first
+    draw(cfg, splits["pool"], cfg.seed)  # too few examples fail first
     (root / "kshot").mkdir(parents=True, exist_ok=True)
     write_text(root / "config.yaml", dump_config(cfg))
     per_seed = []
     for seed in range(cfg.seed, cfg.seed + cfg.seeds):
-        sample = sample_per_class(splits["pool"].examples, cfg.shots, seed)
+        sample = draw(cfg, splits["pool"], seed)
         kshot = write_sample(root, seed, sample, cfg, splits["pool"])
         log.info("fewshot %s, seed %d: %d examples (%d per class)", cfg.method, seed, len(sample), cfg.shots)
         m = METHODS[cfg.method](
@@ -162,7 +192,7 @@ def run_fewshot(config: Any) -> dict[str, Any]:
         rec["kshot"] = kshot
         per_seed.append(rec)
     summary = {
-        "task": "classification",
+        "task": cfg.task,
         "method": cfg.method,
         "shots": cfg.shots,
         "seeds": [r["seed"] for r in per_seed],
