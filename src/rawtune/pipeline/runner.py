@@ -21,14 +21,8 @@ from typing import Any
 from rawtune import __version__
 from rawtune.errors import ConfigError, ConfigIssue, GateError, RunDirError
 from rawtune.pipeline import fingerprint as fpr
-from rawtune.pipeline.kinds import (
-    RESUMABLE,
-    complete_config,
-    default_model,
-    execute,
-    missing_inputs,
-    validate,
-)
+from rawtune.pipeline.execute import execute
+from rawtune.pipeline.kinds import RESUMABLE, complete_config, default_model, missing_inputs, validate
 from rawtune.pipeline.spec import BASE, REF, PipelineSpec, StageSpec, read_pipeline, references, stage_line
 from rawtune.runs.atomic import write_json
 from rawtune.runs.rundir import COMPLETE, RunDir
