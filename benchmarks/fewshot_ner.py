@@ -3,12 +3,12 @@
 
 - nnshot: each word takes the label of its nearest labeled word (no training),
 - proto: each word takes the nearest type prototype (no training),
-- finetune: plain NER fine-tuning of the same backbone on the sample (`--steps` steps),
+- finetune: `rawtune fewshot --task ner --method finetune` on the same sample (its defaults),
 
 all from the packaged all-MiniLM-L6-v2, scored with strict entity F1 on the whole dev set. Prints
 mean ± std over seeds and the mean wall time per run.
 
-    python benchmarks/fewshot_ner.py                            # k = 5, 10, 50; 3 seeds; all methods
+    python benchmarks/fewshot_ner.py                            # k = 5, 10, 50; 5 seeds; all methods
     python benchmarks/fewshot_ner.py --shots 5 --seeds 1 --methods nnshot,proto
 """
 
@@ -35,39 +35,34 @@ def neighbours(method: str, model, tok, sample, dev_vectors, gold) -> float:
     return ner_metrics(gold, tagger.predict(dev_vectors))["f1"]
 
 
-def finetune(sample, model_path: str, dev: str, seed: int, steps: int, root: Path) -> float:
-    from rawtune.stages.finetune import run_finetune
+def finetune(k: int, model_path: str, train: str, dev: str, seed: int, args, root: Path) -> float:
+    """`rawtune fewshot --task ner --method finetune` for one seed: the same sample the neighbour
+    methods get (both draw `sample_ner_sentences(pool, k, seed)`), the fewshot defaults
+    (min_steps 300) unless --lr / --steps say otherwise."""
+    from rawtune.stages.fewshot import run_fewshot
 
-    train = root / f"sample-{seed}-{len(sample)}.conll"
-    train.write_text("".join("".join(f"{w} {t}\n" for w, t in zip(e.tokens, e.tags)) + "\n" for e in sample))
-    run = run_finetune(
-        {
-            "output": str(root / f"run-{seed}-{len(sample)}"),
-            "seed": seed,
-            "task": {"name": "ner"},
-            "model": {"name_or_path": model_path},
-            "data": {"train": str(train), "dev": dev},
-            "train": {
-                "max_steps": steps,
-                "batch_size": 8,
-                "lr": 1e-4,
-                "eval_steps": steps,
-                "save_steps": steps,
-                "eval_before": False,
-                "progress": False,
-            },
-        }
-    )
-    return json.loads(run.metrics_json.read_text())["dev"]["f1"]
+    cfg = {
+        "output": str(root / f"run-{seed}-{k}"),
+        "task": "ner",
+        "method": "finetune",
+        "shots": k,
+        "seed": seed,
+        "model": {"name_or_path": model_path},
+        "data": {"train": train, "dev": dev},
+        "finetune": {"progress": False, **({"lr": args.lr} if args.lr else {})},
+        **({"min_steps": args.steps} if args.steps is not None else {}),
+    }
+    return run_fewshot(cfg)["dev"]["f1"]["mean"]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=str(DATA))
     ap.add_argument("--shots", default="5,10,50")
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--methods", default="nnshot,proto,finetune")
-    ap.add_argument("--steps", type=int, default=300, help="fine-tuning steps per run")
+    ap.add_argument("--steps", type=int, help="fine-tuning step floor (default: fewshot's, 300 for NER)")
+    ap.add_argument("--lr", type=float, help="fine-tuning learning rate (default: fewshot's)")
     ap.add_argument("--json")
     args = ap.parse_args()
 
@@ -100,7 +95,8 @@ def main() -> None:
                     sample = sample_ner_sentences(train.examples, k, seed)
                     start = time.time()
                     if method == "finetune":
-                        scores.append(finetune(sample, model_path, dev_file, seed, args.steps, Path(tmp)))
+                        train_file = str(Path(args.data_dir) / "train.txt")
+                        scores.append(finetune(k, model_path, train_file, dev_file, seed, args, Path(tmp)))
                     else:
                         scores.append(neighbours(method, model, tok, sample, dev_vectors, gold))
                     seconds.append(time.time() - start)

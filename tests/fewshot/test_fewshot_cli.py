@@ -51,3 +51,20 @@ def test_help_imports_no_torch():
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
     )
+
+
+def test_descriptions_file_flag_and_task_defaults(tmp_path, tiny_backbone, cls_data):
+    import pytest
+
+    from rawtune.config.loader import load_config
+    from rawtune.errors import ConfigError
+
+    desc = tmp_path / "desc.yaml"
+    desc.write_text("pos: a happy text\nneg: [a sad text, bad]\n")
+    cfg = load_config("fewshot", require=False, overrides={"descriptions": str(desc)})
+    assert cfg.descriptions == {"pos": ["a happy text"], "neg": ["a sad text", "bad"]}
+    assert cfg.floor_steps == 0
+    assert load_config("fewshot", require=False, overrides={"task": "ner"}).floor_steps == 300
+    assert load_config("fewshot", require=False, overrides={"task": "ner", "min_steps": "5"}).floor_steps == 5
+    with pytest.raises(ConfigError, match="task ner takes none"):
+        load_config("fewshot", require=False, overrides={"task": "ner", "descriptions": str(desc)})

@@ -74,3 +74,51 @@ def test_seeds_mean_std_from_per_seed_runs(tmp_path, tiny_backbone, cls_data):
     lines = [tuple(r["kshot"]["lines"]) for r in summary["per_seed"]]
     assert len(set(lines)) == 3  # each seed draws its own sample
     assert (root / "kshot" / "seed-1.csv").read_text().startswith("text,label,pool_line\n")
+
+
+def test_descriptions_join_every_seed_sample_and_unknown_labels_are_refused(
+    tmp_path, tiny_backbone, cls_data
+):
+    from rawtune.errors import ConfigError
+
+    cfg = _cfg(tmp_path, tiny_backbone, cls_data, "finetune", seeds=2)
+    cfg["descriptions"] = {"pos": ["a happy text", "good"], "neg": "a sad text"}
+    summary = run_fewshot(cfg)
+    for rec in summary["per_seed"]:
+        assert rec["kshot"]["examples"] == 16 + 3 and rec["kshot"]["descriptions"] == 3
+        assert len(rec["kshot"]["lines"]) == 16  # pool lines only
+        rows = (tmp_path / "fs" / "kshot" / f"seed-{rec['seed']}.csv").read_text().splitlines()
+        assert rows[-3:] == [
+            "a sad text,neg,description",
+            "a happy text,pos,description",
+            "good,pos,description",
+        ]
+        manifest = json.loads((tmp_path / "fs" / f"seed-{rec['seed']}" / "manifest.json").read_text())
+        assert manifest["data"]["train"]["examples"] == 19  # the run trained on them
+    bad = _cfg(tmp_path, tiny_backbone, cls_data, "finetune", name="bad")
+    bad["descriptions"] = {"positive": "a happy text"}
+    with pytest.raises(ConfigError, match=r"descriptions.*positive"):
+        run_fewshot(bad)
+    assert not (tmp_path / "bad" / "seed-0").exists()
+
+
+def test_min_steps_raises_few_epochs_to_a_step_floor(tmp_path, tiny_backbone, cls_data):
+    cfg = _cfg(tmp_path, tiny_backbone, cls_data, "finetune")
+    cfg["finetune"].update(epochs=1, batch_size=8)  # 16 examples: 2 steps
+    cfg["min_steps"] = 7
+    summary = run_fewshot(cfg)
+    run = json.loads((tmp_path / "fs" / "seed-0" / "metrics.json").read_text())
+    assert run["train"]["steps"] == 7 and summary["per_seed"][0]["dev"]
+    cfg2 = _cfg(tmp_path, tiny_backbone, cls_data, "finetune", name="fs2")
+    cfg2["finetune"].update(epochs=1, batch_size=8)
+    run_fewshot(cfg2)  # classification's default floor is 0: the epochs decide
+    assert json.loads((tmp_path / "fs2" / "seed-0" / "metrics.json").read_text())["train"]["steps"] == 2
+
+
+def test_setfit_max_pairs_caps_the_pairs_in_whole_couples(tmp_path, tiny_backbone, cls_data):
+    cfg = _cfg(tmp_path, tiny_backbone, cls_data, "setfit")
+    cfg["setfit"].update(iterations=5, max_pairs=41)
+    cfg["setfit"]["train"].update(epochs=1, batch_size=8)
+    run_fewshot(cfg)
+    run = json.loads((tmp_path / "fs" / "seed-0" / "metrics.json").read_text())
+    assert run["train"]["pairs"] == 40 and run["train"]["steps"] == 5

@@ -138,17 +138,17 @@ def test_the_pipeline_draws_the_curve_with_and_without_tapt(ner_data, tiny_backb
 
 
 def test_small_fractions_train_at_least_min_steps(ner_config, tmp_path):
-    from rawtune.stages.learning_curve import _at_least
+    from rawtune.stages.learning_curve import at_least_steps
 
     base = ner_config(tmp_path / "r", train={"epochs": 1})
     base["train"].pop("max_steps")
     cfg = load_config("finetune", base=base)
     # 64 training sentences, batch 8: 25 % is 2 steps an epoch, all of it 8
-    assert _at_least(cfg, 0.25, 64, 5).train.max_steps == 5
-    assert _at_least(cfg, 1.0, 64, 5).train.max_steps is None  # 8 steps already
-    assert _at_least(cfg, 0.25, 64, 0) is cfg
+    assert at_least_steps(cfg, 0.25, 64, 5).train.max_steps == 5
+    assert at_least_steps(cfg, 1.0, 64, 5).train.max_steps is None  # 8 steps already
+    assert at_least_steps(cfg, 0.25, 64, 0) is cfg
     fixed = load_config("finetune", base=ner_config(tmp_path / "r"))
-    assert _at_least(fixed, 0.25, 64, 50).train.max_steps == 6  # an explicit max_steps is kept
+    assert at_least_steps(fixed, 0.25, 64, 50).train.max_steps == 6  # an explicit max_steps is kept
 
 
 def test_a_subset_missing_a_type_keeps_the_whole_label_set(ner_config, tmp_path):

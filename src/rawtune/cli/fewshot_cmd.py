@@ -19,6 +19,8 @@ SHORTCUTS = {
     "task": "task",
     "text_column": "data.text_column",
     "label_column": "data.label_column",
+    "descriptions": "descriptions",
+    "min_steps": "min_steps",
 }
 
 
@@ -54,6 +56,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="METHOD",
         help="classification: setfit (default), finetune, pet (needs --pet.verbalizer); "
         "ner: finetune (default), nnshot, proto",
+    )
+    p.add_argument(
+        "--descriptions",
+        metavar="FILE.yaml",
+        help="label -> description(s); each joins every sample as one more example of its label",
+    )
+    p.add_argument(
+        "--min-steps",
+        dest="min_steps",
+        type=int,
+        metavar="N",
+        help="finetune: at least N optimizer steps (default 300 for ner, 0 for classification)",
     )
     p.add_argument("--text-column", dest="text_column", metavar="NAME")
     p.add_argument("--label-column", dest="label_column", metavar="NAME")

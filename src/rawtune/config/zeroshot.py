@@ -87,11 +87,7 @@ class ZeroshotConfig(Section):
     @field_validator("descriptions", mode="before")
     @classmethod
     def _descriptions(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = _read_descriptions(Path(value))
-        if isinstance(value, dict):
-            return {str(k): [v] if isinstance(v, str) else v for k, v in value.items()}
-        return value
+        return parse_descriptions(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -150,6 +146,16 @@ def _check_template(method: str, template: str | None) -> None:
     for field in need:
         if template is None or template.count(field) != 1:
             raise ValueError(f"a {method} template needs {field} exactly once, got {template!r}")
+
+
+def parse_descriptions(value: Any) -> Any:
+    """A descriptions value as written (a YAML file name, or label -> text or list of texts) as
+    label -> list of texts; anything else is left for the field's type check to refuse."""
+    if isinstance(value, str):
+        value = _read_descriptions(Path(value))
+    if isinstance(value, dict):
+        return {str(k): [v] if isinstance(v, str) else v for k, v in value.items()}
+    return value
 
 
 def _read_descriptions(path: Path) -> Any:

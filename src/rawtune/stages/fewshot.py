@@ -16,7 +16,7 @@ import rawtune.config.fewshot  # noqa: F401  (registers the "fewshot" stage)
 from rawtune.config.fewshot import FewshotConfig
 from rawtune.config.loader import dump_config, load_config
 from rawtune.data.kshot import entity_types
-from rawtune.errors import DataError
+from rawtune.errors import ConfigError, ConfigIssue, DataError
 from rawtune.runs.atomic import write_json, write_text
 from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import coerce_config, setup_logging
@@ -73,9 +73,12 @@ def read_data(cfg: FewshotConfig) -> tuple[Any, dict[str, Any], Any]:
     return task, splits, space
 
 
-def write_sample(root: Path, seed: int, sample: list[Any], cfg: FewshotConfig, pool: Any) -> dict[str, Any]:
-    """OUTPUT/kshot/seed-N.csv (the user's column names, plus the pool line of each row) and the
-    record of the draw kept in metrics.json and each run's manifest."""
+def write_sample(
+    root: Path, seed: int, sample: list[Any], cfg: FewshotConfig, pool: Any, extra: list[Any] = ()
+) -> dict[str, Any]:
+    """OUTPUT/kshot/seed-N.csv (the user's column names, plus the pool line of each row, or
+    "description" for the label descriptions in `extra`) and the record of the draw kept in
+    metrics.json and each run's manifest."""
     if cfg.task == "ner":  # CoNLL: word and tag per line; the pool line of each sentence is recorded below
         path = root / "kshot" / f"seed-{seed}.conll"
         text = "".join("".join(f"{w} {t}\n" for w, t in zip(ex.tokens, ex.tags)) + "\n" for ex in sample)
@@ -87,6 +90,8 @@ def write_sample(root: Path, seed: int, sample: list[Any], cfg: FewshotConfig, p
         w.writerow([cfg.data.text_column, cfg.data.label_column, "pool_line"])
         for ex in sample:
             w.writerow([ex.text, ex.label, ex.line])
+        for ex in extra:
+            w.writerow([ex.text, ex.label, "description"])
         path = root / "kshot" / f"seed-{seed}.csv"
         write_text(path, buf.getvalue())
         labels = [ex.label for ex in sample]
@@ -97,13 +102,17 @@ def write_sample(root: Path, seed: int, sample: list[Any], cfg: FewshotConfig, p
         "seed": seed,
         "lines": [ex.line for ex in sample],
         "labels": labels,
+        "examples": len(sample) + len(extra),
+        "descriptions": len(extra),
     }
 
 
 def _run_finetune(cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path, **_: Any) -> dict:
     from rawtune.stages.finetune import run_finetune
+    from rawtune.stages.learning_curve import at_least_steps
 
-    run = run_finetune(finetune_config(cfg, seed, kshot["file"], str(out)))
+    ft = finetune_config(cfg, seed, kshot["file"], str(out))
+    run = run_finetune(at_least_steps(ft, 1.0, kshot["examples"], cfg.floor_steps))
     run.update_manifest(kshot=kshot)
     return json.loads(run.metrics_json.read_text())
 
@@ -143,6 +152,27 @@ def draw(cfg: FewshotConfig, pool: Any, seed: int) -> list[Any]:
     return sampler(pool.examples, cfg.shots, seed)
 
 
+def description_examples(cfg: FewshotConfig, space: Any) -> list[Any]:
+    """The label descriptions as labeled examples (added to every seed's sample): label-name-aware
+    few-shot training. A description of a label the pool does not have is refused."""
+    from rawtune.data.readers.examples import TextExample
+
+    unknown = sorted(set(cfg.descriptions) - set(space.labels))
+    if unknown:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "descriptions", f"labels {unknown} are not in the pool's labels {list(space.labels)}"
+                )
+            ]
+        )
+    return [
+        TextExample(text, label, "descriptions", 0)
+        for label in space.labels
+        for text in cfg.descriptions.get(label, [])
+    ]
+
+
 def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     """{split: {metric: {"mean", "std", "values"}}} over the runs; std is the sample std (n - 1), as
     `rawtune finetune --seeds` reports it, and 0.0 for one run."""
@@ -172,12 +202,14 @@ def run_fewshot(config: Any) -> dict[str, Any]:
     RunDir.check_new(root)
     task, splits, space = read_data(cfg)
     draw(cfg, splits["pool"], cfg.seed)  # too few examples fail first
+    extra = description_examples(cfg, space)
     (root / "kshot").mkdir(parents=True, exist_ok=True)
     write_text(root / "config.yaml", dump_config(cfg))
     per_seed = []
     for seed in range(cfg.seed, cfg.seed + cfg.seeds):
         sample = draw(cfg, splits["pool"], seed)
-        kshot = write_sample(root, seed, sample, cfg, splits["pool"])
+        kshot = write_sample(root, seed, sample, cfg, splits["pool"], extra)
+        sample = sample + extra
         log.info("fewshot %s, seed %d: %d examples (%d per class)", cfg.method, seed, len(sample), cfg.shots)
         m = METHODS[cfg.method](
             cfg, seed, kshot, root / f"seed-{seed}", task=task, sample=sample, splits=splits, space=space

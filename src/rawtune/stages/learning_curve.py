@@ -77,7 +77,7 @@ def run_learning_curve(
     for name, ref in series.items():
         points = []
         for frac in fractions:
-            points.append(_point(_at_least(cfg, frac, n_train, min_steps), name, ref, frac, root))
+            points.append(_point(at_least_steps(cfg, frac, n_train, min_steps), name, ref, frac, root))
         curves.append({"name": name, "model": ref, "points": points})
     metric = cfg.train.metric_for_best or _primary(root, curves)
     summary = {"task": cfg.task.name, "metric": metric, "split": "dev", "series": curves}
@@ -150,7 +150,7 @@ def _count_train(cfg: Any) -> int:
     return len(get_task(cfg).read(cfg.data.train).examples)
 
 
-def _at_least(cfg: Any, frac: float, n_train: int, min_steps: int) -> Any:
+def at_least_steps(cfg: Any, frac: float, n_train: int, min_steps: int) -> Any:
     """`cfg` with train.max_steps = min_steps when its epochs on this fraction come to fewer steps."""
     if not min_steps or cfg.train.max_steps is not None:
         return cfg

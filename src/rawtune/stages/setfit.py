@@ -53,7 +53,8 @@ def _train(
 
     train_cfg = cfg.setfit.train
     ids = tokenizer([ex.text for ex in sample], truncation=True, max_length=cfg.data.max_length)["input_ids"]
-    pairs = make_pairs([ex.label for ex in sample], cfg.setfit.iterations, seed)
+    cap = cfg.setfit.max_pairs - cfg.setfit.max_pairs % 2  # whole (positive, negative) couples
+    pairs = make_pairs([ex.label for ex in sample], cfg.setfit.iterations, seed)[:cap]
     features = [{"a": ids[i], "b": ids[j], "target": t} for i, j, t in pairs]
     collate = PairCollator(pad_id(tokenizer))
     stream = ShuffledBatches(
