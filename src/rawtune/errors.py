@@ -91,3 +91,15 @@ class GateError(RawtuneError):
 class MissingExtraError(RawtuneError):
     def __init__(self, module: str, extra: str):
         super().__init__(f"'{module}' is not installed; install it with: pip install 'rawtune[{extra}]'")
+
+
+class RegistryError(RawtuneError):
+    """The model-version registry cannot do what was asked (unknown name or version, a bad name, an
+    unreadable registry file); the message names the registry file or the model."""
+
+
+class PromotionRefused(RegistryError):
+    """A version whose gate failed was not promoted (promote with force to override); the same exit
+    code as GateError, since both mean "the gate said no"."""
+
+    exit_code = 4

@@ -16,7 +16,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "with --resume.",
     )
     p.add_argument(
-        "run", metavar="RUN", help="a finished rawtune finetune run directory (or its `export --onnx` dir)"
+        "run",
+        metavar="RUN",
+        help="a finished rawtune finetune run directory (or its `export --onnx` dir), or "
+        "models:/NAME[/N|/latest] from the model registry",
     )
     p.add_argument("--input", required=True, metavar="FILE")
     p.add_argument("--output", required=True, metavar="FILE", help="JSON lines, one record per input")
@@ -43,9 +46,11 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     from rawtune.cli.overrides import UnknownFlags
     from rawtune.errors import DataError
     from rawtune.serve.predictor import Predictor
+    from rawtune.versions import resolve_model_ref
 
     if extra:
         raise UnknownFlags(f"unknown arguments: {' '.join(extra)}")
+    args.run = resolve_model_ref(args.run)  # models:/NAME[/N|/latest] -> its run directory
     if args.batch_size < 1:
         raise DataError(f"--batch-size must be at least 1, not {args.batch_size}")
     if args.threads is not None:

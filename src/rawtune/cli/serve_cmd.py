@@ -58,7 +58,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=_SchemaHelp,
     )
     p.add_argument(
-        "runs", nargs="*", metavar="RUN", help="finished run directories (or `export --onnx` dirs)"
+        "runs",
+        nargs="*",
+        metavar="RUN",
+        help="finished run directories (or `export --onnx` dirs), or models:/NAME[/N] registry versions",
     )
     p.add_argument(
         "--name",
@@ -146,7 +149,9 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
 
     if extra:
         raise UnknownFlags(f"unknown arguments: {' '.join(extra)}")
-    table = model_table(args.runs, args.named)
+    from rawtune.versions.refs import named_runs
+
+    table = model_table(*named_runs(args.runs, args.named))  # models:/NAME[/N] served as NAME
     settings = settings_from(args)
     from rawtune.serve.server import serve
 
