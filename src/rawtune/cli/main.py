@@ -10,6 +10,7 @@ from rawtune import __version__
 from rawtune.cli import (
     compress_cmd,
     config_cmd,
+    continual_cmd,
     evaluate_cmd,
     export_cmd,
     fewshot_cmd,
@@ -31,6 +32,7 @@ COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
     ("pretrain", pretrain_cmd.register),
     ("finetune", finetune_cmd.register),
     ("fewshot", fewshot_cmd.register),
+    ("continual", continual_cmd.register),
     ("evaluate", evaluate_cmd.register),
     ("predict", predict_cmd.register),
     ("serve", serve_cmd.register),

@@ -152,3 +152,66 @@ def load_task_model(ref: str, auto_class_name: str, **config: Any) -> nn.Module:
         raise ModelError(f"model {ref}: {type(e).__name__}: {e}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
+
+
+def output_layer(model: nn.Module) -> nn.Linear:
+    """The head's last Linear: the one whose rows are the labels (`classifier` in BERT-style heads,
+    `classifier.out_proj` in RoBERTa's sequence head, `score` in decoder ones)."""
+    num = model.config.num_labels
+    found = [m for _n, head in head_modules(model) for m in head.modules() if isinstance(m, nn.Linear)]
+    found = [m for m in found if m.out_features == num]
+    if not found:
+        raise ModelError(f"{type(model).__name__}: no head layer with {num} outputs to grow")
+    return found[-1]
+
+
+def grow_head(model: nn.Module, labels: list[str]) -> int:
+    """Extend the head to `labels`, whose first entries are the model's current labels in order:
+    the existing rows are copied unchanged, the new ones start at weight 0 and bias -1e4, so the
+    grown model predicts exactly what it did before (call `init_new_rows` to train them). Returns
+    the number of old labels."""
+    import torch
+
+    old = [model.config.id2label[i] for i in range(model.config.num_labels)]
+    if labels[: len(old)] != old:
+        raise ModelError(f"the new label list must start with the model's labels {old}, got {labels}")
+    layer = output_layer(model)
+    n_old, n = len(old), len(labels)
+    grown = nn.Linear(layer.in_features, n, bias=layer.bias is not None)
+    grown.to(device=layer.weight.device, dtype=layer.weight.dtype)
+    with torch.no_grad():
+        grown.weight.zero_()
+        grown.weight[:n_old] = layer.weight
+        if layer.bias is not None:
+            grown.bias.fill_(-1e4)
+            grown.bias[:n_old] = layer.bias
+    parent = model.get_submodule(_parent_name(model, layer))
+    for name, child in parent.named_children():
+        if child is layer:
+            setattr(parent, name, grown)
+    model.config.num_labels = n
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {lab: i for i, lab in enumerate(labels)}
+    if hasattr(model, "num_labels"):
+        model.num_labels = n
+    return n_old
+
+
+def init_new_rows(model: nn.Module, n_old: int) -> None:
+    """Initialise the head rows after the first `n_old` the way the model initialises a fresh head."""
+    import torch
+
+    layer = output_layer(model)
+    fresh = nn.Linear(layer.in_features, layer.out_features, bias=layer.bias is not None)
+    model._init_weights(fresh)
+    with torch.no_grad():
+        layer.weight[n_old:] = fresh.weight[n_old:].to(layer.weight.dtype)
+        if layer.bias is not None:
+            layer.bias[n_old:] = fresh.bias[n_old:].to(layer.bias.dtype)
+
+
+def _parent_name(model: nn.Module, layer: nn.Module) -> str:
+    for name, module in model.named_modules():
+        if module is layer:
+            return name.rpartition(".")[0]
+    raise ModelError("head layer not found in the model")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,20 @@ from rawtune.stages.common import (
 )
 
 log = logging.getLogger("rawtune")
+
+
+@dataclass
+class Extension:
+    """What a stage built on fine-tuning changes in it (`rawtune continual`); every hook is optional.
+    `config` is the stage's own config: written to RUN/config.yaml and checked on --resume."""
+
+    config: Any = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+    space: Callable[[Any], Any] | None = None  # label space -> the one to train on
+    train: Callable[[Any, Any], Any] | None = None  # (train data, space) -> training data
+    build: Callable[[Any, Any, Any, Any], Any] | None = None  # (cfg, src, task, space) -> model
+    module: Callable[[Any, Any], Any] | None = None  # (loss module, space) -> the module trained
+    summary: Callable[[Any, Any], dict[str, Any]] | None = None  # (model, space) -> more metrics.json
 
 
 def read_splits(task: Any, cfg: FinetuneConfig) -> tuple[dict[str, Any], Any]:
@@ -80,7 +96,7 @@ def _data_fingerprint(splits: dict[str, Any]) -> str:
     return h.hexdigest()[:16]
 
 
-def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
+def run_finetune(config: Any, *, resume: bool = False, extension: Extension | None = None) -> RunDir:
     """Fine-tune one model. With `seeds`, see `run_finetune_seeds`."""
     import torch
     from transformers.utils import logging as hf_logging
@@ -97,12 +113,17 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     cfg: FinetuneConfig = coerce_config("finetune", config)
     setup_logging()
     hf_logging.disable_progress_bar()
+    ext = extension or Extension()
     task = get_task(cfg)
-    run, done = prepare_run(cfg, resume)
+    run, done = prepare_run(ext.config or cfg, resume)
     if done:
         log.info("%s is already complete; nothing to resume", run.path)
         return run
     splits, space = read_splits(task, cfg)
+    if ext.space is not None:
+        space = ext.space(space)
+    if ext.train is not None:
+        splits["train"] = ext.train(splits["train"], space)
     for name in ("dev", "test"):
         if name in splits:
             task.check_labels(space, splits[name], name)
@@ -110,9 +131,12 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     src = resolve(cfg.model.name_or_path)
     tokenizer = load_tokenizer(src.ref, cfg.model)
     torch.manual_seed(cfg.seed)  # the head's initialisation is a function of the seed
-    model = build_task_model(
-        cfg.model, src, task.auto_class_name, task.head_config(space), space, reinit_head=cfg.reinit_head
-    )
+    if ext.build is not None:
+        model = ext.build(cfg, src, task, space)
+    else:
+        model = build_task_model(
+            cfg.model, src, task.auto_class_name, task.head_config(space), space, reinit_head=cfg.reinit_head
+        )
     tuned = apply_tuning(model, cfg.tuning, base_ref=src.ref, max_length=cfg.data.max_length)
     model, counts = tuned.model, tuned.parameters
     fingerprint = {
@@ -123,9 +147,9 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     if not resume:
         RunDir.create(
             run.path,
-            dump_config(cfg),
+            dump_config(ext.config or cfg),
             {
-                "stage": "finetune",
+                "stage": getattr(ext.config, "stage", "finetune"),
                 "task": task.name,
                 "parent": src.parent_run,
                 "model_source": {"ref": src.ref, "kind": src.kind},
@@ -134,6 +158,7 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
                 "data": {k: {"file": v.file, "examples": len(v.examples)} for k, v in splits.items()},
                 "parameters": counts,
                 "tuning": {"method": tuned.method, "base": tuned.base},
+                **ext.manifest,
             },
         )
     setup_logging(run.logs_dir / "train.log")
@@ -162,6 +187,8 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
     evaluate = evaluate_on(splits["dev"]) if "dev" in splits else None
     select = task.primary if cfg.train.metric_for_best is None else _select(cfg.train.metric_for_best)
     module = task.train_module(model, space, splits["train"])
+    if ext.module is not None:
+        module = ext.module(module, space)
     with records_failure(run):
         result = fit(
             module,
@@ -181,6 +208,7 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
             final["dev"] = result.after
         if "test" in splits:
             final["test"] = evaluate_on(splits["test"])(module)
+        extra = ext.summary(model, space) if ext.summary is not None else {}
         if accelerator.is_main_process:
             save_tuned(tuned, run.model_dir, run.adapter_dir, tokenizer, task.auto_class_name)
             _write_reports(run, task, splits, final, src.ref, result.state["best_step"])
@@ -201,6 +229,7 @@ def run_finetune(config: Any, *, resume: bool = False) -> RunDir:
             "parameters": counts,
         },
         "selected_by": {"metric": select[0], "greater_is_better": select[1]},
+        **extra,
     }
     if accelerator.is_main_process:
         run.finish(summary)

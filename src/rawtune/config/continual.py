@@ -1,0 +1,88 @@
+"""The `rawtune continual` config: re-fine-tune a finished run on new labeled data, with replay of
+earlier examples and/or regularisation toward its weights, and a forgetting gate."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from rawtune import __version__
+from rawtune.config.base import PathStr, Section, _dotted
+from rawtune.config.schema import STAGES
+from rawtune.config.train import FinetuneTrainConfig
+
+
+class ContinualDataConfig(Section):
+    new: PathStr | None = Field(None, description="The new labeled data (same format as the previous run's).")
+    dev: PathStr | None = Field(None, description="Evaluation data of the new data's distribution or labels.")
+    old_dev: list[PathStr] = Field(
+        default_factory=list,
+        description="Earlier evaluation sets; default: every dev set of the previous run's lineage.",
+    )
+
+
+class ReplayConfig(Section):
+    ratio: float = Field(
+        1.0,
+        ge=0.0,
+        description="Earlier examples mixed in per new example (0: none); drawn from the previous "
+        "run's replay memory, or its training file.",
+    )
+    memory: int = Field(
+        5000, ge=0, description="Examples this run keeps in RUN/replay/ for the next version (old and new)."
+    )
+
+
+class RegularizeConfig(Section):
+    method: Literal["none", "ewc", "l2sp"] = Field(
+        "none",
+        description="ewc: pull weights back in proportion to a Fisher estimate on earlier data; "
+        "l2sp: pull every weight back equally; none.",
+    )
+    strength: float = Field(
+        1.0,
+        ge=0.0,
+        description="Weight of the penalty (EWC's Fisher is normalised to mean 1, so the scale is the same "
+        "for both methods).",
+    )
+    fisher_examples: int = Field(500, ge=1, description="EWC: earlier examples the Fisher is estimated on.")
+
+
+class ContinualTrainConfig(FinetuneTrainConfig):
+    """Fine-tuning's recipe, at a lower rate: a model that already knows the task is adjusted, not
+    trained from its initialisation."""
+
+    lr: float = Field(3e-5, gt=0.0, description="Peak learning rate.")
+
+
+class ContinualConfig(Section):
+    """`rawtune continual`: the next version of a model from new labeled data."""
+
+    stage: Literal["continual"] = "continual"
+    rawtune_version: str = __version__
+    previous: PathStr | None = Field(None, description="The run to continue from (finetune or continual).")
+    output: PathStr | None = Field(None, description="Run directory to create.")
+    seed: int = 42
+    data: ContinualDataConfig = ContinualDataConfig()
+    replay: ReplayConfig = ReplayConfig()
+    regularize: RegularizeConfig = RegularizeConfig()
+    train: ContinualTrainConfig = ContinualTrainConfig()
+    max_forgetting: float | None = Field(
+        None,
+        ge=0.0,
+        description="Points of the primary metric (F1/accuracy x 100) the model may lose on any earlier "
+        "evaluation set; more fails the gate (exit 3, never promoted).",
+    )
+    if_new: bool = Field(False, description="Do nothing when data.new was already used by this lineage.")
+    name: str | None = Field(
+        None, description="Registry name to record this version under (a candidate; see rawtune models)."
+    )
+    promote: bool = Field(False, description="With name: promote it when the gate passes.")
+
+    @staticmethod
+    def missing_required(data: dict) -> list[str]:
+        return [k for k in ("previous", "output", "data.new") if not _dotted(data, k)]
+
+
+STAGES["continual"] = ContinualConfig

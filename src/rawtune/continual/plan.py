@@ -1,0 +1,199 @@
+"""The hooks `rawtune continual` puts into fine-tuning (`stages.finetune.Extension`): the grown
+label space, replay mixed into the training data, the previous model loaded and grown, the
+penalty, and the forgetting report written before the run is marked complete."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from rawtune.continual import replay
+
+log = logging.getLogger("rawtune")
+
+
+class ContinualPlan:
+    def __init__(self, cfg, ft, previous: Path, manifest, base, old_devs: list[str], new_sha: str):
+        from rawtune.tasks.base import get_task
+
+        self.cfg, self.ft, self.previous, self.base = cfg, ft, previous, base
+        self.old_labels = list(manifest["labels"])
+        self.old_devs, self.new_sha = old_devs, new_sha
+        self.task = get_task(ft)
+        self.old_pool = self._read_old_pool()
+        self.new_examples: list[Any] = []
+        self.before: dict[str, dict[str, Any]] = {}
+        self.penalty = None
+        self.tokenizer = None
+        self.manifest: dict[str, Any] = {}
+
+    # --- data -----------------------------------------------------------------------------------
+    def _read_old_pool(self) -> Any:
+        """Earlier training examples: the previous run's replay memory, else its training file."""
+        from rawtune.errors import DataError
+        from rawtune.tasks.base import get_task
+
+        memory = replay.memory_file(self.previous)
+        if memory is not None:
+            # the memory is written in rawtune's own layout (word tag / text,label): read it so
+            plain = self.ft.model_copy(
+                update={
+                    "data": self.ft.data.model_copy(
+                        update={"token_column": 0, "tag_column": -1, "scheme": "iob2"}
+                    )
+                }
+            )
+            return get_task(plain).read(str(memory))
+        train = self.base.get("train_file")
+        if not train or not Path(train).is_file():
+            raise DataError(
+                "replay needs the previous run's training data, which is gone; restore it or set replay.ratio=0",
+                file=str(train),
+            )
+        return self.task.read(train)
+
+    def space(self, new_space: Any) -> Any:
+        from rawtune.stages.continual import grown_space
+
+        space = grown_space(self.task.name, self.old_labels, new_space)
+        added = list(space.labels[len(self.old_labels) :])
+        if added:
+            log.info(
+                "new labels %s: the head grows from %d to %d rows", added, len(self.old_labels), len(space)
+            )
+        self.manifest["labels_added"] = added
+        return space
+
+    def train(self, new: Any, space: Any) -> Any:
+        from rawtune.stages.continual import replace_examples
+
+        self.new_examples = list(new.examples)
+        n = round(self.cfg.replay.ratio * len(new.examples))
+        mixed = replay.sample(self.old_pool.examples, n, self.cfg.seed)
+        log.info("replay: %d earlier examples with %d new ones", len(mixed), len(new.examples))
+        self.manifest["replay"] = {
+            "examples": len(mixed),
+            "pool": self.old_pool.file,
+            "new": len(new.examples),
+        }
+        return replace_examples(new, self.new_examples + mixed)
+
+    # --- model ----------------------------------------------------------------------------------
+    def build(self, ft: Any, src: Any, task: Any, space: Any) -> Any:
+        from rawtune.data.labels import LabelSpace
+        from rawtune.modeling.backbone import load_tokenizer
+        from rawtune.modeling.heads import build_task_model, grow_head, init_new_rows
+
+        old_space = LabelSpace(tuple(self.old_labels))
+        model = build_task_model(
+            ft.model, src, task.auto_class_name, task.head_config(old_space), old_space, reinit_head=False
+        )
+        self.tokenizer = load_tokenizer(src.ref, ft.model)
+        if self.cfg.regularize.method != "none":
+            self.penalty = self._penalty(model, old_space)
+        n_old = grow_head(model, list(space.labels))  # new rows silent: `before` is the previous model's
+        self.before = self._scores(model, space, grown=len(space) > n_old)
+        init_new_rows(model, n_old)
+        return model
+
+    def _penalty(self, model: Any, old_space: Any) -> Any:
+        from rawtune.continual.penalty import Penalty, fisher_diagonal
+
+        weights = None
+        if self.cfg.regularize.method == "ewc":
+            from rawtune.stages.continual import replace_examples
+
+            data = replace_examples(
+                self.old_pool,
+                replay.sample(self.old_pool.examples, self.cfg.regularize.fisher_examples, self.cfg.seed),
+            )
+            feats = self.task.train_features(self.tokenizer, data, old_space)
+            collate = self.task.collator(self.tokenizer)
+            size = self.ft.train.batch_size
+            batches = (collate(feats[i : i + size]) for i in range(0, len(feats), size))
+            weights = fisher_diagonal(self.task.train_module(model, old_space, data), batches)
+            log.info("EWC: Fisher estimated on %d earlier examples", len(data.examples))
+        r = self.cfg.regularize
+        self.manifest["regularize"] = {"method": r.method, "strength": r.strength}
+        if weights is not None:
+            self.manifest["regularize"]["fisher_examples"] = len(data.examples)
+        return Penalty(model, weights, r.strength)
+
+    def module(self, module: Any, space: Any) -> Any:
+        if self.penalty is None:
+            return module
+        from rawtune.continual.penalty import Regularized
+
+        return Regularized(module, self.penalty)
+
+    # --- the report -----------------------------------------------------------------------------
+    def _sets(self) -> list[tuple[str, str]]:
+        sets = [("old", f) for f in self.old_devs]
+        if self.cfg.data.dev:
+            sets.append(("new", str(self.cfg.data.dev)))
+        return sets
+
+    def _scores(self, model: Any, space: Any, grown: bool = False) -> dict[str, dict[str, Any]]:
+        from rawtune.tasks.base import Inference
+
+        out = {}
+        for _kind, file in self._sets():
+            data = self.task.read(file)
+            self.task.check_labels(space, data, file)
+            m = self.task.evaluate(model, self.tokenizer, data, space, Inference(batch_size=64))
+            if grown:
+                m.pop("loss", None)  # silent rows have logits of -1e4: their loss says nothing
+            out[file] = m
+        return out
+
+    def summary(self, model: Any, space: Any) -> dict[str, Any]:
+        from rawtune.stages.continual import write_forgetting
+
+        after = self._scores(model, space)
+        key = self.task.primary[0]
+        sets = []
+        for kind, file in self._sets():
+            b, a = self.before[file].get(key), after[file].get(key)
+            sets.append({"kind": kind, "file": file, "before": b, "after": a, "change_points": 100 * (a - b)})
+        drops = [-s["change_points"] for s in sets if s["kind"] == "old"]
+        forgetting = {"metric": key, "sets": sets, "forgetting_points": max(0.0, max(drops))}
+        out: dict[str, Any] = {"forgetting": forgetting}
+        if self.cfg.max_forgetting is not None:
+            out["gate"] = {
+                "max_forgetting": self.cfg.max_forgetting,
+                "forgetting": forgetting["forgetting_points"],
+                "passed": forgetting["forgetting_points"] <= self.cfg.max_forgetting,
+            }
+        run = Path(str(self.cfg.output))
+        write_forgetting(run, {**forgetting, "before": self.before, "after": after})
+        replay.write_memory(
+            run,
+            self.task.name,
+            self.old_pool.examples,
+            self.new_examples,
+            self.cfg.replay.memory,
+            self.cfg.seed,
+            self.ft.data,
+        )
+        return out
+
+    def extension(self) -> Any:
+        from rawtune.stages.finetune import Extension
+
+        self.manifest["continual"] = {
+            "previous": str(self.previous.resolve()),
+            "base": self.base,
+            "new_data": str(self.cfg.data.new),
+            "new_data_sha256": self.new_sha,
+            "dev_sets": [*self.old_devs, *([str(self.cfg.data.dev)] if self.cfg.data.dev else [])],
+        }
+        return Extension(
+            config=self.cfg,
+            manifest=self.manifest,
+            space=self.space,
+            train=self.train,
+            build=self.build,
+            module=self.module,
+            summary=self.summary,
+        )

@@ -1,0 +1,126 @@
+"""`rawtune continual` end to end on the tiny backbone: the head grows for a new type, replay and
+the forgetting report are recorded, the memory is kept for the next version, and --if-new is a
+no-op on data already used."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_new_type_grows_head_and_reports_forgetting(tmp_path, phase1_run, phases, continual_config):
+    from transformers import AutoModelForTokenClassification
+
+    from rawtune.stages.continual import run_continual
+
+    run = run_continual(continual_config(phase1_run, tmp_path / "v2", phases, max_forgetting=100.0)).run
+    metrics = json.loads(run.metrics_json.read_text())
+    manifest = run.manifest()
+    assert manifest["stage"] == "continual" and manifest["status"] == "complete"
+    assert manifest["labels_added"] == ["B-ORG", "I-ORG"]
+    old = json.loads((phase1_run / "manifest.json").read_text())["labels"]
+    assert manifest["labels"][: len(old)] == old
+    model = AutoModelForTokenClassification.from_pretrained(run.model_dir)
+    assert model.config.num_labels == len(old) + 2
+    f = metrics["forgetting"]
+    assert [s["kind"] for s in f["sets"]] == ["old", "new"]
+    assert f["sets"][0]["file"] == str(phases["dev1"])
+    old_set = f["sets"][0]
+    assert old_set["change_points"] == 100 * (old_set["after"] - old_set["before"])
+    assert f["forgetting_points"] == max(0.0, -old_set["change_points"])
+    assert metrics["gate"]["passed"] is True
+    assert manifest["replay"]["examples"] > 0 and manifest["continual"]["previous"] == str(
+        phase1_run.resolve()
+    )
+    assert (run.path / "replay" / "memory.conll").is_file()
+    assert (run.path / "eval" / "forgetting.json").is_file()
+
+
+def test_if_new_is_a_no_op_on_data_the_lineage_used(tmp_path, phase1_run, phases, continual_config):
+    from rawtune.stages.continual import run_continual
+
+    v2 = run_continual(continual_config(phase1_run, tmp_path / "v2", phases)).run
+    again = continual_config(v2.path, tmp_path / "v3", phases, if_new=True)
+    assert run_continual(again) is None
+    assert not (tmp_path / "v3").exists()
+    # a copy of the same bytes under another name is still not new
+    copy = tmp_path / "copy.conll"
+    copy.write_bytes(phases["train2"].read_bytes())
+    again["data"]["new"] = str(copy)
+    assert run_continual(again) is None
+    # different data is new: v3 replays from v2's memory and scores both earlier dev sets
+    again["data"]["new"] = str(phases["train1"])
+    v3 = run_continual(again).run
+    m = v3.manifest()
+    assert m["replay"]["pool"].endswith("v2/replay/memory.conll")
+    assert m["continual"]["dev_sets"] == [str(phases["dev1"]), str(phases["dev2"]), str(phases["dev2"])]
+    assert m["labels"] == v2.manifest()["labels"] and m["labels_added"] == []
+
+
+def test_penalties_hold_the_weights_near_the_previous_ones(tmp_path, phase1_run, phases, continual_config):
+    from safetensors.torch import load_file
+
+    from rawtune.stages.continual import run_continual
+
+    cfg = continual_config(phase1_run, tmp_path / "v2", phases, regularize={"method": "ewc", "strength": 1e4})
+    run = run_continual(cfg).run
+    assert run.manifest()["status"] == "complete"
+    assert run.manifest()["regularize"] == {"method": "ewc", "strength": 1e4, "fisher_examples": 64}
+    naive = run_continual(continual_config(phase1_run, tmp_path / "naive", phases)).run
+
+    def moved(r) -> float:  # squared distance of the backbone from the previous version's
+        a, b = (
+            load_file(phase1_run / "model" / "model.safetensors"),
+            load_file(r.model_dir / "model.safetensors"),
+        )
+        return sum(float(((b[k] - a[k]) ** 2).sum()) for k in a if k.startswith("bert.") and k in b)
+
+    held = run_continual(
+        continual_config(
+            phase1_run, tmp_path / "l2sp", phases, regularize={"method": "l2sp", "strength": 1e4}
+        )
+    ).run
+    # the penalty holds the weights near the old ones: every weight equally (L2-SP), or those the
+    # old task's Fisher marks (EWC)
+    assert moved(held) < 0.5 * moved(naive) and moved(run) < moved(naive)
+
+
+def test_gate_fails_when_new_data_contradicts_the_old(tmp_path, cls_phase1, flipped_train):
+    from rawtune.cli.main import main
+
+    v1 = json.loads((cls_phase1 / "metrics.json").read_text())
+    assert v1["dev"]["accuracy"] >= 0.9  # phase 1 learned the task
+    bad = flipped_train
+    argv = ["continual", str(cls_phase1), "--new-data", str(bad), "--output", str(tmp_path / "v2")]
+    argv += ["--replay", "0", "--max-forgetting", "1.0", "--train.epochs=15", "--train.lr=3e-3"]
+    argv += ["--train.threads=1", "--train.progress=false", "--train.batch_size=8"]
+    assert main(argv) == 3
+    m = json.loads((tmp_path / "v2" / "metrics.json").read_text())
+    assert m["gate"] == {
+        "max_forgetting": 1.0,
+        "forgetting": m["forgetting"]["forgetting_points"],
+        "passed": False,
+    }
+    assert m["forgetting"]["forgetting_points"] > 50  # it learned the flipped labels
+    assert m["forgetting"]["sets"][0]["before"] == v1["dev"]["accuracy"]
+
+
+def test_registered_versions_chain_and_promote_only_through_the_gate(
+    tmp_path, monkeypatch, phase1_run, phases, continual_config
+):
+    from rawtune.stages.continual import run_continual
+    from rawtune.versions import ModelRegistry
+
+    monkeypatch.setenv("RAWTUNE_REGISTRY", str(tmp_path / "reg.db"))
+    reg = ModelRegistry()
+    v1 = reg.register("ner", str(phase1_run))
+    reg.promote("ner", v1.version)
+    res = run_continual(
+        continual_config(phase1_run, tmp_path / "v2", phases, name="ner", promote=True, max_forgetting=100.0)
+    )
+    assert res.version.version == 2 and res.version.parent == 1 and res.version.status == "production"
+    assert reg.get("ner", 1).status == "archived"
+    assert res.version.data["new_data_sha256"] == res.run.manifest()["continual"]["new_data_sha256"]
+    assert res.version.gate["passed"] is True
+    # the registry alone remembers the data: a run from v1 again with --if-new does nothing
+    again = continual_config(phase1_run, tmp_path / "v2b", phases, name="ner", if_new=True)
+    assert run_continual(again) is None
