@@ -93,7 +93,7 @@ def test_gate_fails_when_new_data_contradicts_the_old(tmp_path, cls_phase1, flip
     argv = ["continual", str(cls_phase1), "--new-data", str(bad), "--output", str(tmp_path / "v2")]
     argv += ["--replay", "0", "--max-forgetting", "1.0", "--train.epochs=15", "--train.lr=3e-3"]
     argv += ["--train.threads=1", "--train.progress=false", "--train.batch_size=8"]
-    assert main(argv) == 3
+    assert main(argv) == 4
     m = json.loads((tmp_path / "v2" / "metrics.json").read_text())
     assert m["gate"] == {
         "max_forgetting": 1.0,

@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Continue a finetune (or continual) run on new labeled data: earlier examples are "
         "replayed, the head grows for new labels, weights can be held near the previous ones (EWC, "
         "L2-SP), and every earlier evaluation set is scored before and after. RUN/metrics.json holds "
-        "the forgetting; with --max-forgetting a larger drop fails the gate (exit 3).",
+        "the forgetting; with --max-forgetting a larger drop fails the gate (exit 4).",
         epilog="Any config key is a flag too: --replay.memory=10000 --regularize.strength=10 "
         "--train.epochs=2. See 'rawtune config show continual'.",
     )

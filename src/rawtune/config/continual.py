@@ -72,7 +72,7 @@ class ContinualConfig(Section):
         None,
         ge=0.0,
         description="Points of the primary metric (F1/accuracy x 100) the model may lose on any earlier "
-        "evaluation set; more fails the gate (exit 3, never promoted).",
+        "evaluation set; more fails the gate (exit 4, never promoted).",
     )
     if_new: bool = Field(False, description="Do nothing when data.new was already used by this lineage.")
     name: str | None = Field(

