@@ -124,3 +124,33 @@ def test_registered_versions_chain_and_promote_only_through_the_gate(
     # the registry alone remembers the data: a run from v1 again with --if-new does nothing
     again = continual_config(phase1_run, tmp_path / "v2b", phases, name="ner", if_new=True)
     assert run_continual(again) is None
+
+
+def test_missing_earlier_data_is_refused_only_when_replay_needs_it(
+    tmp_path, tiny_backbone, phases, continual_config
+):
+    import shutil
+
+    import pytest
+
+    from rawtune.errors import DataError
+    from rawtune.stages.continual import run_continual
+    from rawtune.stages.finetune import run_finetune
+
+    train = tmp_path / "gone.conll"
+    shutil.copy(phases["train1"], train)
+    v1 = run_finetune(
+        {
+            "output": str(tmp_path / "v1"),
+            "model": {"name_or_path": str(tiny_backbone)},
+            "task": {"name": "ner"},
+            "data": {"train": str(train), "dev": str(phases["dev1"]), "max_length": 64, "stride": 16},
+            "train": {"max_steps": 2, "threads": 1, "progress": False, "eval_steps": 2, "save_steps": 2},
+        }
+    ).path
+    train.unlink()
+    with pytest.raises(DataError, match="replay needs the previous run's training data"):
+        run_continual(continual_config(v1, tmp_path / "v2", phases))
+    assert not (tmp_path / "v2").exists()
+    run = run_continual(continual_config(v1, tmp_path / "v2b", phases, replay={"ratio": 0.0})).run
+    assert run.manifest()["replay"]["examples"] == 0

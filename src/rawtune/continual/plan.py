@@ -46,6 +46,14 @@ class ContinualPlan:
             )
             return get_task(plain).read(str(memory))
         train = self.base.get("train_file")
+        needed = self.cfg.replay.ratio > 0 or self.cfg.regularize.method == "ewc"
+        if (not train or not Path(train).is_file()) and not needed:
+            log.warning(
+                "the previous run's training data %s is gone: the replay memory holds new data only", train
+            )
+            from rawtune.stages.continual import replace_examples
+
+            return replace_examples(self.task.read(str(self.cfg.data.new)), [])  # no earlier examples
         if not train or not Path(train).is_file():
             raise DataError(
                 "replay needs the previous run's training data, which is gone; restore it or set replay.ratio=0",
