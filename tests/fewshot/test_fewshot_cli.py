@@ -64,7 +64,13 @@ def test_descriptions_file_flag_and_task_defaults(tmp_path, tiny_backbone, cls_d
     cfg = load_config("fewshot", require=False, overrides={"descriptions": str(desc)})
     assert cfg.descriptions == {"pos": ["a happy text"], "neg": ["a sad text", "bad"]}
     assert cfg.floor_steps == 0
-    assert load_config("fewshot", require=False, overrides={"task": "ner"}).floor_steps == 300
+    ner = load_config("fewshot", require=False, overrides={"task": "ner"})
+    assert ner.floor_steps == 300 and ner.finetune.lr == 1e-4
+    assert (
+        load_config("fewshot", require=False, overrides={"task": "ner", "finetune.lr": 3e-5}).finetune.lr
+        == 3e-5
+    )
+    assert load_config("fewshot", require=False).finetune.lr == 5e-5  # classification keeps its rate
     assert load_config("fewshot", require=False, overrides={"task": "ner", "min_steps": "5"}).floor_steps == 5
     with pytest.raises(ConfigError, match="task ner takes none"):
         load_config("fewshot", require=False, overrides={"task": "ner", "descriptions": str(desc)})
