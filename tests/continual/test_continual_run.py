@@ -154,3 +154,35 @@ def test_missing_earlier_data_is_refused_only_when_replay_needs_it(
     assert not (tmp_path / "v2").exists()
     run = run_continual(continual_config(v1, tmp_path / "v2b", phases, replay={"ratio": 0.0})).run
     assert run.manifest()["replay"]["examples"] == 0
+
+
+def test_new_raw_text_adapts_the_encoder_first(tmp_path, phase1_run, phases, ner_data, continual_config):
+    from safetensors.torch import load_file
+
+    from rawtune.cli.main import main
+
+    argv = ["continual", str(phase1_run), "--new-data", str(phases["train2"]), "--dev", str(phases["dev2"])]
+    argv += ["--output", str(tmp_path / "v2"), "--new-raw", str(ner_data["raw"]), "--mlm.steps=3"]
+    argv += ["--mlm.seq_len=32", "--train.max_steps=2", "--train.threads=1", "--train.progress=false"]
+    argv += ["--train.eval_steps=2", "--train.save_steps=2", "--mlm.lr=1e-2"]
+    assert main(argv) == 0
+    mlm = tmp_path / "v2-mlm"
+    manifest = json.loads((tmp_path / "v2" / "manifest.json").read_text())
+    assert manifest["mlm_run"] == str(mlm.resolve()) and manifest["status"] == "complete"
+    assert json.loads((mlm / "manifest.json").read_text())["stage"] == "pretrain"
+    # the task model's encoder started from the MLM run's, not the previous model's
+    prev = load_file(phase1_run / "model" / "model.safetensors")
+    adapted = load_file(mlm / "model" / "model.safetensors")
+    key = "bert.encoder.layer.0.attention.self.query.weight"
+    assert not (prev[key] == adapted[key]).all()
+    # the 'before' scores are the previous model's: the same as a run without the MLM step
+    from rawtune.stages.continual import run_continual
+
+    plain = run_continual(
+        continual_config(phase1_run, tmp_path / "plain", phases, train={"max_steps": 2})
+    ).run
+
+    def before(run_dir) -> list:
+        return [s["before"] for s in json.loads((run_dir / "metrics.json").read_text())["forgetting"]["sets"]]
+
+    assert before(plain.path) == before(tmp_path / "v2")

@@ -12,6 +12,7 @@ SHORTCUTS = {
     "new_data": "data.new",
     "dev": "data.dev",
     "old_dev": "data.old_dev",
+    "new_raw": "data.new_raw",
     "output": "output",
     "max_forgetting": "max_forgetting",
     "if_new": "if_new",
@@ -44,6 +45,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         action="append",
         help="an earlier evaluation set (repeatable; default: the lineage's dev sets)",
+    )
+    p.add_argument(
+        "--new-raw",
+        dest="new_raw",
+        metavar="PATH",
+        action="append",
+        help="raw text of the new domain: continued masked-LM training first (repeatable; run at OUTPUT-mlm)",
     )
     p.add_argument("--output", metavar="DIR", help="run directory to create")
     p.add_argument("--replay", type=float, metavar="RATIO", help="earlier examples per new one (default 1.0)")

@@ -16,6 +16,11 @@ from rawtune.config.train import FinetuneTrainConfig
 class ContinualDataConfig(Section):
     new: PathStr | None = Field(None, description="The new labeled data (same format as the previous run's).")
     dev: PathStr | None = Field(None, description="Evaluation data of the new data's distribution or labels.")
+    new_raw: list[PathStr] = Field(
+        default_factory=list,
+        description="Raw text of the new data's domain (files or directories): continued masked-LM "
+        "training of the previous model's encoder on it first (a pretrain run at OUTPUT-mlm).",
+    )
     old_dev: list[PathStr] = Field(
         default_factory=list,
         description="Earlier evaluation sets; default: every dev set of the previous run's lineage.",
@@ -49,6 +54,15 @@ class RegularizeConfig(Section):
     fisher_examples: int = Field(500, ge=1, description="EWC: earlier examples the Fisher is estimated on.")
 
 
+class MlmConfig(Section):
+    """The continued masked-LM step on data.new_raw (rawtune pretrain's settings otherwise)."""
+
+    steps: int = Field(500, ge=1, description="Optimizer steps of masked-LM training.")
+    batch_size: int = Field(16, ge=1)
+    lr: float = Field(5e-5, gt=0.0)
+    seq_len: int = Field(128, ge=16)
+
+
 class ContinualTrainConfig(FinetuneTrainConfig):
     """Fine-tuning's recipe, at a lower rate: a model that already knows the task is adjusted, not
     trained from its initialisation."""
@@ -68,6 +82,7 @@ class ContinualConfig(Section):
     replay: ReplayConfig = ReplayConfig()
     regularize: RegularizeConfig = RegularizeConfig()
     train: ContinualTrainConfig = ContinualTrainConfig()
+    mlm: MlmConfig = MlmConfig()
     max_forgetting: float | None = Field(
         None,
         ge=0.0,

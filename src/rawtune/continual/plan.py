@@ -14,12 +14,12 @@ log = logging.getLogger("rawtune")
 
 
 class ContinualPlan:
-    def __init__(self, cfg, ft, previous: Path, manifest, base, old_devs: list[str], new_sha: str):
+    def __init__(self, cfg, ft, previous: Path, manifest, base, old_devs: list[str], new_sha: str, mlm=None):
         from rawtune.tasks.base import get_task
 
         self.cfg, self.ft, self.previous, self.base = cfg, ft, previous, base
         self.old_labels = list(manifest["labels"])
-        self.old_devs, self.new_sha = old_devs, new_sha
+        self.old_devs, self.new_sha, self.mlm = old_devs, new_sha, mlm
         self.task = get_task(ft)
         self.old_pool = self._read_old_pool()
         self.new_examples: list[Any] = []
@@ -102,8 +102,26 @@ class ContinualPlan:
             self.penalty = self._penalty(model, old_space)
         n_old = grow_head(model, list(space.labels))  # new rows silent: `before` is the previous model's
         self.before = self._scores(model, space, grown=len(space) > n_old)
+        if self.mlm is not None:
+            self._load_encoder(model)
         init_new_rows(model, n_old)
         return model
+
+    def _load_encoder(self, model: Any) -> None:
+        """The encoder trained by the continued MLM step into the task model (its head stays). The
+        penalty still anchors on the previous model: the MLM step is adaptation it may undo."""
+        from transformers import AutoModelForMaskedLM
+
+        from rawtune.errors import ModelError
+
+        mlm = AutoModelForMaskedLM.from_pretrained(str(self.mlm / "model"))
+        missing, unexpected = model.base_model.load_state_dict(mlm.base_model.state_dict(), strict=False)
+        if unexpected or any(not k.startswith("pooler.") for k in missing):
+            raise ModelError(
+                f"the continued-MLM encoder {self.mlm} does not fit the task model: {missing + unexpected}"
+            )
+        self.manifest["mlm_run"] = str(self.mlm.resolve())
+        log.info("encoder from the continued MLM run %s", self.mlm)
 
     def _penalty(self, model: Any, old_space: Any) -> Any:
         from rawtune.continual.penalty import Penalty, fisher_diagonal

@@ -114,7 +114,8 @@ def run_continual(config: Any, *, resume: bool = False) -> ContinualResult | Non
     ft = _finetune_config(cfg, base, previous)
     from rawtune.continual.plan import ContinualPlan
 
-    plan = ContinualPlan(cfg, ft, previous, chain[0], base, old_devs, new_sha)
+    mlm = _continued_mlm(cfg, previous, resume) if cfg.data.new_raw else None
+    plan = ContinualPlan(cfg, ft, previous, chain[0], base, old_devs, new_sha, mlm)
     run = run_finetune(ft, resume=resume, extension=plan.extension())
     return ContinualResult(run, _register(cfg, run, previous) if cfg.name else None)
 
@@ -142,6 +143,40 @@ def _register(cfg: ContinualConfig, run: RunDir, previous: Path) -> Any:
     if cfg.promote and (gate is None or gate["passed"]):
         version = reg.promote(version.name, version.version)
     return version
+
+
+def mlm_output(cfg: ContinualConfig) -> Path:
+    out = Path(str(cfg.output))
+    return out.with_name(out.name + "-mlm")
+
+
+def _continued_mlm(cfg: ContinualConfig, previous: Path, resume: bool) -> Path:
+    """`rawtune pretrain` (masked LM) of the previous model on data.new_raw, as its own run at
+    OUTPUT-mlm (reused when complete, resumed when interrupted); returns the run's path."""
+    from rawtune.runs.rundir import COMPLETE
+    from rawtune.stages.pretrain import run_pretrain
+
+    out = mlm_output(cfg)
+    if RunDir.is_run(out) and RunDir(out).status == COMPLETE:
+        log.info("continued MLM: reusing %s", out)
+        return out
+    m = cfg.mlm
+    config = {
+        "seed": cfg.seed,
+        "output": str(out),
+        "model": {"name_or_path": str(previous)},
+        "data": {"corpus": [str(p) for p in cfg.data.new_raw], "seq_len": m.seq_len},
+        "objective": {"name": "mlm"},
+        "train": {
+            "max_steps": m.steps,
+            "batch_size": m.batch_size,
+            "lr": m.lr,
+            "progress": cfg.train.progress,
+        },
+    }
+    if cfg.train.threads:
+        config["train"]["threads"] = cfg.train.threads
+    return run_pretrain(config, resume=RunDir.is_run(out)).path
 
 
 def _already_used(cfg: ContinualConfig, chain: list[dict[str, Any]], sha: str) -> bool:
