@@ -116,3 +116,25 @@ def test_regularized_adds_the_penalty_to_the_task_loss():
     wrapped = Regularized(_module(model), penalty)
     assert wrapped.model is model
     assert wrapped(**batch)["loss"].item() == pytest.approx(plain.item() + 0.5 * 3.0 * 3, rel=1e-5)
+
+
+def test_old_sets_do_not_score_entities_of_added_types(monkeypatch):
+    """On data annotated before ORG existed, a predicted ORG is neither right nor wrong."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from rawtune.data.labels import LabelSpace
+    from rawtune.tasks.ner import NerTask
+
+    space = LabelSpace(("O", "B-PER", "I-PER", "B-ORG", "I-ORG"))
+    gold = [["B-PER", "I-PER", "O", "O"], ["O", "O", "B-PER"]]
+    pred = [[1, 2, 3, 4], [3, 0, 1]]  # both persons found, plus two ORGs the old data cannot judge
+    decoder = SimpleNamespace(tags=[np.array(p) for p in pred], loss=lambda: 0.0)
+    task = NerTask(SimpleNamespace())
+    monkeypatch.setattr(task, "_decode", lambda *a: (decoder, SimpleNamespace(uncovered=0)))
+    data = SimpleNamespace(examples=[SimpleNamespace(tags=g) for g in gold])
+    plain = task.evaluate(None, None, data, space, None)
+    old_only = task.evaluate(None, None, data, space, None, only_types={"PER"})
+    assert plain["precision"] == 0.5 and plain["recall"] == 1.0
+    assert old_only["precision"] == 1.0 and old_only["recall"] == 1.0 and old_only["f1"] == 1.0

@@ -113,12 +113,26 @@ class NerTask:
         )
         return decoder, encoded
 
-    def evaluate(self, model: nn.Module, tokenizer: Any, data: Any, space: Any, run: Inference) -> dict:
+    def evaluate(
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        data: Any,
+        space: Any,
+        run: Inference,
+        *,
+        only_types: set[str] | None = None,
+    ) -> dict:
+        """Entity metrics of the model on `data`. `only_types`: predicted entities of other types
+        are not scored (set to O) — for data annotated before those types existed, where such a
+        prediction can be neither right nor wrong."""
         from rawtune.evaluation.metrics import ner_metrics
 
         decoder, encoded = self._decode(model, tokenizer, data.examples, space, run)
         labels = space.labels
         pred = [[labels[int(t)] for t in tags] for tags in decoder.tags]
+        if only_types is not None:
+            pred = [[t if t == "O" or t[2:] in only_types else "O" for t in tags] for tags in pred]
         gold = [list(ex.tags) for ex in data.examples]
         metrics: dict[str, Any] = {"loss": decoder.loss(), **ner_metrics(gold, pred)}
         metrics["uncovered_words"] = encoded.uncovered
