@@ -34,6 +34,11 @@ class ReplayConfig(Section):
         description="Earlier examples mixed in per new example (0: none); drawn from the previous "
         "run's replay memory, or its training file.",
     )
+    mask_outside: bool = Field(
+        True,
+        description="NER, when entity types were added: the O words of replayed earlier examples are not "
+        "trained on (they were annotated before the new types existed: their O does not mean 'not ORG').",
+    )
     memory: int = Field(
         5000, ge=0, description="Examples this run keeps in RUN/replay/ for the next version (old and new)."
     )

@@ -79,6 +79,8 @@ class ContinualPlan:
         self.new_examples = list(new.examples)
         n = round(self.cfg.replay.ratio * len(new.examples))
         mixed = replay.sample(self.old_pool.examples, n, self.cfg.seed)
+        if self.task.name == "ner" and len(space) > len(self.old_labels) and self.cfg.replay.mask_outside:
+            mixed = replay.mask_outside(mixed)
         log.info("replay: %d earlier examples with %d new ones", len(mixed), len(new.examples))
         self.manifest["replay"] = {
             "examples": len(mixed),

@@ -26,6 +26,15 @@ def sample(examples: Sequence[Any], n: int, seed: int) -> list[Any]:
     return [examples[i] for i in sorted(order[:n])]
 
 
+def mask_outside(examples: Sequence[Any]) -> list[Any]:
+    """NER examples with every O tag set to UNSCORED (no loss on those words)."""
+    import dataclasses
+
+    from rawtune.tasks.ner import UNSCORED
+
+    return [dataclasses.replace(ex, tags=[UNSCORED if t == "O" else t for t in ex.tags]) for ex in examples]
+
+
 def memory_file(run: Path) -> Path | None:
     """The replay memory a continual run left, if any."""
     for name in ("memory.conll", "memory.csv"):

@@ -11,11 +11,16 @@ from torch import nn
 from rawtune.tasks.base import TASKS, Inference, pad_id
 from rawtune.tasks.features import PadCollator, forward_batches
 from rawtune.tasks.token_classification import (
+    IGNORE,
     EncodedTokens,
     TokenClassifierLoss,
     WordDecoder,
     encode_tokens,
 )
+
+# A training word whose tag says nothing: no loss on it. `rawtune continual` sets it on the O words of
+# replayed examples annotated before an entity type was added (their O does not mean "not that type").
+UNSCORED = "<unscored>"
 
 
 def balanced_weights(counts: Counter, labels: tuple[str, ...]) -> torch.Tensor:
@@ -70,7 +75,7 @@ class NerTask:
         tag_ids = None
         if space is not None and examples and examples[0].tags is not None:
             l2i = space.label2id()
-            tag_ids = [[l2i[t] for t in ex.tags] for ex in examples]
+            tag_ids = [[l2i[t] if t != UNSCORED else IGNORE for t in ex.tags] for ex in examples]
         docs = [ex.doc for ex in examples] if d.doc_context else None
         return encode_tokens(
             tokenizer,
