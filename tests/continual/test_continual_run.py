@@ -121,6 +121,9 @@ def test_registered_versions_chain_and_promote_only_through_the_gate(
     assert reg.get("ner", 1).status == "archived"
     assert res.version.data["new_data_sha256"] == res.run.manifest()["continual"]["new_data_sha256"]
     assert res.version.gate["passed"] is True
+    # a name the registry does not know yet starts at version 1, with no parent
+    fresh = run_continual(continual_config(phase1_run, tmp_path / "other", phases, name="fresh"))
+    assert (fresh.version.version, fresh.version.parent, fresh.version.status) == (1, None, "candidate")
     # the registry alone remembers the data: a run from v1 again with --if-new does nothing
     again = continual_config(phase1_run, tmp_path / "v2b", phases, name="ner", if_new=True)
     assert run_continual(again) is None

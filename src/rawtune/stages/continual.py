@@ -112,6 +112,8 @@ def run_continual(config: Any, *, resume: bool = False) -> ContinualResult | Non
             [ConfigIssue("data.old_dev", "no earlier evaluation set in the lineage: pass --old-dev FILE")]
         )
     ft = _finetune_config(cfg, base, previous)
+    if not resume:
+        RunDir.check_new(Path(str(cfg.output)))  # before the MLM step spends any time
     from rawtune.continual.plan import ContinualPlan
 
     mlm = _continued_mlm(cfg, previous, resume) if cfg.data.new_raw else None
@@ -129,7 +131,8 @@ def _register(cfg: ContinualConfig, run: RunDir, previous: Path) -> Any:
 
     reg = ModelRegistry()
     metrics = json.loads(run.metrics_json.read_text())
-    parents = [v.version for v in reg.list(cfg.name) if Path(v.run).resolve() == previous.resolve()]
+    known = reg.list(cfg.name) if cfg.name in reg.names() else []  # a new name starts at version 1
+    parents = [v.version for v in known if Path(v.run).resolve() == previous.resolve()]
     version = reg.register(
         str(cfg.name),
         str(run.path.resolve()),
