@@ -153,11 +153,19 @@ def test_masked_outside_words_of_replayed_examples_carry_no_loss(tiny_tokenizer)
     (masked,) = mask_outside([ex])
     assert masked.tags == [UNSCORED, "B-PER", UNSCORED, "B-LOC"] and ex.tags[0] == "O"
     data = SimpleNamespace(
-        max_length=32, stride=8, doc_context=False, token_column=0, tag_column=-1, scheme="iob2", repair_tags=False
+        max_length=32,
+        stride=8,
+        doc_context=False,
+        token_column=0,
+        tag_column=-1,
+        scheme="iob2",
+        repair_tags=False,
     )
     task = NerTask(SimpleNamespace(data=data, task=SimpleNamespace(subword_labels="first")))
     space = LabelSpace(("O", "B-LOC", "I-LOC", "B-PER", "I-PER"))
-    plain, unscored = (task.train_features(tiny_tokenizer, SimpleNamespace(examples=[e]), space)[0] for e in (ex, masked))
+    plain, unscored = (
+        task.train_features(tiny_tokenizer, SimpleNamespace(examples=[e]), space)[0] for e in (ex, masked)
+    )
     scored = [lab for lab in plain["labels"] if lab != IGNORE]
     kept = [lab for lab in unscored["labels"] if lab != IGNORE]
     assert scored == [0, 3, 0, 1] and kept == [3, 1]  # only the entity words train
