@@ -69,6 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="N",
         help="finetune: at least N optimizer steps (default 300 for ner, 0 for classification)",
     )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the study in --output: complete seeds are kept, an interrupted one continues "
+        "from its last checkpoint",
+    )
     p.add_argument("--text-column", dest="text_column", metavar="NAME")
     p.add_argument("--label-column", dest="label_column", metavar="NAME")
     p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
@@ -80,7 +86,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     from rawtune.stages.fewshot import run_fewshot
 
     cfg = load_config("fewshot", file=args.config, overrides=collect_overrides(args, extra, SHORTCUTS))
-    summary = run_fewshot(cfg)
+    summary = run_fewshot(cfg, resume=args.resume)
     n = len(summary["seeds"])
     for split in ("dev", "test"):
         for key in ("accuracy", "macro_f1", "f1"):

@@ -18,8 +18,14 @@ from rawtune.errors import CheckpointError, ConfigError, ConfigIssue, RawtuneErr
 from rawtune.runs.rundir import COMPLETE, RunDir
 
 log = logging.getLogger("rawtune")
-# keys that may differ between a run and its --resume without changing what is computed
-_RESUME_FREE = ("rawtune_version", "output", "train.progress", "train.threads")
+# keys that may differ between a run and its --resume without changing what is computed: these, and
+# any section's `progress` and `threads` (train.threads, setfit.train.progress, ...)
+_RESUME_FREE = ("rawtune_version", "output")
+_RESUME_FREE_LEAVES = ("progress", "threads")
+
+
+def _resume_free(key: str) -> bool:
+    return key in _RESUME_FREE or key.rsplit(".", 1)[-1] in _RESUME_FREE_LEAVES
 
 
 def coerce_config(stage: str, config: Any) -> Any:
@@ -68,7 +74,7 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def config_fingerprint(cfg: Section) -> str:
-    flat = {k: v for k, v in _flatten(cfg.model_dump(mode="json")).items() if k not in _RESUME_FREE}
+    flat = {k: v for k, v in _flatten(cfg.model_dump(mode="json")).items() if not _resume_free(k)}
     return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -78,12 +84,17 @@ def check_resume_config(run: RunDir, cfg: Section) -> None:
         raise CheckpointError(
             f"--resume: {run.path} is not a rawtune run directory (no config.yaml/manifest.json)"
         )
-    stored = _flatten(yaml.safe_load(run.config_path.read_text()) or {})
+    check_same_config(run.config_path, cfg)
+
+
+def check_same_config(path: Path, cfg: Section) -> None:
+    """The resolved config written at `path` is `cfg` (but for keys that change nothing computed)."""
+    stored = _flatten(yaml.safe_load(path.read_text()) or {})
     now = _flatten(cfg.model_dump(mode="json"))
-    diff = sorted(k for k in set(stored) | set(now) if k not in _RESUME_FREE and stored.get(k) != now.get(k))
+    diff = sorted(k for k in set(stored) | set(now) if not _resume_free(k) and stored.get(k) != now.get(k))
     if diff:
         shown = ", ".join(f"{k} ({stored.get(k)!r} -> {now.get(k)!r})" for k in diff[:6])
-        raise CheckpointError(f"--resume: the config differs from {run.config_path}: {shown}")
+        raise CheckpointError(f"--resume: the config differs from {path}: {shown}")
 
 
 def make_accelerator(train: TrainConfig) -> Any:

@@ -1,6 +1,8 @@
 """`rawtune fewshot`: for each seed, k examples per class drawn from the pool (written to
 OUTPUT/kshot/seed-N.csv, the lines recorded), one run in OUTPUT/seed-N by plain fine-tuning or the
-SetFit-style objective, and OUTPUT/metrics.json with every dev/test number's mean and std."""
+SetFit-style objective, and OUTPUT/metrics.json with every dev/test number's mean and std.
+With --resume, a study that was interrupted goes on: complete seeds are kept, an interrupted seed
+continues from its last verified checkpoint (or starts again when it has none)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import shutil
 import statistics
 from pathlib import Path
 from typing import Any
@@ -16,10 +19,10 @@ import rawtune.config.fewshot  # noqa: F401  (registers the "fewshot" stage)
 from rawtune.config.fewshot import FewshotConfig
 from rawtune.config.loader import dump_config, load_config
 from rawtune.data.kshot import entity_types
-from rawtune.errors import ConfigError, ConfigIssue, DataError
+from rawtune.errors import CheckpointError, ConfigError, ConfigIssue, DataError
 from rawtune.runs.atomic import write_json, write_text
-from rawtune.runs.rundir import RunDir
-from rawtune.stages.common import coerce_config, setup_logging
+from rawtune.runs.rundir import COMPLETE, RunDir
+from rawtune.stages.common import check_same_config, coerce_config, setup_logging
 
 log = logging.getLogger("rawtune")
 SUMMARY_KEYS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "f1", "precision", "recall", "loss")
@@ -107,12 +110,14 @@ def write_sample(
     }
 
 
-def _run_finetune(cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path, **_: Any) -> dict:
+def _run_finetune(
+    cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path, *, resume: bool = False, **_: Any
+) -> dict:
     from rawtune.stages.finetune import run_finetune
     from rawtune.stages.learning_curve import at_least_steps
 
     ft = finetune_config(cfg, seed, kshot["file"], str(out))
-    run = run_finetune(at_least_steps(ft, 1.0, kshot["examples"], cfg.floor_steps))
+    run = run_finetune(at_least_steps(ft, 1.0, kshot["examples"], cfg.floor_steps), resume=resume)
     run.update_manifest(kshot=kshot)
     return json.loads(run.metrics_json.read_text())
 
@@ -142,6 +147,7 @@ METHODS = {
     "nnshot": _run_neighbours,
     "proto": _run_neighbours,
 }
+CHECKPOINTED = ("finetune", "setfit", "pet")  # the methods that train (nnshot/proto have nothing to resume)
 
 
 def draw(cfg: FewshotConfig, pool: Any, seed: int) -> list[Any]:
@@ -194,12 +200,47 @@ def summarize(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def run_fewshot(config: Any) -> dict[str, Any]:
+def _open_study(cfg: FewshotConfig, root: Path, resume: bool) -> None:
+    """A new study needs an empty output; --resume needs this very study (same resolved config)."""
+    if not resume:
+        RunDir.check_new(root)
+        return
+    if not (root / "config.yaml").is_file():
+        raise CheckpointError(f"--resume: {root} holds no few-shot study (no config.yaml)")
+    check_same_config(root / "config.yaml", cfg)
+
+
+def _seed_state(cfg: FewshotConfig, out: Path, kshot: dict[str, Any], resume: bool) -> str:
+    """What --resume does with OUTPUT/seed-N: "done" (complete, kept), "continue" (from its last
+    verified checkpoint) or "new" (absent, or interrupted before any checkpoint: started again)."""
+    from rawtune.runs.checkpoint import latest_verified
+
+    if not resume or not out.exists():
+        return "new"
+    run = RunDir(out)
+    if not RunDir.is_run(out):
+        raise CheckpointError(f"--resume: {out} is not a run directory of this study; move it away")
+    drawn = (run.manifest().get("kshot") or {}).get("lines")
+    if drawn is not None and drawn != kshot["lines"]:
+        raise CheckpointError(
+            f"--resume: {out} was trained on other pool lines than seed {kshot['seed']} draws now "
+            f"(did {kshot['pool']} change?); start a new --output"
+        )
+    if run.status == COMPLETE:
+        return "done"
+    if cfg.method in CHECKPOINTED and latest_verified(run.checkpoints_dir, log.warning) is not None:
+        return "continue"
+    log.info("%s: interrupted before its first checkpoint; starting that seed again", out)
+    shutil.rmtree(out)
+    return "new"
+
+
+def run_fewshot(config: Any, *, resume: bool = False) -> dict[str, Any]:
     """All seeds of one few-shot study; returns (and writes) OUTPUT/metrics.json."""
     cfg: FewshotConfig = coerce_config("fewshot", config)
     setup_logging()
     root = Path(str(cfg.output))
-    RunDir.check_new(root)
+    _open_study(cfg, root, resume)
     task, splits, space = read_data(cfg)
     draw(cfg, splits["pool"], cfg.seed)  # too few examples fail first
     extra = description_examples(cfg, space)
@@ -210,19 +251,27 @@ def run_fewshot(config: Any) -> dict[str, Any]:
         sample = draw(cfg, splits["pool"], seed)
         kshot = write_sample(root, seed, sample, cfg, splits["pool"], extra)
         sample = sample + extra
-        log.info("fewshot %s, seed %d: %d examples (%d per class)", cfg.method, seed, len(sample), cfg.shots)
-        m = METHODS[cfg.method](
-            cfg, seed, kshot, root / f"seed-{seed}", task=task, sample=sample, splits=splits, space=space
-        )
-        rec: dict[str, Any] = {"seed": seed, "run": str(root / f"seed-{seed}")}
-        for split in ("dev", "test"):
-            if m.get(split):
-                rec[split] = {
-                    k: m[split][k] for k in SUMMARY_KEYS if isinstance(m[split].get(k), (int, float))
-                }
-        rec["train_seconds"] = (m.get("train") or {}).get("train_seconds")
-        rec["kshot"] = kshot
-        per_seed.append(rec)
+        out = root / f"seed-{seed}"
+        state = _seed_state(cfg, out, kshot, resume)
+        if state == "done":
+            log.info("fewshot %s, seed %d: complete, kept", cfg.method, seed)
+            m = json.loads(RunDir(out).metrics_json.read_text())
+        else:
+            log.info(
+                "fewshot %s, seed %d: %d examples (%d per class)", cfg.method, seed, len(sample), cfg.shots
+            )
+            m = METHODS[cfg.method](
+                cfg,
+                seed,
+                kshot,
+                out,
+                task=task,
+                sample=sample,
+                splits=splits,
+                space=space,
+                resume=state == "continue",
+            )
+        per_seed.append(_seed_record(seed, out, m, kshot))
     summary = {
         "task": cfg.task,
         "method": cfg.method,
@@ -233,3 +282,13 @@ def run_fewshot(config: Any) -> dict[str, Any]:
     }
     write_json(root / "metrics.json", summary)
     return summary
+
+
+def _seed_record(seed: int, out: Path, m: dict[str, Any], kshot: dict[str, Any]) -> dict[str, Any]:
+    rec: dict[str, Any] = {"seed": seed, "run": str(out)}
+    for split in ("dev", "test"):
+        if m.get(split):
+            rec[split] = {k: m[split][k] for k in SUMMARY_KEYS if isinstance(m[split].get(k), (int, float))}
+    rec["train_seconds"] = (m.get("train") or {}).get("train_seconds")
+    rec["kshot"] = kshot
+    return rec

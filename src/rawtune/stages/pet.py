@@ -25,6 +25,7 @@ def _fit(
     pad: int,
     run: RunDir,
     evaluate,
+    resume: bool,
 ):
     from rawtune.data.batching import ShuffledBatches
     from rawtune.stages.common import config_fingerprint, make_accelerator
@@ -51,13 +52,22 @@ def _fit(
         seed=seed,
         evaluate=evaluate,
         fingerprint={"config": config_fingerprint(cfg), "data": data_hash},
-        resume=False,
+        resume=resume,
         select=("macro_f1", True),
     )
 
 
 def run_pet(
-    cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path, *, sample, splits, space, **_: Any
+    cfg: FewshotConfig,
+    seed: int,
+    kshot: dict[str, Any],
+    out: Path,
+    *,
+    sample,
+    splits,
+    space,
+    resume: bool = False,
+    **_: Any,
 ) -> dict[str, Any]:
     import torch
 
@@ -85,12 +95,19 @@ def run_pet(
         pred = [labels[j] for j in predict_ids(module, feats, pad)]
         return classification_metrics([ex.label for ex in data.examples], pred, labels)
 
-    run = create_run(cfg, seed, out, "pet", src, labels, kshot, splits)
+    run = create_run(cfg, seed, out, "pet", src, labels, kshot, splits, resume=resume)
     setup_logging(run.logs_dir / "train.log")
     dev = splits.get("dev")
     with records_failure(run):
         result = _fit(
-            cfg, seed, module, features, pad, run, (lambda _m: score(dev)) if dev is not None else None
+            cfg,
+            seed,
+            module,
+            features,
+            pad,
+            run,
+            (lambda _m: score(dev)) if dev is not None else None,
+            resume,
         )
         module.to("cpu")
         st = result.state
@@ -100,23 +117,18 @@ def run_pet(
         for split in ("dev", "test"):
             if split in splits and split not in final:
                 final[split] = score(splits[split])
-        module.model.save_pretrained(str(run.model_dir))
-        tokenizer.save_pretrained(str(run.model_dir))
-        write_json(
-            run.model_dir / "fewshot.json",
-            {
-                "method": "pet",
-                "template": cfg.pet.template,
-                "verbalizer": cfg.pet.verbalizer,
-                "labels": labels,
-            },
-        )
+        _save(run, module.model, tokenizer, cfg, labels)
         write_reports(run, final, splits, src.ref, "pet")
     summary = {
         "task": "classification",
         "method": "pet",
         **final,
-        "train": {"examples": len(sample), "steps": st["step"], "train_seconds": st["train_seconds"]},
+        "train": {
+            "examples": len(sample),
+            "steps": st["step"],
+            "train_seconds": st["train_seconds"],
+            "resumed_from": result.resumed_from,
+        },
         "kshot": kshot,
     }
     run.finish(summary)

@@ -43,7 +43,15 @@ def _scorer(tokenizer: Any, sample: list[Any], cfg: FewshotConfig, seed: int, sp
 
 
 def _train(
-    cfg: FewshotConfig, seed: int, encoder: Any, tokenizer: Any, sample: list[Any], run: RunDir, score, dev
+    cfg: FewshotConfig,
+    seed: int,
+    encoder: Any,
+    tokenizer: Any,
+    sample: list[Any],
+    run: RunDir,
+    score,
+    dev,
+    resume: bool,
 ):
     from rawtune.data.batching import ShuffledBatches
     from rawtune.stages.common import config_fingerprint, make_accelerator
@@ -76,13 +84,22 @@ def _train(
         seed=seed,
         evaluate=(lambda m: score(accelerator.unwrap_model(m).model, dev)) if dev is not None else None,
         fingerprint={"config": config_fingerprint(cfg), "data": data_hash},
-        resume=False,
+        resume=resume,
         select=("macro_f1", True),
     )
 
 
 def run_setfit(
-    cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path, *, sample, splits, space, **_: Any
+    cfg: FewshotConfig,
+    seed: int,
+    kshot: dict[str, Any],
+    out: Path,
+    *,
+    sample,
+    splits,
+    space,
+    resume: bool = False,
+    **_: Any,
 ) -> dict[str, Any]:
     import torch
     from transformers import AutoModel
@@ -94,11 +111,11 @@ def run_setfit(
     tokenizer = load_tokenizer(src.ref, cfg.model)
     torch.manual_seed(seed)
     encoder = load_pretrained(src, AutoModel, cfg.model)
-    run = create_run(cfg, seed, out, "setfit", src, list(space.labels), kshot, splits)
+    run = create_run(cfg, seed, out, "setfit", src, list(space.labels), kshot, splits, resume=resume)
     setup_logging(run.logs_dir / "train.log")
     fit_head, score = _scorer(tokenizer, sample, cfg, seed, space)
     with records_failure(run):
-        result = _train(cfg, seed, encoder, tokenizer, sample, run, score, splits.get("dev"))
+        result = _train(cfg, seed, encoder, tokenizer, sample, run, score, splits.get("dev"), resume)
         encoder.to("cpu")
         final: dict[str, Any] = {}
         st = result.state
@@ -119,6 +136,7 @@ def run_setfit(
             "pairs": st.get("samples_seen"),
             "steps": st["step"],
             "train_seconds": st["train_seconds"],
+            "resumed_from": result.resumed_from,
         },
         "kshot": kshot,
     }
@@ -135,9 +153,18 @@ def create_run(
     labels: list[str],
     kshot: dict,
     splits: dict,
+    *,
+    resume: bool = False,
 ) -> RunDir:
-    """OUTPUT/seed-N with the config that reproduces this one run and the manifest (k-shot lines)."""
+    """OUTPUT/seed-N with the config that reproduces this one run and the manifest (k-shot lines);
+    with `resume`, the existing one after checking it was made with this config."""
+    from rawtune.stages.common import check_resume_config
+
     one = cfg.model_copy(update={"seed": seed, "seeds": 1, "output": str(out)})
+    if resume:
+        run = RunDir(out)
+        check_resume_config(run, one)
+        return run
     return RunDir.create(
         out,
         dump_config(one),
