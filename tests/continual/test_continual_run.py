@@ -189,3 +189,52 @@ def test_new_raw_text_adapts_the_encoder_first(tmp_path, phase1_run, phases, ner
         return [s["before"] for s in json.loads((run_dir / "metrics.json").read_text())["forgetting"]["sets"]]
 
     assert before(plain.path) == before(tmp_path / "v2")
+
+
+def test_pseudo_label_replay_when_the_earlier_training_data_is_gone(
+    tmp_path, tiny_backbone, phases, ner_data, continual_config
+):
+    """--old-raw: the previous model labels earlier raw text and replay draws from those examples,
+    so a model whose training file is gone can still be re-fine-tuned with replay."""
+    import shutil
+
+    from rawtune.cli.main import main
+    from rawtune.continual.replay import memory_file
+    from rawtune.data.readers.conll import read_token_file
+    from rawtune.serve.predictor import Predictor
+    from rawtune.stages.finetune import run_finetune
+
+    train = tmp_path / "gone.conll"
+    shutil.copy(phases["train1"], train)
+    v1 = run_finetune(
+        {
+            "output": str(tmp_path / "v1"),
+            "seed": 3,
+            "model": {"name_or_path": str(tiny_backbone)},
+            "task": {"name": "ner"},
+            "data": {"train": str(train), "dev": str(phases["dev1"]), "max_length": 64, "stride": 16},
+            "train": {"max_steps": 30, "batch_size": 8, "lr": 1e-2, "threads": 1, "progress": False},
+        }
+    ).path
+    sentences = read_token_file(str(train)).examples[:12]
+    raw = tmp_path / "earlier.txt"
+    raw.write_text("".join(" ".join(ex.tokens) + "\n" for ex in sentences))
+    train.unlink()
+    expected = Predictor.from_run(v1).predict([" ".join(ex.tokens) for ex in sentences])
+
+    cfg = continual_config(v1, tmp_path / "v2", phases, replay={"ratio": 1.0, "mask_outside": False})
+    flags = [f"--{k}={v}" for k, v in cfg["train"].items()]
+    code = main(
+        ["continual", str(v1), f"--new-data={phases['train2']}", f"--dev={phases['dev2']}",
+         f"--old-raw={raw}", f"--output={tmp_path / 'v2'}", "--seed=1",
+         *[f.replace("--", "--train.", 1) for f in flags]]
+    )  # fmt: skip
+    assert code == 0
+    manifest = json.loads((tmp_path / "v2" / "manifest.json").read_text())
+    assert manifest["pseudo_labels"] == {"files": [str(raw)], "examples": 12}
+    assert manifest["replay"]["pool"] == str(raw) and manifest["replay"]["examples"] == 12
+    # the memory the next version replays holds the earlier texts with the previous model's tags
+    # (old examples first, in file order; the new data has these sentences too, with ORG tagged)
+    memory = read_token_file(str(memory_file(tmp_path / "v2"))).examples[:12]
+    assert [(ex.tokens, ex.tags) for ex in memory] == [(r["tokens"], r["tags"]) for r in expected]
+    assert any(t != "O" for r in expected for t in r["tags"])  # the previous model did tag entities

@@ -13,6 +13,7 @@ SHORTCUTS = {
     "dev": "data.dev",
     "old_dev": "data.old_dev",
     "new_raw": "data.new_raw",
+    "old_raw": "data.old_raw",
     "output": "output",
     "max_forgetting": "max_forgetting",
     "if_new": "if_new",
@@ -52,6 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="PATH",
         action="append",
         help="raw text of the new domain: continued masked-LM training first (repeatable; run at OUTPUT-mlm)",
+    )
+    p.add_argument(
+        "--old-raw",
+        dest="old_raw",
+        metavar="PATH",
+        action="append",
+        help="earlier unlabeled inputs: the previous model labels them and replay draws from those "
+        "(repeatable; for when the earlier training data is gone)",
     )
     p.add_argument("--output", metavar="DIR", help="run directory to create")
     p.add_argument("--replay", type=float, metavar="RATIO", help="earlier examples per new one (default 1.0)")

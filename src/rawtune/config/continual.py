@@ -25,14 +25,21 @@ class ContinualDataConfig(Section):
         default_factory=list,
         description="Earlier evaluation sets; default: every dev set of the previous run's lineage.",
     )
+    old_raw: list[PathStr] = Field(
+        default_factory=list,
+        description="Earlier unlabeled inputs (.txt: one text per line; or CoNLL/JSONL/CSV as the task "
+        "reads them): the previous model labels them and replay draws from those pseudo-labeled "
+        "examples instead of earlier training data (which may be gone).",
+    )
 
 
 class ReplayConfig(Section):
     ratio: float = Field(
         1.0,
         ge=0.0,
-        description="Earlier examples mixed in per new example (0: none); drawn from the previous "
-        "run's replay memory, or its training file.",
+        description="Earlier examples mixed in per new example (0: none); drawn from data.old_raw "
+        "pseudo-labeled by the previous model, else the previous run's replay memory, else its "
+        "training file.",
     )
     mask_outside: bool = Field(
         True,

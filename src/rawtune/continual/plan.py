@@ -21,19 +21,22 @@ class ContinualPlan:
         self.old_labels = list(manifest["labels"])
         self.old_devs, self.new_sha, self.mlm = old_devs, new_sha, mlm
         self.task = get_task(ft)
+        self.manifest: dict[str, Any] = {}
         self.old_pool = self._read_old_pool()
         self.new_examples: list[Any] = []
         self.before: dict[str, dict[str, Any]] = {}
         self.penalty = None
         self.tokenizer = None
-        self.manifest: dict[str, Any] = {}
 
     # --- data -----------------------------------------------------------------------------------
     def _read_old_pool(self) -> Any:
-        """Earlier training examples: the previous run's replay memory, else its training file."""
+        """Earlier examples: data.old_raw labeled by the previous model, else the previous run's
+        replay memory, else its training file."""
         from rawtune.errors import DataError
         from rawtune.tasks.base import get_task
 
+        if self.cfg.data.old_raw:
+            return self._pseudo_labeled()
         memory = replay.memory_file(self.previous)
         if memory is not None:
             # the memory is written in rawtune's own layout (word tag / text,label): read it so
@@ -60,6 +63,27 @@ class ContinualPlan:
                 file=str(train),
             )
         return self.task.read(train)
+
+    def _pseudo_labeled(self) -> Any:
+        """data.old_raw with the previous model's predictions as labels (pseudo-label replay)."""
+        import dataclasses
+
+        from rawtune.serve.predictor import Predictor
+        from rawtune.stages.continual import replace_examples
+
+        entry = Predictor.from_run(self.previous, device="cpu").entry()
+        files = [str(p) for p in self.cfg.data.old_raw]
+        examples = []
+        for path in files:
+            inputs = [ex for ex, _ in entry.file_examples(path)]
+            records = entry.run(inputs, [None] * len(inputs), batch_size=64)
+            examples += [replay.pseudo_labeled(self.task.name, ex, rec) for ex, rec in zip(inputs, records)]
+        log.info(
+            "replay: %d earlier inputs labeled by the previous model (%s)", len(examples), ", ".join(files)
+        )
+        self.manifest["pseudo_labels"] = {"files": files, "examples": len(examples)}
+        pool = replace_examples(self.task.read(str(self.cfg.data.new)), examples)
+        return dataclasses.replace(pool, file=", ".join(files))
 
     def space(self, new_space: Any) -> Any:
         from rawtune.stages.continual import grown_space

@@ -26,6 +26,15 @@ def sample(examples: Sequence[Any], n: int, seed: int) -> list[Any]:
     return [examples[i] for i in sorted(order[:n])]
 
 
+def pseudo_labeled(task: str, example: Any, record: dict[str, Any]) -> Any:
+    """An unlabeled example with the label a model predicted for it (its `predict` record)."""
+    import dataclasses
+
+    if task == "ner":
+        return dataclasses.replace(example, tags=list(record["tags"]))
+    return dataclasses.replace(example, label=record["label"])
+
+
 def mask_outside(examples: Sequence[Any]) -> list[Any]:
     """NER examples with every O tag set to UNSCORED (no loss on those words)."""
     import dataclasses
