@@ -30,7 +30,8 @@ log = logging.getLogger("rawtune")
 
 @dataclass
 class Extension:
-    """What a stage built on fine-tuning changes in it (`rawtune continual`); every hook is optional.
+    """What a stage built on fine-tuning changes in it (`rawtune continual`, `rawtune hpo`); every
+    hook is optional.
     `config` is the stage's own config: written to RUN/config.yaml and checked on --resume."""
 
     config: Any = None
@@ -40,6 +41,7 @@ class Extension:
     build: Callable[[Any, Any, Any, Any], Any] | None = None  # (cfg, src, task, space) -> model
     module: Callable[[Any, Any], Any] | None = None  # (loss module, space) -> the module trained
     summary: Callable[[Any, Any], dict[str, Any]] | None = None  # (model, space) -> more metrics.json
+    callbacks: list[Any] = field(default_factory=list)  # more train.callbacks (e.g. a pruning reporter)
 
 
 def read_splits(task: Any, cfg: FinetuneConfig) -> tuple[dict[str, Any], Any]:
@@ -201,7 +203,7 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
             fingerprint=fingerprint,
             resume=resume,
             select=select,
-            callbacks=tuned.callbacks,
+            callbacks=[*tuned.callbacks, *ext.callbacks],
         )
         final: dict[str, Any] = {}
         if "dev" in splits:
