@@ -123,8 +123,31 @@ def prepare_run(cfg: Any, resume: bool) -> tuple[RunDir, bool]:
     return run, False
 
 
+def open_run(cfg: Any, resume: bool, accelerator: Any) -> tuple[RunDir, bool]:
+    """`prepare_run` on every process, all of them checking before any creates the run (a process
+    that looked after rank 0 created it would refuse an output that 'exists')."""
+    run, done = prepare_run(cfg, resume)
+    accelerator.wait_for_everyone()
+    return run, done
+
+
+def create_run(accelerator: Any, path: Path, config_yaml: str, manifest: dict[str, Any]) -> None:
+    """RunDir.create by rank 0; every process goes on once it exists."""
+    if accelerator.is_main_process:
+        RunDir.create(path, config_yaml, manifest)
+    accelerator.wait_for_everyone()
+
+
+def log_into_run(run: RunDir, accelerator: Any) -> None:
+    """Rank 0 logs to RUN/logs/train.log and stderr; the other processes only warn."""
+    if accelerator.is_main_process:
+        setup_logging(run.logs_dir / "train.log")
+    else:
+        log.setLevel(logging.WARNING)
+
+
 @contextlib.contextmanager
-def records_failure(run: RunDir) -> Any:
+def records_failure(run: RunDir, main: bool = True) -> Any:
     """Any failure while a stage trains is written to the run's manifest ("failed" + the error) and
     re-raised; a refused --resume (CheckpointError) leaves the run as it was, and a kill -9 leaves
     it "running" — never looking finished either way."""
@@ -133,5 +156,6 @@ def records_failure(run: RunDir) -> Any:
     except CheckpointError:
         raise
     except BaseException as e:
-        run.fail(str(e) if isinstance(e, RawtuneError) else f"{type(e).__name__}: {e}")
+        if main:  # the process that writes the run's files (rank 0)
+            run.fail(str(e) if isinstance(e, RawtuneError) else f"{type(e).__name__}: {e}")
         raise

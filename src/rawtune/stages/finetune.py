@@ -19,8 +19,10 @@ from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import (
     coerce_config,
     config_fingerprint,
+    create_run,
+    log_into_run,
     make_accelerator,
-    prepare_run,
+    open_run,
     records_failure,
     setup_logging,
 )
@@ -117,7 +119,8 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
     hf_logging.disable_progress_bar()
     ext = extension or Extension()
     task = get_task(cfg)
-    run, done = prepare_run(ext.config or cfg, resume)
+    accelerator = make_accelerator(cfg.train)
+    run, done = open_run(ext.config or cfg, resume, accelerator)
     if done:
         log.info("%s is already complete; nothing to resume", run.path)
         return run
@@ -129,7 +132,6 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
     for name in ("dev", "test"):
         if name in splits:
             task.check_labels(space, splits[name], name)
-    accelerator = make_accelerator(cfg.train)
     src = resolve(cfg.model.name_or_path)
     tokenizer = load_tokenizer(src.ref, cfg.model)
     torch.manual_seed(cfg.seed)  # the head's initialisation is a function of the seed
@@ -147,7 +149,8 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
         "tokenizer": tokenizer_fingerprint(tokenizer),
     }
     if not resume:
-        RunDir.create(
+        create_run(
+            accelerator,
             run.path,
             dump_config(ext.config or cfg),
             {
@@ -163,7 +166,7 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
                 **ext.manifest,
             },
         )
-    setup_logging(run.logs_dir / "train.log")
+    log_into_run(run, accelerator)
     log.info(
         "%s: %d labels, %d train examples; training %s of %s parameters",
         task.name,
@@ -191,7 +194,7 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
     module = task.train_module(model, space, splits["train"])
     if ext.module is not None:
         module = ext.module(module, space)
-    with records_failure(run):
+    with records_failure(run, accelerator.is_main_process):
         result = fit(
             module,
             stream,

@@ -15,8 +15,10 @@ from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import (
     coerce_config,
     config_fingerprint,
+    create_run,
+    log_into_run,
     make_accelerator,
-    prepare_run,
+    open_run,
     records_failure,
     setup_logging,
 )
@@ -104,17 +106,22 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
     cfg: PretrainConfig = coerce_config("pretrain", config)
     setup_logging()
     hf_logging.disable_progress_bar()  # our own progress bar and log lines say what happens
-    run, done = prepare_run(cfg, resume)
+    accelerator = make_accelerator(cfg.train)
+    run, done = open_run(cfg, resume, accelerator)
     if done:
         log.info("%s is already complete; nothing to resume", run.path)
         return run
-    accelerator = make_accelerator(cfg.train)
+    if accelerator.num_processes > 1:
+        log.info("data-parallel: %d processes", accelerator.num_processes)
     src = resolve(cfg.model.name_or_path) if cfg.model.init == "pretrained" else None
-    tokenizer = _tokenizer(cfg, src)
-    domain_words = _add_domain_words(cfg, tokenizer)
-    task = LanguageModeling(cfg.objective, tokenizer)
-    task.check()
-    corpus = build_corpus(cfg.data, tokenizer, log=log.info)
+    with (
+        accelerator.main_process_first()
+    ):  # rank 0 trains the tokenizer and builds the cache; the others read them
+        tokenizer = _tokenizer(cfg, src)
+        domain_words = _add_domain_words(cfg, tokenizer)
+        task = LanguageModeling(cfg.objective, tokenizer)
+        task.check()
+        corpus = build_corpus(cfg.data, tokenizer, log=log.info)
     torch.manual_seed(cfg.seed)  # head initialisation and scratch weights are a function of the seed
     model = build_lm(cfg.model, cfg.objective.name, tokenizer, src, max_positions=cfg.data.seq_len)
     _check_positions(model, cfg.data.seq_len)
@@ -124,7 +131,8 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
         "tokenizer": tokenizer_fingerprint(tokenizer),
     }
     if not resume:
-        RunDir.create(
+        create_run(
+            accelerator,
             run.path,
             dump_config(cfg),
             {
@@ -138,7 +146,7 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
                 "domain_words": domain_words,
             },
         )
-    setup_logging(run.logs_dir / "train.log")
+    log_into_run(run, accelerator)
     module = task.module(model)
     bs = cfg.train.batch_size
     if isinstance(corpus.train, BlockSet):
@@ -150,7 +158,7 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
         val = ShuffledBatches(corpus.validation, bs, task.collator(cfg.seed, False), cfg.seed, shuffle=False)
         n_val = math.ceil(len(corpus.validation) / bs)
         evaluate = lambda m: task.finalize(evaluate_module(m, val, n_val, accelerator))  # noqa: E731
-    with records_failure(run):
+    with records_failure(run, accelerator.is_main_process):
         result = fit(
             module,
             stream,

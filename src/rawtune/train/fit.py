@@ -94,12 +94,13 @@ def _restore(
     load_model(accelerator.unwrap_model(module).model, str(ckpt / "model.safetensors"))
     optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
     scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
-    run.truncate_metrics(state["step"])
+    if accelerator.is_main_process:  # the one process that writes the run's files
+        run.truncate_metrics(state["step"])
     log.info("resumed from %s (step %d)", ckpt, state["step"])
     return state
 
 
-def _log_train(run: RunDir, window: list[StepResult], state: dict[str, Any], world: int) -> None:
+def _log_train(log_metrics, window: list[StepResult], state: dict[str, Any], world: int) -> None:
     units = sum(r.units for r in window)
     secs = sum(r.seconds for r in window)
     rec = {
@@ -116,7 +117,7 @@ def _log_train(run: RunDir, window: list[StepResult], state: dict[str, Any], wor
     correct = [r.correct for r in window if r.correct is not None]
     if correct:
         rec["accuracy"] = sum(correct) / max(units, 1)
-    run.log_metrics(rec)
+    log_metrics(rec)
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -185,6 +186,8 @@ def fit(
     best evaluation; with `cfg.restore_best` its weights are checkpointed when found and restored at
     the end, so the returned module holds the best model."""
     world = accelerator.num_processes
+    # rank 0 writes the run's files; the other processes train and evaluate alongside
+    log_metrics = run.log_metrics if accelerator.is_main_process else (lambda record: None)
     steps = total_steps(cfg, stream.micro_per_epoch, world)
     optimizer = build_optimizer(module, cfg)
     scheduler = build_scheduler(optimizer, cfg, steps)
@@ -195,7 +198,7 @@ def fit(
         resumed_from = state["step"]
     elif evaluate is not None and cfg.eval_before:
         state["before"] = evaluate(module)
-        run.log_metrics({"step": 0, "kind": "eval", "split": "validation", **_scalars(state["before"])})
+        log_metrics({"step": 0, "kind": "eval", "split": "validation", **_scalars(state["before"])})
     cbs: list[Any] = [ProgressBar(steps, state["step"], cfg.progress and accelerator.is_main_process)]
     if accelerator.is_main_process and (tb := TensorBoard.maybe(str(run.logs_dir))) is not None:
         cbs.append(tb)
@@ -203,7 +206,21 @@ def fit(
     state["total_steps"] = steps  # schedules that callbacks keep (pruning) need the run's length
     for cb in cbs:
         cb.on_start(state)
-    batches = stream.iterate(state["step"] * cfg.grad_accum * world, accelerator.process_index, world)
+    # the data position in micro-batches (of every process) consumed, so that a run resumed with a
+    # different number of processes continues where the data stopped (checkpoints from before this
+    # was recorded: every step consumed grad_accum x world of them)
+    state.setdefault("micro_consumed", state["step"] * cfg.grad_accum * world)
+    if resume and state.get("world", world) != world:
+        log.warning(
+            "resuming with %d processes where the checkpoint was made with %d: the data continues at the "
+            "same position; the global batch is now %d micro-batches per step (was %d)",
+            world,
+            state["world"],
+            cfg.grad_accum * world,
+            cfg.grad_accum * state["world"],
+        )
+    state["world"] = world
+    batches = stream.iterate(state["micro_consumed"], accelerator.process_index, world)
     window: list[StepResult] = []
     evaluated_at = -1
     for res in train_steps(
@@ -218,6 +235,7 @@ def fit(
         seed=seed,
     ):
         state["step"] = res.step
+        state["micro_consumed"] += cfg.grad_accum * world
         state["tokens_seen"] += res.tokens * world
         state["samples_seen"] = state.get("samples_seen", 0) + len(res.samples) * world
         state["train_seconds"] += res.seconds
@@ -225,13 +243,13 @@ def fit(
         for cb in cbs:
             cb.on_step(res, state)
         if res.step % cfg.log_steps == 0 or res.step == steps:
-            _log_train(run, window, state, world)
+            _log_train(log_metrics, window, state, world)
             window = []
         stop = best = False
         if evaluate is not None and (res.step % cfg.eval_steps == 0 or res.step == steps):
             metrics = evaluate(module)
             evaluated_at = res.step
-            run.log_metrics({"step": res.step, "kind": "eval", "split": "validation", **_scalars(metrics)})
+            log_metrics({"step": res.step, "kind": "eval", "split": "validation", **_scalars(metrics)})
             for cb in cbs:
                 cb.on_eval(res.step, metrics)
             best, stop = _on_eval(state, metrics, res.step, cfg, select)
@@ -244,7 +262,7 @@ def fit(
             )
             break
     if window:
-        _log_train(run, window, state, world)
+        _log_train(log_metrics, window, state, world)
     after = state["last_eval"] if evaluated_at == state["step"] else (evaluate(module) if evaluate else None)
     if cfg.restore_best and state["best_step"] is not None and state["best_step"] != state["step"]:
         accelerator.wait_for_everyone()

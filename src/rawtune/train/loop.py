@@ -19,11 +19,11 @@ from rawtune.errors import NonFiniteError
 @dataclass
 class StepResult:
     step: int
-    loss: float  # mean over the step's units (all accumulated micro-batches)
+    loss: float  # mean over the step's units (all accumulated micro-batches, of every process)
     lr: float
     grad_norm: float
     tokens: int  # non-padding input tokens processed this step (this process)
-    units: int
+    units: int  # of every process
     correct: int | None
     seconds: float
     micro_index: int  # global micro-batches consumed after this step (the data position)
@@ -48,6 +48,30 @@ def _check_finite(value: torch.Tensor, what: str, step: int, samples: list[int])
             step=step,
             samples=samples,
         )
+
+
+def _check_finite_everywhere(loss: torch.Tensor, accelerator, step: int, samples: list[int]) -> None:
+    """The non-finite loss check, agreed by every process: one process stopping alone would leave
+    the others waiting in the gradient all-reduce for ever."""
+    _check_finite(loss, "loss", step, samples)  # this process's own samples, named
+    if accelerator.num_processes > 1:
+        bad = torch.tensor([0.0 if torch.isfinite(loss).all() else 1.0], device=accelerator.device)
+        if float(accelerator.reduce(bad, reduction="sum")) > 0:
+            raise NonFiniteError(
+                f"non-finite loss on another process at step {step}; stopped before the optimizer step",
+                step=step,
+                samples=samples,
+            )
+
+
+def _global(accelerator, loss_sum: float, units: int, correct: int) -> tuple[float, int, int]:
+    """The step's loss sum, units and correct count over every process (what one process with
+    grad_accum x world micro-batches would log)."""
+    if accelerator.num_processes == 1:
+        return loss_sum, units, correct
+    t = torch.tensor([loss_sum, units, correct], dtype=torch.float64, device=accelerator.device)
+    t = accelerator.reduce(t, reduction="sum")
+    return float(t[0]), int(t[1]), int(t[2])
 
 
 def train_steps(
@@ -84,7 +108,7 @@ def train_steps(
             with sync:
                 with accelerator.autocast():
                     out = module(**mb.tensors)
-                _check_finite(out["loss"].detach(), "loss", step, samples)
+                _check_finite_everywhere(out["loss"].detach(), accelerator, step, samples)
                 accelerator.backward(out["loss"] / cfg.grad_accum)
             loss_sum += float(out["loss_sum"])
             units += int(out["count"])
@@ -92,6 +116,7 @@ def train_steps(
             if out.get("correct") is not None:
                 has_correct = True
                 correct += int(out["correct"])
+        loss_sum, units, correct = _global(accelerator, loss_sum, units, correct)
         grad_norm = accelerator.clip_grad_norm_(params, max_norm)
         if not torch.isfinite(grad_norm):
             optimizer.zero_grad(set_to_none=True)
