@@ -98,9 +98,11 @@ class _Logits(nn.Module):
 
 def _require() -> None:
     ort_module()
+    import importlib
+
     for module in ("onnx", "onnxscript"):  # onnxscript: the dynamo exporter's op library
         try:
-            __import__(module)
+            importlib.import_module(module)
         except ImportError:
             raise MissingExtraError(module, "onnx") from None
 
