@@ -1,0 +1,103 @@
+"""`rawtune doctor`: a finished run is healthy; each kind of damage is found and named (a flipped
+byte, a missing file, an edited config, changed input data, non-finite weights, a torn checkpoint,
+an interrupted run), with exit status 1; a directory that is not a run is exit 2."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from rawtune.cli.main import main
+from rawtune.stages.doctor import diagnose
+
+
+@pytest.fixture
+def run_copy(tmp_path, ner_config, ner_data):
+    """A finished tiny NER run on its own copy of the data (tests damage both)."""
+    from rawtune.stages.finetune import run_finetune
+
+    data = {k: tmp_path / f"{k}.conll" for k in ("train", "dev")}
+    for k, p in data.items():
+        shutil.copy(ner_data[k], p)
+    cfg = ner_config(tmp_path / "run", train={"save_steps": 3, "eval_steps": 3, "restore_best": False})
+    cfg["data"].update(train=str(data["train"]), dev=str(data["dev"]))
+    return run_finetune(cfg).path, data
+
+
+def _problems(path) -> list[str]:
+    return [f"{f.check}: {f.message}" for f in diagnose(path).findings if f.level == "problem"]
+
+
+def test_a_finished_run_is_healthy(run_copy, capsys):
+    run, _ = run_copy
+    d = diagnose(run)
+    assert d.healthy, d.to_dict()
+    assert {f.check for f in d.findings if f.level == "ok"} >= {"run", "files", "config", "data", "weights"}
+    assert main(["doctor", str(run)]) == 0
+    assert "healthy" in capsys.readouterr().out
+
+
+def test_a_flipped_byte_and_a_missing_file_are_named(run_copy, capsys):
+    run, _ = run_copy
+    w = run / "model" / "model.safetensors"
+    raw = bytearray(w.read_bytes())
+    raw[-1] ^= 0xFF  # in the tensor data: still parses, no longer matches its hash
+    w.write_bytes(bytes(raw))
+    (run / "eval" / "dev" / "report.json").unlink()
+    found = _problems(run)
+    assert (
+        "files: model/model.safetensors does not match its sha256 in manifest.json (changed or corrupted)"
+        in found
+    )
+    assert "files: eval/dev/report.json is missing" in found
+    assert main(["doctor", str(run), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out[0]["healthy"] is False
+
+
+def test_an_edited_config_and_changed_data_are_found(run_copy):
+    run, data = run_copy
+    text = (run / "config.yaml").read_text()
+    (run / "config.yaml").write_text(text.replace("seed: ", "seed: 1", 1))
+    with open(data["train"], "a") as f:
+        f.write("\nExtra O\nwords O\n")
+    found = _problems(run)
+    assert any(p.startswith("config: config.yaml differs") for p in found), found
+    assert "data: the input data changed since the run (its content fingerprint differs)" in found
+
+
+def test_non_finite_weights_are_found_even_with_matching_hashes(run_copy):
+    from safetensors.torch import load_file, save_file
+
+    from rawtune.runs.atomic import sha256_file
+
+    run, _ = run_copy
+    w = run / "model" / "model.safetensors"
+    tensors = load_file(w)
+    name = next(k for k, t in tensors.items() if t.is_floating_point())
+    tensors[name][0] = float("nan")
+    save_file(tensors, str(w), metadata={"format": "pt"})
+    m = json.loads((run / "manifest.json").read_text())  # a careful forger updates the manifest too
+    m["files"]["model/model.safetensors"] = {"sha256": sha256_file(w), "bytes": w.stat().st_size}
+    (run / "manifest.json").write_text(json.dumps(m))
+    assert _problems(run) == [f"weights: model/model.safetensors: {name} has non-finite values"]
+
+
+def test_a_torn_checkpoint_and_an_interrupted_run(run_copy):
+    run, _ = run_copy
+    ckpts = sorted((run / "checkpoints").iterdir())
+    assert ckpts, "the fixture keeps checkpoints"
+    (ckpts[-1] / "checksums.json").unlink()
+    m = json.loads((run / "manifest.json").read_text())
+    m["status"] = "running"
+    (run / "manifest.json").write_text(json.dumps(m))
+    found = _problems(run)
+    assert any(p.startswith(f"checkpoints: {ckpts[-1].name}: ") and "missing" in p for p in found), found
+    assert any(p.startswith("run: not complete") for p in found)
+
+
+def test_not_a_run_directory(tmp_path, capsys):
+    assert main(["doctor", str(tmp_path)]) == 2
+    assert "not a rawtune run directory" in capsys.readouterr().err
