@@ -103,15 +103,15 @@ def copy_data(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture
 def gen_config(tmp_path):
-    """A FinetuneConfig dict for a generation task on a tiny model: gen_config(task, model, data, **sections)."""
+    """A FinetuneConfig dict for a generation task on a tiny model: gen_config(task, backbone, files, **sections)."""
 
-    def make(task: str, model: Path | None, data: dict[str, Path], **sections) -> dict:
+    def make(task: str, backbone: Path | None, files: dict[str, Path], **sections) -> dict:
         cfg: dict = {
             "output": str(tmp_path / "run"),
             "seed": 1,
-            "model": {"name_or_path": str(model)} if model else {},
+            "model": {"name_or_path": str(backbone)} if backbone else {},
             "task": {"name": task},
-            "data": {"train": str(data["train"]), "dev": str(data["dev"]), "max_length": 32, "stride": 8},
+            "data": {"train": str(files["train"]), "dev": str(files["dev"]), "max_length": 32, "stride": 8},
             "generation": {"max_new_tokens": 8},
             "train": {
                 "max_steps": 4,

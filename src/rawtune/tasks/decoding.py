@@ -22,12 +22,15 @@ def _device(model: torch.nn.Module) -> torch.device:
 
 @contextlib.contextmanager
 def _eval_mode(model: torch.nn.Module):
-    was_training = model.training
+    """Eval mode inside, every submodule's own mode restored after (a fresh loss wrapper is in
+    training mode while the model it wraps may not be: `train(flag)` would flip the model)."""
+    modes = [(m, m.training) for m in model.modules()]
     model.eval()
     try:
         yield
     finally:
-        model.train(was_training)
+        for m, training in modes:
+            m.training = training
 
 
 @torch.no_grad()

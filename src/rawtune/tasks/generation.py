@@ -19,6 +19,7 @@ class GenerationTask:
     name: str
     auto_class_name: str
     left_pad: bool  # decoder-only prompts are padded on the left for generation
+    generative = True  # prediction records are {"source", "generated"}; no label space
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
