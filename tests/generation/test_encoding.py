@@ -134,3 +134,14 @@ def test_seq2seq_labels_pad_with_minus_100_and_padding_carries_no_loss(tiny_t5):
     assert together["count"] == sum(len(f["labels"]) for f in features)
     assert float(together["loss_sum"]) == pytest.approx(sum(float(a["loss_sum"]) for a in alone), rel=1e-4)
     assert float(alone[0]["loss"]) == pytest.approx(hf_loss, rel=1e-5)
+
+
+def test_csv_sources_and_targets_and_txt_for_prediction(tmp_path):
+    task = _task("seq2seq")
+    (tmp_path / "t.csv").write_text('source,target\n"a, quoted source",b\nc,\n')
+    with pytest.raises(DataError) as e:
+        task.read(str(tmp_path / "t.csv"))
+    assert (e.value.line, e.value.field) == (3, "target")  # the empty target of the second row
+    (tmp_path / "u.txt").write_text("first source\n\nsecond source\n")
+    data = task.read(str(tmp_path / "u.txt"), labeled=False)
+    assert [(ex.source, ex.line) for ex in data.examples] == [("first source", 1), ("second source", 3)]
