@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -75,7 +76,7 @@ def run_rawtune(train: Path, dev: Path, out: Path, steps: int, threads: int, see
         "generation.max_new_tokens": MAX_NEW,
     }
     argv = [sys.executable, "-m", "rawtune", "finetune", *[f"--{k}={v}" for k, v in flags.items()]]
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     m = json.loads((out / "metrics.json").read_text())
     return {
         "examples_per_s": m["train"]["examples_per_s"],
@@ -129,7 +130,7 @@ def run_hf(run_model: Path, train: Path, dev: Path, steps: int, threads: int, se
             per_device_train_batch_size=BATCH,
             max_steps=steps,
             learning_rate=LR,
-            warmup_ratio=WARMUP,
+            warmup_steps=math.ceil(WARMUP * steps),  # as rawtune rounds train.warmup_ratio
             weight_decay=0.01,
             lr_scheduler_type="linear",
             save_strategy="no",

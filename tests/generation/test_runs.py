@@ -216,3 +216,10 @@ def test_lora_adapts_t5_and_gpt2(request, gen_config, copy_data, task, model):
     merged = Predictor.from_run(run.path).predict(["red cat"])
     adapter = Predictor.from_runs({"a": str(run.path)}).predict(["red cat"])  # base + adapter
     assert merged == adapter
+
+
+def test_compress_and_onnx_export_refuse_a_generation_run(copy_run, tmp_path, capsys):
+    assert main(["compress", str(copy_run), "--output", str(tmp_path / "c"), "--quantize", "int8"]) == 2
+    assert "generation) run is not supported" in capsys.readouterr().err
+    assert main(["export", str(copy_run), "--output", str(tmp_path / "e"), "--onnx"]) == 2
+    assert "generation) run is not supported" in capsys.readouterr().err

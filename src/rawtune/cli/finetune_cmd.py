@@ -153,7 +153,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
         summary = run_finetune_seeds(cfg, parse_seeds(args.seeds), resume=args.resume)
         for split in ("dev", "test"):
             for key, v in (summary.get(split) or {}).items():
-                if key in ("f1", "accuracy", "macro_f1", "micro_f1", "pearson"):
+                if key in ("f1", "accuracy", "macro_f1", "micro_f1", "pearson", "rougeL", "bleu", "chrf"):
                     print(f"{split} {key}: {v['mean']:.4f} ± {v['std']:.4f} ({len(summary['seeds'])} seeds)")
         print(cfg.output)
         return 0
