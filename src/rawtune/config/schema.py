@@ -112,7 +112,9 @@ class DataConfig(Section):
 
 
 class ObjectiveConfig(Section):
-    name: Literal["mlm", "clm"] = "mlm"
+    name: Literal["mlm", "clm", "span"] = Field(
+        "mlm", description="mlm (encoders), clm (decoders), span: T5 span corruption (encoder-decoders)."
+    )
     mask_rate: float = Field(0.15, gt=0.0, lt=1.0, description="MLM: fraction of tokens (or words) selected.")
     mask_token_frac: float = Field(0.8, ge=0.0, le=1.0, description="MLM: of selected, replaced by [MASK].")
     random_token_frac: float = Field(
@@ -125,6 +127,8 @@ class ObjectiveConfig(Section):
         True,
         description="MLM: project to the vocabulary only at masked positions (same loss, far less compute).",
     )
+    noise_density: float = Field(0.15, gt=0.0, lt=1.0, description="span: fraction of tokens corrupted.")
+    mean_span_length: float = Field(3.0, ge=1.0, description="span: mean length of a corrupted span.")
 
     @model_validator(mode="after")
     def _fractions(self) -> ObjectiveConfig:
@@ -300,14 +304,15 @@ class PretrainConfig(Section):
     objective: ObjectiveConfig = ObjectiveConfig()
     train: TrainConfig = TrainConfig()
 
-    @field_validator("model")
-    @classmethod
-    def _no_t5(cls, model: ModelConfig) -> ModelConfig:
-        if model.arch == "t5":
+    @model_validator(mode="after")
+    def _t5_spans(self) -> PretrainConfig:
+        """An encoder-decoder learns from spans, encoders and decoders from tokens."""
+        t5, span = self.model.arch == "t5", self.objective.name == "span"
+        if self.model.init == "scratch" and t5 != span:
             raise ValueError(
-                "arch t5 is for seq2seq fine-tuning (rawtune finetune --task seq2seq --init scratch)"
+                "model.init=scratch: objective.name=span goes with model.arch=t5, and only with it"
             )
-        return model
+        return self
 
     @staticmethod
     def missing_required(data: dict) -> list[str]:

@@ -179,9 +179,11 @@ def _t5_config(cfg: ModelConfig, tokenizer: Any, heads: int, inter: int) -> Any:
 def build_lm(cfg: ModelConfig, objective: str, tokenizer: Any, src: Source | None, max_positions: int) -> Any:
     """A model with an LM head: from a checkpoint (a head is initialised and tied when missing)
     or from scratch. Embeddings are resized when the tokenizer has grown."""
-    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM
 
-    auto = AutoModelForMaskedLM if objective == "mlm" else AutoModelForCausalLM
+    auto = {"mlm": AutoModelForMaskedLM, "clm": AutoModelForCausalLM, "span": AutoModelForSeq2SeqLM}[
+        objective
+    ]
     if cfg.init == "scratch":
         model = auto.from_config(apply_dropout(scratch_config(cfg, tokenizer, max_positions), cfg))
     else:

@@ -112,6 +112,10 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
     src = resolve(cfg.model.name_or_path) if cfg.model.init == "pretrained" else None
     tokenizer = _tokenizer(cfg, src)
     domain_words = _add_domain_words(cfg, tokenizer)
+    if cfg.objective.name == "span":
+        from rawtune.tasks.span import sentinel_ids
+
+        sentinel_ids(tokenizer)  # <extra_id_N>: T5's own tokenizer has them, a new one gets them
     task = LanguageModeling(cfg.objective, tokenizer)
     task.check()
     corpus = build_corpus(cfg.data, tokenizer, log=log.info)
