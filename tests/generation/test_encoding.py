@@ -145,3 +145,13 @@ def test_csv_sources_and_targets_and_txt_for_prediction(tmp_path):
     (tmp_path / "u.txt").write_text("first source\n\nsecond source\n")
     data = task.read(str(tmp_path / "u.txt"), labeled=False)
     assert [(ex.source, ex.line) for ex in data.examples] == [("first source", 1), ("second source", 3)]
+
+
+def test_a_prediction_input_may_be_a_dialogue():
+    task = _task("causal")
+    ex = task.example({"turns": ["hi", "hello", "tell me more"]}, "<input>")
+    assert ex.source == "user: hi\nassistant: hello\nuser: tell me more\nassistant: " and ex.target is None
+    chat = [{"role": "user", "content": "hi"}]
+    assert task.example({"turns": chat}, "<input>").source == "user: hi\nassistant: "
+    with pytest.raises(DataError, match="string or an object"):
+        task.example(3, "<input>")
