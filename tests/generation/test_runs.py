@@ -223,3 +223,32 @@ def test_compress_and_onnx_export_refuse_a_generation_run(copy_run, tmp_path, ca
     assert "generation) run is not supported" in capsys.readouterr().err
     assert main(["export", str(copy_run), "--output", str(tmp_path / "e"), "--onnx"]) == 2
     assert "generation) run is not supported" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "task, model, method",
+    [
+        ("seq2seq", "tiny_t5", "ia3"),
+        ("seq2seq", "tiny_t5", "prompt"),
+        ("causal", "tiny_gpt2", "ia3"),
+        ("causal", "tiny_gpt2", "adapter"),
+    ],
+)
+def test_other_peft_methods_train_and_predict(request, gen_config, copy_data, task, model, method):
+    from rawtune.serve.predictor import Predictor
+
+    steps = {"max_steps": 2, "eval_steps": 2, "save_steps": 2, "eval_before": False}
+    cfg = gen_config(task, request.getfixturevalue(model), copy_data, tuning={"method": method}, train=steps)
+    run = run_finetune(cfg)
+    m = json.loads(run.metrics_json.read_text())
+    assert 0 < m["train"]["parameters"]["trainable"] < m["train"]["parameters"]["total"] / 2
+    assert m["dev"]["loss"] == m["dev"]["loss"]  # finite, not NaN
+    out = Predictor.from_run(run.path).predict(["red cat", "sun moon star fish"])
+    assert [r["source"] for r in out] == ["red cat", "sun moon star fish"]
+
+
+def test_prompt_tuning_a_decoder_only_model_is_refused(gen_config, tiny_gpt2, copy_data):
+    from rawtune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="'prompt' cannot generate with a decoder-only model"):
+        run_finetune(gen_config("causal", tiny_gpt2, copy_data, tuning={"method": "prompt"}))

@@ -39,6 +39,16 @@ class CausalTask(GenerationTask):
     auto_class_name = "AutoModelForCausalLM"
     left_pad = True
 
+    def __init__(self, cfg: Any):
+        super().__init__(cfg)
+        if cfg.tuning.method == "prompt":
+            # peft 0.21 with transformers 5 feeds the virtual tokens again at every generated token
+            # (positions grow by num_virtual_tokens + 1 a step): wrong text, then an index error
+            from rawtune.errors import ConfigError, ConfigIssue
+
+            issue = "'prompt' cannot generate with a decoder-only model here; use lora, ia3 or adapter"
+            raise ConfigError([ConfigIssue("tuning.method", issue)])
+
     def _ids(self, tokenizer: Any, texts: list[str]) -> list[list[int]]:
         return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
