@@ -101,6 +101,20 @@ def copy_data(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+@pytest.fixture(scope="session")
+def reply_data(tmp_path_factory) -> dict[str, Path]:
+    """Prompt -> reply: the reply is the prompt's first word, twice."""
+    root = tmp_path_factory.mktemp("reply")
+    out = {}
+    for split, n, seed in (("train", 300, 3), ("dev", 16, 4)):
+        rows = [
+            {"source": r["source"], "target": " ".join([r["source"].split()[0]] * 2)}
+            for r in copy_rows(n, seed)
+        ]
+        out[split] = write_jsonl(root / f"{split}.jsonl", rows)
+    return out
+
+
 @pytest.fixture
 def gen_config(tmp_path):
     """A FinetuneConfig dict for a generation task on a tiny model: gen_config(task, backbone, files, **sections)."""

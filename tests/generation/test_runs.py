@@ -101,22 +101,6 @@ def test_the_server_returns_generated_text(copy_run):
         assert client.post("/v1/models/sum/predict", json={"tokens": [["a"]]}).status_code == 422
 
 
-@pytest.fixture(scope="module")
-def reply_data(tmp_path_factory) -> dict[str, Path]:
-    """Prompt -> reply: the reply is the prompt's first word, twice."""
-    from tests.generation.conftest import copy_rows, write_jsonl
-
-    root = tmp_path_factory.mktemp("reply")
-    out = {}
-    for split, n, seed in (("train", 300, 3), ("dev", 16, 4)):
-        rows = [
-            {"source": r["source"], "target": " ".join([r["source"].split()[0]] * 2)}
-            for r in copy_rows(n, seed)
-        ]
-        out[split] = write_jsonl(root / f"{split}.jsonl", rows)
-    return out
-
-
 def test_a_tiny_gpt2_learns_replies_with_the_prompt_masked(gen_config, tiny_gpt2, reply_data):
     cfg = gen_config(
         "causal",
