@@ -236,3 +236,11 @@ def test_prompt_tuning_a_decoder_only_model_is_refused(gen_config, tiny_gpt2, co
 
     with pytest.raises(ConfigError, match="'prompt' cannot generate with a decoder-only model"):
         run_finetune(gen_config("causal", tiny_gpt2, copy_data, tuning={"method": "prompt"}))
+
+
+def test_lengths_past_the_models_positions_are_refused(gen_config, tiny_gpt2, copy_data):
+    from rawtune.errors import ConfigError
+
+    cfg = gen_config("causal", tiny_gpt2, copy_data, data={"max_length": 256, "stride": 8})  # 128 positions
+    with pytest.raises(ConfigError, match=r"data\.max_length: 256 exceeds the model's 128 positions"):
+        run_finetune(cfg)

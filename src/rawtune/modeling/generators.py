@@ -28,6 +28,7 @@ def build_generator(cfg: Any, src: Source, auto_class_name: str, tokenizer: Any)
         log.info("built a %s from scratch: %s parameters", config.model_type, f"{model.num_parameters():,}")
     else:
         model = load_pretrained(src, auto, cfg.model)
+    _check_positions(model, cfg, auto_class_name)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=8)
     if model.config.pad_token_id is None:
@@ -35,6 +36,28 @@ def build_generator(cfg: Any, src: Source, auto_class_name: str, tokenizer: Any)
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = model.config.pad_token_id
     return model
+
+
+def _check_positions(model: Any, cfg: Any, auto_class_name: str) -> None:
+    """Refuse lengths past the model's learned positions (an index error deep inside otherwise)."""
+    from rawtune.errors import ConfigError, ConfigIssue
+
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if not limit:  # T5: relative positions, no limit
+        return
+    d, gen = cfg.data, cfg.generation
+    if auto_class_name == "AutoModelForCausalLM":  # prompt + response, or prompt + generated
+        need = {"data.max_length": d.max_length}
+    else:
+        need = {"data.max_length": d.max_length, "data.max_target_length": d.max_target_length}
+        need["generation.max_new_tokens"] = gen.max_new_tokens + 1  # + the decoder's start token
+    issues = [
+        ConfigIssue(key, f"{value} exceeds the model's {limit} positions")
+        for key, value in need.items()
+        if value > limit
+    ]
+    if issues:
+        raise ConfigError(issues)
 
 
 def train_scratch_tokenizer(cfg: Any, texts: list[str]) -> Any:
