@@ -96,7 +96,7 @@ def run_hf(run_model: Path, train: Path, dev: Path, steps: int, threads: int, se
         TrainerCallback,
     )
 
-    from rawtune.evaluation.generation_metrics import rouge
+    from rawtune.evaluation.generation_metrics import generation_metrics
 
     torch.set_num_threads(threads)
     tok = AutoTokenizer.from_pretrained(run_model)
@@ -161,7 +161,7 @@ def run_hf(run_model: Path, train: Path, dev: Path, steps: int, threads: int, se
             preds += [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
     return {
         "examples_per_s": steps * BATCH / (timer.end - timer.start),
-        **rouge(preds, [r["target"] for r in rows]),
+        **generation_metrics(preds, [r["target"] for r in rows], ["rouge"]),
     }
 
 

@@ -155,3 +155,17 @@ def test_a_prediction_input_may_be_a_dialogue():
     assert task.example({"turns": chat}, "<input>").source == "user: hi\nassistant: "
     with pytest.raises(DataError, match="string or an object"):
         task.example(3, "<input>")
+
+
+def test_list_sources_join_and_list_targets_are_references(tmp_path):
+    row = {"source": ["First sentence.", "", "Second one."], "target": ["tl;dr", "other"]}
+    path = _lines(tmp_path / "l.jsonl", row)  # an empty sentence (SciTLDR has them) is left out
+    ex = _task("seq2seq").read(path).examples[0]
+    assert ex.source == "First sentence. Second one."
+    assert ex.target == "tl;dr" and ex.references == ("tl;dr", "other")  # trained on the first, scored on all
+    bad = _lines(tmp_path / "b.jsonl", {"source": ["ok", 3], "target": "t"})
+    with pytest.raises(DataError) as e:
+        _task("seq2seq").read(bad)
+    assert (e.value.line, e.value.field) == (1, "source[1]")
+    with pytest.raises(DataError, match="no text in the list"):
+        _task("seq2seq").read(_lines(tmp_path / "e.jsonl", {"source": [" "], "target": "t"}))

@@ -46,3 +46,14 @@ def test_exact_match_and_metric_sets():
 def test_perplexity_is_exp_of_the_mean_loss():
     assert perplexity(math.log(7.0)) == pytest.approx(7.0)
     assert math.isfinite(perplexity(1e6))
+
+
+def test_several_references_score_against_the_best_or_all_of_them():
+    preds = ["the cat sat on the mat", "a b c d e"]
+    refs = [["a dog ran", "the cat sat on the mat"], "a b c d e"]  # a list, or one string
+    m = generation_metrics(preds, refs, ["rouge", "bleu", "chrf", "exact_match"])
+    assert m["rouge1"] == pytest.approx(100.0) and m["rougeL"] == pytest.approx(100.0)  # the best reference
+    assert m["bleu"] == pytest.approx(100.0) and m["chrf"] == pytest.approx(100.0)
+    assert m["exact_match"] == pytest.approx(100.0)
+    single = generation_metrics(preds, [["a dog ran"], "a b c d e"], ["rouge", "exact_match"])
+    assert single["rouge1"] < 60.0 and single["exact_match"] == pytest.approx(50.0)

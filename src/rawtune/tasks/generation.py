@@ -117,7 +117,8 @@ class GenerationTask:
         )
         shown = examples[: self.gen.eval_max_examples or len(examples)]
         generated = self.generate(model, tokenizer, shown, run)
-        metrics.update(generation_metrics(generated, [ex.target for ex in shown], self.gen.metrics))
+        refs = [ex.references or (ex.target,) for ex in shown]
+        metrics.update(generation_metrics(generated, refs, self.gen.metrics))
         metrics["examples"], metrics["generated"] = len(examples), len(shown)
         metrics["samples"] = [
             {"source": ex.source, "target": ex.target, "generated": g}

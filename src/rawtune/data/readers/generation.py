@@ -1,7 +1,8 @@
 """Generation data: a source and the target text to generate from it, or a dialogue.
 
 JSONL: one object per line with a source and a target field (`{"source": ..., "target": ...}` by
-default), or a dialogue: a list of turns (`"turns"` by default) — plain strings, spoken in turn by
+default; a source may be a list of sentences, joined by spaces, and a target a list of references:
+the first is trained on, all of them score an evaluation), or a dialogue: a list of turns (`"turns"` by default) — plain strings, spoken in turn by
 `roles`, or `{"role", "content"}` objects (chat messages; `text` instead of `content` works too).
 A dialogue's history, each turn written with `turn_template`, plus that template's opening for the
 last speaker is the source; the last turn is the target. CSV/TSV with a header hold source/target
@@ -24,6 +25,7 @@ class GenExample:
     target: str | None  # None when unlabeled
     file: str
     line: int
+    references: tuple[str, ...] | None = None  # every reference when the target field held several
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,20 @@ def _text(value: Any, path: str, line: int, name: str) -> str:
     if not value.strip():
         raise DataError("empty text", path, line, name)
     return value
+
+
+def _texts(value: Any, path: str, line: int, name: str) -> list[str]:
+    """A string, or a list of strings (each must be a string, named by its index); empty items of a
+    list are left out (an empty sentence of an abstract), an empty list or all-empty one is refused."""
+    if not isinstance(value, list):
+        return [_text(value, path, line, name)]
+    for i, v in enumerate(value):
+        if not isinstance(v, str):
+            _text(v, path, line, f"{name}[{i}]")
+    texts = [v for v in value if v.strip()]
+    if not texts:
+        raise DataError("no text in the list", path, line, name)
+    return texts
 
 
 def _turn(turn: Any, i: int, roles: Sequence[str], path: str, line: int, name: str) -> tuple[str, str]:
@@ -102,15 +118,15 @@ def parse_example(row: dict[str, Any], fields: Fields, labeled: bool, path: str,
         from rawtune.data.readers.tables import _missing_column
 
         raise _missing_column(fields.source, list(row), path, line)
-    source = _text(row[fields.source], path, line, fields.source)
-    target = None
-    if labeled:
-        if fields.target not in row:
-            from rawtune.data.readers.tables import _missing_column
+    source = " ".join(_texts(row[fields.source], path, line, fields.source))
+    if not labeled:
+        return GenExample(source, None, path, line)
+    if fields.target not in row:
+        from rawtune.data.readers.tables import _missing_column
 
-            raise _missing_column(fields.target, list(row), path, line)
-        target = _text(row[fields.target], path, line, fields.target)
-    return GenExample(source, target, path, line)
+        raise _missing_column(fields.target, list(row), path, line)
+    refs = _texts(row[fields.target], path, line, fields.target)
+    return GenExample(source, refs[0], path, line, tuple(refs) if len(refs) > 1 else None)
 
 
 def read_generation_file(path: str, fields: Fields = Fields(), *, labeled: bool = True) -> GenData:
