@@ -244,3 +244,51 @@ def test_lengths_past_the_models_positions_are_refused(gen_config, tiny_gpt2, co
     cfg = gen_config("causal", tiny_gpt2, copy_data, data={"max_length": 256, "stride": 8})  # 128 positions
     with pytest.raises(ConfigError, match=r"data\.max_length: 256 exceeds the model's 128 positions"):
         run_finetune(cfg)
+
+
+def test_a_scratch_seq2seq_run_resumes_exactly(gen_config, copy_data, tmp_path, monkeypatch):
+    """The tokenizer is trained again on resume: it must come out identical (the fingerprint check
+    would refuse the checkpoint otherwise), and the resumed run must equal an uninterrupted one."""
+    import rawtune.train.fit as fit_module
+
+    def config(name):
+        cfg = gen_config(
+            "seq2seq",
+            None,
+            copy_data,
+            model={
+                "init": "scratch",
+                "arch": "t5",
+                "layers": 1,
+                "hidden": 32,
+                "heads": 2,
+                "intermediate": 64,
+            },
+            tokenizer={"vocab_size": 300, "min_frequency": 1},
+            generation={"eval_max_examples": 4, "max_new_tokens": 4},
+            train={"max_steps": 8, "eval_steps": 4, "save_steps": 4},
+        )
+        return {**cfg, "output": str(tmp_path / name)}
+
+    ref = run_finetune(config("ref"))
+    original = fit_module.train_steps
+
+    def crash_after_five(*args, **kwargs):
+        for res in original(*args, **kwargs):
+            yield res
+            if res.step == 5:
+                raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(fit_module, "train_steps", crash_after_five)
+    crashed = config("crashed")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        run_finetune(crashed)
+    monkeypatch.setattr(fit_module, "train_steps", original)
+    resumed = run_finetune(crashed, resume=True)
+
+    def records(run):
+        return [(r["step"], r["kind"], r["loss"]) for r in run.read_metrics()]
+
+    assert records(resumed) == records(ref)
+    a, b = (json.loads(r.metrics_json.read_text())["dev"] for r in (ref, resumed))
+    assert a["loss"] == b["loss"] and a["samples"] == b["samples"]
