@@ -292,3 +292,22 @@ def test_a_scratch_seq2seq_run_resumes_exactly(gen_config, copy_data, tmp_path, 
     assert records(resumed) == records(ref)
     a, b = (json.loads(r.metrics_json.read_text())["dev"] for r in (ref, resumed))
     assert a["loss"] == b["loss"] and a["samples"] == b["samples"]
+
+
+def test_a_dialogue_run_trains_on_the_last_turn(gen_config, tiny_gpt2, tmp_path):
+    rows = [
+        {"turns": ["red cat", "blue dog", "sun moon"]},
+        {"turns": [{"role": "user", "content": "tree"}, {"role": "assistant", "content": "rock"}]},
+    ]
+    files = {}
+    for split in ("train", "dev"):
+        files[split] = tmp_path / f"{split}.jsonl"
+        files[split].write_text("".join(json.dumps(r) + "\n" for r in rows * 4))
+    steps = {"max_steps": 2, "eval_steps": 2, "save_steps": 2, "eval_before": False}
+    run = run_finetune(gen_config("causal", tiny_gpt2, files, train=steps))
+    samples = json.loads(run.metrics_json.read_text())["dev"]["samples"]
+    assert (
+        samples[0]["source"] == "user: red cat\nassistant: blue dog\nuser: "
+        and samples[0]["target"] == "sun moon"
+    )
+    assert samples[1]["source"] == "user: tree\nassistant: " and samples[1]["target"] == "rock"
