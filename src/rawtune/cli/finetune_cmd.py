@@ -24,20 +24,22 @@ SHORTCUTS = {
     "reinit_head": "reinit_head",
     "repair_tags": "data.repair_tags",
     "method": "tuning.method",
+    "init": "model.init",
+    "arch": "model.arch",
 }
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "finetune",
-        help="fine-tune a task head: ner, classification, pairs",
+        help="fine-tune a task: ner, classification, pairs; seq2seq, causal (generation)",
         description="Fine-tune a backbone (hub id, local dir, or a rawtune run dir) on a small labeled "
         "set. Keeps the best model by the dev metric and writes metrics.json and eval/ reports.",
         epilog="Any config key is a flag too: --train.head_lr=1e-3 --tuning.freeze_layers=2. "
         "See 'rawtune config show finetune' for every key and its default.",
     )
     p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
-    p.add_argument("--task", metavar="ner|classification|pairs")
+    p.add_argument("--task", metavar="ner|classification|pairs|seq2seq|causal")
     p.add_argument("--model", metavar="ID|DIR|RUN", help="hub id, save_pretrained dir, or a rawtune run dir")
     p.add_argument("--train", metavar="FILE", help="training data (.conll/.jsonl; .csv/.tsv/.jsonl)")
     p.add_argument("--dev", metavar="FILE", help="development data: model selection, early stopping")
@@ -70,6 +72,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="full|freeze|bitfit|lora|ia3|prompt|prefix|adapter",
         help="tuning method; its options are --tuning.* keys (e.g. --tuning.lora_r=16)",
     )
+    p.add_argument(
+        "--init", metavar="pretrained|scratch", help="scratch: a small t5 (seq2seq) or gpt2 (causal)"
+    )
+    p.add_argument("--arch", metavar="t5|gpt2", help="scratch: the architecture built")
     p.add_argument("--epochs", type=float)
     p.add_argument("--lr", type=float)
     p.add_argument(
@@ -147,7 +153,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
         summary = run_finetune_seeds(cfg, parse_seeds(args.seeds), resume=args.resume)
         for split in ("dev", "test"):
             for key, v in (summary.get(split) or {}).items():
-                if key in ("f1", "accuracy", "macro_f1", "micro_f1", "pearson"):
+                if key in ("f1", "accuracy", "macro_f1", "micro_f1", "pearson", "rougeL", "bleu", "chrf"):
                     print(f"{split} {key}: {v['mean']:.4f} ± {v['std']:.4f} ({len(summary['seeds'])} seeds)")
         print(cfg.output)
         return 0

@@ -34,11 +34,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
     p.add_argument("--model", metavar="ID|DIR|RUN", help="hub id, save_pretrained dir, or a rawtune run dir")
     p.add_argument("--corpus", nargs="+", metavar="PATH", help="files, dirs, globs, hf:NAME[:CONFIG]")
-    p.add_argument("--objective", metavar="mlm|clm")
+    p.add_argument("--objective", metavar="mlm|clm|span")
     p.add_argument("--output", metavar="DIR", help="run directory to create")
     p.add_argument("--seed", type=int)
     p.add_argument("--init", metavar="pretrained|scratch")
-    p.add_argument("--arch", metavar="bert|roberta|gpt2", help="scratch: architecture")
+    p.add_argument(
+        "--arch", metavar="bert|roberta|gpt2|t5", help="scratch: architecture (t5 with --objective span)"
+    )
     p.add_argument("--layers", type=int, help="scratch: layers")
     p.add_argument("--hidden", type=int, help="scratch: hidden size")
     p.add_argument("--tokenizer", metavar="DIR|ID", help="use this tokenizer instead of the model's")

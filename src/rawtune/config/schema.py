@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from rawtune import __version__
 from rawtune.config.base import PathStr, Section, _dotted
 from rawtune.config.compress import CompressConfig, GateConfig, MeasureConfig
+from rawtune.config.generation import GENERATION_TASKS, GenerationConfig, ScratchTokenizerConfig
 from rawtune.config.train import FinetuneTrainConfig, TrainConfig
 from rawtune.config.tuning import METHOD_LR, TUNING_METHODS, TuningConfig
 
@@ -41,7 +42,9 @@ class ModelConfig(Section):
         "pretrained",
         description="'scratch': build a fresh model of `arch` with a tokenizer trained on the corpus.",
     )
-    arch: Literal["bert", "roberta", "gpt2"] = "bert"
+    arch: Literal["bert", "roberta", "gpt2", "t5"] = Field(
+        "bert", description="Scratch only: the architecture (t5: an encoder-decoder, for seq2seq)."
+    )
     layers: int = Field(4, ge=1, description="Scratch only: transformer layers.")
     hidden: int = Field(256, ge=8, description="Scratch only: hidden size.")
     heads: int | None = Field(
@@ -109,7 +112,9 @@ class DataConfig(Section):
 
 
 class ObjectiveConfig(Section):
-    name: Literal["mlm", "clm"] = "mlm"
+    name: Literal["mlm", "clm", "span"] = Field(
+        "mlm", description="mlm (encoders), clm (decoders), span: T5 span corruption (encoder-decoders)."
+    )
     mask_rate: float = Field(0.15, gt=0.0, lt=1.0, description="MLM: fraction of tokens (or words) selected.")
     mask_token_frac: float = Field(0.8, ge=0.0, le=1.0, description="MLM: of selected, replaced by [MASK].")
     random_token_frac: float = Field(
@@ -122,6 +127,8 @@ class ObjectiveConfig(Section):
         True,
         description="MLM: project to the vocabulary only at masked positions (same loss, far less compute).",
     )
+    noise_density: float = Field(0.15, gt=0.0, lt=1.0, description="span: fraction of tokens corrupted.")
+    mean_span_length: float = Field(3.0, ge=1.0, description="span: mean length of a corrupted span.")
 
     @model_validator(mode="after")
     def _fractions(self) -> ObjectiveConfig:
@@ -168,16 +175,43 @@ class LabeledDataConfig(Section):
     group_by_length: bool = Field(
         True, description="Batch examples of similar length together (less padding)."
     )
+    # generation tasks (seq2seq, causal); data.max_length caps the source (causal: prompt + response)
+    source_field: str = Field("source", description="Generation: field of the input text.")
+    target_field: str = Field("target", description="Generation: field of the text to generate.")
+    turns_field: str = Field(
+        "turns", description="Generation: field of a dialogue (a list of turns); used when a line has it."
+    )
+    roles: list[str] = Field(
+        default_factory=lambda: ["user", "assistant"],
+        min_length=1,
+        description="Dialogue: speakers of turns given as plain strings, in turn (objects carry 'role').",
+    )
+    turn_template: str = Field(
+        "{role}: {text}\n",
+        description="Dialogue: how each turn of the history is written; the text before {text}, for "
+        "the last turn's role, ends the prompt and the last turn is the target.",
+    )
+    source_template: str = Field(
+        "{source}",
+        description="Generation: the model input made of a source, e.g. 'summarize: {source}' (T5) or "
+        "'{source} TL;DR:' (causal: the response follows this prompt directly).",
+    )
+    max_target_length: int = Field(128, ge=1, le=8192, description="Generation: target tokens kept.")
 
     @model_validator(mode="after")
     def _stride(self) -> LabeledDataConfig:
         if self.stride >= self.max_length // 2:
             raise ValueError("stride must be less than half of max_length")
+        for key, needed in (("source_template", "{source}"), ("turn_template", "{text}")):
+            if needed not in getattr(self, key):
+                raise ValueError(f"{key} must contain {needed}")
         return self
 
 
 class TaskConfig(Section):
-    name: Literal["ner", "classification", "pairs"] = "ner"
+    name: Literal["ner", "classification", "pairs", "seq2seq", "causal"] = Field(
+        "ner", description="seq2seq: encoder-decoder generation (T5, BART); causal: decoder-only (GPT-2)."
+    )
     label_kind: Literal["single", "multi", "regression"] = Field(
         "single", description="classification/pairs: one label, several labels, or a number."
     )
@@ -205,10 +239,17 @@ class FinetuneConfig(Section):
     data: LabeledDataConfig = LabeledDataConfig()
     tuning: TuningConfig = TuningConfig()
     train: FinetuneTrainConfig = FinetuneTrainConfig()
+    generation: GenerationConfig = GenerationConfig()
+    tokenizer: ScratchTokenizerConfig = Field(
+        ScratchTokenizerConfig(), description="model.init=scratch (generation tasks): the tokenizer trained."
+    )
 
     @staticmethod
     def missing_required(data: dict) -> list[str]:
-        return [k for k in ("output", "data.train", "model.name_or_path") if not _dotted(data, k)]
+        required = ["output", "data.train"]
+        if _dotted(data, "model.init") in (None, "pretrained"):
+            required.append("model.name_or_path")
+        return [k for k in required if not _dotted(data, k)]
 
     @model_validator(mode="before")
     @classmethod
@@ -228,12 +269,26 @@ class FinetuneConfig(Section):
     @field_validator("model")
     @classmethod
     def _pretrained_only(cls, model: ModelConfig) -> ModelConfig:
-        if model.init != "pretrained":
+        if model.init != "pretrained" and model.arch not in _SCRATCH_ARCH.values():
             raise ValueError(
-                "init must be 'pretrained' for fine-tuning: pretrain from scratch first "
+                "init must be 'pretrained' for fine-tuning (scratch only builds a generation model: "
+                "arch t5 for seq2seq, gpt2 for causal): pretrain from scratch first "
                 "(rawtune pretrain --init scratch) and fine-tune that run"
             )
         return model
+
+    @model_validator(mode="after")
+    def _scratch_task(self) -> FinetuneConfig:
+        """A model from scratch is a small generator trained on the task data alone; a classifier
+        from scratch is a pretraining job."""
+        arch = _SCRATCH_ARCH.get(self.task.name)
+        if self.model.init == "scratch" and arch != self.model.arch:
+            need = f"model.arch={arch}" if arch else f"a generation task ({', '.join(GENERATION_TASKS)})"
+            raise ValueError(f"model.init=scratch with task {self.task.name} needs {need}")
+        return self
+
+
+_SCRATCH_ARCH = {"seq2seq": "t5", "causal": "gpt2"}
 
 
 class PretrainConfig(Section):
@@ -248,6 +303,16 @@ class PretrainConfig(Section):
     data: DataConfig = DataConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
     train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _t5_spans(self) -> PretrainConfig:
+        """An encoder-decoder learns from spans, encoders and decoders from tokens."""
+        t5, span = self.model.arch == "t5", self.objective.name == "span"
+        if self.model.init == "scratch" and t5 != span:
+            raise ValueError(
+                "model.init=scratch: objective.name=span goes with model.arch=t5, and only with it"
+            )
+        return self
 
     @staticmethod
     def missing_required(data: dict) -> list[str]:

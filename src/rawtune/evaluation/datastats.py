@@ -41,6 +41,9 @@ def split_statistics(data: Any) -> dict[str, Any]:
         out["sentences_without_entities"] = sum(1 for tags in tagged if not _entities(tags))
         out["scheme"] = getattr(data, "scheme", None)
         out["documents"] = getattr(data, "n_docs", 0)
+    elif examples and hasattr(examples[0], "source"):  # generation: source -> target
+        out["words"] = _lengths([len(e.source.split()) for e in examples])
+        out["target_words"] = _lengths([len((e.target or "").split()) for e in examples])
     else:
         labels: Counter[str] = Counter()
         for e in examples:

@@ -19,6 +19,8 @@ _PRIMARY: dict[str, tuple[str, bool]] = {
     "multilabel": ("micro_f1", True),
     "pairs": ("macro_f1", True),
     "regression": ("pearson", True),
+    "seq2seq": ("rougeL", True),
+    "causal": ("rougeL", True),
 }
 _AVG_ROWS = ("micro avg", "macro avg", "weighted avg")
 

@@ -73,6 +73,11 @@ def render_markdown(
         parts.append(_section("Per class", _prf_table("label", metrics["per_class"]), note))
     if "confusion" in metrics:
         parts.append(_confusion_section(metrics["confusion"]))
+    if metrics.get("samples"):
+        rows = [[s["source"], s["target"], s["generated"]] for s in metrics["samples"]]
+        parts.append(
+            _section("Samples", _table(["source", "target", "generated"], rows), "The first examples.")
+        )
     parts.append(_plots_section(pngs))
     return "\n\n".join(p for p in parts if p) + "\n"
 

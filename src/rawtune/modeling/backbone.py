@@ -132,6 +132,8 @@ def scratch_config(cfg: ModelConfig, tokenizer: Any, max_positions: int) -> Any:
         raise ModelError(f"model.hidden={cfg.hidden} is not divisible by model.heads={heads}")
     common = {"vocab_size": len(tokenizer), "pad_token_id": tokenizer.pad_token_id}
     inter = cfg.intermediate or 4 * cfg.hidden
+    if cfg.arch == "t5":
+        return _t5_config(cfg, tokenizer, heads, inter)
     if cfg.arch == "gpt2":
         return GPT2Config(
             n_layer=cfg.layers,
@@ -155,12 +157,33 @@ def scratch_config(cfg: ModelConfig, tokenizer: Any, max_positions: int) -> Any:
     )
 
 
+def _t5_config(cfg: ModelConfig, tokenizer: Any, heads: int, inter: int) -> Any:
+    """An encoder-decoder of `layers` layers each side; the decoder starts from the pad token and
+    stops at the tokenizer's end of text (eos, else sep), as T5 does."""
+    from transformers import T5Config
+
+    eos = tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.sep_token_id
+    return T5Config(
+        vocab_size=len(tokenizer),
+        d_model=cfg.hidden,
+        d_kv=cfg.hidden // heads,
+        d_ff=inter,
+        num_layers=cfg.layers,
+        num_heads=heads,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=eos,
+        decoder_start_token_id=tokenizer.pad_token_id,
+    )
+
+
 def build_lm(cfg: ModelConfig, objective: str, tokenizer: Any, src: Source | None, max_positions: int) -> Any:
     """A model with an LM head: from a checkpoint (a head is initialised and tied when missing)
     or from scratch. Embeddings are resized when the tokenizer has grown."""
-    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM
+    from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM
 
-    auto = AutoModelForMaskedLM if objective == "mlm" else AutoModelForCausalLM
+    auto = {"mlm": AutoModelForMaskedLM, "clm": AutoModelForCausalLM, "span": AutoModelForSeq2SeqLM}[
+        objective
+    ]
     if cfg.init == "scratch":
         model = auto.from_config(apply_dropout(scratch_config(cfg, tokenizer, max_positions), cfg))
     else:

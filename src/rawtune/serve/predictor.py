@@ -38,6 +38,8 @@ class Entry:
         from rawtune.data.readers.labeled import TextExample, TokenExample
         from rawtune.data.words import split_words
 
+        if getattr(self.task, "generative", False):  # seq2seq / causal: a source text (or dialogue)
+            return self.task.example(item, where), None
         if self.task.name == "ner":
             if isinstance(item, str):
                 words = split_words(item)
@@ -243,17 +245,18 @@ class Predictor:
         if not os.path.isfile(path):
             raise DataError("no such file", file=path)
         chunk = chunk or default_chunk(batch_size)
+        key = provenance_key(entry.task)
         with PartialJsonl(output, resume=resume) as out:
             examples = entry.file_examples(path)
             if out.resumed:
                 log.info("resuming %s: %d records kept, continuing after them", out.path, out.count)
-                _skip(examples, out)
+                _skip(examples, out, key)
             with tqdm(unit="ex", disable=not progress, desc="predict", initial=out.count) as bar:
                 n = out.count
                 for block in _chunks(examples, chunk, first=chunk - n % chunk):
                     recs = entry.run([e for e, _ in block], [s for _, s in block], batch_size)
                     for (ex, _), rec in zip(block, recs):
-                        rec["source"] = _source(ex)
+                        rec[key] = _source(ex)
                     out.write([json.dumps(rec, ensure_ascii=False) for rec in recs])
                     n += len(block)
                     bar.update(len(block))
@@ -272,7 +275,13 @@ def _source(ex: Any) -> str:
     return f"{ex.file}:{ex.line}"
 
 
-def _skip(examples: Iterator[tuple[Any, str | None]], out: Any) -> None:
+def provenance_key(task: Any) -> str:
+    """The record key of an input's file:line: `source`, or `input` where a generation record's
+    `source` is the text it was generated from."""
+    return "input" if getattr(task, "generative", False) else "source"
+
+
+def _skip(examples: Iterator[tuple[Any, str | None]], out: Any, key: str = "source") -> None:
     """Consume the inputs `out` already holds records for, checking that its first and last records
     came from the same inputs (file name and line)."""
     for i in range(out.count):
@@ -283,10 +292,10 @@ def _skip(examples: Iterator[tuple[Any, str | None]], out: Any) -> None:
                 "input's output; delete it to start over"
             )
         for k, rec in ((0, out.first), (out.count - 1, out.last)):
-            if i == k and not _same_source(rec.get("source"), _source(ex[0])):
+            if i == k and not _same_source(rec.get(key), _source(ex[0])):
                 raise DataError(
                     f"{out.path} does not continue this input: its record {k + 1} is from "
-                    f"{rec.get('source')!r}, input {k + 1} is {_source(ex[0])}; delete it to start over"
+                    f"{rec.get(key)!r}, input {k + 1} is {_source(ex[0])}; delete it to start over"
                 )
 
 
@@ -401,6 +410,9 @@ def _load_entry(
     model.to(device)
     model.eval()
     tokenizer = load_tokenizer(str(run.model_dir if has_model else run.adapter_dir))
-    id2label = head_labels(model)
-    space = LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
+    if getattr(task, "generative", False):
+        space = LabelSpace(())  # text in, text out (the config's default id2label means nothing)
+    else:
+        id2label = head_labels(model)
+        space = LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
     return Entry(run.path, cfg, task, model, tokenizer, space)

@@ -52,7 +52,8 @@ class PredictResponse(BaseModel):
     predictions: list[dict[str, Any]] = Field(
         description="One record per input, in order, exactly as `Predictor.predict` returns it: NER "
         "`tokens`, `tags`, `entities` (type, text, words, score, and start/end character offsets for "
-        "raw texts); classification `label` (or `labels`) and per-label `scores`; regression `score`."
+        "raw texts); classification `label` (or `labels`) and per-label `scores`; regression `score`; "
+        "generation (seq2seq, causal) `source` and `generated` text."
     )
 
 

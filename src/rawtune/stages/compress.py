@@ -50,6 +50,12 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
         log.info("%s is already complete; nothing to resume", run.path)
         return run, json.loads(run.metrics_json.read_text())
     parent = Predictor.from_run(cfg.parent, device="cpu")
+    if getattr(parent.task, "generative", False):
+        from rawtune.errors import ModelError
+
+        raise ModelError(
+            f"{cfg.parent}: compressing a {parent.task.name} (generation) run is not supported yet"
+        )
     dev = cfg.dev or parent.cfg.data.dev
     if not dev:
         raise ConfigError(

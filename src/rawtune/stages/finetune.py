@@ -106,7 +106,7 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
     from transformers.utils import logging as hf_logging
 
     from rawtune.data.batching import ShuffledBatches
-    from rawtune.modeling.backbone import load_tokenizer, resolve
+    from rawtune.modeling.backbone import Source, load_tokenizer, resolve
     from rawtune.modeling.heads import build_task_model
     from rawtune.modeling.tokenizers import tokenizer_fingerprint
     from rawtune.tasks.base import Inference, get_task
@@ -132,11 +132,16 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
     for name in ("dev", "test"):
         if name in splits:
             task.check_labels(space, splits[name], name)
-    src = resolve(cfg.model.name_or_path)
-    tokenizer = load_tokenizer(src.ref, cfg.model)
+    if cfg.model.init == "scratch":  # a generation task (the config checks): a small model, own tokenizer
+        src, tokenizer = Source("scratch", "scratch"), task.scratch_tokenizer(splits["train"])
+    else:
+        src = resolve(cfg.model.name_or_path)
+        tokenizer = load_tokenizer(src.ref, cfg.model)
     torch.manual_seed(cfg.seed)  # the head's initialisation is a function of the seed
     if ext.build is not None:
         model = ext.build(cfg, src, task, space)
+    elif hasattr(task, "build_model"):  # generation: the model's own LM head, no label head
+        model = task.build_model(src, tokenizer)
     else:
         model = build_task_model(
             cfg.model, src, task.auto_class_name, task.head_config(space), space, reinit_head=cfg.reinit_head
@@ -278,8 +283,8 @@ def _select(name: str) -> tuple[str, bool]:
 
 
 def _report_task(task: Any) -> str:
-    if task.name == "ner":
-        return "ner"
+    if task.name in ("ner", "seq2seq", "causal"):
+        return task.name
     return {"single": "classification", "multi": "multilabel", "regression": "regression"}[task.kind]
 
 

@@ -114,11 +114,14 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
     if accelerator.num_processes > 1:
         log.info("data-parallel: %d processes", accelerator.num_processes)
     src = resolve(cfg.model.name_or_path) if cfg.model.init == "pretrained" else None
-    with (
-        accelerator.main_process_first()
-    ):  # rank 0 trains the tokenizer and builds the cache; the others read them
+    # rank 0 trains the tokenizer and builds the corpus cache first; the other processes read them
+    with accelerator.main_process_first():
         tokenizer = _tokenizer(cfg, src)
         domain_words = _add_domain_words(cfg, tokenizer)
+        if cfg.objective.name == "span":
+            from rawtune.tasks.span import sentinel_ids
+
+            sentinel_ids(tokenizer)  # <extra_id_N>: T5's own tokenizer has them, a new one gets them
         task = LanguageModeling(cfg.objective, tokenizer)
         task.check()
         corpus = build_corpus(cfg.data, tokenizer, log=log.info)

@@ -144,10 +144,17 @@ class LanguageModeling:
             )
 
     def module(self, model: nn.Module) -> nn.Module:
+        if self.cfg.name == "span":
+            from rawtune.tasks import span  # noqa: F401  (registers the objective)
         return OBJECTIVES.get(self.cfg.name)(model, sparse_head=self.cfg.sparse_head)
 
-    def collator(self, seed: int, train: bool) -> LMCollator:
-        return LMCollator(self.tokenizer, self.cfg, seed, self.TRAIN_SALT if train else self.EVAL_SALT)
+    def collator(self, seed: int, train: bool) -> Any:
+        salt = self.TRAIN_SALT if train else self.EVAL_SALT
+        if self.cfg.name == "span":
+            from rawtune.tasks.span import SpanCollator
+
+            return SpanCollator(self.tokenizer, self.cfg, seed, salt)
+        return LMCollator(self.tokenizer, self.cfg, seed, salt)
 
     @staticmethod
     def finalize(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -94,7 +94,14 @@ def trainable_report(model: nn.Module) -> dict[str, Any]:
 def head_names(model: nn.Module) -> list[str]:
     """Top-level modules outside the backbone that hold weights: `classifier` for BERT token and
     sequence classification, `score` for GPT-2 (peft's modules_to_save)."""
+    if _generates(model):  # an LM head is the (tied) input embedding: no separate head to save
+        return []
     return [name for name, module in head_modules(model) if any(True for _ in module.parameters())]
+
+
+def _generates(model: nn.Module) -> bool:
+    can = getattr(model, "can_generate", None)
+    return bool(callable(can) and can())
 
 
 def train_only(model: nn.Module, also: Callable[[str], bool] = lambda name: False) -> None:
@@ -106,7 +113,13 @@ def train_only(model: nn.Module, also: Callable[[str], bool] = lambda name: Fals
 
 def task_type(model: nn.Module, method: str) -> str:
     name = type(model).__name__
-    for suffix, tt in (("ForTokenClassification", "TOKEN_CLS"), ("ForSequenceClassification", "SEQ_CLS")):
+    for suffix, tt in (
+        ("ForTokenClassification", "TOKEN_CLS"),
+        ("ForSequenceClassification", "SEQ_CLS"),
+        ("ForConditionalGeneration", "SEQ_2_SEQ_LM"),
+        ("ForCausalLM", "CAUSAL_LM"),
+        ("LMHeadModel", "CAUSAL_LM"),
+    ):
         if name.endswith(suffix):
             return tt
     raise ConfigError([ConfigIssue("tuning.method", f"'{method}' does not support a {name}")])
