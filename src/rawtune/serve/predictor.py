@@ -38,6 +38,8 @@ class Entry:
         from rawtune.data.readers.labeled import TextExample, TokenExample
         from rawtune.data.words import split_words
 
+        if self.task.name == "qa":
+            return self.task.example(item, where), None
         if self.task.name == "ner":
             if isinstance(item, str):
                 words = split_words(item)

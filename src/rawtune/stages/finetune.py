@@ -273,8 +273,8 @@ def _select(name: str) -> tuple[str, bool]:
 
 
 def _report_task(task: Any) -> str:
-    if task.name == "ner":
-        return "ner"
+    if task.name in ("ner", "qa"):
+        return task.name
     return {"single": "classification", "multi": "multilabel", "regression": "regression"}[task.kind]
 
 

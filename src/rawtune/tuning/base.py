@@ -106,7 +106,11 @@ def train_only(model: nn.Module, also: Callable[[str], bool] = lambda name: Fals
 
 def task_type(model: nn.Module, method: str) -> str:
     name = type(model).__name__
-    for suffix, tt in (("ForTokenClassification", "TOKEN_CLS"), ("ForSequenceClassification", "SEQ_CLS")):
+    for suffix, tt in (
+        ("ForTokenClassification", "TOKEN_CLS"),
+        ("ForSequenceClassification", "SEQ_CLS"),
+        ("ForQuestionAnswering", "QUESTION_ANS"),
+    ):
         if name.endswith(suffix):
             return tt
     raise ConfigError([ConfigIssue("tuning.method", f"'{method}' does not support a {name}")])
