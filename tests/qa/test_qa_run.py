@@ -115,8 +115,17 @@ def test_http_takes_questions(qa_run):
         assert bad.status_code == 422
 
 
-@pytest.mark.parametrize("method", ["lora", "full"])
-def test_tuning_methods_train_and_reload(qa_config, qa_data, method):
+@pytest.mark.parametrize("method", ["full", "lora", "ia3", "bitfit", "prefix", "adapter"])
+def test_tuning_methods_train_and_reload(qa_config, qa_data, tiny_backbone, method):
+    from transformers import AutoModelForQuestionAnswering
+
+    from rawtune.config.schema import TuningConfig
+    from rawtune.tuning import apply
+
+    model = AutoModelForQuestionAnswering.from_pretrained(tiny_backbone)
+    tuned = apply(model, TuningConfig(method=method), base_ref=str(tiny_backbone))
+    trainable = [n for n, p in tuned.model.named_parameters() if p.requires_grad]
+    assert any("qa_outputs" in n for n in trainable)  # the start/end head always trains
     run = run_finetune(
         qa_config(tuning={"method": method}, train={"max_steps": 4, "eval_steps": 4, "save_steps": 4})
     )
@@ -124,3 +133,10 @@ def test_tuning_methods_train_and_reload(qa_config, qa_data, method):
     assert m["train"]["parameters"]["trainable"] < m["train"]["parameters"]["total"] or method == "full"
     again, _ = evaluate_run(str(run.path), str(qa_data["dev"]))
     assert again["f1"] == m["dev"]["f1"]
+
+
+def test_prompt_tuning_is_refused_for_qa(qa_config, tmp_path):
+    from rawtune.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="prompt tuning does not support qa"):
+        run_finetune(qa_config(tuning={"method": "prompt"}, train={"max_steps": 1}))
