@@ -54,7 +54,8 @@ def test_cli_trains_reports_and_evaluate_reproduces(qa_run, qa_data):
     assert sum(losses[-3:]) < sum(losses[:3])  # it learns
     report = json.loads((qa_run / "eval" / "dev" / "report.json").read_text())
     assert report["task"] == "qa" and report["metrics"]["f1"] == dev["f1"]
-    assert "exact_match" in (qa_run / "eval" / "dev" / "report.md").read_text()
+    md = (qa_run / "eval" / "dev" / "report.md").read_text()
+    assert "exact_match" in md and "official SQuAD" in md
     again, _ = evaluate_run(str(qa_run), str(qa_data["dev_jsonl"]), name="dev-jsonl")
     assert again["exact_match"] == dev["exact_match"] and again["f1"] == dev["f1"]  # JSONL reads the same
     assert main(["evaluate", str(qa_run), "--data", str(qa_data["dev"]), "--name", "again"]) == 0
@@ -113,6 +114,12 @@ def test_http_takes_questions(qa_run):
         assert client.post("/v1/models/default/predict", json={"texts": ["where?"]}).status_code == 422
         bad = client.post("/v1/models/default/predict", json={"questions": [{"question": "q"}]})
         assert bad.status_code == 422
+    from rawtune.config.serve import ServeConfig
+
+    with TestClient(create_app(Predictor.from_run(qa_run), ServeConfig(max_chars=30))) as client:
+        item = {"question": "where ?", "context": context}  # 44 characters of context
+        r = client.post("/v1/models/default/predict", json={"questions": [item]})
+        assert r.status_code == 422 and "questions[0].context has 44 characters" in r.text
 
 
 @pytest.mark.parametrize("method", ["full", "lora", "ia3", "bitfit", "prefix", "adapter"])
