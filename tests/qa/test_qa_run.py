@@ -147,3 +147,9 @@ def test_prompt_tuning_is_refused_for_qa(qa_config, tmp_path):
 
     with pytest.raises(ConfigError, match="prompt tuning does not support qa"):
         run_finetune(qa_config(tuning={"method": "prompt"}, train={"max_steps": 1}))
+
+
+def test_compress_refuses_a_qa_run_before_writing(qa_run, tmp_path):
+    out = tmp_path / "int8"
+    assert main(["compress", str(qa_run), "--quantize", "int8", "--output", str(out)]) == 2
+    assert not out.exists()

@@ -50,6 +50,10 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
         log.info("%s is already complete; nothing to resume", run.path)
         return run, json.loads(run.metrics_json.read_text())
     parent = Predictor.from_run(cfg.parent, device="cpu")
+    if parent.task.name == "qa":  # its speed probes and distillation losses are per-text/per-token
+        raise ConfigError(
+            [ConfigIssue("parent", f"{cfg.parent} is a qa run; compress does not support qa yet")]
+        )
     dev = cfg.dev or parent.cfg.data.dev
     if not dev:
         raise ConfigError(
