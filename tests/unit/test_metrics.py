@@ -187,5 +187,6 @@ def test_primary_metric() -> None:
     assert primary_metric("multilabel") == ("micro_f1", True)
     assert primary_metric("pairs") == ("macro_f1", True)
     assert primary_metric("regression") == ("pearson", True)
-    with pytest.raises(ValueError, match="unknown task 'qa'"):
-        primary_metric("qa")
+    assert primary_metric("qa") == ("f1", True)
+    with pytest.raises(ValueError, match="unknown task 'no-such-task'"):
+        primary_metric("no-such-task")

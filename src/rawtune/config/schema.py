@@ -147,6 +147,11 @@ class LabeledDataConfig(Section):
         "auto", description="Tag scheme of the input; everything is converted to IOB2."
     )
     repair_tags: bool = Field(False, description="Turn an I-X that starts an entity into B-X (counted).")
+    repair_answers: bool = Field(
+        False,
+        description="QA: move an answer_start that does not point at its answer text to the nearest "
+        "occurrence of the text in the context (counted); otherwise such an answer is an error.",
+    )
     text_column: str = "text"
     text_b_column: str = Field("text_b", description="Sentence pairs: the second text.")
     label_column: str = "label"
@@ -209,8 +214,10 @@ class LabeledDataConfig(Section):
 
 
 class TaskConfig(Section):
-    name: Literal["ner", "classification", "pairs", "seq2seq", "causal"] = Field(
-        "ner", description="seq2seq: encoder-decoder generation (T5, BART); causal: decoder-only (GPT-2)."
+    name: Literal["ner", "classification", "pairs", "qa", "seq2seq", "causal"] = Field(
+        "ner",
+        description="qa: extractive question answering; seq2seq: encoder-decoder generation (T5, BART); "
+        "causal: decoder-only (GPT-2).",
     )
     label_kind: Literal["single", "multi", "regression"] = Field(
         "single", description="classification/pairs: one label, several labels, or a number."
@@ -222,6 +229,23 @@ class TaskConfig(Section):
         "none", description="Weight the loss by inverse class frequency in the training set."
     )
     threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Multi-label decision threshold.")
+    unanswerable: bool = Field(
+        False,
+        description="QA (SQuAD v2): questions may have no answer in the context; they train on [CLS], "
+        "and an empty answer is predicted when the no-answer score beats the best span's.",
+    )
+    null_threshold: float = Field(
+        0.0,
+        description="QA with unanswerable questions: answer nothing when the no-answer score exceeds the "
+        "best span's score (start + end logit) by more than this; higher: fewer empty answers.",
+    )
+    n_best: int = Field(
+        20, ge=1, description="QA: start and end candidates per window, and spans kept per question."
+    )
+    max_answer_length: int = Field(30, ge=1, description="QA: longest answer, in tokens.")
+    max_question_length: int = Field(
+        64, ge=1, description="QA: questions are cut to this many tokens (the context fills the window)."
+    )
 
 
 class FinetuneConfig(Section):

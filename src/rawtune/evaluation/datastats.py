@@ -33,7 +33,12 @@ def split_statistics(data: Any) -> dict[str, Any]:
     """Statistics of one read split (TokenData or TextData)."""
     examples = data.examples
     out: dict[str, Any] = {"file": data.file, "examples": len(examples)}
-    if examples and hasattr(examples[0], "tokens"):
+    if examples and hasattr(examples[0], "question"):  # extractive QA
+        out["words"] = _lengths([len(e.question.split()) + len(e.context.split()) for e in examples])
+        out["context_words"] = _lengths([len(e.context.split()) for e in examples])
+        out["unanswerable"] = sum(1 for e in examples if e.answers == ())
+        out["answer_repairs"] = getattr(data, "answer_repairs", 0)
+    elif examples and hasattr(examples[0], "tokens"):
         tagged = [e.tags or [] for e in examples]
         out["words"] = _lengths([len(e.tokens) for e in examples])
         out["entities"] = dict(Counter(t for tags in tagged for t in _entities(tags)).most_common())

@@ -19,6 +19,7 @@ _PRIMARY: dict[str, tuple[str, bool]] = {
     "multilabel": ("micro_f1", True),
     "pairs": ("macro_f1", True),
     "regression": ("pearson", True),
+    "qa": ("f1", True),
     "seq2seq": ("rougeL", True),
     "causal": ("rougeL", True),
 }

@@ -13,6 +13,11 @@ from typing import Any
 from rawtune.evaluation.metrics import format_token_report, primary_metric
 
 _TABLE_COLUMNS = ("precision", "recall", "f1", "support")
+_QA_NOTE = (
+    "Exact match and F1 in percent, as the official SQuAD scripts score them: answers lowercased, "
+    "punctuation and a/an/the removed, whitespace collapsed, the best over the gold answers; an "
+    "unanswerable question's gold answer is the empty string (HasAns_/NoAns_: the two parts)."
+)
 _PLOTS_HINT = "Plots skipped: matplotlib is not installed (`pip install 'rawtune[plots]'` draws them)."
 
 
@@ -66,6 +71,8 @@ def render_markdown(
     if meta:
         parts.append("\n".join(f"- **{k}**: {_fmt(v)}" for k, v in meta.items()))
     parts.append(_headline(task, metrics))
+    if task == "qa":
+        parts.append(_QA_NOTE)
     if task == "ner":
         parts += _ner_sections(metrics)
     elif "per_class" in metrics:

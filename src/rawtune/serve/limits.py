@@ -106,8 +106,11 @@ def check_sizes(kind: str, items: list[Any], max_items: int, max_chars: int) -> 
         )
     for i, item in enumerate(items):
         parts = [" ".join(item)] if kind == "tokens" else list(item) if kind == "pairs" else [item]
+        if kind == "questions":  # extractive QA: {"question", "context"}
+            parts = [item["question"], item["context"]]
         for j, text in enumerate(parts):
             where = f"{kind}[{i}]" + (f"[{j}]" if kind == "pairs" else "")
+            where += (".question", ".context")[j] if kind == "questions" else ""
             if len(text) > max_chars:
                 raise ApiError(
                     422,

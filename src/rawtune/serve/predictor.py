@@ -38,7 +38,7 @@ class Entry:
         from rawtune.data.readers.labeled import TextExample, TokenExample
         from rawtune.data.words import split_words
 
-        if getattr(self.task, "generative", False):  # seq2seq / causal: a source text (or dialogue)
+        if self.task.name == "qa" or getattr(self.task, "generative", False):  # question+context / source
             return self.task.example(item, where), None
         if self.task.name == "ner":
             if isinstance(item, str):

@@ -8,13 +8,22 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rawtune.serve.http_errors import ApiError
 
-KINDS = ("texts", "tokens", "pairs")
-ACCEPTS = {"ner": ("texts", "tokens"), "pairs": ("texts", "pairs")}  # every other task: texts
+KINDS = ("texts", "tokens", "pairs", "questions")
+ACCEPTS = {"ner": ("texts", "tokens"), "pairs": ("texts", "pairs"), "qa": ("questions",)}  # others: texts
+
+
+class Question(BaseModel):
+    """Extractive QA: a question and the context its answer is taken from."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    question: str
+    context: str
 
 
 class PredictRequest(BaseModel):
-    """Exactly one of `texts` (every task), `tokens` (NER: pre-split words) or `pairs` (sentence-pair
-    tasks: [text_a, text_b])."""
+    """Exactly one of `texts` (every task but qa), `tokens` (NER: pre-split words), `pairs`
+    (sentence-pair tasks: [text_a, text_b]) or `questions` (qa: {question, context})."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -25,6 +34,7 @@ class PredictRequest(BaseModel):
     texts: list[str] | None = Field(None, description="Raw texts; NER finds words and character offsets.")
     tokens: list[list[str]] | None = Field(None, description="NER only: each input as a list of words.")
     pairs: list[tuple[str, str]] | None = Field(None, description="Pair tasks only: [text_a, text_b] each.")
+    questions: list[Question] | None = Field(None, description="QA only: {question, context} each.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> PredictRequest:
@@ -44,6 +54,8 @@ class PredictRequest(BaseModel):
                 code="wrong_input_kind",
             )
         items = getattr(self, kind)
+        if kind == "questions":
+            return kind, [q.model_dump() for q in items]
         return kind, [list(x) for x in items] if kind == "pairs" else list(items)
 
 
@@ -53,7 +65,8 @@ class PredictResponse(BaseModel):
         description="One record per input, in order, exactly as `Predictor.predict` returns it: NER "
         "`tokens`, `tags`, `entities` (type, text, words, score, and start/end character offsets for "
         "raw texts); classification `label` (or `labels`) and per-label `scores`; regression `score`; "
-        "generation (seq2seq, causal) `source` and `generated` text."
+        "generation (seq2seq, causal) `source` and `generated` text; "
+        "qa `question`, `context`, `answer`, `start`, `end` (character offsets) and `score`."
     )
 
 

@@ -56,6 +56,10 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
         raise ModelError(
             f"{cfg.parent}: compressing a {parent.task.name} (generation) run is not supported yet"
         )
+    if parent.task.name == "qa":  # its speed probes and distillation losses are per-text/per-token
+        raise ConfigError(
+            [ConfigIssue("parent", f"{cfg.parent} is a qa run; compress does not support qa yet")]
+        )
     dev = cfg.dev or parent.cfg.data.dev
     if not dev:
         raise ConfigError(

@@ -283,7 +283,7 @@ def _select(name: str) -> tuple[str, bool]:
 
 
 def _report_task(task: Any) -> str:
-    if task.name in ("ner", "seq2seq", "causal"):
+    if task.name in ("ner", "qa", "seq2seq", "causal"):
         return task.name
     return {"single": "classification", "multi": "multilabel", "regression": "regression"}[task.kind]
 

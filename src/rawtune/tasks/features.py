@@ -99,9 +99,11 @@ def forward_batches(
     *,
     autocast: Callable[[], Any] | None = None,
     progress: Callable[[int], None] | None = None,
+    outputs: Callable[[Any], torch.Tensor] | None = None,
 ) -> None:
     """Run the model over `features` in length-grouped batches; `reduce(indices, batch, logits)`
-    consumes each batch's logits (to argmax, probabilities of a few classes, a loss sum) at once."""
+    consumes each batch's logits (to argmax, probabilities of a few classes, a loss sum) at once.
+    `outputs` picks the tensor from the model's output (default: its `.logits`)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -110,7 +112,8 @@ def forward_batches(
             batch = collate([features[i] for i in idx])
             inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
             with autocast() if autocast is not None else _null():
-                logits = model(**inputs).logits
+                out = model(**inputs)
+                logits = outputs(out) if outputs is not None else out.logits
             reduce(idx, batch, logits.float())
             if progress is not None:
                 progress(len(idx))

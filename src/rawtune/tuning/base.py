@@ -119,6 +119,7 @@ def task_type(model: nn.Module, method: str) -> str:
         ("ForConditionalGeneration", "SEQ_2_SEQ_LM"),
         ("ForCausalLM", "CAUSAL_LM"),
         ("LMHeadModel", "CAUSAL_LM"),
+        ("ForQuestionAnswering", "QUESTION_ANS"),
     ):
         if name.endswith(suffix):
             return tt

@@ -55,6 +55,10 @@ class Prompt:
         from peft import PromptTuningConfig, get_peft_model
 
         tt = task_type(model, "prompt")
+        if tt == "QUESTION_ANS":  # the virtual tokens would shift every start/end position
+            raise ConfigError(
+                [ConfigIssue("tuning.method", "prompt tuning does not support qa; use prefix, lora or ia3")]
+            )
         _check_positions(model, cfg, max_length)
         config = PromptTuningConfig(
             task_type=tt, num_virtual_tokens=cfg.num_virtual_tokens, modules_to_save=head_names(model)

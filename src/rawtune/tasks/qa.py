@@ -1,0 +1,155 @@
+"""Extractive question answering as a task: SQuAD JSON / JSONL in, an answer span of the context
+(character offsets) out. The model is an `AutoModelForQuestionAnswering` (start and end logits per
+token), trained by the same loop as every task through `QuestionAnsweringLoss`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from torch import nn
+
+from rawtune.errors import DataError
+from rawtune.tasks.base import TASKS, Inference, pad_id
+from rawtune.tasks.features import forward_batches
+from rawtune.tasks.qa_decode import Decision, SpanDecoder
+from rawtune.tasks.qa_features import QACollator, QuestionAnsweringLoss, encode_questions
+
+log = logging.getLogger("rawtune")
+LABELS = ("start", "end")  # the head's two outputs, recorded as its id2label
+
+
+def _span_logits(out: Any) -> Any:
+    import torch
+
+    return torch.stack((out.start_logits, out.end_logits), dim=-1)
+
+
+@TASKS.register("qa")
+class QuestionAnsweringTask:
+    name = "qa"
+    auto_class_name = "AutoModelForQuestionAnswering"
+    primary = ("f1", True)
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+
+    # --- data ---------------------------------------------------------------------------------
+    def read(self, path: str, *, labeled: bool = True) -> Any:
+        from rawtune.data.readers.squad import read_squad
+
+        data = read_squad(path, labeled=labeled, repair=self.cfg.data.repair_answers)
+        if data.answer_repairs:
+            log.warning("%s: moved %d answer_start offsets to their answer text", path, data.answer_repairs)
+        return data
+
+    def label_space(self, train: Any) -> Any:
+        from rawtune.data.labels import LabelSpace
+
+        self.check_labels(None, train, "training data")
+        return LabelSpace(LABELS)
+
+    def check_labels(self, space: Any, data: Any, split: str) -> None:
+        """Unanswerable questions need a model that may answer nothing (task.unanswerable)."""
+        n = data.unanswerable
+        if n and not self.cfg.task.unanswerable:
+            first = next(ex for ex in data.examples if ex.answers == ())
+            raise DataError(
+                f"{split} has {n} unanswerable question(s) (SQuAD v2), the first at {first.where}; "
+                "train with --task.unanswerable=true to predict 'no answer'",
+                file=data.file,
+            )
+
+    def head_config(self, space: Any) -> dict[str, Any]:
+        return {
+            "num_labels": 2,
+            "id2label": dict(enumerate(LABELS)),
+            "label2id": {k: i for i, k in enumerate(LABELS)},
+        }
+
+    def example(self, item: Any, where: str) -> Any:
+        """A prediction input: {"question", "context"} or a [question, context] pair."""
+        from rawtune.data.readers.squad import QAExample
+
+        if isinstance(item, dict) and {"question", "context"} <= item.keys():
+            question, context = item["question"], item["context"]
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            question, context = item
+        else:
+            raise DataError(
+                f"qa input must be a {{'question', 'context'}} object or a pair, not {item!r:.60}"
+            )
+        for name, value in (("question", question), ("context", context)):
+            if not isinstance(value, str) or not value.strip():
+                raise DataError(f"qa input: {name} must be a non-empty string, not {value!r:.40}")
+        return QAExample(question, context, None, "", where, 0, where)
+
+    # --- encoding -----------------------------------------------------------------------------
+    def encode(
+        self, tokenizer: Any, examples: list[Any], *, labels: bool, offsets: bool
+    ) -> list[dict[str, Any]]:
+        d, t = self.cfg.data, self.cfg.task
+        return encode_questions(
+            tokenizer,
+            examples,
+            max_length=d.max_length,
+            stride=d.stride,
+            max_question_length=t.max_question_length,
+            labels=labels,
+            offsets=offsets,
+        )
+
+    def train_features(self, tokenizer: Any, data: Any, space: Any) -> list[dict[str, Any]]:
+        return self.encode(tokenizer, data.examples, labels=True, offsets=False)
+
+    def collator(self, tokenizer: Any) -> QACollator:
+        return QACollator(pad_id(tokenizer))
+
+    def train_module(self, model: nn.Module, space: Any, train: Any) -> nn.Module:
+        return QuestionAnsweringLoss(model)
+
+    # --- decoding -----------------------------------------------------------------------------
+    def _decode(
+        self, model: nn.Module, tokenizer: Any, examples: list[Any], run: Inference
+    ) -> tuple[list[Decision], float | None]:
+        t = self.cfg.task
+        labeled = bool(examples) and examples[0].answers is not None
+        features = self.encode(tokenizer, examples, labels=labeled, offsets=True)
+        decoder = SpanDecoder(features, len(examples), n_best=t.n_best, max_answer_length=t.max_answer_length)
+        forward_batches(
+            model,
+            features,
+            self.collator(tokenizer),
+            run.batch_size,
+            decoder,
+            autocast=run.autocast,
+            progress=run.progress,
+            outputs=_span_logits,
+        )
+        decisions = decoder.decide(
+            [ex.context for ex in examples], allow_null=t.unanswerable, null_threshold=t.null_threshold
+        )
+        return decisions, decoder.loss()
+
+    def evaluate(self, model: nn.Module, tokenizer: Any, data: Any, space: Any, run: Inference) -> dict:
+        from rawtune.evaluation.qa_metrics import qa_metrics
+
+        decisions, loss = self._decode(model, tokenizer, data.examples, run)
+        golds = [[a.text for a in ex.answers] for ex in data.examples]
+        return {"loss": loss, **qa_metrics([d.answer for d in decisions], golds)}
+
+    def predict(
+        self, model: nn.Module, tokenizer: Any, examples: list[Any], space: Any, run: Inference
+    ) -> list[dict[str, Any]]:
+        decisions, _ = self._decode(model, tokenizer, examples, run)
+        return [
+            {
+                "question": ex.question,
+                "context": ex.context,
+                "answer": d.answer,
+                "start": d.start,
+                "end": d.end,
+                "score": round(d.score, 6),
+            }
+            for ex, d in zip(examples, decisions)
+        ]
