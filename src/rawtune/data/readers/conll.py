@@ -10,7 +10,6 @@ error naming its file:line unless `repair=True` turns it into `B-X` (counted in 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Iterator
@@ -28,7 +27,7 @@ from rawtune.data.labels import (
     repair_iob2,
 )
 from rawtune.data.readers.examples import TokenData, TokenExample
-from rawtune.data.readers.text import _decoded_lines
+from rawtune.data.readers.text import _decoded_lines, json_objects
 from rawtune.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -131,15 +130,7 @@ def _string_list(obj: dict[str, Any], name: str, path: str, n: int) -> list[str]
 
 
 def _iter_jsonl(path: str, tokens_field: str, tags_field: str, labeled: bool) -> Iterator[_Sentence]:
-    for n, text in _decoded_lines(path):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON: {e.msg} (column {e.colno})", file=path, line=n) from None
-        if not isinstance(obj, dict):
-            raise DataError(f"expected a JSON object, got {type(obj).__name__}", file=path, line=n)
+    for n, obj in json_objects(path):
         tokens = _string_list(obj, tokens_field, path, n)
         if not tokens:
             raise DataError("empty sentence", file=path, line=n, field=tokens_field)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from rawtune.data.readers.text import _decoded_lines
+from rawtune.data.readers.text import _decoded_lines, json_objects
 from rawtune.errors import DataError
 
 
@@ -221,16 +221,8 @@ def _jsonl_answers(obj: dict[str, Any], place: _Place) -> list[tuple[Any, Any]]:
 
 def _read_jsonl(path: str, labeled: bool, repair: bool) -> QAData:
     examples, repairs = [], 0
-    for n, text in _decoded_lines(path):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON: {e.msg} (column {e.colno})", file=path, line=n) from None
+    for n, obj in json_objects(path):
         place = _Place(path, n, f"line {n}")
-        if not isinstance(obj, dict):
-            raise DataError(f"expected a JSON object, got {type(obj).__name__}", file=path, line=n)
         context = _string(obj.get("context"), "context", place)
         answers = _jsonl_answers(obj, place) if labeled else None
         ex, fixed = _example(obj, context, answers, place, n, repair)

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import csv
 import difflib
-import json
 import math
 from collections.abc import Iterator
 from typing import Any
 
 from rawtune.data.readers.examples import TextData, TextExample
-from rawtune.data.readers.text import _decoded_lines
+from rawtune.data.readers.text import _decoded_lines, json_objects
 from rawtune.errors import DataError
 
 LABEL_KINDS = ("single", "multi", "regression")
@@ -73,15 +72,7 @@ def _csv_rows(path: str, delimiter: str, needed: list[str], columns: list[str]) 
 
 
 def _jsonl_rows(path: str, needed: list[str], columns: list[str]) -> Iterator[Row]:
-    for n, text in _decoded_lines(path):
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON: {e.msg} (column {e.colno})", file=path, line=n) from None
-        if not isinstance(obj, dict):
-            raise DataError(f"expected a JSON object, got {type(obj).__name__}", file=path, line=n)
+    for n, obj in json_objects(path):
         columns += [k for k in obj if k not in columns]
         for name in needed:
             if name not in obj:

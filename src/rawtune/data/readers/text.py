@@ -144,8 +144,9 @@ def _field_text(value: Any, present: bool, keys: list[str], field: str, path: st
     return value
 
 
-def _read_jsonl(path: str, cfg: DataConfig) -> Iterator[Document]:
-    field = cfg.text_field
+def json_objects(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for every non-blank line of a JSONL file; a line that is not a JSON
+    object is an error naming the file and line (every JSONL reader goes through here)."""
     for n, text in _decoded_lines(path):
         if not text.strip():
             continue
@@ -155,6 +156,12 @@ def _read_jsonl(path: str, cfg: DataConfig) -> Iterator[Document]:
             raise DataError(f"invalid JSON: {e.msg} (column {e.colno})", file=path, line=n) from None
         if not isinstance(obj, dict):
             raise DataError(f"expected a JSON object, got {type(obj).__name__}", file=path, line=n)
+        yield n, obj
+
+
+def _read_jsonl(path: str, cfg: DataConfig) -> Iterator[Document]:
+    field = cfg.text_field
+    for n, obj in json_objects(path):
         yield Document(_field_text(obj.get(field), field in obj, list(obj), field, path, n), path, n)
 
 
