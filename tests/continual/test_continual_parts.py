@@ -7,7 +7,9 @@ import torch
 from transformers import BertConfig, BertForSequenceClassification, BertForTokenClassification
 
 from rawtune.continual.penalty import Penalty, Regularized, fisher_diagonal
-from rawtune.continual.replay import sample
+from rawtune.continual.replay import pseudo_labeled, sample, write_memory
+from rawtune.data.readers.conll import read_token_file
+from rawtune.data.readers.examples import TokenExample
 from rawtune.modeling.heads import grow_head, init_new_rows
 
 LABELS = ["O", "B-PER", "I-PER"]
@@ -60,6 +62,17 @@ def test_replay_sample_is_deterministic_nested_and_in_file_order():
     assert a != sample(pool, 10, seed=5)
     assert set(a) <= set(sample(pool, 30, seed=4))  # a smaller sample is inside a larger one
     assert sample(pool, 500, seed=4) == pool
+
+
+def test_pseudo_labels_that_break_iob2_are_repaired_and_the_memory_reads_back(tmp_path):
+    # A model may predict I-PER after O; seqeval reads that as the start of an entity, and so must
+    # the replay memory, which every later version reads back under the strict IOB2 check.
+    unlabeled = TokenExample(tokens=["a", "b", "c", "d"], tags=None, file="raw.txt", line=1)
+    ex = pseudo_labeled("ner", unlabeled, {"tags": ["O", "I-PER", "I-PER", "I-LOC"]})
+    assert ex.tags == ["O", "B-PER", "I-PER", "B-LOC"]
+    path = write_memory(tmp_path, "ner", [ex], [], size=10, seed=0, data_cfg=None)
+    back = read_token_file(str(path), scheme="iob2")
+    assert [e.tags for e in back.examples] == [ex.tags] and back.repairs == 0
 
 
 def _module(model):

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from rawtune.cli.main import main
+from rawtune.data.labels import is_valid_iob2
 from rawtune.errors import DataError, RunDirError
 from rawtune.serve.partial import PartialJsonl
 from rawtune.serve.predictor import Predictor, _chunks, default_chunk
@@ -204,7 +205,7 @@ def test_records_and_chunking(pred, text, reference, tmp_path):
     recs = [json.loads(line) for line in reference.decode().splitlines()]
     assert [r["source"].rsplit(":", 1)[1] for r in recs] == [str(i) for i in (*range(1, 11), *range(12, 37))]
     for rec in recs:
-        assert len(rec["tags"]) == len(rec["tokens"])
+        assert len(rec["tags"]) == len(rec["tokens"]) and is_valid_iob2(rec["tags"]) is None
         for ent in rec["entities"]:
             assert rec["text"][ent["start"] : ent["end"]] == ent["text"]
             assert 0 < ent["score"] <= 1 and ent["type"] in {"PER", "ORG", "LOC", "MISC"}

@@ -27,11 +27,17 @@ def sample(examples: Sequence[Any], n: int, seed: int) -> list[Any]:
 
 
 def pseudo_labeled(task: str, example: Any, record: dict[str, Any]) -> Any:
-    """An unlabeled example with the label a model predicted for it (its `predict` record)."""
+    """An unlabeled example with the label a model predicted for it (its `predict` record).
+
+    A model's NER tags need not be valid IOB2 (an `I-X` after `O`); they are repaired the way
+    seqeval reads them (that `I-X` starts an entity), so the replay memory written from them reads
+    back under the strict IOB2 check every later version applies."""
     import dataclasses
 
     if task == "ner":
-        return dataclasses.replace(example, tags=list(record["tags"]))
+        from rawtune.data.labels import repair_iob2
+
+        return dataclasses.replace(example, tags=repair_iob2(record["tags"])[0])
     return dataclasses.replace(example, label=record["label"])
 
 

@@ -148,10 +148,14 @@ class NerTask:
     ) -> list[dict[str, Any]]:
         from seqeval.metrics.sequence_labeling import get_entities
 
+        from rawtune.data.labels import repair_iob2
+
         decoder, _ = self._decode(model, tokenizer, examples, space, run)
         out = []
         for ex, tags, probs in zip(examples, decoder.tags, decoder.prob):
-            names = [space.labels[int(t)] for t in tags]
+            # the tags as valid IOB2 (an I-X the model put after O becomes B-X): the same entities
+            # seqeval reads from the raw tags, and a file of them reads back under the IOB2 check
+            names = repair_iob2([space.labels[int(t)] for t in tags])[0]
             entities = []
             for etype, start, end in get_entities(names):
                 ent: dict[str, Any] = {
