@@ -9,7 +9,7 @@ import pytest
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 from rawtune.config.schema import DataConfig
-from rawtune.data import corpus
+from rawtune.data import corpus, dedupe
 from rawtune.data.corpus import BlockSet, StreamingBlocks, build_corpus, corpus_fingerprint, normalize
 from rawtune.errors import DataError
 
@@ -254,10 +254,16 @@ def test_streaming_matches_in_memory_and_resumes_exactly(
     tmp_path, tiny_corpus_dir, tiny_tokenizer, monkeypatch
 ):
     monkeypatch.setattr(corpus, "_BATCH_DOCS", 7)  # many tokenisation batches: packing must carry across them
+    # the streaming dedupe's filter in batches of 4 and stages of 16, 32, ... documents: the corpus's
+    # repeats fall in other batches and other stages than their first occurrences
+    monkeypatch.setattr(dedupe, "_BATCH", 4)
+    monkeypatch.setattr(dedupe, "_FIRST_CAPACITY", 16)
     cfg = make_cfg(tmp_path, [tiny_corpus_dir], seq_len=24, validation_split=0.1)
     memory = build(cfg, tiny_tokenizer)
     streamed = build(cfg.model_copy(update={"streaming": True}), tiny_tokenizer)
     assert isinstance(streamed.train, StreamingBlocks) and streamed.cache_path is None
+    assert streamed.stats.dropped_duplicate == memory.stats.dropped_duplicate == 5
+    assert streamed.stats.train_documents == memory.stats.train_documents
     assert streamed.stats.train_blocks is None and streamed.stats.validation_documents > 0
     assert_same_blocks(rows(streamed.validation), rows(memory.validation))
     blocks = rows(streamed.train)

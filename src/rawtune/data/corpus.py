@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from rawtune.config.schema import DataConfig
+from rawtune.data.dedupe import repeated_digests
 from rawtune.data.readers.text import iter_documents, sources_fingerprint
 from rawtune.errors import DataError
 from rawtune.modeling.tokenizers import fast_backend, tokenizer_fingerprint
@@ -174,10 +175,19 @@ def _fraction(digest: bytes) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def _clean(specs: list[str], cfg: DataConfig, stats: CorpusStats | None) -> Iterator[tuple[str, bytes]]:
-    """Normalised, non-empty, long-enough, (deduplicated) documents with their digests."""
+def _clean(
+    specs: list[str],
+    cfg: DataConfig,
+    stats: CorpusStats | None,
+    repeated: frozenset[bytes] | None = None,
+    dedupe: bool | None = None,
+) -> Iterator[tuple[str, bytes]]:
+    """Normalised, non-empty, long-enough, (deduplicated) documents with their digests. Given
+    `repeated` (a superset of the digests that occur more than once, see data/dedupe.py), only
+    those are remembered: the same documents are dropped in memory that does not grow per document."""
     seen: set[bytes] = set()
     counts = stats or CorpusStats()
+    dedupe = cfg.dedupe if dedupe is None else dedupe
     for doc in iter_documents(specs, cfg):
         text = normalize(doc.text, cfg.normalize)
         counts.documents_read += 1
@@ -189,7 +199,7 @@ def _clean(specs: list[str], cfg: DataConfig, stats: CorpusStats | None) -> Iter
             counts.dropped_short += 1
             continue
         digest = _digest(text)
-        if cfg.dedupe:
+        if dedupe and (repeated is None or digest in repeated):
             if digest in seen:
                 counts.dropped_duplicate += 1
                 continue
@@ -205,6 +215,7 @@ class _Split:
     holdout: frozenset[bytes]  # digests of validation_files documents (dropped from train when deduping)
     moved: dict[bytes, str]
     kept: dict[str, list[tuple[str, bytes]]] | None = None  # in-memory builds: the cleaned docs, read once
+    repeated: frozenset[bytes] | None = None  # streaming builds: the corpus digests that may repeat
 
     def side(self, digest: bytes) -> str | None:
         if self.cfg.validation_files:
@@ -216,7 +227,9 @@ class _Split:
     def _docs(self, source: str) -> Iterable[tuple[str, bytes]]:
         if self.kept is not None:
             return self.kept[source]
-        return _clean(getattr(self.cfg, source), self.cfg, None)
+        return _clean(
+            getattr(self.cfg, source), self.cfg, None, self.repeated if source == "corpus" else None
+        )
 
     def texts(self, side: str) -> Iterator[str]:
         if side == "validation" and self.cfg.validation_files:
@@ -227,15 +240,20 @@ class _Split:
 
 def _scan(cfg: DataConfig, stats: CorpusStats, keep: bool) -> _Split:
     """One reading pass: count, then fix the split so train is non-empty and validation gets >= 1 doc.
-    With `keep`, the cleaned documents are kept in memory so later passes need not re-read the files."""
+    With `keep`, the cleaned documents are kept in memory so later passes need not re-read the files;
+    without it (streaming), a first pass finds the digests that may repeat, so that deduplication
+    here and in every later pass remembers only those."""
     kept: dict[str, list[tuple[str, bytes]]] = {"corpus": [], "validation_files": []}
     held = list(_clean(cfg.validation_files, cfg, stats))
-    split = _Split(cfg, frozenset(d for _, d in held), {}, kept if keep else None)
+    repeated = None
+    if cfg.dedupe and not keep:
+        repeated = repeated_digests(d for _, d in _clean(cfg.corpus, cfg, None, dedupe=False))
+    split = _Split(cfg, frozenset(d for _, d in held), {}, kept if keep else None, repeated)
     if keep:
         kept["validation_files"] = held
     counts = {"train": 0, "validation": 0, None: 0}
     extreme: dict[str, tuple[float, bytes, int]] = {}  # side -> (key, digest, copies) of the doc to move
-    for text, digest in _clean(cfg.corpus, cfg, stats):
+    for text, digest in _clean(cfg.corpus, cfg, stats, repeated):
         if keep:
             kept["corpus"].append((text, digest))
         side = split.side(digest)
