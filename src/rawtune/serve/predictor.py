@@ -38,7 +38,7 @@ class Entry:
         from rawtune.data.readers.labeled import TextExample, TokenExample
         from rawtune.data.words import split_words
 
-        if self.task.name == "qa" or getattr(self.task, "generative", False):  # question+context / source
+        if hasattr(self.task, "example"):  # qa, relations, generation: the task parses its own inputs
             return self.task.example(item, where), None
         if self.task.name == "ner":
             if isinstance(item, str):
@@ -414,5 +414,8 @@ def _load_entry(
         space = LabelSpace(())  # text in, text out (the config's default id2label means nothing)
     else:
         id2label = head_labels(model)
-        space = LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
+        if hasattr(task, "head_space"):  # relations: the head's 2 x L outputs name L relations
+            space = task.head_space(id2label)
+        else:
+            space = LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
     return Entry(run.path, cfg, task, model, tokenizer, space)
