@@ -398,6 +398,7 @@ def _load_entry(
     own = run.path / "finetune.yaml"  # a compressed run keeps its parent's fine-tuning config there
     cfg = load_config("finetune", file=own if own.is_file() else run.config_path, require=False)
     task = get_task(cfg)
+    merged = merged or getattr(task, "needs_model_dir", False)  # relations: the markers' embeddings
     if adapter and (base is not None or not merged or not has_model):
         model = load_adapter(run.adapter_dir, base)
     else:

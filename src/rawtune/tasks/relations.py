@@ -29,6 +29,7 @@ class RelationTask:
     name = "relations"
     auto_class_name = "AutoModelForTokenClassification"  # 2 x L outputs, see relation_features
     primary = ("micro_f1", True)
+    needs_model_dir = True  # the marker embeddings live in RUN/model/, never in the base + adapter
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -87,7 +88,24 @@ class RelationTask:
         }
 
     def prepare_tokenizer(self, tokenizer: Any, train: Any) -> Any:
-        """Add the entity markers for the training data's entity types (typed markers)."""
+        """Add the entity markers for the training data's entity types (typed markers). Their
+        embeddings exist only in a saved whole model, so a method that keeps only an adapter on the
+        base model (prompt, prefix, adapter) is refused."""
+        from rawtune.errors import ConfigError, ConfigIssue
+        from rawtune.tuning.base import METHODS, _register
+
+        _register()
+        method = METHODS.get(self.cfg.tuning.method)
+        if method.adapter and not method.mergeable:
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        "tuning.method",
+                        f"{self.cfg.tuning.method} keeps an adapter for the base model, which lacks the "
+                        "entity-marker embeddings relations adds; use full, freeze, lora, ia3 or bitfit",
+                    )
+                ]
+            )
         types = (
             {e.type for ex in train.examples for e in (ex.head, ex.tail) if e.type} if self.typed else set()
         )
