@@ -84,3 +84,10 @@ def test_relation_key_hint_and_unlabeled_and_text_spans_on_spaces(tmp_path):
         read_relations(str(write_jsonl(tmp_path / "s.jsonl", [spaced])))
     with pytest.raises(DataError, match=r"s.jsonl:1: invalid JSON"):
         read_relations(str(write_jsonl(tmp_path / "s.jsonl", ["{not json"])))
+
+
+def test_only_json_lines_are_read(tmp_path):
+    path = tmp_path / "tacred.json"
+    path.write_text("[]")
+    with pytest.raises(DataError, match=r"JSON lines \(\.jsonl\)"):
+        read_relations(str(path))

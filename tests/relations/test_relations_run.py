@@ -252,3 +252,14 @@ def test_pipeline_cli_with_a_ner_run(re_run, ner_run, tmp_path):
         )
         != 0
     )
+
+
+def test_onnx_export_predicts_the_same_relations(re_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    out = tmp_path / "onnx"
+    assert main(["export", str(re_run), "--output", str(out), "--onnx"]) == 0
+    onnx = Predictor.from_run(out)
+    assert list(onnx.space.labels) == LABELS
+    a, b = Predictor.from_run(re_run).predict([ITEM])[0], onnx.predict([ITEM])[0]
+    assert a["label"] == b["label"] and a["head"] == b["head"]
+    assert b["scores"] == {k: pytest.approx(v, abs=1e-4) for k, v in a["scores"].items()}

@@ -164,8 +164,12 @@ def parse_example(
 
 
 def read_relations(path: str, *, label_column: str = "label", labeled: bool = True) -> RelationData:
-    if not path.lower().endswith((".jsonl", ".json")):
-        raise DataError("relation data is JSON lines (.jsonl): one entity pair per line", file=path)
+    if not path.lower().endswith(".jsonl"):
+        raise DataError(
+            "relation data is JSON lines (.jsonl): one entity pair per line (a JSON array, as TACRED's "
+            ".json files are, needs one object written per line)",
+            file=path,
+        )
     examples = [
         parse_example(obj, path, n, label_column=label_column, labeled=labeled)
         for n, obj in json_objects(path)
