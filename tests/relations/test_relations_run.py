@@ -263,3 +263,18 @@ def test_onnx_export_predicts_the_same_relations(re_run, tmp_path):
     a, b = Predictor.from_run(re_run).predict([ITEM])[0], onnx.predict([ITEM])[0]
     assert a["label"] == b["label"] and a["head"] == b["head"]
     assert b["scores"] == {k: pytest.approx(v, abs=1e-4) for k, v in a["scores"].items()}
+
+
+def test_continue_from_a_relations_run_and_untyped_balanced(re_run, re_config, tmp_path):
+    from transformers import AutoTokenizer
+
+    # a finished relations run as the backbone: its head and markers fit the same labels, no --reinit-head
+    again = run_finetune(re_config(model={"name_or_path": str(re_run)}, output=str(tmp_path / "again"),
+                                   train={"max_steps": 2, "eval_steps": 2}))  # fmt: skip
+    assert json.loads(again.metrics_json.read_text())["dev"]["micro_f1"] >= 0.0
+    untyped = run_finetune(re_config(task={"entity_markers": "untyped", "class_weights": "balanced"},
+                                     output=str(tmp_path / "untyped"), train={"max_steps": 2, "eval_steps": 2}))  # fmt: skip
+    added = AutoTokenizer.from_pretrained(untyped.path / "model").get_added_vocab()
+    assert "[E1]" in added and not any(t.startswith("[E1:") for t in added)
+    rec = Predictor.from_run(untyped.path).predict([ITEM])[0]
+    assert rec["head"]["type"] == "PER" and rec["label"] in LABELS  # the type is reported, not marked

@@ -148,7 +148,8 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
         model = build_task_model(
             cfg.model, src, task.auto_class_name, task.head_config(space), space, reinit_head=cfg.reinit_head
         )
-    _fit_vocabulary(model, tokenizer)
+    if hasattr(task, "prepare_tokenizer"):
+        _fit_vocabulary(model, tokenizer)
     tuned = apply_tuning(model, cfg.tuning, base_ref=src.ref, max_length=cfg.data.max_length)
     model, counts = tuned.model, tuned.parameters
     fingerprint = {
