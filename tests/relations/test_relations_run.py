@@ -252,6 +252,9 @@ def test_pipeline_cli_with_a_ner_run(re_run, ner_run, tmp_path):
         )
         != 0
     )
+    y, z = str(tmp_path / "y.jsonl"), str(tmp_path / "z.jsonl")
+    assert main(["predict", str(re_run), "--input", str(raw), "--output", y]) != 0  # raw text needs --ner
+    assert main(["predict", str(re_run), "--keep-none", "--input", str(raw), "--output", z]) != 0
 
 
 def test_onnx_export_predicts_the_same_relations(re_run, tmp_path):

@@ -120,6 +120,12 @@ class RelationTask:
         """A prediction input: {"text" | "tokens", "head", "tail"} as in the data files."""
         from rawtune.data.readers.relations import parse_example
 
+        if isinstance(item, str):
+            raise DataError(
+                "a relations run takes entity pairs ({'text' or 'tokens', 'head', 'tail'}), not raw text; "
+                "for raw text let a NER run find the mentions: rawtune predict RUN --ner NER_RUN",
+                file=where,
+            )
         if not isinstance(item, dict):
             raise DataError(
                 f"relations input must be a {{'text' or 'tokens', 'head', 'tail'}} object, not {item!r:.60}"
