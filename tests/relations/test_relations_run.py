@@ -281,3 +281,27 @@ def test_continue_from_a_relations_run_and_untyped_balanced(re_run, re_config, t
     assert "[E1]" in added and not any(t.startswith("[E1:") for t in added)
     rec = Predictor.from_run(untyped.path).predict([ITEM])[0]
     assert rec["head"]["type"] == "PER" and rec["label"] in LABELS  # the type is reported, not marked
+
+
+def test_pipeline_warns_about_ner_types_the_relations_run_never_saw(re_run, caplog):
+    from rawtune.serve.relation_pipeline import RelationPipeline
+
+    class MiscNer(StubNer):
+        def predict(self, texts, batch_size=32):
+            out = super().predict(texts)
+            for rec in out:
+                rec["entities"] = [
+                    {**e, "type": "MISC"} if e["type"] == "LOC" else e for e in rec["entities"]
+                ]
+            return out
+
+    pipe = RelationPipeline(Predictor.from_run(re_run), MiscNer(), keep_none=True)
+    with caplog.at_level("WARNING", logger="rawtune"):
+        (rec,) = pipe.predict([TEXT])
+        pipe.predict([TEXT])
+    assert [r.getMessage() for r in caplog.records].count(caplog.records[0].getMessage()) == 1  # once
+    assert "'MISC' never occurs" in caplog.records[0].getMessage()
+    assert {(r["head"]["text"], r["tail"]["text"]) for r in rec["relations"]} == {
+        ("Maria Lopez", "Apex Motors"),
+        ("Apex Motors", "Maria Lopez"),
+    }

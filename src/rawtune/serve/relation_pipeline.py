@@ -44,6 +44,7 @@ class RelationPipeline:
         self.re, self.ner, self.keep_none = relations, ner, keep_none
         self.type_pairs = None if all_pairs else _trained_type_pairs(Path(relations.run_path))
         self.skipped = 0  # candidate pairs too far apart for the window
+        self._warned: set[str] = set()
 
     @classmethod
     def from_runs(cls, relations: str, ner: str, *, device: str | None = None, **kw: Any) -> RelationPipeline:
@@ -55,6 +56,7 @@ class RelationPipeline:
         from rawtune.data.readers.relations import Entity, RelationExample
 
         out = []
+        self._check_types(entities)
         for h, t in itertools.permutations(entities, 2):
             if h["start"] < t["end"] and t["start"] < h["end"]:
                 continue
@@ -63,6 +65,20 @@ class RelationPipeline:
             head, tail = Entity(h["start"], h["end"], h["type"]), Entity(t["start"], t["end"], t["type"])
             out.append(RelationExample(text, head, tail, None, where, line))
         return out
+
+    def _check_types(self, entities: list[dict[str, Any]]) -> None:
+        """Warn once per NER type that no trained type pair has: its mentions pair with nothing."""
+        if self.type_pairs is None:
+            return
+        known = {k for pair in self.type_pairs for k in pair}
+        for kind in {e["type"] for e in entities} - known - self._warned:
+            self._warned.add(kind)
+            log.warning(
+                "NER type %r never occurs in the relations run's training data (types: %s): its mentions "
+                "are in no candidate pair (--all-pairs pairs them, with untyped markers)",
+                kind,
+                sorted(k for k in known if k),
+            )
 
     def run(self, lines: list[Line], batch_size: int = 32) -> list[dict[str, Any]]:
         from rawtune.tasks.base import Inference
