@@ -32,19 +32,19 @@ SHORTCUTS = {
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "finetune",
-        help="fine-tune a task: ner, classification, pairs, qa; seq2seq, causal (generation)",
+        help="fine-tune a task: ner, classification, pairs, qa, relations; seq2seq, causal (generation)",
         description="Fine-tune a backbone (hub id, local dir, or a rawtune run dir) on a small labeled "
         "set. Keeps the best model by the dev metric and writes metrics.json and eval/ reports.",
         epilog="Any config key is a flag too: --train.head_lr=1e-3 --tuning.freeze_layers=2. "
         "See 'rawtune config show finetune' for every key and its default.",
     )
     p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
-    p.add_argument("--task", metavar="ner|classification|pairs|qa|seq2seq|causal")
+    p.add_argument("--task", metavar="ner|classification|pairs|qa|relations|seq2seq|causal")
     p.add_argument("--model", metavar="ID|DIR|RUN", help="hub id, save_pretrained dir, or a rawtune run dir")
     p.add_argument(
         "--train",
         metavar="FILE",
-        help="training data (.conll/.jsonl; .csv/.tsv/.jsonl; qa: SQuAD .json/.jsonl)",
+        help="training data (.conll/.jsonl; .csv/.tsv/.jsonl; qa: SQuAD .json/.jsonl; relations: .jsonl)",
     )
     p.add_argument("--dev", metavar="FILE", help="development data: model selection, early stopping")
     p.add_argument("--test", metavar="FILE", help="test data, evaluated once at the end")

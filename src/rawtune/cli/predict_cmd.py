@@ -35,6 +35,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="cast the weights (default: as saved); bf16 is faster on CPUs with AVX-512 BF16 or AMX",
     )
+    p.add_argument(
+        "--ner",
+        metavar="NER_RUN",
+        help="relations runs: a NER run that finds the mentions in each line of a .txt INPUT; every "
+        "candidate pair is classified (pipeline mode)",
+    )
+    p.add_argument(
+        "--all-pairs",
+        dest="all_pairs",
+        action="store_true",
+        help="--ner: classify every pair of mentions, not only type pairs seen in training",
+    )
+    p.add_argument(
+        "--keep-none",
+        dest="keep_none",
+        action="store_true",
+        help="--ner: also list the pairs predicted as the no-relation label",
+    )
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: its own)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
@@ -58,6 +76,13 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
 
         torch.set_num_threads(max(1, args.threads))
     pred = Predictor.from_run(args.run, dtype=args.dtype)  # a run, or an ONNX export dir
+    if args.ner:  # relations pipeline: NER mentions -> every candidate pair classified
+        from rawtune.serve.relation_pipeline import RelationPipeline
+
+        ner = Predictor.from_run(resolve_model_ref(args.ner), dtype=args.dtype)
+        pred = RelationPipeline(pred, ner, all_pairs=args.all_pairs, keep_none=args.keep_none)
+    elif args.all_pairs or args.keep_none:
+        raise DataError("--all-pairs and --keep-none need --ner NER_RUN (the pipeline mode)")
     partial = f"{args.output}.partial"
     before = _size(partial)
     try:

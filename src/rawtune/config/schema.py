@@ -214,9 +214,10 @@ class LabeledDataConfig(Section):
 
 
 class TaskConfig(Section):
-    name: Literal["ner", "classification", "pairs", "qa", "seq2seq", "causal"] = Field(
+    name: Literal["ner", "classification", "pairs", "qa", "relations", "seq2seq", "causal"] = Field(
         "ner",
-        description="qa: extractive question answering; seq2seq: encoder-decoder generation (T5, BART); "
+        description="qa: extractive question answering; relations: relation extraction between two "
+        "marked entity mentions; seq2seq: encoder-decoder generation (T5, BART); "
         "causal: decoder-only (GPT-2).",
     )
     label_kind: Literal["single", "multi", "regression"] = Field(
@@ -245,6 +246,17 @@ class TaskConfig(Section):
     max_answer_length: int = Field(30, ge=1, description="QA: longest answer, in tokens.")
     max_question_length: int = Field(
         64, ge=1, description="QA: questions are cut to this many tokens (the context fills the window)."
+    )
+    no_relation_label: str = Field(
+        "no_relation",
+        min_length=1,
+        description="Relations: the label of a pair with no relation; excluded from micro/macro F1, and "
+        "what the pipeline mode predicts for unrelated pairs.",
+    )
+    entity_markers: Literal["typed", "untyped"] = Field(
+        "typed",
+        description="Relations: typed markers ([E1:PER] ... [/E1:PER]) for the entity types seen in training "
+        "(a missing or unseen type gets [E1] ... [/E1]), or untyped markers for every mention.",
     )
 
 

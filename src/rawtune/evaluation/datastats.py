@@ -38,6 +38,11 @@ def split_statistics(data: Any) -> dict[str, Any]:
         out["context_words"] = _lengths([len(e.context.split()) for e in examples])
         out["unanswerable"] = sum(1 for e in examples if e.answers == ())
         out["answer_repairs"] = getattr(data, "answer_repairs", 0)
+    elif examples and hasattr(examples[0], "head"):  # relations: one entity pair each
+        out["words"] = _lengths([len(e.text.split()) for e in examples])
+        out["labels"] = dict(Counter(e.label for e in examples if e.label is not None).most_common())
+        types = Counter(f"{e.head.type or '-'} -> {e.tail.type or '-'}" for e in examples)
+        out["entity_type_pairs"] = dict(types.most_common())
     elif examples and hasattr(examples[0], "tokens"):
         tagged = [e.tags or [] for e in examples]
         out["words"] = _lengths([len(e.tokens) for e in examples])

@@ -20,6 +20,7 @@ _PRIMARY: dict[str, tuple[str, bool]] = {
     "pairs": ("macro_f1", True),
     "regression": ("pearson", True),
     "qa": ("f1", True),
+    "relations": ("micro_f1", True),
     "seq2seq": ("rougeL", True),
     "causal": ("rougeL", True),
 }

@@ -75,6 +75,10 @@ def render_markdown(
         parts.append(_QA_NOTE)
     if task == "ner":
         parts += _ner_sections(metrics)
+    elif task == "relations":
+        parts.append(
+            _section("Per relation", _prf_table("relation", metrics["per_class"]), _relations_note(metrics))
+        )
     elif "per_class" in metrics:
         note = "Macro F1 averages over labels seen in gold or predictions (support 0 and never predicted: left out)."
         parts.append(_section("Per class", _prf_table("label", metrics["per_class"]), note))
@@ -87,6 +91,14 @@ def render_markdown(
         )
     parts.append(_plots_section(pngs))
     return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _relations_note(metrics: dict[str, Any]) -> str:
+    return (
+        f"Micro and macro F1 leave out `{metrics.get('no_relation')}` (its row is for reference only): a "
+        "prediction counts when it is a relation and is correct when it is the gold one; macro F1 "
+        "averages the relations present in gold or predictions."
+    )
 
 
 def _fmt(v: Any) -> str:

@@ -116,7 +116,10 @@ def load_onnx_dir(path: str | os.PathLike, *, file: str | None = None, threads: 
     cfg = load_config("finetune", file=root / FINETUNE_CONFIG, require=False)
     task = get_task(cfg)
     id2label = {int(k): v for k, v in model.config.id2label.items()}
-    space = LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
+    if hasattr(task, "head_space"):  # relations: the head's 2 x L outputs name L relations
+        space = task.head_space(id2label)
+    else:
+        space = LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
     return Entry(root, cfg, task, model, load_tokenizer(str(root)), space)
 
 

@@ -44,7 +44,7 @@ def build_task_model(
     from transformers import AutoConfig
 
     from rawtune.compress.structured import config_is_pruned, pruned_class_for
-    from rawtune.data.labels import compare_to_model
+    from rawtune.data.labels import LabelSpace, compare_to_model
 
     kwargs: dict[str, Any] = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
     try:
@@ -54,11 +54,14 @@ def build_task_model(
     old = trained_head_labels(base_config)
     reinit = False
     if old is not None:
-        problem = compare_to_model(space, old)
+        # the head's own outputs: the labels, or what a task names them (relations: E1:x and E2:x)
+        names = head.get("id2label")
+        wanted = LabelSpace(tuple(names[i] for i in sorted(names))) if names else space
+        problem = compare_to_model(wanted, old)
         if problem is not None and not reinit_head:
             raise ModelError(
                 f"model {src.ref} has a trained head whose labels do not match the data: {problem}. "
-                f"Model labels: {[old[i] for i in sorted(old)]}; data labels: {list(space.labels)}. "
+                f"Model labels: {[old[i] for i in sorted(old)]}; data labels: {list(wanted.labels)}. "
                 "Pass --reinit-head to train a new head on these labels."
             )
         reinit = problem is not None

@@ -108,6 +108,8 @@ def check_sizes(kind: str, items: list[Any], max_items: int, max_chars: int) -> 
         parts = [" ".join(item)] if kind == "tokens" else list(item) if kind == "pairs" else [item]
         if kind == "questions":  # extractive QA: {"question", "context"}
             parts = [item["question"], item["context"]]
+        elif kind == "relations":  # {"text" | "tokens", "head", "tail"}
+            parts = [item["text"] if "text" in item else " ".join(item.get("tokens") or [])]
         for j, text in enumerate(parts):
             where = f"{kind}[{i}]" + (f"[{j}]" if kind == "pairs" else "")
             where += (".question", ".context")[j] if kind == "questions" else ""

@@ -38,7 +38,7 @@ class Entry:
         from rawtune.data.readers.labeled import TextExample, TokenExample
         from rawtune.data.words import split_words
 
-        if self.task.name == "qa" or getattr(self.task, "generative", False):  # question+context / source
+        if hasattr(self.task, "example"):  # qa, relations, generation: the task parses its own inputs
             return self.task.example(item, where), None
         if self.task.name == "ner":
             if isinstance(item, str):
@@ -398,6 +398,7 @@ def _load_entry(
     own = run.path / "finetune.yaml"  # a compressed run keeps its parent's fine-tuning config there
     cfg = load_config("finetune", file=own if own.is_file() else run.config_path, require=False)
     task = get_task(cfg)
+    merged = merged or getattr(task, "needs_model_dir", False)  # relations: the markers' embeddings
     if adapter and (base is not None or not merged or not has_model):
         model = load_adapter(run.adapter_dir, base)
     else:
@@ -414,5 +415,8 @@ def _load_entry(
         space = LabelSpace(())  # text in, text out (the config's default id2label means nothing)
     else:
         id2label = head_labels(model)
-        space = LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
+        if hasattr(task, "head_space"):  # relations: the head's 2 x L outputs name L relations
+            space = task.head_space(id2label)
+        else:
+            space = LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
     return Entry(run.path, cfg, task, model, tokenizer, space)

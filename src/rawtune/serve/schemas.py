@@ -8,8 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rawtune.serve.http_errors import ApiError
 
-KINDS = ("texts", "tokens", "pairs", "questions")
-ACCEPTS = {"ner": ("texts", "tokens"), "pairs": ("texts", "pairs"), "qa": ("questions",)}  # others: texts
+KINDS = ("texts", "tokens", "pairs", "questions", "relations")
+ACCEPTS = {
+    "ner": ("texts", "tokens"),
+    "pairs": ("texts", "pairs"),
+    "qa": ("questions",),
+    "relations": ("relations",),
+}  # others: texts
 
 
 class Question(BaseModel):
@@ -19,6 +24,27 @@ class Question(BaseModel):
 
     question: str
     context: str
+
+
+class Mention(BaseModel):
+    """A mention: token indices (with `tokens`) or character offsets (with `text`), end exclusive."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    start: int
+    end: int
+    type: str | None = None
+
+
+class RelationInput(BaseModel):
+    """Relation extraction: a sentence (`text` or `tokens`) and the two mentions to relate."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    text: str | None = None
+    tokens: list[str] | None = None
+    head: Mention
+    tail: Mention
 
 
 class PredictRequest(BaseModel):
@@ -35,6 +61,9 @@ class PredictRequest(BaseModel):
     tokens: list[list[str]] | None = Field(None, description="NER only: each input as a list of words.")
     pairs: list[tuple[str, str]] | None = Field(None, description="Pair tasks only: [text_a, text_b] each.")
     questions: list[Question] | None = Field(None, description="QA only: {question, context} each.")
+    relations: list[RelationInput] | None = Field(
+        None, description="Relations only: {text | tokens, head, tail} each, as in the JSONL data."
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> PredictRequest:
@@ -54,8 +83,8 @@ class PredictRequest(BaseModel):
                 code="wrong_input_kind",
             )
         items = getattr(self, kind)
-        if kind == "questions":
-            return kind, [q.model_dump() for q in items]
+        if kind in ("questions", "relations"):
+            return kind, [q.model_dump(exclude_none=True) for q in items]
         return kind, [list(x) for x in items] if kind == "pairs" else list(items)
 
 
@@ -66,7 +95,8 @@ class PredictResponse(BaseModel):
         "`tokens`, `tags`, `entities` (type, text, words, score, and start/end character offsets for "
         "raw texts); classification `label` (or `labels`) and per-label `scores`; regression `score`; "
         "generation (seq2seq, causal) `source` and `generated` text; "
-        "qa `question`, `context`, `answer`, `start`, `end` (character offsets) and `score`."
+        "qa `question`, `context`, `answer`, `start`, `end` (character offsets) and `score`; "
+        "relations `text` (or `tokens`), `head` and `tail` (text, type, start, end), `label`, `score`, `scores`."
     )
 
 

@@ -56,9 +56,10 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
         raise ModelError(
             f"{cfg.parent}: compressing a {parent.task.name} (generation) run is not supported yet"
         )
-    if parent.task.name == "qa":  # its speed probes and distillation losses are per-text/per-token
+    if parent.task.name in ("qa", "relations"):  # speed probes and distillation are per-text/per-token
+        name = parent.task.name
         raise ConfigError(
-            [ConfigIssue("parent", f"{cfg.parent} is a qa run; compress does not support qa yet")]
+            [ConfigIssue("parent", f"{cfg.parent} is a {name} run; compress does not support {name} yet")]
         )
     dev = cfg.dev or parent.cfg.data.dev
     if not dev:

@@ -137,6 +137,8 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
     else:
         src = resolve(cfg.model.name_or_path)
         tokenizer = load_tokenizer(src.ref, cfg.model)
+    if hasattr(task, "prepare_tokenizer"):  # relations: entity markers become special tokens
+        tokenizer = task.prepare_tokenizer(tokenizer, splits["train"])
     torch.manual_seed(cfg.seed)  # the head's initialisation is a function of the seed
     if ext.build is not None:
         model = ext.build(cfg, src, task, space)
@@ -146,6 +148,8 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
         model = build_task_model(
             cfg.model, src, task.auto_class_name, task.head_config(space), space, reinit_head=cfg.reinit_head
         )
+    if hasattr(task, "prepare_tokenizer"):
+        _fit_vocabulary(model, tokenizer)
     tuned = apply_tuning(model, cfg.tuning, base_ref=src.ref, max_length=cfg.data.max_length)
     model, counts = tuned.model, tuned.parameters
     fingerprint = {
@@ -253,6 +257,20 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
     return run
 
 
+def _fit_vocabulary(model: Any, tokenizer: Any) -> None:
+    """Grow the input embeddings when the tokenizer has tokens the model lacks (added markers); the
+    new rows start from the mean and covariance of the old ones (transformers' mean resizing)."""
+    emb = model.get_input_embeddings()
+    if emb is not None and len(tokenizer) > emb.weight.shape[0]:
+        old = emb.weight.shape[0]
+        model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=8)
+        log.info(
+            "resized the input embeddings from %d to %d rows",
+            old,
+            model.get_input_embeddings().weight.shape[0],
+        )
+
+
 def _write_reports(
     run: RunDir, task: Any, splits: dict[str, Any], final: dict[str, Any], model_ref: str, best: int | None
 ) -> None:
@@ -283,7 +301,7 @@ def _select(name: str) -> tuple[str, bool]:
 
 
 def _report_task(task: Any) -> str:
-    if task.name in ("ner", "qa", "seq2seq", "causal"):
+    if task.name in ("ner", "qa", "relations", "seq2seq", "causal"):
         return task.name
     return {"single": "classification", "multi": "multilabel", "regression": "regression"}[task.kind]
 

@@ -56,7 +56,7 @@ TASKS: Registry[Callable[..., LabeledTask]] = Registry("task")
 
 def get_task(cfg: Any) -> LabeledTask:
     """The task of a FinetuneConfig (importing the task modules registers them)."""
-    from rawtune.tasks import causal, classify, ner, qa, seq2seq  # noqa: F401
+    from rawtune.tasks import causal, classify, ner, qa, relations, seq2seq  # noqa: F401
 
     return TASKS.get(cfg.task.name)(cfg)
 
