@@ -4,6 +4,7 @@ a step are disjoint and together are what one process reads."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from rawtune.data.batching import ShuffledBatches
@@ -62,3 +63,28 @@ def test_resume_position_is_counted_in_micro_batches_of_every_process():
     finally:
         F._restore = orig
     assert starts == [20]  # not step x grad_accum x world = 10 with one process
+
+
+@pytest.mark.parametrize("kind", ["FSDP", "DEEPSPEED", "MEGATRON_LM"])
+def test_sharded_launches_are_refused_before_anything_is_written(kind, monkeypatch):
+    # under FSDP/DeepSpeed rank 0 holds one shard; saving it as the model would write a broken run
+    import accelerate
+    from accelerate.utils import DistributedType
+
+    from rawtune.config.train import TrainConfig
+    from rawtune.errors import ConfigError
+    from rawtune.stages.common import make_accelerator
+
+    real = accelerate.Accelerator
+
+    class Sharded(real):
+        @property
+        def distributed_type(self):
+            return DistributedType[kind]
+
+    monkeypatch.setattr(accelerate, "Accelerator", Sharded)
+    with pytest.raises(ConfigError, match="not supported: it shards the weights") as e:
+        make_accelerator(TrainConfig())
+    assert "accelerate launch: distributed_type" in str(e.value)
+    monkeypatch.setattr(accelerate, "Accelerator", real)
+    assert make_accelerator(TrainConfig()).distributed_type == DistributedType.NO

@@ -109,7 +109,29 @@ def make_accelerator(train: TrainConfig) -> Any:
             [ConfigIssue("train.precision", "fp16 needs a CUDA device; use bf16 or fp32 on CPU")]
         )
     mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[train.precision]
-    return Accelerator(mixed_precision=mp, cpu=not cuda)
+    return _supported(Accelerator(mixed_precision=mp, cpu=not cuda))
+
+
+# launches whose processes each hold a shard of the weights: rawtune's checkpoints and RUN/model are
+# written from rank 0's full copy, so under these it would save one shard as if it were the model
+_SHARDED = {"FSDP": "FSDP", "DEEPSPEED": "DeepSpeed", "MEGATRON_LM": "Megatron-LM"}
+
+
+def _supported(accelerator: Any) -> Any:
+    kind = getattr(accelerator.distributed_type, "value", str(accelerator.distributed_type))
+    if kind in _SHARDED:
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "distributed_type",
+                    f"{_SHARDED[kind]} is not supported: it shards the weights across processes, and "
+                    "rawtune saves checkpoints and the model from one full copy. Launch with "
+                    "--multi_gpu (DDP) or torchrun instead",
+                    file="accelerate launch",
+                )
+            ]
+        )
+    return accelerator
 
 
 def prepare_run(cfg: Any, resume: bool) -> tuple[RunDir, bool]:
