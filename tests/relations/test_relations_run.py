@@ -150,6 +150,19 @@ def test_lora_trains_and_reloads(re_config, re_data):
     # several runs, adapters not merged: a relations run still loads RUN/model/ (its marker embeddings)
     pred = Predictor.from_runs({"re": run.path})
     assert pred.predict([ITEM])[0]["head"]["text"] == "Maria Lopez"
+    # the marker embeddings trained (peft trainable tokens); every other row is the base model's
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer
+
+    from rawtune.tasks.relation_markers import marker_ids
+
+    ids = marker_ids(AutoTokenizer.from_pretrained(run.model_dir))
+    adapter = load_file(run.path / "adapter" / "adapter_model.safetensors")
+    start = next(v for k, v in adapter.items() if k.endswith("token_adapter.base_layer.weight"))
+    final = load_file(run.model_dir / "model.safetensors")["bert.embeddings.word_embeddings.weight"]
+    others = [i for i in range(len(final)) if i not in set(ids)]
+    assert len(ids) >= 4 and torch.equal(final[others], start[others])
+    assert all(not torch.allclose(final[i], start[i]) for i in ids)
 
 
 def test_adapter_only_methods_are_refused(re_config):

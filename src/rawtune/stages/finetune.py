@@ -150,7 +150,8 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
         )
     if hasattr(task, "prepare_tokenizer"):
         _fit_vocabulary(model, tokenizer)
-    tuned = apply_tuning(model, cfg.tuning, base_ref=src.ref, max_length=cfg.data.max_length)
+    added = task.marker_ids(tokenizer) if hasattr(task, "marker_ids") else None
+    tuned = apply_tuning(model, cfg.tuning, base_ref=src.ref, max_length=cfg.data.max_length, tokens=added)
     model, counts = tuned.model, tuned.parameters
     fingerprint = {
         "config": config_fingerprint(cfg),

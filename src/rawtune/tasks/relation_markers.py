@@ -51,6 +51,12 @@ def add_markers(tokenizer: Any, types: Iterable[str]) -> int:
     return tokenizer.add_tokens(tokens, special_tokens=True)
 
 
+def marker_ids(tokenizer: Any) -> list[int]:
+    """The vocabulary ids of every entity marker the tokenizer has, in id order."""
+    pattern = re.compile(r"^\[/?E[12](:.+)?\]$")
+    return sorted(i for t, i in tokenizer.get_added_vocab().items() if pattern.match(t))
+
+
 def known_types(tokenizer: Any) -> set[str]:
     """The entity types a tokenizer has typed markers for."""
     return {m.group(1) for t in tokenizer.get_added_vocab() if (m := _TYPED.match(t))}

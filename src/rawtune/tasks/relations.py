@@ -18,7 +18,7 @@ from rawtune.tasks.base import TASKS, Inference, pad_id
 from rawtune.tasks.features import forward_batches
 from rawtune.tasks.ner import balanced_weights
 from rawtune.tasks.relation_features import PairDecoder, RelationCollator, RelationLoss, encode_pairs
-from rawtune.tasks.relation_markers import MarkerSet, add_markers, check_type_names
+from rawtune.tasks.relation_markers import MarkerSet, add_markers, check_type_names, marker_ids
 
 log = logging.getLogger("rawtune")
 HEAD, TAIL = "E1", "E2"  # id2label prefixes of the two halves of the head's outputs
@@ -86,6 +86,11 @@ class RelationTask:
             "id2label": dict(enumerate(names)),
             "label2id": {n: i for i, n in enumerate(names)},
         }
+
+    def marker_ids(self, tokenizer: Any) -> list[int]:
+        """Embedding rows that train under any tuning method that allows it (the markers start from
+        the mean of the old rows and mean nothing yet)."""
+        return marker_ids(tokenizer)
 
     def prepare_tokenizer(self, tokenizer: Any, train: Any) -> Any:
         """Add the entity markers for the training data's entity types (typed markers). Their

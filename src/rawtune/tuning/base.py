@@ -49,12 +49,29 @@ def _register() -> None:
     from rawtune.tuning import bitfit, bottleneck, freeze, full, ia3, lora, prefix, prompt  # noqa: F401
 
 
-def apply(model: nn.Module, cfg: TuningConfig, *, base_ref: str, max_length: int | None = None) -> Tuned:
-    """Apply `cfg.method` to a task model built by `modeling.heads.build_task_model`."""
+def apply(
+    model: nn.Module,
+    cfg: TuningConfig,
+    *,
+    base_ref: str,
+    max_length: int | None = None,
+    tokens: list[int] | None = None,
+) -> Tuned:
+    """Apply `cfg.method` to a task model built by `modeling.heads.build_task_model`. `tokens`: input
+    embedding rows that must train whatever the method (tokens the task added, e.g. entity markers)."""
     _register()
     method = METHODS.get(cfg.method)
     base = {"ref": base_ref, "fingerprint": backbone_fingerprint(model)} if method.adapter else None
-    tuned = method.apply(model, cfg, max_length=max_length)
+    extra = {"tokens": tokens} if tokens and getattr(method, "trains_tokens", False) else {}
+    tuned = method.apply(model, cfg, max_length=max_length, **extra)
+    emb = model.get_input_embeddings() if tokens and not extra else None
+    if emb is not None and not emb.weight.requires_grad:
+        log.warning(
+            "tuning %s: the %d added token embeddings stay as initialised (the method freezes the "
+            "embeddings; lora and full train them)",
+            cfg.method,
+            len(tokens or []),
+        )
     report = trainable_report(tuned)
     callbacks: list[Any] = []
     if cfg.gradual_unfreeze:

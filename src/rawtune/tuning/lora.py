@@ -18,9 +18,12 @@ from rawtune.tuning.base import METHODS, check_targets, head_names, task_type
 class Lora:
     adapter = "peft"
     mergeable = True
+    trains_tokens = True  # rows of the input embedding given as `tokens` train too (peft trainable tokens)
 
     @staticmethod
-    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+    def apply(
+        model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None, tokens: list[int] | None = None
+    ) -> nn.Module:
         from peft import LoraConfig, get_peft_model
 
         tt = task_type(model, "lora")
@@ -37,5 +40,7 @@ class Lora:
             use_dora=cfg.use_dora,
             use_rslora=cfg.use_rslora,
             modules_to_save=head_names(model),
+            # tokens a task added (relations' entity markers) start from a guess: they must learn
+            trainable_token_indices=list(tokens) if tokens else None,
         )
         return get_peft_model(model, config)
