@@ -54,17 +54,26 @@ def _weights(run):
     return load_file(run / "model" / "model.safetensors")
 
 
-def test_two_processes_train_what_one_does_with_accumulation(tmp_path, tiny_args, as_flags):
+@pytest.mark.parametrize("streaming", [False, True], ids=["in-memory", "streaming"])
+def test_two_processes_train_what_one_does_with_accumulation(tmp_path, tiny_args, as_flags, streaming):
+    # streaming: every process reads the corpus in file order and keeps its own micro-batches, so the
+    # two ranks' shards of a step are disjoint and together are the blocks one process trains on
     one, two = tmp_path / "one", tmp_path / "two"
     cli = ["-m", "rawtune", "pretrain"]
+    data = {"data.streaming": "true"} if streaming else {}
     subprocess.run(
-        [sys.executable, *cli, f"--output={one}", *as_flags(_opts(tiny_args, **{"train.grad_accum": 2}))],
+        [
+            sys.executable,
+            *cli,
+            f"--output={one}",
+            *as_flags(_opts(tiny_args, **{"train.grad_accum": 2}, **data)),
+        ],
         check=True,
         env=_env(),
         capture_output=True,
     )
     done = subprocess.run(
-        [*LAUNCH, "2", *cli, f"--output={two}", *as_flags(_opts(tiny_args))],
+        [*LAUNCH, "2", *cli, f"--output={two}", *as_flags(_opts(tiny_args, **data))],
         env=_env(),
         capture_output=True,
         text=True,
@@ -79,6 +88,7 @@ def test_two_processes_train_what_one_does_with_accumulation(tmp_path, tiny_args
     assert all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
     m = json.loads((two / "metrics.json").read_text())
     assert m["steps"] == 16
+    assert (m["corpus"]["train_blocks"] is None) == streaming  # None: streamed, never packed in memory
     # only rank 0 wrote: one manifest, one metrics.jsonl line per step and evaluation
     assert len([r for r in (two / "metrics.jsonl").read_text().splitlines() if '"kind": "train"' in r]) == 16
 
