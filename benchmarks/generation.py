@@ -1,20 +1,26 @@
 #!/usr/bin/env python
-"""Benchmark: seq2seq from scratch on SciTLDR-A, `rawtune finetune --task seq2seq --init scratch` vs the Hugging
-Face Seq2SeqTrainer recipe on the same model and data.
+"""Benchmark: seq2seq from scratch, `rawtune finetune --task seq2seq --init scratch` vs the Hugging Face
+Seq2SeqTrainer recipe on the same model and data: summarization (SciTLDR-A or DialogSum, ROUGE) or translation
+(WMT16 newstest2016 en->fi, BLEU and chrF).
 
-Data: /work/shared/data/scitldr/SciTLDR-A (see its SOURCE.md; Apache-2.0): each abstract's sentences joined by
-spaces is the source, the first TLDR the target (train has one; dev has several, only the first is scored here:
-single-reference ROUGE, lower than the paper's multi-reference numbers). Converted into a temp dir, never committed.
+Data (`--set`, from /work/shared/data, converted into a temp dir, never committed; see each SOURCE.md):
+- scitldr (Apache-2.0): each abstract's sentences joined by spaces is the source, the first TLDR the target
+  (train has one; dev has several, only the first is scored here: single-reference ROUGE, lower than the
+  paper's multi-reference numbers).
+- dialogsum (CC BY-NC-SA 4.0): the dialogue is the source, the summary the target; train and dev files as given.
+- wmt16 (CC-BY-4.0): the 3,000 parallel lines of newstest2016-enfi; English is the source, Finnish the target;
+  the first --train-examples lines train, the last --dev-examples are scored (the test set is the only
+  en-fi text here, so this is a small-data translation run, not a WMT result).
 
 rawtune: a 2-layer T5 (d_model 128, 4 heads, d_ff 512) built from config with a byte-level BPE tokenizer (vocab
-8000) that rawtune trains on the training sources and targets; teacher forcing through the one fit loop; dev ROUGE
-from greedy `generate` (max 48 new tokens) on the first --dev-examples dev papers.
+8000) that rawtune trains on the training sources and targets; teacher forcing through the one fit loop; dev
+metrics from greedy `generate` (max 48 new tokens) on the first --dev-examples dev examples.
 
 HF side (as in transformers' examples/pytorch/summarization/run_summarization.py, not line by line): the same
 tokenizer (read from the rawtune run) and the same T5 config, initialised with the same seed; sources and targets
 tokenised with truncation to the same lengths, DataCollatorForSeq2Seq(label_pad_token_id=-100,
 pad_to_multiple_of=8), Seq2SeqTrainer with the same batch size, steps, learning rate, warm-up ratio, weight decay
-and linear schedule, no saving; then greedy `generate` on the same dev papers, scored by the same ROUGE code.
+and linear schedule, no saving; then greedy `generate` on the same dev examples, scored by the same code.
 
 Throughput: training examples per second of training steps (rawtune: its `train.examples_per_s`, the sum of step
 times; HF: a callback timing from the first step's begin to the last step's end). Model building, tokenisation and
@@ -22,11 +28,13 @@ evaluation are excluded on both sides. Both run in this process's CPU threads (-
 
 Usage:
     python benchmarks/generation.py --steps 300 --threads 2
+    python benchmarks/generation.py --set wmt16 --steps 1000 --rows rawtune
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import os
@@ -36,23 +44,48 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "scitldr" / "SciTLDR-A"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+METRICS = {"scitldr": ["rouge"], "dialogsum": ["rouge"], "wmt16": ["bleu", "chrf"]}
+SCORES = {"rouge": ("rouge1", "rouge2", "rougeL"), "bleu": ("bleu",), "chrf": ("chrf",)}
 MODEL = {"model.layers": 2, "model.hidden": 128, "model.heads": 4, "model.intermediate": 512}
 LENGTHS = {"data.max_length": 256, "data.max_target_length": 64}
 BATCH, LR, WARMUP, MAX_NEW = 16, 1e-3, 0.1, 48
 
 
-def convert(src: Path, dst: Path, limit: int | None = None) -> Path:
-    rows = []
-    for line in src.read_text(encoding="utf-8").splitlines():
-        obj = json.loads(line)
-        rows.append({"source": " ".join(obj["source"]), "target": obj["target"][0]})
-    rows = rows[:limit] if limit else rows
+def _write(rows: list[dict], dst: Path) -> Path:
     dst.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     return dst
 
 
-def run_rawtune(train: Path, dev: Path, out: Path, steps: int, threads: int, seed: int) -> dict:
+def convert(name: str, data: Path, root: Path, train_n: int | None, dev_n: int) -> tuple[Path, Path]:
+    """The set as rawtune's {"source", "target"} JSONL: (train file, dev file)."""
+    if name == "scitldr":
+
+        def read(path: Path) -> list[dict]:
+            objs = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+            return [{"source": " ".join(o["source"]), "target": o["target"][0]} for o in objs]
+
+        train, dev = read(data / "SciTLDR-A" / "train.jsonl"), read(data / "SciTLDR-A" / "dev.jsonl")
+    elif name == "dialogsum":
+        # the files hold Python dict literals (single quotes), not JSON
+        def read(path: Path) -> list[dict]:
+            objs = [ast.literal_eval(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+            return [{"source": o["dialogue"], "target": o["summary"]} for o in objs]
+
+        train, dev = read(data / "dialogsum.train.jsonl"), read(data / "dialogsum.dev.jsonl")
+    else:
+        en = (data / "txt" / "newstest2016-enfi.en").read_text(encoding="utf-8").splitlines()
+        fi = (data / "txt" / "newstest2016-enfi.fi").read_text(encoding="utf-8").splitlines()
+        pairs = [{"source": a, "target": b} for a, b in zip(en, fi, strict=True)]
+        train, dev = pairs[: len(pairs) - dev_n], pairs[len(pairs) - dev_n :]
+    return _write(train[:train_n] if train_n else train, root / "train.jsonl"), _write(
+        dev[:dev_n], root / "dev.jsonl"
+    )
+
+
+def run_rawtune(
+    train: Path, dev: Path, out: Path, steps: int, threads: int, seed: int, metrics: list[str]
+) -> dict:
     flags = {
         "task": "seq2seq",
         "init": "scratch",
@@ -74,17 +107,20 @@ def run_rawtune(train: Path, dev: Path, out: Path, steps: int, threads: int, see
         "train.eval_before": "false",
         "train.progress": "false",
         "generation.max_new_tokens": MAX_NEW,
+        "generation.metrics": "[" + ", ".join(metrics) + "]",
     }
     argv = [sys.executable, "-m", "rawtune", "finetune", *[f"--{k}={v}" for k, v in flags.items()]]
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     m = json.loads((out / "metrics.json").read_text())
     return {
         "examples_per_s": m["train"]["examples_per_s"],
-        **{k: m["dev"][k] for k in ("rouge1", "rouge2", "rougeL")},
+        **{k: m["dev"][k] for name in metrics for k in SCORES[name]},
     }
 
 
-def run_hf(run_model: Path, train: Path, dev: Path, steps: int, threads: int, seed: int) -> dict:
+def run_hf(
+    run_model: Path, train: Path, dev: Path, steps: int, threads: int, seed: int, metrics: list[str]
+) -> dict:
     import torch
     from transformers import (
         AutoConfig,
@@ -161,34 +197,54 @@ def run_hf(run_model: Path, train: Path, dev: Path, steps: int, threads: int, se
             preds += [t.strip() for t in tok.batch_decode(out, skip_special_tokens=True)]
     return {
         "examples_per_s": steps * BATCH / (timer.end - timer.start),
-        **generation_metrics(preds, [r["target"] for r in rows], ["rouge"]),
+        **generation_metrics(preds, [r["target"] for r in rows], metrics),
     }
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    p.add_argument("--set", choices=sorted(METRICS), default="scitldr")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument(
+        "--train-examples", type=int, default=None, help="first N training examples (default: all)"
+    )
     p.add_argument("--dev-examples", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--data", type=Path, default=DATA)
+    p.add_argument(
+        "--rows", default="rawtune,hf", help="rawtune,hf or one of them (hf needs the rawtune run)"
+    )
+    p.add_argument("--data", type=Path, default=None, help="the set's folder (default: ../shared/data/<set>)")
     a = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    data = a.data or SHARED / {"wmt16": "wmt16_en_fi"}.get(a.set, a.set)
+    metrics, rows = METRICS[a.set], a.rows.split(",")
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        train = convert(a.data / "train.jsonl", root / "train.jsonl")
-        dev = convert(a.data / "dev.jsonl", root / "dev.jsonl", a.dev_examples)
-        rt = run_rawtune(train, dev, root / "run", a.steps, a.threads, a.seed)
-        hf = run_hf(root / "run" / "model", train, dev, a.steps, a.threads, a.seed)
+        train, dev = convert(a.set, data, root, a.train_examples, a.dev_examples)
+        n_train = len(train.read_text(encoding="utf-8").splitlines())
+        t0 = time.perf_counter()
+        results["rawtune"] = run_rawtune(train, dev, root / "run", a.steps, a.threads, a.seed, metrics)
+        results["rawtune"]["wall_s"] = time.perf_counter() - t0
+        if "hf" in rows:
+            t0 = time.perf_counter()
+            results["HF Seq2SeqTrainer"] = run_hf(
+                root / "run" / "model", train, dev, a.steps, a.threads, a.seed, metrics
+            )
+            results["HF Seq2SeqTrainer"]["wall_s"] = time.perf_counter() - t0
+    scores = [k for name in metrics for k in SCORES[name]]
     print(
-        f"SciTLDR-A, T5 2x128 from scratch, {a.steps} steps x {BATCH}, {a.threads} threads, dev {a.dev_examples}"
+        f"{a.set}, T5 2x128 from scratch, {n_train} training examples, {a.steps} steps x {BATCH}, "
+        f"{a.threads} threads, dev {a.dev_examples}, greedy"
     )
-    print("| | examples/s | ROUGE-1 | ROUGE-2 | ROUGE-L |\n|---|---|---|---|---|")
-    for name, r in (("rawtune", rt), ("HF Seq2SeqTrainer", hf)):
-        print(
-            f"| {name} | {r['examples_per_s']:.1f} | {r['rouge1']:.2f} | {r['rouge2']:.2f} | {r['rougeL']:.2f} |"
-        )
-    print(f"throughput ratio rawtune/HF: {rt['examples_per_s'] / hf['examples_per_s']:.2f}x")
+    print("| | examples/s | " + " | ".join(scores) + " | wall s |\n|---|" + "---|" * (len(scores) + 2))
+    for name, r in results.items():
+        cells = " | ".join(f"{r[k]:.2f}" for k in scores)
+        print(f"| {name} | {r['examples_per_s']:.1f} | {cells} | {r['wall_s']:.0f} |")
+    if "hf" in rows:
+        ratio = results["rawtune"]["examples_per_s"] / results["HF Seq2SeqTrainer"]["examples_per_s"]
+        print(f"throughput ratio rawtune/HF: {ratio:.2f}x")
 
 
 if __name__ == "__main__":

@@ -62,6 +62,30 @@ def test_cli_trains_reports_and_evaluate_reproduces(qa_run, qa_data):
     assert json.loads((qa_run / "eval" / "again" / "report.json").read_text())["metrics"]["f1"] == dev["f1"]
 
 
+def test_null_threshold_flag_is_refused_for_a_v1_run(qa_run, qa_data, tmp_path, capsys):
+    out = tmp_path / "answers.jsonl"
+    before = sorted(p.relative_to(qa_run) for p in qa_run.rglob("*"))
+    for argv in (
+        ["evaluate", str(qa_run), "--data", str(qa_data["dev"]), "--null-threshold", "1.5"],
+        [
+            "predict",
+            str(qa_run),
+            "--input",
+            str(qa_data["dev"]),
+            "--output",
+            str(out),
+            "--null-threshold=1.5",
+        ],
+    ):
+        assert main(argv) == 2
+        assert (
+            "--null-threshold: applies only to qa runs trained with task.unanswerable=true"
+            in capsys.readouterr().err
+        )
+    assert not out.exists() and not out.with_name(out.name + ".partial").exists()
+    assert sorted(p.relative_to(qa_run) for p in qa_run.rglob("*")) == before  # no report written
+
+
 def test_model_dir_loads_with_transformers(qa_run):
     from transformers import AutoModelForQuestionAnswering
 

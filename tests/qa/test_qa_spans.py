@@ -39,7 +39,7 @@ class PointAt(nn.Module):
         self.anchor = nn.Parameter(torch.zeros(1))  # the inference loop asks for the device
         self.ids, self.values, self.null = (start_id, end_id), (start, end), null
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None):
+    def forward(self, input_ids, attention_mask, token_type_ids=None, **_labels):
         logits = []
         for tid, value in zip(self.ids, self.values):
             x = (input_ids == tid).float() * value
@@ -105,6 +105,28 @@ def test_no_answer_threshold_moves_the_decision(tokenizer):
         predict(task(unanswerable=True, null_threshold=-1.9), lower, tokenizer, [ask()])[0]["answer"] == span
     )
     assert predict(task(unanswerable=True, null_threshold=-2.1), lower, tokenizer, [ask()])[0]["answer"] == ""
+
+
+def test_v2_evaluation_reports_the_best_threshold_and_it_scores_what_it_says(tokenizer):
+    model = PointAt(*tokenizer.convert_tokens_to_ids(["green", "zebra"]), null=11.0)  # margin +2 here
+    other = "the report was clear and the study showed a result ."  # no green zebra: margin +22
+    start = CONTEXT.index("Green")
+    data = SimpleNamespace(
+        examples=[
+            QAExample("q", CONTEXT, (Answer("Green  Zebra", start),), "a", "<test>", 1, "line 1"),
+            QAExample("q", other, (), "b", "<test>", 2, "line 2"),
+        ]
+    )
+
+    def evaluate(**keys):
+        return task(unanswerable=True, **keys).evaluate(model, tokenizer, data, None, Inference(batch_size=4))
+
+    m = evaluate()
+    assert m["f1"] == 50.0  # the default threshold 0 leaves the answerable question empty
+    assert m["best_f1"] == 100.0 and m["best_f1_thresh"] == pytest.approx(2.0)
+    assert m["best_exact"] == 100.0 and m["best_exact_thresh"] == pytest.approx(2.0)
+    assert evaluate(null_threshold=m["best_f1_thresh"])["f1"] == 100.0
+    assert "best_f1" not in task().evaluate(model, tokenizer, data, None, Inference(batch_size=4))  # v1
 
 
 def test_training_labels_cover_the_answer_or_point_at_cls(tokenizer):

@@ -17,6 +17,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help="labeled data in the run's format")
     p.add_argument("--name", help="report name (default: the file name)")
     p.add_argument("--batch-size", dest="batch_size", type=int, default=32)
+    p.add_argument(
+        "--null-threshold",
+        dest="null_threshold",
+        type=float,
+        default=None,
+        help="SQuAD v2 runs: the no-answer threshold to decide with (e.g. a dev report's best_f1_thresh)",
+    )
     p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
 
 
@@ -26,7 +33,9 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
 
     if extra:
         raise UnknownFlags(f"unknown arguments: {' '.join(extra)}")
-    _metrics, out = evaluate_run(args.run, args.data, name=args.name, batch_size=args.batch_size)
+    _metrics, out = evaluate_run(
+        args.run, args.data, name=args.name, batch_size=args.batch_size, null_threshold=args.null_threshold
+    )
     print((out / "report.md").read_text())
     print(out)
     return 0

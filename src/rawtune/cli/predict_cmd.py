@@ -53,6 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="--ner: also list the pairs predicted as the no-relation label",
     )
+    p.add_argument(
+        "--null-threshold",
+        dest="null_threshold",
+        type=float,
+        default=None,
+        help="SQuAD v2 runs: the no-answer threshold to decide with (e.g. a dev report's best_f1_thresh); "
+        "a --resume must repeat it",
+    )
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: its own)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
@@ -76,6 +84,10 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
 
         torch.set_num_threads(max(1, args.threads))
     pred = Predictor.from_run(args.run, dtype=args.dtype)  # a run, or an ONNX export dir
+    if args.null_threshold is not None:
+        from rawtune.tasks.qa import set_null_threshold
+
+        set_null_threshold(pred.task, args.null_threshold)
     if args.ner:  # relations pipeline: NER mentions -> every candidate pair classified
         from rawtune.serve.relation_pipeline import RelationPipeline
 

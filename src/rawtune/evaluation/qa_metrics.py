@@ -5,7 +5,8 @@ collapsed); exact match and token F1 take the best over the gold answers. A ques
 answer has the gold answer "" (SQuAD v2): an empty prediction scores 1 there and 0 elsewhere, the
 v2.0 script's rule (on answerable questions it is the v1.1 script's result). Scores are percentages
 (0-100), as both scripts and every SQuAD table report them. With unanswerable questions in the data,
-the HasAns_/NoAns_ breakdown of the v2.0 script is added.
+the HasAns_/NoAns_ breakdown of the v2.0 script is added, and `best_thresholds` is the v2.0 script's
+threshold search (`find_best_thresh`) over the decoder's no-answer margins.
 """
 
 from __future__ import annotations
@@ -68,3 +69,36 @@ def _mean(scores: list[tuple[float, float]], prefix: str) -> dict[str, float]:
     n = len(scores)
     em = "exact_match" if not prefix else f"{prefix}exact"
     return {em: 100.0 * sum(e for e, _ in scores) / n, f"{prefix}f1": 100.0 * sum(f for _, f in scores) / n}
+
+
+def best_thresholds(
+    span_answers: Sequence[str], margins: Sequence[float], golds: Sequence[Sequence[str]]
+) -> dict[str, float]:
+    """The v2.0 script's search for the no-answer threshold: `best_exact`/`best_f1` (0-100) are the
+    scores when the answer is empty exactly for questions whose margin (no-answer score minus best
+    span score) exceeds `best_exact_thresh`/`best_f1_thresh`; pass one as `task.null_threshold`.
+    Start with every answer empty and give questions their best span in increasing margin order,
+    keeping the best prefix (equal scores keep the smaller threshold, as the script does). The script ranks by
+    a no-answer probability; rawtune's decision is on the logit margin, so that is what is ranked."""
+    if not (len(span_answers) == len(margins) == len(golds)):
+        raise ValueError("span answers, margins and golds differ in length")
+    order = sorted(range(len(golds)), key=lambda i: margins[i])
+    finite = [margins[i] for i in order if margins[i] != float("inf")]
+    out: dict[str, float] = {}
+    for k, name in ((0, "exact"), (1, "f1")):
+        cur = best = float(sum(1 for g in golds if not g))  # every answer empty: the unanswerable ones right
+        # below every margin: all empty (the script starts at 0.0, which need not be below them)
+        thresh = (finite[0] - 1.0) if finite else 0.0
+        for n, i in enumerate(order):
+            if margins[i] == float("inf"):
+                break  # no span to give
+            if golds[i]:
+                cur += score_question(span_answers[i], golds[i])[k]
+            elif span_answers[i]:
+                cur -= 1.0  # an unanswerable question now gets an answer
+            tied = n + 1 < len(order) and margins[order[n + 1]] == margins[i]
+            if not tied and cur > best:  # a threshold answers every question of a tie or none
+                best, thresh = cur, margins[i]
+        out[f"best_{name}"] = 100.0 * best / len(golds)
+        out[f"best_{name}_thresh"] = thresh
+    return out

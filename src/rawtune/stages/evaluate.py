@@ -19,6 +19,7 @@ def evaluate_run(
     name: str | None = None,
     batch_size: int = 32,
     out_root: Path | None = None,
+    null_threshold: float | None = None,
 ) -> tuple[dict[str, Any], Path]:
     """Metrics of RUN's model on `data`, and the report directory (RUN/eval/<name>, or
     `out_root`/<name> when the report belongs elsewhere, e.g. to a pipeline's evaluate stage)."""
@@ -30,6 +31,10 @@ def evaluate_run(
 
     setup_logging()
     pred = Predictor.from_run(run_path)  # a run, or an ONNX export dir
+    if null_threshold is not None:
+        from rawtune.tasks.qa import set_null_threshold
+
+        set_null_threshold(pred.task, null_threshold)
     labeled = pred.task.read(data)
     if not labeled.examples:
         from rawtune.errors import DataError

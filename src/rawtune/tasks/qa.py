@@ -111,7 +111,7 @@ class QuestionAnsweringTask:
     # --- decoding -----------------------------------------------------------------------------
     def _decode(
         self, model: nn.Module, tokenizer: Any, examples: list[Any], run: Inference
-    ) -> tuple[list[Decision], float | None]:
+    ) -> tuple[list[Decision], float | None, list[tuple[str, float]]]:
         t = self.cfg.task
         labeled = bool(examples) and examples[0].answers is not None
         features = self.encode(tokenizer, examples, labels=labeled, offsets=True)
@@ -126,22 +126,25 @@ class QuestionAnsweringTask:
             progress=run.progress,
             outputs=_span_logits,
         )
-        decisions = decoder.decide(
-            [ex.context for ex in examples], allow_null=t.unanswerable, null_threshold=t.null_threshold
-        )
-        return decisions, decoder.loss()
+        contexts = [ex.context for ex in examples]
+        decisions = decoder.decide(contexts, allow_null=t.unanswerable, null_threshold=t.null_threshold)
+        return decisions, decoder.loss(), decoder.margins(contexts)
 
     def evaluate(self, model: nn.Module, tokenizer: Any, data: Any, space: Any, run: Inference) -> dict:
-        from rawtune.evaluation.qa_metrics import qa_metrics
+        from rawtune.evaluation.qa_metrics import best_thresholds, qa_metrics
 
-        decisions, loss = self._decode(model, tokenizer, data.examples, run)
+        decisions, loss, margins = self._decode(model, tokenizer, data.examples, run)
         golds = [[a.text for a in ex.answers] for ex in data.examples]
-        return {"loss": loss, **qa_metrics([d.answer for d in decisions], golds)}
+        out = {"loss": loss, **qa_metrics([d.answer for d in decisions], golds)}
+        if self.cfg.task.unanswerable and any(not g for g in golds):
+            # SQuAD v2: the threshold that would have scored best here (the v2.0 script reports it too)
+            out.update(best_thresholds([a for a, _ in margins], [m for _, m in margins], golds))
+        return out
 
     def predict(
         self, model: nn.Module, tokenizer: Any, examples: list[Any], space: Any, run: Inference
     ) -> list[dict[str, Any]]:
-        decisions, _ = self._decode(model, tokenizer, examples, run)
+        decisions, _, _ = self._decode(model, tokenizer, examples, run)
         return [
             {
                 "question": ex.question,
@@ -153,3 +156,16 @@ class QuestionAnsweringTask:
             }
             for ex, d in zip(examples, decisions)
         ]
+
+
+def set_null_threshold(task: Any, value: float) -> None:
+    """`--null-threshold` of `evaluate` and `predict`: decide no-answer with another threshold than the
+    run was trained with (e.g. a dev evaluation's `best_f1_thresh`), without retraining."""
+    from rawtune.errors import ConfigError, ConfigIssue
+
+    if getattr(task, "name", None) != "qa" or not task.cfg.task.unanswerable:
+        why = "applies only to qa runs trained with task.unanswerable=true"
+        raise ConfigError([ConfigIssue("--null-threshold", why, file="command line")])
+    task.cfg = task.cfg.model_copy(
+        update={"task": task.cfg.task.model_copy(update={"null_threshold": value})}
+    )

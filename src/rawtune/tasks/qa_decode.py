@@ -107,5 +107,20 @@ class SpanDecoder:
                 out.append(Decision(context[best.start : best.end], best.start, best.end, best.prob))
         return out
 
+    def margins(self, contexts: Sequence[str]) -> list[tuple[str, float]]:
+        """Per question: the best span's text ("" when there is none) and its no-answer margin, the
+        no-answer score minus the best span's score (+inf without a span). The answer is empty exactly
+        when the margin exceeds `null_threshold`, so these are what a threshold search needs."""
+        out = []
+        for ex, context in enumerate(contexts):
+            best = max(self.spans[ex]) if self.spans[ex] else None
+            null = self.null[ex]
+            if best is None:
+                out.append(("", float("inf")))
+            else:
+                margin = null[0] - best.score if null is not None else float("-inf")
+                out.append((context[best.start : best.end], margin))
+        return out
+
     def loss(self) -> float | None:
         return self.loss_sum / self.count if self.count else None
