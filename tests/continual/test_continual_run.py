@@ -61,11 +61,17 @@ def test_penalties_hold_the_weights_near_the_previous_ones(tmp_path, phase1_run,
 
     from rawtune.stages.continual import run_continual
 
-    cfg = continual_config(phase1_run, tmp_path / "v2", phases, regularize={"method": "ewc", "strength": 1e4})
-    run = run_continual(cfg).run
+    # every run keeps its last step: with dev selection the tiny runs tie at dev F1 0 and keep
+    # step 3, where the penalty (zero at the start) has barely acted and the comparison is noise
+    def config(name: str, **sections):
+        cfg = continual_config(phase1_run, tmp_path / name, phases, **sections)
+        cfg["train"].update(eval_steps=6, save_steps=6)
+        return cfg
+
+    run = run_continual(config("v2", regularize={"method": "ewc", "strength": 1e4})).run
     assert run.manifest()["status"] == "complete"
     assert run.manifest()["regularize"] == {"method": "ewc", "strength": 1e4, "fisher_examples": 64}
-    naive = run_continual(continual_config(phase1_run, tmp_path / "naive", phases)).run
+    naive = run_continual(config("naive")).run
 
     def moved(r) -> float:  # squared distance of the backbone from the previous version's
         a, b = (
@@ -74,14 +80,10 @@ def test_penalties_hold_the_weights_near_the_previous_ones(tmp_path, phase1_run,
         )
         return sum(float(((b[k] - a[k]) ** 2).sum()) for k in a if k.startswith("bert.") and k in b)
 
-    held = run_continual(
-        continual_config(
-            phase1_run, tmp_path / "l2sp", phases, regularize={"method": "l2sp", "strength": 1e4}
-        )
-    ).run
+    held = run_continual(config("l2sp", regularize={"method": "l2sp", "strength": 1e4})).run
     # the penalty holds the weights near the old ones: every weight equally (L2-SP), or those the
-    # old task's Fisher marks (EWC)
-    assert moved(held) < 0.5 * moved(naive) and moved(run) < moved(naive)
+    # old task's Fisher marks (EWC); measured: naive 0.53, EWC 0.27, L2-SP 0.01
+    assert moved(held) < 0.5 * moved(naive) and moved(run) < 0.8 * moved(naive)
 
 
 def test_gate_fails_when_new_data_contradicts_the_old(tmp_path, cls_phase1, flipped_train):
