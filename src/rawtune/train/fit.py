@@ -16,6 +16,7 @@ from rawtune.config.schema import TrainConfig
 from rawtune.data.batching import BatchStream
 from rawtune.errors import CheckpointError, ConfigError, ConfigIssue, NonFiniteError
 from rawtune.runs.checkpoint import latest_verified, prune_checkpoints, read_state, save_checkpoint
+from rawtune.runs.faults import fault
 from rawtune.runs.rundir import RunDir
 from rawtune.train.callbacks import Callback, ProgressBar, TensorBoard
 from rawtune.train.loop import StepResult, train_steps
@@ -66,10 +67,12 @@ def _save(
 
     def payload(d: Path) -> None:
         save_model(model, str(d / "model.safetensors"))
+        fault("checkpoint.payload", d / "model.safetensors")  # a test hook (runs/faults.py)
         torch.save(optimizer.state_dict(), d / "optimizer.pt")
         torch.save(scheduler.state_dict(), d / "scheduler.pt")
 
     save_checkpoint(run.checkpoints_dir, state["step"], payload, state)
+    fault("checkpoint.renamed")
     keep = {state["best_step"]} if state["best_step"] is not None else set()
     prune_checkpoints(run.checkpoints_dir, keep_last, keep)
 
@@ -248,6 +251,7 @@ def fit(
         stop = best = False
         if evaluate is not None and (res.step % cfg.eval_steps == 0 or res.step == steps):
             metrics = evaluate(module)
+            fault("eval")
             evaluated_at = res.step
             log_metrics({"step": res.step, "kind": "eval", "split": "validation", **_scalars(metrics)})
             for cb in cbs:
@@ -261,6 +265,7 @@ def fit(
                 "early stopping at step %d (no improvement in %d evaluations)", res.step, state["bad_evals"]
             )
             break
+        fault("step")
     if window:
         _log_train(log_metrics, window, state, world)
     after = state["last_eval"] if evaluated_at == state["step"] else (evaluate(module) if evaluate else None)
