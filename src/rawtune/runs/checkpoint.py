@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rawtune.runs.atomic import atomic_dir, hash_tree, sha256_file, write_json
+from rawtune.runs.faults import fault
 
 CHECKSUMS = "checksums.json"
 STATE = "trainer_state.json"
@@ -30,6 +31,7 @@ def save_checkpoint(
         write_payload(tmp)
         write_json(tmp / STATE, state)
         write_json(tmp / CHECKSUMS, {"step": step, "files": hash_tree(tmp, skip=(CHECKSUMS,))})
+        fault("checkpoint.sealed", tmp / CHECKSUMS)
     return final
 
 
@@ -39,11 +41,18 @@ def verify_checkpoint(path: Path) -> str | None:
     if not manifest.is_file():
         return f"{manifest} is missing (checkpoint incomplete)"
     try:
-        files = json.loads(manifest.read_text())["files"]
-    except (ValueError, KeyError) as e:
+        files = json.loads(manifest.read_bytes())["files"]
+        if not isinstance(files, dict) or not all(
+            isinstance(m, dict) and isinstance(m.get("bytes"), int) and isinstance(m.get("sha256"), str)
+            for m in files.values()
+        ):
+            raise ValueError('"files" is not {path: {"sha256", "bytes"}}')
+    except (ValueError, KeyError, TypeError) as e:
         return f"{manifest} is unreadable ({e})"
     for rel, meta in files.items():
         f = path / rel
+        if not f.resolve().is_relative_to(path.resolve()):  # a crafted "../x" names no file of ours
+            return f"{manifest} names a file outside the checkpoint: {rel}"
         if not f.is_file():
             return f"{f} is missing"
         if f.stat().st_size != meta["bytes"] or sha256_file(f) != meta["sha256"]:

@@ -4,6 +4,7 @@ only when its manifest says `"status": "complete"`; metrics.json is written just
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import shutil
@@ -16,8 +17,10 @@ from typing import Any
 from rawtune import __version__
 from rawtune.errors import RunDirError
 from rawtune.runs.atomic import hash_tree, write_json, write_text
+from rawtune.runs.faults import act, armed, fault
 
 RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
+log = logging.getLogger("rawtune")
 
 
 def check_writable(path: Path) -> None:
@@ -139,6 +142,7 @@ class RunDir:
         self.write_manifest({**self.manifest(), **fields})
 
     def finish(self, metrics: dict[str, Any]) -> None:
+        fault("run.finish")
         write_json(self.metrics_json, metrics)
         files = hash_tree(self.path, skip=("manifest.json",))
         files = {k: v for k, v in files.items() if not k.startswith(("checkpoints/", "logs/"))}
@@ -149,14 +153,40 @@ class RunDir:
 
     # -- metrics log ----------------------------------------------------------------------
     def log_metrics(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record) + "\n"
         with open(self.metrics_jsonl, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            if armed("metrics.write"):  # a test hook (runs/faults.py): die half-way through the line
+                f.write(line[: len(line) // 2])
+                f.flush()
+                act(self.metrics_jsonl)
+            f.write(line)
             f.flush()
 
     def read_metrics(self) -> list[dict[str, Any]]:
+        """The records of metrics.jsonl. A last line cut short (the process was killed while writing
+        it: no newline, not JSON) is left out with a warning; a damaged line before it is an error."""
         if not self.metrics_jsonl.exists():
             return []
-        return [json.loads(line) for line in self.metrics_jsonl.read_text().splitlines() if line.strip()]
+        text = self.metrics_jsonl.read_text(encoding="utf-8", errors="replace")
+        lines = text.splitlines()
+        out = []
+        for i, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                if i == len(lines) and not text.endswith("\n"):
+                    log.warning(
+                        "%s:%d: a torn last line (the run was killed while writing it); left out",
+                        self.metrics_jsonl,
+                        i,
+                    )
+                    continue
+                raise RunDirError(
+                    f"{self.metrics_jsonl}:{i}: not a JSON record; the metrics log is damaged"
+                ) from None
+        return out
 
     def truncate_metrics(self, after_step: int) -> None:
         """On resume: drop records logged after the checkpoint, so the log reads as one unbroken run."""
