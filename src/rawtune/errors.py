@@ -68,6 +68,11 @@ class RunDirError(RawtuneError):
     """The output or run directory cannot be used as asked."""
 
 
+class StorageError(RawtuneError):
+    """A file of a run could not be written: the disk is full, read-only or failing. The message
+    names the file; nothing half-written is left where a reader would trust it."""
+
+
 class CheckpointError(RawtuneError):
     """No usable checkpoint, or one that does not belong to this run."""
 

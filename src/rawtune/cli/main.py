@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Callable
 
@@ -84,7 +85,19 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("rawtune: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:
+        if e.errno not in _STORAGE:
+            raise
+        # the machine's fault, not a bug: one line naming the file (the run is marked failed and
+        # resumes from its last complete checkpoint once there is room)
+        where = f"cannot write {e.filename}: " if e.filename else ""
+        print(f"rawtune {args.command}: error: {where}{e.strerror}", file=sys.stderr)
+        return 2
     return 0
+
+
+# a file could not be written for lack of room or a read-only or failing disk
+_STORAGE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
 
 
 if __name__ == "__main__":  # pragma: no cover
