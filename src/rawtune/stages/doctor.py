@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rawtune.errors import RunDirError
+from rawtune.errors import RawtuneError, RunDirError
 from rawtune.runs.rundir import COMPLETE, RunDir
 
 log = logging.getLogger("rawtune")
@@ -52,19 +52,29 @@ class Diagnosis:
 
 def diagnose(path: str | Path) -> Diagnosis:
     run = RunDir(Path(path))
-    if not RunDir.is_run(run.path):
+    if not run.manifest_path.is_file() and not run.config_path.is_file():
         raise RunDirError(f"{run.path} is not a rawtune run directory (no config.yaml/manifest.json)")
     d = Diagnosis(str(run.path))
-    try:
-        manifest = json.loads(run.manifest_path.read_text())
-    except ValueError as e:
-        d.add("run", "problem", f"{run.manifest_path} is not valid JSON ({e})")
+    if not run.manifest_path.is_file():
+        d.add("run", "problem", "manifest.json is missing (the run's record of its files and status)")
         return d
+    try:
+        manifest = json.loads(run.manifest_path.read_bytes())
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as e:
+        d.add("run", "problem", f"manifest.json is not valid JSON ({e})")
+        return d
+    if not run.config_path.is_file():
+        d.add("config", "problem", "config.yaml is missing")
     _status(d, manifest)
     _files(d, run, manifest)
     cfg = _config(d, run, manifest)
     if cfg is not None:
-        _data(d, run, manifest, cfg)
+        try:
+            _data(d, run, manifest, cfg)
+        except RawtuneError as e:  # a damaged tokenizer or unreadable data: a finding, not a crash
+            d.add("data", "warning", f"the input data cannot be re-checked: {e}")
     _weights(d, run)
     _checkpoints(d, run)
     return d
@@ -86,6 +96,12 @@ def _files(d: Diagnosis, run: RunDir, manifest: dict[str, Any]) -> None:
     files = manifest.get("files")
     if files is None:
         d.add("files", "warning", "the manifest records no files (the run never finished)")
+        return
+    if not isinstance(files, dict) or not all(
+        isinstance(m, dict) and isinstance(m.get("bytes"), int) and isinstance(m.get("sha256"), str)
+        for m in files.values()
+    ):
+        d.add("files", "problem", 'manifest.json: "files" is damaged (not {path: {"sha256", "bytes"}})')
         return
     bad = []
     for rel, meta in sorted(files.items()):
@@ -119,9 +135,14 @@ def _config(d: Diagnosis, run: RunDir, manifest: dict[str, Any]) -> Any:
     from rawtune.errors import ConfigError
     from rawtune.stages.common import config_fingerprint
 
+    if not run.config_path.is_file():
+        return None  # reported with the run
     try:
-        stage = (yaml.safe_load(run.config_path.read_text()) or {}).get("stage")
-    except yaml.YAMLError as e:
+        loaded = yaml.safe_load(run.config_path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise yaml.YAMLError("not a mapping of sections")
+        stage = loaded.get("stage")
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         d.add("config", "problem", f"{run.config_path} is not valid YAML ({e})")
         return None
     if stage not in STAGES:
