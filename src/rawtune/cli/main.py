@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import errno
 import sys
 from collections.abc import Callable
 
@@ -86,7 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         print("rawtune: interrupted", file=sys.stderr)
         return 130
     except OSError as e:
-        if e.errno not in _STORAGE:
+        from rawtune.runs.atomic import STORAGE_ERRNOS
+
+        if e.errno not in STORAGE_ERRNOS:
             raise
         # the machine's fault, not a bug: one line naming the file (the run is marked failed and
         # resumes from its last complete checkpoint once there is room)
@@ -94,10 +95,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rawtune {args.command}: error: {where}{e.strerror}", file=sys.stderr)
         return 2
     return 0
-
-
-# a file could not be written for lack of room or a read-only or failing disk
-_STORAGE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EFBIG}
 
 
 if __name__ == "__main__":  # pragma: no cover
