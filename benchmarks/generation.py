@@ -22,6 +22,10 @@ tokenised with truncation to the same lengths, DataCollatorForSeq2Seq(label_pad_
 pad_to_multiple_of=8), Seq2SeqTrainer with the same batch size, steps, learning rate, warm-up ratio, weight decay
 and linear schedule, no saving; then greedy `generate` on the same dev examples, scored by the same code.
 
+Baselines (printed under the table, no training): `lead`, the source's first 30 words (for translation: the
+source copied), and `constant`, the most common 6-word opening of the training targets, for every example. A
+model from scratch that only beats the constant row has learned the set's stock phrasing, not the task.
+
 Throughput: training examples per second of training steps (rawtune: its `train.examples_per_s`, the sum of step
 times; HF: a callback timing from the first step's begin to the last step's end). Model building, tokenisation and
 evaluation are excluded on both sides. Both run in this process's CPU threads (--threads), one after the other.
@@ -50,6 +54,7 @@ SCORES = {"rouge": ("rouge1", "rouge2", "rougeL"), "bleu": ("bleu",), "chrf": ("
 MODEL = {"model.layers": 2, "model.hidden": 128, "model.heads": 4, "model.intermediate": 512}
 LENGTHS = {"data.max_length": 256, "data.max_target_length": 64}
 BATCH, LR, WARMUP, MAX_NEW = 16, 1e-3, 0.1, 48
+LEAD, CONSTANT_WORDS = 30, 6  # the baselines' lengths (words)
 
 
 def _write(rows: list[dict], dst: Path) -> Path:
@@ -81,6 +86,29 @@ def convert(name: str, data: Path, root: Path, train_n: int | None, dev_n: int) 
     return _write(train[:train_n] if train_n else train, root / "train.jsonl"), _write(
         dev[:dev_n], root / "dev.jsonl"
     )
+
+
+def baselines(train: Path, dev: Path, n: int, metrics: list[str]) -> dict[str, dict]:
+    """Scores a model must beat to have learned more than the set's surface: `lead` (the source's first
+    LEAD words) and `constant` (the most common opening of the training targets, the same for every
+    example: what a model that writes one generic text would score)."""
+    from collections import Counter
+
+    from rawtune.evaluation.generation_metrics import generation_metrics
+
+    rows = [json.loads(x) for x in dev.read_text(encoding="utf-8").splitlines()][:n]
+    refs = [r["target"] for r in rows]
+    openings = Counter(
+        " ".join(json.loads(x)["target"].split()[:CONSTANT_WORDS])
+        for x in train.read_text(encoding="utf-8").splitlines()
+    )
+    constant = openings.most_common(1)[0][0]
+    return {
+        f"baseline: the source's first {LEAD} words": generation_metrics(
+            [" ".join(r["source"].split()[:LEAD]) for r in rows], refs, metrics
+        ),
+        f"baseline: constant {constant!r}": generation_metrics([constant] * len(refs), refs, metrics),
+    }
 
 
 def run_rawtune(
@@ -233,6 +261,7 @@ def main() -> None:
                 root / "run" / "model", train, dev, a.steps, a.threads, a.seed, metrics
             )
             results["HF Seq2SeqTrainer"]["wall_s"] = time.perf_counter() - t0
+        floor = baselines(train, dev, a.dev_examples, metrics)
     scores = [k for name in metrics for k in SCORES[name]]
     print(
         f"{a.set}, T5 2x128 from scratch, {n_train} training examples, {a.steps} steps x {BATCH}, "
@@ -242,6 +271,8 @@ def main() -> None:
     for name, r in results.items():
         cells = " | ".join(f"{r[k]:.2f}" for k in scores)
         print(f"| {name} | {r['examples_per_s']:.1f} | {cells} | {r['wall_s']:.0f} |")
+    for name, r in floor.items():
+        print(f"| {name} | — | " + " | ".join(f"{r[k]:.2f}" for k in scores) + " | — |")
     if "hf" in rows:
         ratio = results["rawtune"]["examples_per_s"] / results["HF Seq2SeqTrainer"]["examples_per_s"]
         print(f"throughput ratio rawtune/HF: {ratio:.2f}x")
