@@ -51,13 +51,18 @@ class DataError(RawtuneError):
     def __init__(
         self, message: str, file: str | None = None, line: int | None = None, field: str | None = None
     ):
-        self.file, self.line, self.field = file, line, field
+        self.file, self.line, self.field, self.detail = file, line, field, message
         where = ""
         if file:
             where = file + (f":{line}" if line is not None else "")
             where += f": {field}" if field else ""
             where += ": "
         super().__init__(where + message)
+
+    def in_file(self, file: str) -> DataError:
+        """This error naming `file` (an error found in the data as a whole, such as its label set,
+        is raised without one)."""
+        return self if self.file else DataError(self.detail, file, self.line, self.field)
 
 
 class ModelError(RawtuneError):

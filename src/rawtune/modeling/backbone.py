@@ -37,6 +37,11 @@ def resolve(name: str) -> Source:
         raise ModelError(
             f"model {name}: directory has neither config.json nor a rawtune run (manifest.json + model/)"
         )
+    if p.exists():
+        raise ModelError(
+            f"model {name}: is a file; expected a directory with config.json, a rawtune run directory, "
+            "or a Hugging Face Hub id"
+        )
     if _looks_like_path(name):
         raise ModelError(f"model {name}: path does not exist")
     return Source(name, "hub")

@@ -62,7 +62,10 @@ def read_splits(task: Any, cfg: FinetuneConfig) -> tuple[dict[str, Any], Any]:
         repairs = getattr(data, "repairs", 0)
         if repairs:
             log.warning("%s: repaired %d tags (I-X starting an entity -> B-X)", data.file, repairs)
-    space = task.label_space(splits["train"])
+    try:
+        space = task.label_space(splits["train"])
+    except DataError as e:
+        raise e.in_file(splits["train"].file) from None
     splits["train"] = _subset(splits["train"], cfg)
     return splits, space
 

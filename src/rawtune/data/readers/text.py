@@ -96,9 +96,18 @@ def _open_binary(path: str) -> IO[bytes]:
 
 
 def _decoded_lines(path: str, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
-    """(1-based line number, decoded line) with strict UTF-8; a leading BOM is dropped."""
+    """(1-based line number, decoded line) with strict UTF-8; a leading BOM is dropped. A NUL byte
+    is an error too: text never holds one, a binary or UTF-16 file does."""
     offset = 0
-    with _open_binary(path) as f:
+    try:
+        opened = _open_binary(path)
+    except IsADirectoryError:
+        raise DataError("is a directory, not a file", file=path) from None
+    except FileNotFoundError:
+        raise DataError("no such file", file=path) from None
+    except OSError as e:
+        raise DataError(f"cannot read: {e.strerror or e}", file=path) from None
+    with opened as f:
         try:
             for n, raw in enumerate(f, start=1):
                 try:
@@ -108,6 +117,13 @@ def _decoded_lines(path: str, keep_ends: bool = False) -> Iterator[tuple[int, st
                     raise DataError(
                         f"invalid UTF-8 at byte {offset + e.start} (column {column})", file=path, line=n
                     ) from None
+                if "\0" in text:
+                    column = text.index("\0") + 1
+                    raise DataError(
+                        f"NUL byte at column {column}: a binary or UTF-16 file, not UTF-8 text",
+                        file=path,
+                        line=n,
+                    )
                 if n == 1:
                     text = text.removeprefix("\ufeff")
                 offset += len(raw)
