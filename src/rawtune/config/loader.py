@@ -27,8 +27,23 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], Marks]:
     except FileNotFoundError:
         raise ConfigError([ConfigIssue("-", "config file not found", file=str(path))]) from None
     except UnicodeDecodeError as e:
-        raise ConfigError([ConfigIssue("-", f"not UTF-8 at byte {e.start}", file=str(path))]) from None
+        line = e.object[: e.start].count(b"\n") + 1
+        issue = ConfigIssue("-", f"not UTF-8 at byte {e.start}", file=str(path), line=line)
+        raise ConfigError([issue]) from None
+    except IsADirectoryError:
+        raise ConfigError([ConfigIssue("-", "is a directory, not a config file", file=str(path))]) from None
     try:
+        # anchors and aliases (&a, *a) are refused: a few lines of them expand to billions of
+        # values once anything walks the config (the "billion laughs"), and a config needs none
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent):
+                issue = ConfigIssue(
+                    "-",
+                    f"YAML alias *{event.anchor}: anchors and aliases are not supported in config files",
+                    file=str(path),
+                    line=event.start_mark.line + 1,
+                )
+                raise ConfigError([issue])
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -42,15 +57,43 @@ def _read_yaml(path: Path) -> tuple[dict[str, Any], Marks]:
         raise ConfigError([ConfigIssue("-", "top level must be a mapping of keys", file=str(path), line=1)])
     marks: Marks = {}
 
+    issues: list[ConfigIssue] = []
+
     def walk(n: yaml.Node, prefix: tuple[str, ...]) -> None:
         if isinstance(n, yaml.MappingNode):
             for k, v in n.value:
                 key = (*prefix, str(k.value))
-                marks[key] = (str(path), k.start_mark.line + 1)
+                line = k.start_mark.line + 1
+                if key in marks:  # PyYAML keeps the last value silently
+                    first = marks[key][1]
+                    issues.append(
+                        ConfigIssue(
+                            ".".join(key), f"duplicate key (first set on line {first})", str(path), line
+                        )
+                    )
+                marks[key] = (str(path), line)
                 walk(v, key)
 
     walk(node, ())
+    if issues:
+        raise ConfigError(issues)
     return data, marks
+
+
+def _scalar_parent(data: dict[str, Any], dotted: str) -> tuple[str, ...] | None:
+    """The key above `dotted` that holds a value that is not a mapping (`train: 3` under
+    --train.lr=0.1), which setting `dotted` would silently replace; None when there is none."""
+    parts = tuple(dotted.split("."))
+    cur: Any = data
+    for i, p in enumerate(parts[:-1]):
+        if p not in cur:
+            return None
+        cur = cur[p]
+        if cur is None:  # an empty section (`train:`) is a mapping yet to be filled
+            return None
+        if not isinstance(cur, dict):
+            return parts[: i + 1]
+    return None
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
@@ -95,11 +138,16 @@ def _issue(
 ) -> ConfigIssue:
     key = ".".join(loc) or "-"
     src = marks.get(loc)
+    flag = key
     # an error inside a list/tuple element: point at the nearest marked ancestor
     probe = loc
     while src is None and probe:
         probe = probe[:-1]
         src = marks.get(probe)
+    if src is None:  # an unknown section set only by flags: --trian.lr=1 is refused at "trian"
+        below = sorted(k for k in marks if loc and k[: len(loc)] == loc)
+        if below:
+            src, flag = marks[below[0]], ".".join(below[0])
     file, line = src if src else (None, None)
     if kind == "extra_forbidden":
         msg = "unknown key"
@@ -107,8 +155,22 @@ def _issue(
         if hint:
             hint = ".".join((*loc[:-1], hint))
     if file == CLI:
-        file, line = f"{CLI} (--{key})", None
+        file, line = f"{CLI} (--{flag})", None
     return ConfigIssue(key=key, message=msg, file=file, line=line, hint=hint)
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _message(err: Any) -> str:
+    """pydantic's message, with the value it refused when that is a scalar (the message alone, such
+    as "Input should be 'full', 'freeze', ...", does not say what was given)."""
+    value = err.get("input")
+    if err["type"] in ("missing", "extra_forbidden") or not isinstance(value, (str, int, float, bool)):
+        return err["msg"]
+    return f"{err['msg']}, got {_shown(value)}"
 
 
 def _choice(err: Any) -> str | None:
@@ -141,6 +203,13 @@ def load_config(
         ydata, marks = _read_yaml(Path(file))
         data = _deep_merge(data, ydata)
     for dotted, value in (overrides or {}).items():
+        parent = _scalar_parent(data, dotted)
+        if parent is not None:
+            got = data
+            for p in parent:
+                got = got[p]
+            issue = _issue(schema, parent, f"expected a mapping of keys, got {_shown(got)}", marks)
+            raise ConfigError([issue])
         _set_dotted(data, dotted, value)
         marks[tuple(dotted.split("."))] = (CLI, 0)
     data["rawtune_version"] = __version__  # the version that resolves the config is the one recorded
@@ -154,7 +223,7 @@ def load_config(
         cfg = schema.model_validate(data)
     except ValidationError as e:
         errs = [
-            _issue(schema, tuple(str(p) for p in err["loc"]), err["msg"], marks, err["type"], _choice(err))
+            _issue(schema, tuple(str(p) for p in err["loc"]), _message(err), marks, err["type"], _choice(err))
             for err in e.errors()
         ]
         issues = errs + issues
