@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rawtune.errors import MissingExtraError, RunDirError
+from rawtune.errors import MissingExtraError, ModelError, RunDirError
 
 META = "rawtune_onnx.json"
 FINETUNE_CONFIG = "finetune.yaml"  # the run's fine-tuning config: task, label kind, windows
@@ -48,7 +48,13 @@ class OnnxModel(nn.Module):
         opts.inter_op_num_threads = 1
         self.path = Path(path)
         self.config = config
-        self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime's own (InvalidProtobuf, InvalidArgument, Fail, ...)
+            detail = (
+                str(e).split(" failed:")[-1].strip().splitlines()[0][:200] if str(e) else type(e).__name__
+            )
+            raise ModelError(f"{path}: not a loadable ONNX graph ({detail})") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
         # forward_batches reads the device from the first parameter: an empty one says "cpu"
         self.anchor = nn.Parameter(torch.zeros(0), requires_grad=False)

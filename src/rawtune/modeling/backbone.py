@@ -88,6 +88,26 @@ def apply_dropout(config: Any, cfg: ModelConfig) -> Any:
     return config
 
 
+def weights_error(ref: str, err: BaseException) -> ModelError | None:
+    """The ModelError for weights that must not or cannot be loaded, naming the file: a pickle
+    holding more than tensors (refused by the weights-only unpickler; it could run code), or a
+    safetensors file whose header is crafted or damaged. None for any other error."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    if isinstance(err, pickle.UnpicklingError):
+        kind, what = (".bin", ".pt", ".pth"), "holds objects other than tensors; refused to unpickle it"
+    elif isinstance(err, SafetensorError):
+        kind, what = (".safetensors",), f"is not a valid safetensors file ({str(err).splitlines()[0][:200]})"
+    else:
+        return None
+    p = Path(ref)
+    files = sorted(str(f) for f in p.iterdir() if f.suffix in kind) if p.is_dir() else []
+    named = ", ".join(files) if files else f"the weights of {ref}"
+    return ModelError(f"model {ref}: {named} {what}")
+
+
 def load_pretrained(src: Source, auto_class: Any, cfg: ModelConfig, config: Any = None, **extra: Any) -> Any:
     """from_pretrained with missing heads reported in one line instead of transformers' table.
     `config`: a ready model config (dropout overrides already applied), else loaded from `src`."""
@@ -116,6 +136,11 @@ def load_pretrained_with_info(
         if src.kind == "hub":
             raise _hub_error(src, e) from None
         raise ModelError(f"model {src.ref}: {type(e).__name__}: {e}") from None
+    except Exception as e:  # a hostile or broken weights file (UnpicklingError, SafetensorError)
+        refused = weights_error(src.ref, e)
+        if refused is None:
+            raise
+        raise refused from None
     finally:
         hf_logging.set_verbosity(verbosity)
     missing = info.get("missing_keys") or []

@@ -153,6 +153,13 @@ def load_task_model(ref: str, auto_class_name: str, **config: Any) -> nn.Module:
         return getattr(transformers, auto_class_name).from_pretrained(ref, **config)
     except (OSError, ValueError) as e:
         raise ModelError(f"model {ref}: {type(e).__name__}: {e}") from None
+    except Exception as e:  # a hostile or broken weights file (UnpicklingError, SafetensorError)
+        from rawtune.modeling.backbone import weights_error
+
+        refused = weights_error(ref, e)
+        if refused is None:
+            raise
+        raise refused from None
     finally:
         hf_logging.set_verbosity(verbosity)
 
