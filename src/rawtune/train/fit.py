@@ -77,6 +77,31 @@ def _save(
     prune_checkpoints(run.checkpoints_dir, keep_last, keep)
 
 
+def _load_checkpoint(ckpt: Path, model, optimizer, scheduler) -> None:
+    """A verified checkpoint's weights and optimizer/scheduler state. Its checksums match, yet the
+    files can still be hostile (checksums.json can be rewritten too): a pickle holding more than
+    tensors is refused by the weights-only unpickler, a crafted safetensors header by safetensors;
+    either is a CheckpointError naming the file, never a traceback."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    name = "model.safetensors"
+    try:
+        load_model(model, str(ckpt / name))
+        for name, target in (("optimizer.pt", optimizer), ("scheduler.pt", scheduler)):
+            target.load_state_dict(torch.load(ckpt / name, weights_only=True))
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"--resume: {ckpt / name} holds objects other than tensors; refused to unpickle it "
+            f"({first[:200]}). Do not resume from a checkpoint you did not write"
+        ) from None
+    except (SafetensorError, RuntimeError, ValueError, KeyError, EOFError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"--resume: cannot load {ckpt / name}: {first[:300]}") from None
+
+
 def _restore(
     run: RunDir, module, optimizer, scheduler, fingerprint: dict[str, Any], accelerator
 ) -> dict[str, Any]:
@@ -94,9 +119,7 @@ def _restore(
             f"--resume: checkpoint {ckpt} was made with a different {', '.join(diff)}; "
             "resume with the same config and data, or start a new --output"
         )
-    load_model(accelerator.unwrap_model(module).model, str(ckpt / "model.safetensors"))
-    optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
-    scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=True))
+    _load_checkpoint(ckpt, accelerator.unwrap_model(module).model, optimizer, scheduler)
     if accelerator.is_main_process:  # the one process that writes the run's files
         run.truncate_metrics(state["step"])
     log.info("resumed from %s (step %d)", ckpt, state["step"])
