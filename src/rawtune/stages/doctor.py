@@ -104,9 +104,12 @@ def _files(d: Diagnosis, run: RunDir, manifest: dict[str, Any]) -> None:
         d.add("files", "problem", 'manifest.json: "files" is damaged (not {path: {"sha256", "bytes"}})')
         return
     bad = []
+    root = run.path.resolve()
     for rel, meta in sorted(files.items()):
         f = run.path / rel
-        if not f.is_file():
+        if not f.resolve().is_relative_to(root):  # a crafted "../x" or "/dev/zero": never opened
+            bad.append(f"{rel} names a file outside the run (a crafted or damaged manifest)")
+        elif not f.is_file():
             bad.append(f"{rel} is missing")
         elif f.stat().st_size != meta["bytes"] or sha256_file(f) != meta["sha256"]:
             bad.append(f"{rel} does not match its sha256 in manifest.json (changed or corrupted)")
