@@ -43,8 +43,11 @@ def test_a_full_disk_mid_checkpoint_is_a_storage_error_and_leaves_nothing(full_d
     root = full_disk / "checkpoints"
     with pytest.raises(StorageError) as e:
         save_checkpoint(root, 3, payload, {"step": 3})
-    figures("bad_input", category="disk", case=f"full disk: {payload.__name__}", rejected=True, crash=False)
-    assert str(root / "step-3") in str(e.value) and "no space left" in str(e.value).lower()
+    named = str(root / "step-3") in str(e.value) and "no space left" in str(e.value).lower()
+    figures(
+        "bad_input", category="disk full", case=payload.__name__, rejected=True, actionable=named, crash=False
+    )
+    assert named, str(e.value)
     assert list_checkpoints(root) == [] and not list(root.iterdir())  # the temp dir is gone
 
 

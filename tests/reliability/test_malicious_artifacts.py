@@ -61,7 +61,7 @@ def _refused(
         figures(
             "artifact",
             case=case,
-            refused=code == 2 and len(errors) == 1,
+            safe=code == 2 and len(errors) == 1 and not (sentinel and sentinel.exists()),
             side_effect=bool(sentinel and sentinel.exists()),
             crash="Traceback (most recent call last)" in err,
         )
@@ -178,7 +178,7 @@ def test_auto_map_never_turns_on_remote_code(model_type, tiny_backbone, ner_data
     figures(
         "artifact",
         case=f"auto_map ({model_type})",
-        refused=code == 2,
+        safe=code == (2 if model_type == "evil-bert" else 0) and not sentinel.exists(),
         side_effect=sentinel.exists(),
         crash="Traceback" in err,
     )
@@ -285,7 +285,7 @@ def test_doctor_never_reads_outside_the_run(name, ner_run, tmp_path, capfd, figu
     figures(
         "artifact",
         case=f"manifest names {name}",
-        refused=bool(problems),
+        safe=bool(problems) and not opened,
         side_effect=bool(opened),
         crash=False,
     )
@@ -306,7 +306,7 @@ def test_a_checksums_table_naming_outside_files_is_never_resumed(ner_run, tmp_pa
     figures(
         "artifact",
         case="checksums.json names ../secret",
-        refused=problem is not None,
+        safe=problem is not None,
         side_effect=False,
         crash=False,
     )
