@@ -280,7 +280,7 @@ def test_doctor_never_reads_outside_the_run(name, ner_run, tmp_path, capfd, figu
     with pytest.MonkeyPatch.context() as m:
         m.setattr(atomic, "sha256_file", sha)
         m.setattr(Path, "open", spy)
-        found = diagnose(run.path if hasattr(run, "path") else run)
+        found = diagnose(run)
     problems = [f.message for f in found.findings if f.level == "problem"]
     figures(
         "artifact",
