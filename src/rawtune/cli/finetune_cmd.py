@@ -26,6 +26,8 @@ SHORTCUTS = {
     "method": "tuning.method",
     "init": "model.init",
     "arch": "model.arch",
+    "augment": "data.augment.factor",
+    "augment_model": "data.augment.model",
 }
 
 
@@ -95,6 +97,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         default=None,
         help="turn an I-X that starts an entity into B-X (counted and logged)",
+    )
+    p.add_argument(
+        "--augment",
+        type=int,
+        metavar="N",
+        help="train on each training example plus N augmented copies (masked-LM word replacement, entity "
+        "swap for NER; dev/test untouched); options are --data.augment.* keys (e.g. --data.augment.fraction=0.2)",
+    )
+    p.add_argument(
+        "--augment-model",
+        dest="augment_model",
+        metavar="ID|DIR|RUN",
+        help="masked LM for --augment (default --model, which must then have a trained MLM head)",
     )
     p.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
     p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from rawtune import __version__
 from rawtune.cli import (
+    augment_cmd,
     compress_cmd,
     config_cmd,
     continual_cmd,
@@ -35,6 +36,7 @@ COMMANDS: list[tuple[str, Callable[[argparse._SubParsersAction], None]]] = [
     ("finetune", finetune_cmd.register),
     ("fewshot", fewshot_cmd.register),
     ("continual", continual_cmd.register),
+    ("augment", augment_cmd.register),
     ("hpo", hpo_cmd.register),
     ("evaluate", evaluate_cmd.register),
     ("predict", predict_cmd.register),

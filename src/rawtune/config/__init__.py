@@ -1,5 +1,6 @@
 """Typed configuration: schema sections, YAML loading with line marks, dotted overrides."""
 
+from rawtune.config.augment import AugmentConfig  # registers the augment stage in STAGES
 from rawtune.config.fewshot import FewshotConfig  # registers the fewshot stage in STAGES
 from rawtune.config.hpo import HpoConfig  # registers the hpo stage in STAGES
 from rawtune.config.loader import dump_config, load_config
@@ -8,6 +9,7 @@ from rawtune.config.zeroshot import ZeroshotConfig  # registers the zeroshot sta
 
 __all__ = [
     "STAGES",
+    "AugmentConfig",
     "FewshotConfig",
     "HpoConfig",
     "PretrainConfig",

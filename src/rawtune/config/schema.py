@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from rawtune import __version__
+from rawtune.config.augmentation import FinetuneAugment
 from rawtune.config.base import PathStr, Section, _dotted
 from rawtune.config.compress import CompressConfig, GateConfig, MeasureConfig
 from rawtune.config.generation import GENERATION_TASKS, GenerationConfig, ScratchTokenizerConfig
@@ -179,6 +180,11 @@ class LabeledDataConfig(Section):
     )
     group_by_length: bool = Field(
         True, description="Batch examples of similar length together (less padding)."
+    )
+    augment: FinetuneAugment = Field(
+        FinetuneAugment(),
+        description="--augment N: N augmented copies of each training example (ner, classification); "
+        "dev and test are never augmented.",
     )
     # generation tasks (seq2seq, causal); data.max_length caps the source (causal: prompt + response)
     source_field: str = Field("source", description="Generation: field of the input text.")

@@ -34,3 +34,27 @@ def load_trained_mlm(ref: str, cfg: Any) -> Any:
             "bert-base-uncased), or --method setfit"
         )
     return model
+
+
+def load_masked_lm(name: str, cfg: Any, purpose: str) -> tuple[Any, Any]:
+    """(model, tokenizer) of a masked LM given as a hub id, directory or rawtune run, refused when
+    its prediction head is not in the checkpoint (transformers would initialise it at random and
+    every prediction would be noise). `purpose` ends the refusal: what needs the head, what to do."""
+    from transformers import AutoModelForMaskedLM
+
+    from rawtune.modeling.backbone import load_pretrained_with_info, load_tokenizer, resolve
+
+    src = resolve(name)
+    tokenizer = load_tokenizer(src.ref, cfg)
+    try:
+        model, info = load_pretrained_with_info(src, AutoModelForMaskedLM, cfg)
+    except ModelError as e:
+        raise ModelError(f"{e} ({purpose})") from None
+    prefix = f"{model.base_model_prefix}."
+    head = sorted(k for k in info.get("missing_keys") or [] if not k.startswith(prefix))
+    if head:
+        raise ModelError(
+            f"model {name} has no trained masked-LM head ({len(head)} head tensors are not in the "
+            f"checkpoint, e.g. {head[0]}), so its predictions would be random; {purpose}"
+        )
+    return model.eval(), tokenizer

@@ -73,8 +73,18 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
+def _drop_inert(flat: dict[str, Any]) -> dict[str, Any]:
+    """Without augmentation (`data.augment.factor` 0 or absent) the `data.augment.*` options compute
+    nothing: left out, so runs written before the section existed keep their fingerprint and resume."""
+    if flat.get("data.augment.factor"):
+        return flat
+    return {k: v for k, v in flat.items() if not k.startswith("data.augment.")}
+
+
 def config_fingerprint(cfg: Section) -> str:
-    flat = {k: v for k, v in _flatten(cfg.model_dump(mode="json")).items() if not _resume_free(k)}
+    flat = {
+        k: v for k, v in _drop_inert(_flatten(cfg.model_dump(mode="json"))).items() if not _resume_free(k)
+    }
     return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -89,8 +99,8 @@ def check_resume_config(run: RunDir, cfg: Section) -> None:
 
 def check_same_config(path: Path, cfg: Section) -> None:
     """The resolved config written at `path` is `cfg` (but for keys that change nothing computed)."""
-    stored = _flatten(yaml.safe_load(path.read_text()) or {})
-    now = _flatten(cfg.model_dump(mode="json"))
+    stored = _drop_inert(_flatten(yaml.safe_load(path.read_text()) or {}))
+    now = _drop_inert(_flatten(cfg.model_dump(mode="json")))
     diff = sorted(k for k in set(stored) | set(now) if not _resume_free(k) and stored.get(k) != now.get(k))
     if diff:
         shown = ", ".join(f"{k} ({stored.get(k)!r} -> {now.get(k)!r})" for k in diff[:6])

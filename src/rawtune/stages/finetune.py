@@ -128,6 +128,12 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
         log.info("%s is already complete; nothing to resume", run.path)
         return run
     splits, space = read_splits(task, cfg)
+    data_fingerprint = _data_fingerprint(splits)  # of the input: augmentation is a function of the config
+    augmentation = None
+    if cfg.data.augment.factor:
+        from rawtune.stages.augment import augment_training_data
+
+        splits["train"], augmentation = augment_training_data(task, cfg, splits["train"])
     if ext.space is not None:
         space = ext.space(space)
     if ext.train is not None:
@@ -158,7 +164,7 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
     model, counts = tuned.model, tuned.parameters
     fingerprint = {
         "config": config_fingerprint(cfg),
-        "data": _data_fingerprint(splits),
+        "data": data_fingerprint,
         "tokenizer": tokenizer_fingerprint(tokenizer),
     }
     if not resume:
@@ -176,6 +182,7 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
                 "data": {k: {"file": v.file, "examples": len(v.examples)} for k, v in splits.items()},
                 "parameters": counts,
                 "tuning": {"method": tuned.method, "base": tuned.base},
+                **({"augmentation": augmentation} if augmentation else {}),
                 **ext.manifest,
             },
         )
@@ -190,7 +197,10 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
     )
     features = task.train_features(tokenizer, splits["train"], space)
     if not resume and accelerator.is_main_process:
-        write_json(run.path / "data_stats.json", data_statistics(splits, features, cfg.data.max_length))
+        stats = data_statistics(splits, features, cfg.data.max_length)
+        if augmentation:
+            stats["train"]["augmentation"] = augmentation
+        write_json(run.path / "data_stats.json", stats)
     lengths = [len(f["input_ids"]) for f in features] if cfg.data.group_by_length else None
     stream = ShuffledBatches(
         features, cfg.train.batch_size, _collate(task.collator(tokenizer)), cfg.seed, lengths=lengths

@@ -236,3 +236,32 @@ def read_token_file(
     n_docs = _dense_docs(sents)
     examples = [TokenExample(s.tokens, s.tags if labeled else None, path, s.lines[0], s.doc) for s in sents]
     return TokenData(examples=examples, file=path, scheme=scheme, repairs=repairs, n_docs=n_docs)
+
+
+def read_conll_layout(path: str) -> tuple[list[tuple[str, Any]], str]:
+    """The layout of a CoNLL file, for writing one like it: ("docstart", the line as written) and
+    ("sentence", [columns of each token line]) blocks in file order (blank lines between sentences
+    are not kept), and the column separator of the first token line (a tab, or a space). Sentences
+    come in the order, and with the tokens, of `read_token_file`'s examples."""
+    blocks: list[tuple[str, Any]] = []
+    rows: list[list[str]] = []
+    sep = ""
+    for _, text in _decoded_lines(path):
+        if not text.strip():
+            if rows:
+                blocks.append(("sentence", rows))
+                rows = []
+            continue
+        line = text.strip(" \t\r\n")
+        cols = _COLUMNS.split(line)
+        if cols[0] == DOCSTART:
+            if rows:
+                blocks.append(("sentence", rows))
+                rows = []
+            blocks.append(("docstart", line))
+            continue
+        sep = sep or ("\t" if "\t" in line else " ")
+        rows.append(cols)
+    if rows:
+        blocks.append(("sentence", rows))
+    return blocks, sep or " "

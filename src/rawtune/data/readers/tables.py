@@ -135,6 +135,16 @@ def _rows(path: str, needed: list[str], text_column: str, labeled: bool, columns
     raise DataError("unsupported file type (supported: .csv, .tsv, .jsonl; .txt for unlabeled)", file=path)
 
 
+def read_table_rows(path: str, needed: list[str]) -> tuple[list[str], list[Row]]:
+    """The columns and every (line, row) of a CSV/TSV/JSONL table as written (values untouched), for
+    writing one like it; the `needed` columns must be there (an error names file, line, column)."""
+    columns: list[str] = []
+    rows = list(_rows(path, needed, needed[0] if needed else "text", True, columns))
+    if not rows:
+        raise DataError("no rows", file=path)
+    return columns, rows
+
+
 def read_text_table(
     path: str,
     *,
