@@ -132,3 +132,40 @@ def test_swap_and_mlm_together(sentences, replacer):
         assert [k for k, _, _ in mentions(cp.tags)] == [k for k, _, _ in mentions(src.tags)]
         for i in cp.replaced:
             assert cp.tags[i] == "O"
+
+
+def test_bpe_vocabulary_offers_whole_words_only(tiny_bpe_tokenizer):
+    from rawtune.augment.vocab import ReplacementVocab, match_case
+
+    tok = tiny_bpe_tokenizer
+    vocab = ReplacementVocab(tok, len(tok))
+    assert vocab.size > 20
+    special = set(tok.all_special_ids)
+    for i, text in vocab.texts.items():
+        assert i not in special and text.isalpha()
+        assert tok.convert_ids_to_tokens(i).startswith("Ġ")  # a word-start piece, not a continuation
+    assert int(vocab.valid.sum()) == vocab.size
+    assert (match_case("The", "a"), match_case("USA", "uk"), match_case("dog", "Cat")) == ("A", "UK", "cat")
+
+
+def test_runs_without_augmentation_keep_their_config_fingerprint(tmp_path, ner_data, tiny_backbone):
+    import yaml
+
+    from rawtune.config.loader import load_config
+    from rawtune.stages.common import check_same_config, config_fingerprint
+
+    base = {"task": {"name": "ner"}, "model": {"name_or_path": str(tiny_backbone)}, "output": str(tmp_path / "r"),
+            "data": {"train": str(ner_data["train"])}}  # fmt: skip
+    cfg = load_config("finetune", base=base)
+    old = cfg.model_dump(mode="json")
+    del old["data"]["augment"]  # a config.yaml written before the section existed
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    check_same_config(tmp_path / "config.yaml", cfg)  # resumes: no difference
+    on = load_config("finetune", base={**base, "data": {**base["data"], "augment": {"factor": 2}}})
+    assert config_fingerprint(on) != config_fingerprint(cfg)
+    frac = load_config(
+        "finetune", base={**base, "data": {**base["data"], "augment": {"factor": 2, "fraction": 0.3}}}
+    )
+    assert config_fingerprint(frac) != config_fingerprint(on)
+    with pytest.raises(Exception, match=r"data\.augment\.factor"):
+        check_same_config(tmp_path / "config.yaml", on)
