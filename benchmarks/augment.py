@@ -182,10 +182,15 @@ def main() -> None:
                     log(f"  dev F1 {row['dev_f1']:.4f}, {row['train_examples']} train examples, {wall:.0f}s")
                     results.append(row)
 
+        import yaml
+
+        mlm_cfg = yaml.safe_load((Path(mlm) / "config.yaml").read_text())  # the run's own record
+        mlm_steps, mlm_batch = mlm_cfg["train"]["max_steps"], mlm_cfg["train"]["batch_size"]
+        mlm_seq, mlm_lr = mlm_cfg["data"]["seq_len"], mlm_cfg["train"]["lr"]
         swap = ", entity swap" if args.entity_swap else ""
         print(
             f"\nCoNLL-2003 dev entity F1 (seqeval strict IOB2, {len(dev)} dev sentences), MiniLM-L6 after "
-            f"{args.mlm_steps} MLM steps (batch {args.mlm_batch_size} x {args.mlm_seq_len}) on the train text; "
+            f"{mlm_steps} MLM steps (batch {mlm_batch} x {mlm_seq}, lr {mlm_lr:g}) on the train text; "
             f"fine-tuning batch {args.batch_size}, lr {args.lr:g}; "
             f"augmentation: {args.factor} copies, {args.word_fraction:g} of the non-entity words{swap}; "
             f"mean ± std over seeds {args.seeds}; started {started}\n"

@@ -61,6 +61,7 @@ def test_replacements_are_other_whole_words_in_the_same_case(sentences, replacer
             old, new = src.words[i], cp.words[i]
             assert new.isalpha() and new not in special and "#" not in new
             assert new.lower() != old.lower()  # never the original word
+            assert len(new) > 1 or len(old) == 1  # a single letter only for a single letter
             assert new[0].isupper() == old[0].isupper()
 
 

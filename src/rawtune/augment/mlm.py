@@ -65,19 +65,23 @@ class Replacer:
         logits, masks = self._logits(dict(batch))
         counts = masks.sum(1).tolist()
         invalid = ~self.vocab.valid
+        invalid_long = invalid | self.vocab.single  # for words of two letters or more
         out, row = [], 0
         for r, found in zip(requests, counts):
             words: list[str | None] = [None] * len(r.positions)
             for j in range(min(found, len(r.positions))):  # masks past the truncation stay words
                 pos = r.positions[j]
-                scores = logits[row + j].masked_fill(invalid, float("-inf"))
-                scores[self.vocab.same_word(r.words[pos])] = float("-inf")
+                word = r.words[pos]
+                scores = logits[row + j].masked_fill(
+                    invalid if len(word) == 1 else invalid_long, float("-inf")
+                )
+                scores[self.vocab.same_word(word)] = float("-inf")
                 top = torch.topk(scores, min(self.top_k, self.vocab.size))
                 if not torch.isfinite(top.values[0]):
                     continue  # no word but the original is valid (a tiny vocabulary)
                 probs = torch.softmax(top.values / self.temperature, -1)
                 pick = int(torch.multinomial(probs, 1, generator=r.generator))
-                words[j] = match_case(r.words[pos], self.vocab.texts[int(top.indices[pick])])
+                words[j] = match_case(word, self.vocab.texts[int(top.indices[pick])])
             out.append(words)
             row += found
         return out

@@ -1,6 +1,6 @@
 """Which vocabulary entries may replace a word: whole alphabetic words only. A continuation piece
 (`##ing`, a BPE token without its word-start mark), a special token, punctuation or a number never
-replaces an alphabetic word, and a replacement takes the case pattern of the word it replaces
+replaces an alphabetic word, a single letter replaces only a single letter, and a replacement takes the case pattern of the word it replaces
 (`The` -> `A`, `USA` -> `UK`), so an uncased model's samples do not change capitalisation, which
 NER relies on."""
 
@@ -21,17 +21,20 @@ class ReplacementVocab:
         self.texts: dict[int, str] = {}
         self.by_text: dict[str, list[int]] = {}
         valid = torch.zeros(size, dtype=torch.bool)
+        single = torch.zeros(size, dtype=torch.bool)
         for token, i in vocab.items():
             if i >= size or i in special:
                 continue
             text = _word_text(token, prefix)
             if text and text.isalpha():
                 valid[i] = True
+                single[i] = len(text) == 1
                 self.texts[i] = text
                 self.by_text.setdefault(text.lower(), []).append(i)
         if not self.texts:
             raise ValueError("the tokenizer has no whole alphabetic words to replace words with")
         self.valid = valid
+        self.single = single  # one-letter entries ('s', 'a'): offered only for a one-letter word
         self.size = len(self.texts)
 
     def same_word(self, word: str) -> list[int]:

@@ -23,6 +23,7 @@ SHORTCUTS = {
     "label_column": "data.label_column",
     "tag_column": "data.tag_column",
     "overwrite": "overwrite",
+    "threads": "threads",
 }
 
 
@@ -66,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--batch-size", dest="batch_size", type=int, metavar="N", help="mlm: sentences per forward pass"
     )
     p.add_argument("--seed", type=int)
+    p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's choice)")
     p.add_argument("--task", metavar="auto|ner|classification", help="how to read --input (default: by name)")
     p.add_argument("--text-column", dest="text_column", metavar="NAME")
     p.add_argument("--label-column", dest="label_column", metavar="NAME")

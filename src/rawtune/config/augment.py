@@ -42,6 +42,7 @@ class AugmentConfig(AugmentOptions):
     input: PathStr | None = Field(None, description="Labeled file to augment.")
     output: PathStr | None = Field(None, description="File to write (same format as the input).")
     overwrite: bool = Field(False, description="Replace an existing output file.")
+    threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: torch's choice.")
     model: ModelConfig = ModelConfig()
     data: AugmentDataConfig = AugmentDataConfig()
 

@@ -73,6 +73,10 @@ def run_augment(config: Any) -> dict[str, Any]:
     loaded = formats.load(str(cfg.input), cfg.data)
     out = _check_output(cfg, loaded.kind)
     replacer = None
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     if "mlm" in cfg.methods:
         assert cfg.model.name_or_path is not None
         replacer = load_replacer(cfg.model.name_or_path, cfg.model, cfg, "--methods swap (NER)")
