@@ -11,12 +11,22 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # pragma: no cover
+    from rawtune.config.augment import AugmentConfig
     from rawtune.config.schema import FinetuneConfig, PretrainConfig
     from rawtune.config.zeroshot import ZeroshotConfig
     from rawtune.runs.rundir import RunDir
     from rawtune.serve.predictor import Predictor
 
-__all__ = ["Predictor", "__version__", "evaluate", "finetune", "pretrain", "train_tokenizer", "zeroshot"]
+__all__ = [
+    "Predictor",
+    "__version__",
+    "augment",
+    "evaluate",
+    "finetune",
+    "pretrain",
+    "train_tokenizer",
+    "zeroshot",
+]
 
 
 def pretrain(config: PretrainConfig | dict[str, Any] | str, *, resume: bool = False) -> RunDir:
@@ -34,6 +44,14 @@ def finetune(config: FinetuneConfig | dict[str, Any] | str, *, resume: bool = Fa
     from rawtune.stages.finetune import run_finetune
 
     return run_finetune(config, resume=resume)
+
+
+def augment(config: AugmentConfig | dict[str, Any] | str) -> dict[str, Any]:
+    """Write an augmented copy of a labeled file (originals + `factor` copies of each, same format)
+    and return the counts, also written to OUTPUT.augment.json; see `rawtune.config.augment`."""
+    from rawtune.stages.augment import run_augment
+
+    return run_augment(config)
 
 
 def evaluate(run: str, data: str, *, name: str | None = None) -> dict[str, Any]:

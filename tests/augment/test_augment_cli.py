@@ -177,3 +177,20 @@ def test_finetune_augment_trains_on_the_larger_set(capsys, tiny_mlm, tiny_backbo
     code = main([*base, "--model", str(tiny_backbone), "--output", str(tmp_path / "run3"), "--augment", "1",
                  "--augment-model", str(tiny_mlm)])  # fmt: skip
     assert code == 0, capsys.readouterr().err
+
+
+def test_python_api_swap_only_needs_no_model(ner_data, tmp_path):
+    import rawtune
+
+    out = tmp_path / "swapped.conll"
+    cfg = {"input": str(ner_data["train"]), "output": str(out), "methods": ["swap"], "factor": 2, "seed": 3}
+    stats = rawtune.augment({**cfg, "swap_prob": 1.0})
+    assert stats["words_replaced"] == 0 and stats["entities_swapped"] > 0.9 * stats["entity_mentions"]
+    src = read_token_file(str(ner_data["train"])).examples
+    got = read_token_file(str(out)).examples
+    assert len(got) == 3 * len(src)
+    for i, ex in enumerate(src):  # outside entities every copy is its original
+        for copy in got[3 * i + 1 : 3 * i + 3]:
+            assert [w for w, t in zip(copy.tokens, copy.tags) if t == "O"] == [
+                w for w, t in zip(ex.tokens, ex.tags) if t == "O"
+            ]
