@@ -48,7 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--input", metavar="FILE", help="labeled file (.conll/.jsonl; .csv/.tsv/.jsonl)")
     p.add_argument("--output", metavar="FILE", help="file to write, same format as --input")
     p.add_argument("--factor", type=int, metavar="N", help="augmented copies per example (default 1)")
-    p.add_argument("--fraction", type=float, metavar="F", help="mlm: fraction of words replaced (0.15)")
+    p.add_argument(
+        "--fraction",
+        type=float,
+        metavar="F",
+        help="mlm: fraction of the alphabetic non-entity words replaced in each copy (0.15)",
+    )
     p.add_argument("--methods", metavar="mlm,swap", help="methods applied in each copy (default mlm)")
     p.add_argument(
         "--entity-swap",
