@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from rawtune.augment.plan import Sentence, augment, replaceable
-from rawtune.augment.swap import mentions
+from rawtune.augmentation.plan import Sentence, augment, replaceable
+from rawtune.augmentation.swap import mentions
 
 
 @pytest.fixture(scope="module")
 def replacer(tiny_mlm):
-    from rawtune.augment.mlm import Replacer
+    from rawtune.augmentation.mlm import Replacer
     from rawtune.config.schema import ModelConfig
     from rawtune.modeling.mlm import load_masked_lm
 
@@ -85,8 +85,8 @@ def test_changes_the_requested_fraction_of_the_other_words(sentences, replacer, 
 
 
 def test_words_of_several_subwords_are_replaced_whole(replacer):
-    from rawtune.augment.mlm import Request
-    from rawtune.augment.seeds import copy_generator
+    from rawtune.augmentation.mlm import Request
+    from rawtune.augmentation.seeds import copy_generator
 
     tok = replacer.tokenizer
     long_words = ["zyxwvutsr", "qqqpppmmm", "cardiomyopathy", "kalomitresu"]
@@ -136,7 +136,7 @@ def test_swap_and_mlm_together(sentences, replacer):
 
 
 def test_bpe_vocabulary_offers_whole_words_only(tiny_bpe_tokenizer):
-    from rawtune.augment.vocab import ReplacementVocab, match_case
+    from rawtune.augmentation.vocab import ReplacementVocab, match_case
 
     tok = tiny_bpe_tokenizer
     vocab = ReplacementVocab(tok, len(tok))

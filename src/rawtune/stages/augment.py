@@ -24,7 +24,7 @@ _HEADLESS_HINT = (
 
 
 def load_replacer(name: str, model_cfg: Any, options: Any, alt: str) -> Any:
-    from rawtune.augment.mlm import Replacer
+    from rawtune.augmentation.mlm import Replacer
     from rawtune.modeling.mlm import load_masked_lm
 
     model, tokenizer = load_masked_lm(name, model_cfg, _HEADLESS_HINT.format(alt=alt))
@@ -63,8 +63,8 @@ def _check_output(cfg: AugmentConfig, kind: str) -> Path:
 
 def run_augment(config: Any) -> dict[str, Any]:
     """Augment cfg.input into cfg.output; returns the counts (also in OUTPUT.augment.json)."""
-    from rawtune.augment import formats
-    from rawtune.augment.plan import augment
+    from rawtune.augmentation import formats
+    from rawtune.augmentation.plan import augment
 
     cfg: AugmentConfig = coerce_config("augment", config)
     setup_logging()
@@ -110,7 +110,7 @@ def run_augment(config: Any) -> dict[str, Any]:
 def augment_training_data(task: Any, cfg: Any, data: Any) -> tuple[Any, dict[str, Any]]:
     """`rawtune finetune --augment N`: the training split with N copies of every example after its
     original (dev and test are never augmented), and the counts."""
-    from rawtune.augment.plan import Sentence, augment
+    from rawtune.augmentation.plan import Sentence, augment
 
     a = cfg.data.augment
     if task.name not in ("ner", "classification"):
@@ -151,7 +151,7 @@ def augment_training_data(task: Any, cfg: Any, data: Any) -> tuple[Any, dict[str
             if ner:
                 examples.append(dataclasses.replace(ex, tokens=cp.words, tags=cp.tags, spans=None))
             else:
-                from rawtune.augment.formats import replaced_text
+                from rawtune.augmentation.formats import replaced_text
 
                 spans = [(a0, b0) for _, a0, b0 in split[e]]
                 examples.append(dataclasses.replace(ex, text=replaced_text(ex.text, spans, cp)))

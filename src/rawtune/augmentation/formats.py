@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rawtune.augment.plan import Copy, Sentence
+from rawtune.augmentation.plan import Copy, Sentence
 from rawtune.data.labels import iob2_to_bioes
 from rawtune.errors import DataError
 

@@ -9,9 +9,9 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rawtune.augment.mlm import Replacer, Request
-from rawtune.augment.seeds import copy_generator, uniform
-from rawtune.augment.swap import MentionBank, swap_entities
+from rawtune.augmentation.mlm import Replacer, Request
+from rawtune.augmentation.seeds import copy_generator, uniform
+from rawtune.augmentation.swap import MentionBank, swap_entities
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rawtune.augment.vocab import ReplacementVocab, match_case
+from rawtune.augmentation.vocab import ReplacementVocab, match_case
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rawtune.augment.seeds import randint, uniform
+from rawtune.augmentation.seeds import randint, uniform
 
 
 @dataclass(frozen=True)
