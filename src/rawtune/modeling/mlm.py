@@ -9,6 +9,13 @@ from typing import Any
 from rawtune.errors import ModelError
 
 
+def missing_head(model: Any, info: dict[str, Any]) -> list[str]:
+    """The prediction-head tensors from_pretrained had to initialise (its missing keys outside the
+    base model): empty when the checkpoint holds a trained masked-LM head."""
+    prefix = f"{model.base_model_prefix}."
+    return sorted(k for k in info.get("missing_keys") or [] if not k.startswith(prefix))
+
+
 def load_trained_mlm(ref: str, cfg: Any) -> Any:
     from transformers import AutoModelForMaskedLM
     from transformers.utils import logging as hf_logging
@@ -24,8 +31,7 @@ def load_trained_mlm(ref: str, cfg: Any) -> Any:
         raise ModelError(f"model {ref}: {type(e).__name__}: {e}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
-    prefix = f"{model.base_model_prefix}."
-    head = sorted(k for k in info.get("missing_keys") or [] if not k.startswith(prefix))
+    head = missing_head(model, info)
     if head:
         raise ModelError(
             f"model {ref} has no trained masked-LM head (missing {head[0]}"
@@ -50,8 +56,7 @@ def load_masked_lm(name: str, cfg: Any, purpose: str) -> tuple[Any, Any]:
         model, info = load_pretrained_with_info(src, AutoModelForMaskedLM, cfg)
     except ModelError as e:
         raise ModelError(f"{e} ({purpose})") from None
-    prefix = f"{model.base_model_prefix}."
-    head = sorted(k for k in info.get("missing_keys") or [] if not k.startswith(prefix))
+    head = missing_head(model, info)
     if head:
         raise ModelError(
             f"model {name} has no trained masked-LM head ({len(head)} head tensors are not in the "
