@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from rawtune.cli.main import main
+from rawtune.runs.rundir import RunDir
 from rawtune.stages.doctor import diagnose
 
 
@@ -81,8 +82,33 @@ def test_non_finite_weights_are_found_even_with_matching_hashes(run_copy):
     save_file(tensors, str(w), metadata={"format": "pt"})
     m = json.loads((run / "manifest.json").read_text())  # a careful forger updates the manifest too
     m["files"]["model/model.safetensors"] = {"sha256": sha256_file(w), "bytes": w.stat().st_size}
-    (run / "manifest.json").write_text(json.dumps(m))
+    RunDir(run).write_manifest(m)  # ... and its checksum of itself
     assert _problems(run) == [f"weights: model/model.safetensors: {name} has non-finite values"]
+
+
+@pytest.mark.parametrize("where", ['"started": ', '"sha256": "', '"config": "'])
+def test_one_flipped_bit_in_the_manifest_itself_is_found(run_copy, where):
+    """The manifest's own fields (a timestamp, a recorded file hash, the config fingerprint) are
+    guarded by its checksum of itself: one flipped bit there is named as damage to manifest.json,
+    never read as a different healthy run."""
+    run, _ = run_copy
+    f = run / "manifest.json"
+    raw = bytearray(f.read_bytes())
+    at = raw.index(where.encode()) + len(where) + 3  # inside the value, past its first characters
+    raw[at] ^= 0x01
+    f.write_bytes(bytes(raw))
+    json.loads(raw)  # still valid JSON: only the checksum can tell
+    assert "run: manifest.json does not match its own sha256 (changed or corrupted)" in _problems(run)
+
+
+def test_a_manifest_without_its_checksum_is_a_problem(run_copy):
+    run, _ = run_copy
+    m = json.loads((run / "manifest.json").read_text())
+    del m["manifest_sha256"]
+    (run / "manifest.json").write_text(json.dumps(m))
+    assert _problems(run) == [
+        "run: manifest.json has no manifest_sha256 of itself (damaged, or edited by hand)"
+    ]
 
 
 def test_a_torn_checkpoint_and_an_interrupted_run(run_copy):
@@ -90,9 +116,7 @@ def test_a_torn_checkpoint_and_an_interrupted_run(run_copy):
     ckpts = sorted((run / "checkpoints").iterdir())
     assert ckpts, "the fixture keeps checkpoints"
     (ckpts[-1] / "checksums.json").unlink()
-    m = json.loads((run / "manifest.json").read_text())
-    m["status"] = "running"
-    (run / "manifest.json").write_text(json.dumps(m))
+    RunDir(run).update_manifest(status="running")
     found = _problems(run)
     assert any(p.startswith(f"checkpoints: {ckpts[-1].name}: ") and "missing" in p for p in found), found
     assert any(p.startswith("run: not complete") for p in found)

@@ -3,6 +3,7 @@ only when its manifest says `"status": "complete"`; metrics.json is written just
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -20,7 +21,18 @@ from rawtune.runs.atomic import hash_tree, write_json, write_text
 from rawtune.runs.faults import act, armed, fault
 
 RUNNING, COMPLETE, FAILED = "running", "complete", "failed"
+DIGEST_KEY = "manifest_sha256"
 log = logging.getLogger("rawtune")
+
+
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """The manifest's checksum of itself: sha256 of its canonical JSON without this key. The files
+    table guards every other file; this guards the table (a flipped bit in a recorded hash, a status
+    or a fingerprint would otherwise read as a different, healthy run). Bit rot, not forgery: whoever
+    can rewrite the file can recompute it."""
+    body = {k: v for k, v in manifest.items() if k != DIGEST_KEY}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def check_writable(path: Path) -> None:
@@ -136,7 +148,7 @@ class RunDir:
         return run
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
-        write_json(self.manifest_path, manifest)
+        write_json(self.manifest_path, {**manifest, DIGEST_KEY: manifest_digest(manifest)})
 
     def update_manifest(self, **fields: Any) -> None:
         self.write_manifest({**self.manifest(), **fields})

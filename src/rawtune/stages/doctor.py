@@ -1,7 +1,8 @@
 """`rawtune doctor RUN`: verify a run directory without trusting it. Each check is one finding
 (ok, warning or problem):
 
-- the run: config.yaml and manifest.json readable, its status (complete, or interrupted / failed);
+- the run: config.yaml and manifest.json readable, the manifest matches its own checksum, its status
+  (complete, or interrupted / failed);
 - files: every file the manifest recorded at the end is there with its size and sha256, and files
   written since are listed;
 - the config: config.yaml still validates against its stage's schema, and still has the fingerprint
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rawtune.errors import RawtuneError, RunDirError
-from rawtune.runs.rundir import COMPLETE, RunDir
+from rawtune.runs.rundir import COMPLETE, DIGEST_KEY, RunDir, manifest_digest
 
 log = logging.getLogger("rawtune")
 _AFTER_FINISH = ("report.html",)  # written after the manifest's file list, on purpose
@@ -65,6 +66,7 @@ def diagnose(path: str | Path) -> Diagnosis:
     except ValueError as e:
         d.add("run", "problem", f"manifest.json is not valid JSON ({e})")
         return d
+    _self_check(d, manifest)
     if not run.config_path.is_file():
         d.add("config", "problem", "config.yaml is missing")
     _status(d, manifest)
@@ -78,6 +80,14 @@ def diagnose(path: str | Path) -> Diagnosis:
     _weights(d, run)
     _checkpoints(d, run)
     return d
+
+
+def _self_check(d: Diagnosis, manifest: dict[str, Any]) -> None:
+    recorded = manifest.get(DIGEST_KEY)
+    if recorded is None:
+        d.add("run", "problem", f"manifest.json has no {DIGEST_KEY} of itself (damaged, or edited by hand)")
+    elif recorded != manifest_digest(manifest):
+        d.add("run", "problem", "manifest.json does not match its own sha256 (changed or corrupted)")
 
 
 def _status(d: Diagnosis, manifest: dict[str, Any]) -> None:
