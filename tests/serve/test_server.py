@@ -284,6 +284,58 @@ def test_deadline_gives_504(predictor):
         assert 'rawtune_errors_total{code="deadline_exceeded"} 1' in c.get("/metrics").text
 
 
+async def _leaves_early(app: Any, path: str, body: dict, after_s: float) -> list[dict]:
+    """One raw ASGI request whose client disconnects `after_s` seconds after sending its body;
+    returns what the app sent back (nothing reaches a real client by then)."""
+    sent: list[dict] = []
+    messages = [{"type": "http.request", "body": json.dumps(body).encode(), "more_body": False}]
+
+    async def receive() -> dict:
+        if messages:
+            return messages.pop()
+        await asyncio.sleep(after_s)
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    headers = [(b"content-type", b"application/json"), (b"host", b"test")]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+             "root_path": "", "headers": headers, "client": ("127.0.0.1", 1), "server": ("test", 80)}  # fmt: skip
+    await app(scope, receive, send)
+    return sent
+
+
+def test_a_client_that_disconnects_is_dropped_from_the_queue(predictor):
+    """While one batch runs, a queued request whose client leaves is never computed, and its
+    admission place is given back at once (not when the running batch ends)."""
+    slow = Slow(predictor, delay=1.0)
+    app = create_app(slow, ServeConfig(max_wait_ms=0, max_batch_size=1))
+    svc = app.state.service
+
+    async def scenario() -> tuple[httpx.Response, list[dict], int]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+                first = asyncio.ensure_future(c.post("/v1/models/cls/predict", json={"texts": ["the film"]}))
+                while not slow.calls:  # the first request's batch is running
+                    await asyncio.sleep(0.01)
+                sent = await _leaves_early(
+                    app, "/v1/models/cls/predict", {"texts": ["never computed"]}, after_s=0.2
+                )
+                active_after_leaving = svc.admission.active  # the first is still running
+                return await first, sent, active_after_leaving
+
+    first, sent, active = asyncio.run(scenario())
+    assert first.status_code == 200
+    assert active == 1
+    assert slow.calls == [("cls", 1)]  # only the first request reached the model
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [499]
+    assert svc.admission.active == 0
+    assert 'rawtune_errors_total{code="client_closed_request"} 1' in svc.metrics.render()
+
+
 def test_micro_batching_merges_concurrent_requests(predictor):
     slow = Slow(predictor, delay=0.05)
     app = create_app(slow, ServeConfig(max_batch_size=8, max_wait_ms=150))

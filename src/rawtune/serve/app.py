@@ -98,12 +98,33 @@ class Service:
             raise ApiError(422, "the request is not valid", details=validation_details(e.errors())) from None
         kind, items = req.inputs(name, info.task)
         check_sizes(kind, items, self.settings.max_texts, self.settings.max_chars)
-        preds = await self.infer(name, items) if items else []
+        preds = await self.infer(name, items, request) if items else []
         return JSONResponse({"model": name, "predictions": preds})
 
-    async def infer(self, name: str, items: list[Any]) -> list[Any]:
-        """`items` through the batcher, inside the concurrency cap and the deadline."""
+    async def infer(self, name: str, items: list[Any], request: Request | None = None) -> list[Any]:
+        """`items` through the batcher, inside the concurrency cap and the deadline. With the
+        `request`, a client that disconnects first gives its place back at once and its job is
+        dropped from the queue if its batch has not started (a batch already running finishes in
+        its thread, and only that client's part is thrown away)."""
         self.admission.enter()
+        answer = asyncio.ensure_future(self._answer(name, items))
+        try:
+            if request is None:
+                return await answer
+            gone = asyncio.ensure_future(_client_gone(request))
+            try:
+                await asyncio.wait({answer, gone}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                gone.cancel()
+            if not answer.done():
+                raise ApiError(499, "the client disconnected before the answer") from None
+            return answer.result()
+        finally:
+            if not answer.done():
+                answer.cancel()  # the batcher skips a cancelled job (batcher.py)
+            self.admission.leave()
+
+    async def _answer(self, name: str, items: list[Any]) -> list[Any]:
         try:
             return await asyncio.wait_for(self.batcher.submit(name, items), self.settings.timeout_s)
         except asyncio.TimeoutError:
@@ -117,8 +138,14 @@ class Service:
         except Exception as e:
             log.error("model %s failed on a request of %d input(s)", name, len(items), exc_info=e)
             raise ApiError(500, "internal error while predicting (logged on the server)") from None
-        finally:
-            self.admission.leave()
+
+
+async def _client_gone(request: Request) -> None:
+    """Returns when the ASGI server reports the client gone. The body has been read, so the next
+    message is `http.disconnect` (uvicorn sends it when the connection closes, or once the answer
+    is sent, by when this waiter has been cancelled)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 def create_app(predictor: Any, settings: ServeConfig | None = None) -> FastAPI:

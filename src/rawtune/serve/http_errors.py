@@ -24,6 +24,7 @@ CODES = {
     413: "body_too_large",
     422: "invalid_request",
     429: "overloaded",
+    499: "client_closed_request",  # nginx's code: the client left before the answer (never sent)
     500: "internal",
     503: "unavailable",
     504: "deadline_exceeded",

@@ -39,8 +39,10 @@ class BodyLimit:
                 err = ApiError(408, f"the request body did not arrive within {self.timeout_s:g} s")
                 await self._refuse(scope, receive, send, err)
                 return
-            if message["type"] == "http.disconnect":
-                return  # the client left; nobody to answer
+            if message["type"] == "http.disconnect":  # the client left; nobody to answer
+                if self.on_reject is not None:
+                    self.on_reject("client_closed_request")
+                return
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:

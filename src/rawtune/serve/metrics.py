@@ -131,7 +131,7 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def send_status(message: dict) -> None:
             nonlocal status
@@ -141,7 +141,12 @@ class RequestMetrics:
 
         try:
             await self.app(scope, receive, send_status)
+        except BaseException:
+            status = status or 500  # Starlette's outermost handler answers 500
+            raise
         finally:
+            # the app returned without answering: the client left first (mid-body), not a 5xx
+            status = status or 499
             self.metrics.request(self._route(scope), scope["method"], status, time.perf_counter() - start)
 
     def _route(self, scope: dict) -> str:
