@@ -136,6 +136,24 @@ def test_counts_of_empty_short_duplicate_and_changed(tmp_path, tiny_tokenizer):
     assert (s.dropped_duplicate, s.train_documents) == (0, 4)
 
 
+@pytest.mark.parametrize("streaming", [False, True])
+def test_skipped_bad_lines_are_counted_once_and_named(tmp_path, tiny_tokenizer, streaming):
+    f = tmp_path / "crawl.txt"
+    f.write_bytes(b"the heart\n\x00\x01binary\na study\nb\xe9ad\nthe hound\n")
+    with pytest.raises(DataError, match=r"crawl.txt:2: NUL byte"):
+        build(make_cfg(tmp_path, [f], validation_split=0.0), tiny_tokenizer)
+    logged: list[str] = []
+    cfg = make_cfg(tmp_path, [f], validation_split=0.0, bad_lines="skip", streaming=streaming)
+    pc = build_corpus(cfg, tiny_tokenizer, log=logged.append)
+    s = pc.stats
+    assert (s.skipped_bad_lines, s.documents_read, s.train_documents) == (2, 3, 3)  # not per pass
+    assert [b.split(": ", 1)[0] for b in s.first_bad_lines] == [f"{f}:2", f"{f}:4"]
+    assert any("skipped 2 bad line(s)" in m and f"{f}:4: invalid UTF-8" in m for m in logged), logged
+    texts = {tiny_tokenizer.decode(r["input_ids"], skip_special_tokens=True) for r in rows(pc.train)}
+    joined = " ".join(texts)
+    assert "heart" in joined and "hound" in joined and "binary" not in joined
+
+
 def validation_docs(pc: corpus.PackedCorpus, tok) -> set[str]:
     out = set()
     for i in range(len(pc.validation)):

@@ -107,6 +107,36 @@ def test_invalid_utf8_names_file_line_byte_and_column(tmp_path, name):
     assert str(e.value) == f"{p}:3: invalid UTF-8 at byte {byte} (column {col})"
 
 
+@pytest.mark.parametrize("name", ["c.txt", "c.txt.gz", "c.jsonl"])
+def test_bad_lines_skip_drops_only_the_bad_lines_and_reports_each(tmp_path, name):
+    """data.bad_lines: skip: the invalid-UTF-8 line, the NUL line and (JSONL) the cut last line are
+    dropped and reported with file:line; every good line is kept with its own line number."""
+    if name.endswith("jsonl"):
+        lines = [b'{"text": "one"}', b'{"text": "t\xffo"}', b'{"text": "three"}', b'{"text": "f\x00"}',
+                 b'{"text": "five"}', b'{"text": "cut']  # fmt: skip
+    else:
+        lines = [b"one", b"t\xffo", b"three", b"f\x00ur", b"five"]
+    p = write(tmp_path / name, b"\n".join(lines) + b"\n")
+    seen: list[DataError] = []
+    got = list(iter_documents([p], DataConfig(bad_lines="skip"), seen.append))
+    assert [(d.text, d.line) for d in got] == [("one", 1), ("three", 3), ("five", 5)]
+    reasons = [str(e) for e in seen]
+    assert reasons[0].startswith(f"{p}:2: invalid UTF-8") and reasons[1].startswith(f"{p}:4: NUL byte")
+    if name.endswith("jsonl"):
+        assert len(reasons) == 3 and reasons[2].startswith(f"{p}:6: invalid JSON")
+    else:
+        assert len(reasons) == 2
+    with pytest.raises(DataError, match=":2: invalid UTF-8"):  # the default still stops at the first
+        docs([p])
+
+
+def test_bad_lines_skip_leaves_csv_strict(tmp_path):
+    """A CSV record may span lines, so dropping a line could merge records: CSV keeps the error."""
+    p = write(tmp_path / "c.csv", b"text\nok\nb\xffd\n")
+    with pytest.raises(DataError, match=":3: invalid UTF-8"):
+        docs([p], bad_lines="skip")
+
+
 def test_directories_recurse_sorted_supported_only_and_globs(tmp_path):
     b = write(tmp_path / "d" / "b.txt", "b\n")
     a = write(tmp_path / "d" / "sub" / "a.jsonl", '{"text": "a"}\n')

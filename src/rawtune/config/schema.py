@@ -95,6 +95,12 @@ class DataConfig(Section):
     normalize: Literal["none", "nfc", "nfkc"] = "nfc"
     min_chars: int = Field(1, ge=1, description="Drop documents shorter than this after normalisation.")
     dedupe: bool = Field(True, description="Drop exact duplicate documents (after normalisation).")
+    bad_lines: Literal["error", "skip"] = Field(
+        "error",
+        description="A .txt/.jsonl line that is not UTF-8 text (invalid bytes, a NUL) or, in .jsonl, "
+        "not a JSON object: error stops naming file and line; skip drops it, counts it and "
+        "records the first ones (for crawled corpora with stray binary or a cut last line).",
+    )
     validation_split: float = Field(
         0.05, ge=0.0, lt=1.0, description="Fraction of documents held out (by hash)."
     )

@@ -15,7 +15,7 @@ import os
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 _BATCH_DOCS = 1000
+_BAD_LINES_KEPT = 5  # data.bad_lines: skip records this many locations
 _SIDES = ("train", "validation")
 _FORMS: dict[str, Literal["NFC", "NFKC"]] = {"nfc": "NFC", "nfkc": "NFKC"}
 
@@ -53,6 +54,8 @@ class CorpusStats:
     dropped_short: int = 0
     dropped_duplicate: int = 0  # includes train documents also present in validation_files
     normalised_changed: int = 0
+    skipped_bad_lines: int = 0  # data.bad_lines: skip
+    first_bad_lines: list[str] = field(default_factory=list)  # "file:line: why", the first few
     train_documents: int = 0
     validation_documents: int = 0  # before the max_validation_blocks cap
     train_tokens: int | None = 0  # tokens in blocks, special tokens included; None when streaming
@@ -188,7 +191,14 @@ def _clean(
     seen: set[bytes] = set()
     counts = stats or CorpusStats()
     dedupe = cfg.dedupe if dedupe is None else dedupe
-    for doc in iter_documents(specs, cfg):
+
+    def on_bad(err: DataError) -> None:
+        if stats is not None:  # counted on the counting pass only
+            counts.skipped_bad_lines += 1
+            if len(counts.first_bad_lines) < _BAD_LINES_KEPT:
+                counts.first_bad_lines.append(str(err))
+
+    for doc in iter_documents(specs, cfg, on_bad):
         text = normalize(doc.text, cfg.normalize)
         counts.documents_read += 1
         counts.normalised_changed += text != doc.text
@@ -291,7 +301,9 @@ def _check_left(cfg: DataConfig, stats: CorpusStats) -> None:
     s = stats
     raise DataError(
         f"corpus {', '.join(cfg.corpus)}: no documents left (read {s.documents_read}; dropped "
-        f"{s.dropped_empty} empty, {s.dropped_short} short, {s.dropped_duplicate} duplicate)"
+        f"{s.dropped_empty} empty, {s.dropped_short} short, {s.dropped_duplicate} duplicate"
+        + (f"; skipped {s.skipped_bad_lines} bad lines" if s.skipped_bad_lines else "")
+        + ")"
     )
 
 
@@ -398,6 +410,11 @@ def build_corpus(
         stats.train_blocks, stats.train_tokens = len(train), int(np.sum(train.lengths))
         _write_cache(path, train, val, stats, cfg)
         train, val = (BlockSet.load(path, side) for side in _SIDES)
+    if stats.skipped_bad_lines:
+        log(
+            f"corpus: skipped {stats.skipped_bad_lines} bad line(s) (data.bad_lines: skip), the first: "
+            + "; ".join(stats.first_bad_lines)
+        )
     log(
         f"corpus {fingerprint[:12]}: {stats.train_documents} train / {stats.validation_documents} validation "
         f"documents -> {stats.train_blocks if stats.train_blocks is not None else 'streamed'} / "

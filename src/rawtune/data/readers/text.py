@@ -13,7 +13,7 @@ import gzip
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any, cast
 
@@ -95,9 +95,15 @@ def _open_binary(path: str) -> IO[bytes]:
     return cast(IO[bytes], gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb"))
 
 
-def _decoded_lines(path: str, keep_ends: bool = False) -> Iterator[tuple[int, str]]:
+OnBadLine = Callable[[DataError], None]
+
+
+def _decoded_lines(
+    path: str, keep_ends: bool = False, on_bad: OnBadLine | None = None
+) -> Iterator[tuple[int, str]]:
     """(1-based line number, decoded line) with strict UTF-8; a leading BOM is dropped. A NUL byte
-    is an error too: text never holds one, a binary or UTF-16 file does."""
+    is an error too: text never holds one, a binary or UTF-16 file does. With `on_bad`, such a line
+    is handed to it as the error it would have raised and skipped (`data.bad_lines: skip`)."""
     offset = 0
     try:
         opened = _open_binary(path)
@@ -110,35 +116,42 @@ def _decoded_lines(path: str, keep_ends: bool = False) -> Iterator[tuple[int, st
     with opened as f:
         try:
             for n, raw in enumerate(f, start=1):
+                bad = None
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
                     column = len(raw[: e.start].decode("utf-8", errors="replace")) + 1
-                    raise DataError(
+                    bad = DataError(
                         f"invalid UTF-8 at byte {offset + e.start} (column {column})", file=path, line=n
-                    ) from None
-                if "\0" in text:
-                    column = text.index("\0") + 1
-                    raise DataError(
-                        f"NUL byte at column {column}: a binary or UTF-16 file, not UTF-8 text",
-                        file=path,
-                        line=n,
                     )
+                else:
+                    if "\0" in text:
+                        column = text.index("\0") + 1
+                        bad = DataError(
+                            f"NUL byte at column {column}: a binary or UTF-16 file, not UTF-8 text",
+                            file=path,
+                            line=n,
+                        )
+                offset += len(raw)
+                if bad is not None:
+                    if on_bad is None:
+                        raise bad
+                    on_bad(bad)
+                    continue
                 if n == 1:
                     text = text.removeprefix("\ufeff")
-                offset += len(raw)
                 yield n, text if keep_ends else text.rstrip("\r\n")
         except (OSError, EOFError) as e:  # e.g. a truncated or corrupt .gz
             raise DataError(f"cannot read: {e}", file=path) from None
 
 
-def _read_txt(path: str, cfg: DataConfig) -> Iterator[Document]:
+def _read_txt(path: str, cfg: DataConfig, on_bad: OnBadLine | None = None) -> Iterator[Document]:
     if cfg.document == "line":
-        for n, text in _decoded_lines(path):
+        for n, text in _decoded_lines(path, on_bad=on_bad):
             yield Document(text, path, n)
         return
     start, lines = 0, []
-    for n, text in _decoded_lines(path):
+    for n, text in _decoded_lines(path, on_bad=on_bad):
         if text.strip():
             start = start or n
             lines.append(text.strip())
@@ -160,24 +173,30 @@ def _field_text(value: Any, present: bool, keys: list[str], field: str, path: st
     return value
 
 
-def json_objects(path: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def json_objects(path: str, on_bad: OnBadLine | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-blank line of a JSONL file; a line that is not a JSON
-    object is an error naming the file and line (every JSONL reader goes through here)."""
-    for n, text in _decoded_lines(path):
+    object is an error naming the file and line (every JSONL reader goes through here), or, with
+    `on_bad`, handed to it and skipped (a crawler killed mid-write leaves a cut last line)."""
+    for n, text in _decoded_lines(path, on_bad=on_bad):
         if not text.strip():
             continue
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON: {e.msg} (column {e.colno})", file=path, line=n) from None
-        if not isinstance(obj, dict):
-            raise DataError(f"expected a JSON object, got {type(obj).__name__}", file=path, line=n)
-        yield n, obj
+            bad = DataError(f"invalid JSON: {e.msg} (column {e.colno})", file=path, line=n)
+        else:
+            if isinstance(obj, dict):
+                yield n, obj
+                continue
+            bad = DataError(f"expected a JSON object, got {type(obj).__name__}", file=path, line=n)
+        if on_bad is None:
+            raise bad
+        on_bad(bad)
 
 
-def _read_jsonl(path: str, cfg: DataConfig) -> Iterator[Document]:
+def _read_jsonl(path: str, cfg: DataConfig, on_bad: OnBadLine | None = None) -> Iterator[Document]:
     field = cfg.text_field
-    for n, obj in json_objects(path):
+    for n, obj in json_objects(path, on_bad):
         yield Document(_field_text(obj.get(field), field in obj, list(obj), field, path, n), path, n)
 
 
@@ -269,13 +288,23 @@ def _read_hf(spec: str, cfg: DataConfig) -> Iterator[Document]:
 _READERS = {".txt": _read_txt, ".jsonl": _read_jsonl, ".csv": _read_csv, ".parquet": _read_parquet}
 
 
-def iter_documents(specs: list[str], cfg: DataConfig) -> Iterator[Document]:
-    """Every document of every source, in order, as raw text (normalisation is the corpus' job)."""
+_SKIPS_BAD_LINES = (".txt", ".jsonl")  # one record per line; a CSV record may span lines
+
+
+def iter_documents(specs: list[str], cfg: DataConfig, on_bad: OnBadLine | None = None) -> Iterator[Document]:
+    """Every document of every source, in order, as raw text (normalisation is the corpus' job).
+    With `data.bad_lines: skip`, a .txt/.jsonl line that is not UTF-8 text (or, in .jsonl, not a
+    JSON object) is dropped and passed to `on_bad`; otherwise it stops the read, naming file and line."""
+    skip = (on_bad or (lambda _: None)) if cfg.bad_lines == "skip" else None
     for source in resolve_sources(specs):
         if source.startswith(HF_PREFIX):
             yield from _read_hf(source, cfg)
+            continue
+        fmt = file_format(source) or ""
+        if fmt in _SKIPS_BAD_LINES:
+            yield from _READERS[fmt](source, cfg, skip)
         else:
-            yield from _READERS[file_format(source) or ""](source, cfg)
+            yield from _READERS[fmt](source, cfg)
 
 
 def sources_fingerprint(specs: list[str], cfg: DataConfig) -> str:
