@@ -47,6 +47,24 @@ def test_flipped_byte_is_detected_naming_the_file(tmp_path):
     assert str(f) in warnings[0]
 
 
+def test_any_flipped_bit_in_the_seal_itself_is_detected(tmp_path):
+    """Every byte of checksums.json, one bit flipped at a time: the checkpoint never verifies (a
+    flip may still parse, e.g. in the step number or a size, and must not pass as intact)."""
+    ck = _save(tmp_path, 5)
+    seal = ck / "checksums.json"
+    raw = seal.read_bytes()
+    passed = []
+    for i in range(len(raw)):
+        flipped = bytearray(raw)
+        flipped[i] ^= 0x01
+        seal.write_bytes(bytes(flipped))
+        if verify_checkpoint(ck) is None:
+            passed.append((i, raw[max(0, i - 10) : i + 10]))
+    seal.write_bytes(raw)
+    assert verify_checkpoint(ck) is None
+    assert passed == []
+
+
 def test_failed_write_leaves_nothing(tmp_path):
     def boom(d):
         (d / "half").write_bytes(b"1")

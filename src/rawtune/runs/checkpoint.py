@@ -41,7 +41,8 @@ def verify_checkpoint(path: Path) -> str | None:
     if not manifest.is_file():
         return f"{manifest} is missing (checkpoint incomplete)"
     try:
-        files = json.loads(manifest.read_bytes())["files"]
+        sealed = json.loads(manifest.read_bytes())
+        files = sealed["files"]
         if not isinstance(files, dict) or not all(
             isinstance(m, dict) and isinstance(m.get("bytes"), int) and isinstance(m.get("sha256"), str)
             for m in files.values()
@@ -49,6 +50,9 @@ def verify_checkpoint(path: Path) -> str | None:
             raise ValueError('"files" is not {path: {"sha256", "bytes"}}')
     except (ValueError, KeyError, TypeError) as e:
         return f"{manifest} is unreadable ({e})"
+    named = _STEP_DIR.match(path.name)
+    if named and sealed.get("step") != int(named.group(1)):  # every byte of the seal is checked
+        return f"{manifest} records step {sealed.get('step')!r}, not {named.group(1)} (corrupted)"
     for rel, meta in files.items():
         f = path / rel
         if not f.resolve().is_relative_to(path.resolve()):  # a crafted "../x" names no file of ours
