@@ -10,8 +10,9 @@ import shutil
 import pytest
 
 from rawtune.cli.main import main
+from rawtune.runs.atomic import write_json
 from rawtune.runs.rundir import RunDir
-from rawtune.stages.doctor import diagnose
+from rawtune.stages.doctor import diagnose, read_manifest
 
 
 @pytest.fixture
@@ -101,11 +102,31 @@ def test_one_flipped_bit_in_the_manifest_itself_is_found(run_copy, where):
     assert "run: manifest.json does not match its own sha256 (changed or corrupted)" in _problems(run)
 
 
+def test_every_one_bit_flip_anywhere_in_the_manifest_is_found(run_copy):
+    """Exhaustive: every bit of every byte of a real finished run's manifest. The start time is
+    one whose 17th digit can flip to a decimal that parses to the same double
+    (1764786223.8444219 -> ...218): the content checksum alone missed that in CI."""
+    run, _ = run_copy
+    rd = RunDir(run)
+    rd.write_manifest({**rd.manifest(), "started": 1764786223.8444219})
+    raw = rd.manifest_path.read_bytes()
+    assert read_manifest(raw)[1] is None
+    silent = []
+    for i in range(len(raw)):
+        for bit in range(8):
+            flipped = bytearray(raw)
+            flipped[i] ^= 1 << bit
+            if read_manifest(bytes(flipped))[1] is None:
+                silent.append((i, bit, raw[max(0, i - 12) : i + 4]))
+    assert silent == []
+    assert float(b"1764786223.8444218") == 1764786223.8444219  # the case that needs the byte check
+
+
 def test_a_manifest_without_its_checksum_is_a_problem(run_copy):
     run, _ = run_copy
     m = json.loads((run / "manifest.json").read_text())
     del m["manifest_sha256"]
-    (run / "manifest.json").write_text(json.dumps(m))
+    write_json(run / "manifest.json", m)
     assert _problems(run) == [
         "run: manifest.json has no manifest_sha256 of itself (damaged, or edited by hand)"
     ]

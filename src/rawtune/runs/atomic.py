@@ -39,8 +39,14 @@ def write_text(path: Path, text: str) -> None:
     fsync_dir(path.parent)
 
 
+def json_text(obj: Any) -> str:
+    """The one way rawtune writes JSON files (so a reader can tell whether a file is still byte for
+    byte what was written: `json_text(json.loads(raw)) == raw`)."""
+    return json.dumps(obj, indent=2, sort_keys=False) + "\n"
+
+
 def write_json(path: Path, obj: Any) -> None:
-    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    write_text(path, json_text(obj))
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

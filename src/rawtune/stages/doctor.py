@@ -1,8 +1,8 @@
 """`rawtune doctor RUN`: verify a run directory without trusting it. Each check is one finding
 (ok, warning or problem):
 
-- the run: config.yaml and manifest.json readable, the manifest matches its own checksum, its status
-  (complete, or interrupted / failed);
+- the run: config.yaml and manifest.json readable, the manifest matches its own checksum and is byte
+  for byte as written, its status (complete, or interrupted / failed);
 - files: every file the manifest recorded at the end is there with its size and sha256, and files
   written since are listed;
 - the config: config.yaml still validates against its stage's schema, and still has the fingerprint
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rawtune.errors import RawtuneError, RunDirError
+from rawtune.runs.atomic import json_text
 from rawtune.runs.rundir import COMPLETE, DIGEST_KEY, RunDir, manifest_digest
 
 log = logging.getLogger("rawtune")
@@ -59,14 +60,11 @@ def diagnose(path: str | Path) -> Diagnosis:
     if not run.manifest_path.is_file():
         d.add("run", "problem", "manifest.json is missing (the run's record of its files and status)")
         return d
-    try:
-        manifest = json.loads(run.manifest_path.read_bytes())
-        if not isinstance(manifest, dict):
-            raise ValueError("not a JSON object")
-    except ValueError as e:
-        d.add("run", "problem", f"manifest.json is not valid JSON ({e})")
+    manifest, problem = read_manifest(run.manifest_path.read_bytes())
+    if problem is not None:
+        d.add("run", "problem", problem)
+    if manifest is None:
         return d
-    _self_check(d, manifest)
     if not run.config_path.is_file():
         d.add("config", "problem", "config.yaml is missing")
     _status(d, manifest)
@@ -82,12 +80,25 @@ def diagnose(path: str | Path) -> Diagnosis:
     return d
 
 
-def _self_check(d: Diagnosis, manifest: dict[str, Any]) -> None:
+def read_manifest(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """(the manifest, or None when it cannot be read; the problem with it, or None)."""
+    try:
+        manifest = json.loads(raw)
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+    except ValueError as e:
+        return None, f"manifest.json is not valid JSON ({e})"
     recorded = manifest.get(DIGEST_KEY)
     if recorded is None:
-        d.add("run", "problem", f"manifest.json has no {DIGEST_KEY} of itself (damaged, or edited by hand)")
-    elif recorded != manifest_digest(manifest):
-        d.add("run", "problem", "manifest.json does not match its own sha256 (changed or corrupted)")
+        return manifest, f"manifest.json has no {DIGEST_KEY} of itself (damaged, or edited by hand)"
+    if recorded != manifest_digest(manifest):
+        return manifest, "manifest.json does not match its own sha256 (changed or corrupted)"
+    if json_text(manifest).encode("utf-8") != raw:
+        # The digest is over the parsed content, and some flipped bits leave that unchanged: the
+        # 17th digit of a float (time.time() often needs 17) can move to a decimal that parses to
+        # the same double. Compared byte for byte with how rawtune writes JSON, no bit can hide.
+        return manifest, "manifest.json is not byte for byte as written (changed or corrupted)"
+    return manifest, None
 
 
 def _status(d: Diagnosis, manifest: dict[str, Any]) -> None:
