@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,15 @@ def cli(*args: str, fault: str | None = None, timeout: float = 300) -> subproces
         capture_output=True,
         text=True,
         timeout=timeout,
+        preexec_fn=_ctrl_c_as_at_a_terminal,
     )
+
+
+def _ctrl_c_as_at_a_terminal() -> None:
+    """The `int` cases are Ctrl-C at a terminal. A suite started in the background (`cmd &` in a
+    script) inherits SIGINT ignored, and Python then never raises KeyboardInterrupt: the child
+    would finish its run and the case would fail for a reason that is not rawtune's."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def records(run: Path) -> list[dict]:
