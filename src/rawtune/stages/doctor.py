@@ -90,7 +90,10 @@ def read_manifest(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
         return None, f"manifest.json is not valid JSON ({e})"
     recorded = manifest.get(DIGEST_KEY)
     if recorded is None:
-        return manifest, f"manifest.json has no {DIGEST_KEY} of itself (damaged, or edited by hand)"
+        return manifest, (
+            f"manifest.json has no {DIGEST_KEY} of itself (damaged, edited by hand, or written by a "
+            "rawtune from before 2026-12-03; rerun to get a checkable manifest)"
+        )
     if recorded != manifest_digest(manifest):
         return manifest, "manifest.json does not match its own sha256 (changed or corrupted)"
     if json_text(manifest).encode("utf-8") != raw:
