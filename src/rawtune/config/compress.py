@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from rawtune import __version__
+from rawtune._version import __version__
 from rawtune.config.base import PathStr, Section, _dotted
 from rawtune.config.train import CompressTrainConfig
 

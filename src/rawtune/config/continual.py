@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from rawtune import __version__
+from rawtune._version import __version__
 from rawtune.config.base import PathStr, Section, _dotted
 from rawtune.config.schema import STAGES
 from rawtune.config.train import FinetuneTrainConfig

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from rawtune import __version__
+from rawtune._version import __version__
 from rawtune.config.schema import STAGES, Section
 from rawtune.errors import ConfigError, ConfigIssue
 from rawtune.registry import did_you_mean

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from rawtune import __version__
+from rawtune._version import __version__
 from rawtune.config.augmentation import FinetuneAugment
 from rawtune.config.base import PathStr, Section, _dotted
 from rawtune.config.compress import CompressConfig, GateConfig, MeasureConfig

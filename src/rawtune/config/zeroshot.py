@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from rawtune import __version__
+from rawtune._version import __version__
 from rawtune.config.base import PathStr, Section, _dotted
 from rawtune.config.schema import STAGES, ModelConfig
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rawtune import __version__
+from rawtune._version import __version__
 from rawtune.errors import ConfigError, ConfigIssue, GateError, RunDirError
 from rawtune.pipeline import fingerprint as fpr
 from rawtune.pipeline.execute import execute
