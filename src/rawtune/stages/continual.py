@@ -24,9 +24,10 @@ import yaml
 import rawtune.config.continual  # noqa: F401  (registers the stage's config)
 from rawtune.config.continual import ContinualConfig
 from rawtune.errors import ConfigError, ConfigIssue, DataError
+from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_json
 from rawtune.runs.rundir import RunDir
-from rawtune.stages.common import coerce_config, setup_logging
+from rawtune.stages.common import coerce_config
 
 log = logging.getLogger("rawtune")
 READER_KEYS = ("token_column", "tag_column", "scheme", "repair_tags", "text_column", "text_b_column")

@@ -14,6 +14,7 @@ from rawtune.config.loader import dump_config
 from rawtune.config.schema import FinetuneConfig
 from rawtune.errors import DataError
 from rawtune.evaluation.datastats import data_statistics
+from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_json, write_text
 from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import (
@@ -24,7 +25,6 @@ from rawtune.stages.common import (
     make_accelerator,
     open_run,
     records_failure,
-    setup_logging,
 )
 
 log = logging.getLogger("rawtune")

@@ -10,6 +10,7 @@ from typing import Any
 from rawtune.config.loader import dump_config
 from rawtune.config.schema import PretrainConfig
 from rawtune.errors import ModelError
+from rawtune.logs import setup_logging
 from rawtune.runs.atomic import atomic_dir
 from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import (
@@ -20,7 +21,6 @@ from rawtune.stages.common import (
     make_accelerator,
     open_run,
     records_failure,
-    setup_logging,
 )
 
 log = logging.getLogger("rawtune")

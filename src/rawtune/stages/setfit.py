@@ -104,8 +104,9 @@ def run_setfit(
     import torch
     from transformers import AutoModel
 
+    from rawtune.logs import setup_logging
     from rawtune.modeling.backbone import load_pretrained, load_tokenizer, resolve
-    from rawtune.stages.common import records_failure, setup_logging
+    from rawtune.stages.common import records_failure
 
     src = resolve(cfg.model.name_or_path)
     tokenizer = load_tokenizer(src.ref, cfg.model)
