@@ -97,9 +97,8 @@ class RelationTask:
         embeddings exist only in a saved whole model, so a method that keeps only an adapter on the
         base model (prompt, prefix, adapter) is refused."""
         from rawtune.errors import ConfigError, ConfigIssue
-        from rawtune.tuning.base import METHODS, _register
+        from rawtune.tuning.base import METHODS
 
-        _register()
         method = METHODS.get(self.cfg.tuning.method)
         if method.adapter and not method.mergeable:
             raise ConfigError(
