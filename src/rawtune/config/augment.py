@@ -10,8 +10,8 @@ from pydantic import Field
 
 from rawtune._version import __version__
 from rawtune.config.augmentation import AugmentOptions
-from rawtune.config.base import PathStr, Section, _dotted
-from rawtune.config.schema import STAGES, ModelConfig
+from rawtune.config.base import STAGES, PathStr, Section, _dotted
+from rawtune.config.schema import ModelConfig
 
 
 class AugmentDataConfig(Section):
@@ -32,6 +32,7 @@ class AugmentDataConfig(Section):
     label_column: str = Field("label", description="Tables: the label column (copied unchanged).")
 
 
+@STAGES.register("augment")
 class AugmentConfig(AugmentOptions):
     """`rawtune augment`: write an augmented copy of a labeled file."""
 
@@ -53,6 +54,3 @@ class AugmentConfig(AugmentOptions):
         if methods is None or "mlm" in (methods.split(",") if isinstance(methods, str) else methods):
             required.append("model.name_or_path")
         return [k for k in required if not _dotted(data, k)]
-
-
-STAGES["augment"] = AugmentConfig

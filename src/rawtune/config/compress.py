@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from rawtune._version import __version__
-from rawtune.config.base import PathStr, Section, _dotted
+from rawtune.config.base import STAGES, PathStr, Section, _dotted
 from rawtune.config.train import CompressTrainConfig
 
 
@@ -109,6 +109,7 @@ class PruneConfig(Section):
     )
 
 
+@STAGES.register("compress")
 class CompressConfig(Section):
     """`rawtune compress`: a compressed copy of a fine-tuned run, measured against it and gated."""
 

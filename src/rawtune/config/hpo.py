@@ -8,10 +8,11 @@ from typing import Literal
 from pydantic import Field
 
 from rawtune._version import __version__
-from rawtune.config.base import PathStr, Section, _dotted
-from rawtune.config.schema import STAGES, FinetuneConfig
+from rawtune.config.base import STAGES, PathStr, Section, _dotted
+from rawtune.config.schema import FinetuneConfig
 
 
+@STAGES.register("hpo")
 class HpoConfig(Section):
     """`rawtune hpo`: search fine-tuning hyperparameters on the dev metric."""
 
@@ -62,6 +63,3 @@ class HpoConfig(Section):
     def missing_required(data: dict) -> list[str]:
         keys = ("output", "space", "finetune.data.train", "finetune.data.dev", "finetune.model.name_or_path")
         return [k for k in keys if not _dotted(data, k)]
-
-
-STAGES["hpo"] = HpoConfig  # the registration line: load_config("hpo", ...) finds it

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from rawtune._version import __version__
-from rawtune.config.schema import STAGES, Section
+from rawtune.config.base import STAGES, Section
 from rawtune.errors import ConfigError, ConfigIssue
 from rawtune.registry import did_you_mean
 
@@ -192,7 +192,7 @@ def load_config(
     """Build a validated stage config from (in rising priority) `base`, a YAML `file`, and `overrides`
     (dotted keys, already-parsed values). Raises `ConfigError` listing every problem; `require=False`
     skips the required-keys check (to show defaults)."""
-    schema = STAGES[stage]
+    schema = STAGES.get(stage)
     data: dict[str, Any] = {}
     for key, value in (base or {}).items():  # the Python API accepts nested and dotted keys alike
         _set_dotted(data, key, value) if "." in key else data.update(

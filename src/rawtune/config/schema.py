@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from rawtune._version import __version__
 from rawtune.config.augmentation import FinetuneAugment
-from rawtune.config.base import PathStr, Section, _dotted
+from rawtune.config.base import STAGES, PathStr, Section, _dotted
 from rawtune.config.compress import CompressConfig, GateConfig, MeasureConfig
 from rawtune.config.generation import GENERATION_TASKS, GenerationConfig, ScratchTokenizerConfig
 from rawtune.config.train import FinetuneTrainConfig, TrainConfig
@@ -272,6 +272,7 @@ class TaskConfig(Section):
     )
 
 
+@STAGES.register("finetune")
 class FinetuneConfig(Section):
     """`rawtune finetune`: a task head on a backbone, trained on a small labeled set."""
 
@@ -339,6 +340,7 @@ class FinetuneConfig(Section):
 _SCRATCH_ARCH = {"seq2seq": "t5", "causal": "gpt2"}
 
 
+@STAGES.register("pretrain")
 class PretrainConfig(Section):
     """`rawtune pretrain`: MLM / CLM on raw text, continued or from scratch."""
 
@@ -370,10 +372,3 @@ class PretrainConfig(Section):
         if _dotted(data, "model.init") in (None, "pretrained"):
             required.append("model.name_or_path")
         return [k for k in required if not _dotted(data, k)]
-
-
-STAGES: dict[str, type[Section]] = {
-    "pretrain": PretrainConfig,
-    "finetune": FinetuneConfig,
-    "compress": CompressConfig,
-}

@@ -14,8 +14,8 @@ import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from rawtune._version import __version__
-from rawtune.config.base import PathStr, Section, _dotted
-from rawtune.config.schema import STAGES, ModelConfig
+from rawtune.config.base import STAGES, PathStr, Section, _dotted
+from rawtune.config.schema import ModelConfig
 
 METHODS = ("embedding", "cloze", "nli")
 # a method's template when none is given: the cloze prompt, or the NLI hypothesis
@@ -36,6 +36,7 @@ def _split_items(value: Any) -> Any:
     return value
 
 
+@STAGES.register("zeroshot")
 class ZeroshotConfig(Section):
     """`rawtune zeroshot`: classify without training, against label names or descriptions."""
 
@@ -171,6 +172,3 @@ def _read_descriptions(path: Path) -> Any:
     ):
         raise ValueError(f"descriptions file {path}: expected a mapping label -> text or list of texts")
     return data
-
-
-STAGES["zeroshot"] = ZeroshotConfig

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import rawtune.config.hpo  # noqa: F401  (registers the stage's config)
 from rawtune.config.hpo import HpoConfig
 from rawtune.config.loader import dump_config, load_config
 from rawtune.errors import CheckpointError, RawtuneError

@@ -21,7 +21,6 @@ from typing import Any
 
 import yaml
 
-import rawtune.config.continual  # noqa: F401  (registers the stage's config)
 from rawtune.config.continual import ContinualConfig
 from rawtune.errors import ConfigError, ConfigIssue, DataError
 from rawtune.logs import setup_logging

@@ -15,7 +15,6 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import rawtune.config.fewshot  # noqa: F401  (registers the "fewshot" stage)
 from rawtune.config.fewshot import FewshotConfig
 from rawtune.config.loader import dump_config, load_config
 from rawtune.data.kshot import entity_types
