@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rawtune.config.base import PathStr
+from rawtune.modeling.backbone import default_model
 
 RESUMABLE = ("pretrain", "finetune", "compress", "learning_curve")
 TRAINED = ("pretrain", "finetune", "learning_curve", "compress")  # take the pipeline's seed
@@ -71,12 +72,6 @@ class LearningCurveFields(_Plain):
     fractions: list[float] = Field(min_length=1)
     series: dict[str, str] = Field(default_factory=dict)
     min_steps: int = Field(0, ge=0, description="Train each point for at least this many optimizer steps.")
-
-
-def default_model() -> str:
-    from rawtune.stages.quickstart import default_model as packaged
-
-    return packaged()
 
 
 def complete_config(
