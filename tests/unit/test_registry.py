@@ -104,6 +104,7 @@ def test_project_registries_load_their_members_lazily():
         ("rawtune.tuning.base:METHODS", "lorra", "lora"),
         ("rawtune.tasks.lm:OBJECTIVES", "mlmm", "mlm"),
         ("rawtune.config.base:STAGES", "finetun", "finetune"),
+        ("rawtune.pipeline.kinds:KINDS", "learning-curve", "learning_curve"),
     ],
 )
 def test_project_registries_suggest(registry, bad, hint):
