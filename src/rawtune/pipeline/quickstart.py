@@ -29,7 +29,8 @@ def run_quickstart(
     import yaml
 
     from rawtune.errors import RunDirError
-    from rawtune.pipeline import Pipeline, presets
+    from rawtune.pipeline import presets
+    from rawtune.pipeline.runner import Pipeline
     from rawtune.pipeline.spec import validate_pipeline
     from rawtune.serve.predictor import Predictor
 
