@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from rawtune._version import __version__
 from rawtune.config.base import STAGES, PathStr, Section, _dotted
-from rawtune.config.schema import ModelConfig
+from rawtune.config.model import ModelConfig
 from rawtune.config.train import FinetuneTrainConfig
 from rawtune.config.zeroshot import parse_descriptions
 

@@ -15,7 +15,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from rawtune._version import __version__
 from rawtune.config.base import STAGES, PathStr, Section, _dotted
-from rawtune.config.schema import ModelConfig
+from rawtune.config.model import ModelConfig
 
 METHODS = ("embedding", "cloze", "nli")
 # a method's template when none is given: the cloze prompt, or the NLI hypothesis

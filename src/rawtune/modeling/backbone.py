@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rawtune.config.schema import ModelConfig
+from rawtune.config.model import ModelConfig
 from rawtune.errors import ModelError
 
 log = logging.getLogger("rawtune")

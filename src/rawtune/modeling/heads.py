@@ -15,7 +15,8 @@ from typing import Any
 
 from torch import nn
 
-from rawtune.config.schema import ModelConfig, TuningConfig
+from rawtune.config.model import ModelConfig
+from rawtune.config.schema import TuningConfig
 from rawtune.errors import ModelError
 from rawtune.modeling.backbone import Source, apply_dropout, load_pretrained
 
