@@ -109,9 +109,9 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
     from transformers.utils import logging as hf_logging
 
     from rawtune.data.batching import ShuffledBatches
+    from rawtune.data.tokenization import tokenizer_fingerprint
     from rawtune.modeling.backbone import Source, load_tokenizer, resolve
     from rawtune.modeling.heads import build_task_model
-    from rawtune.modeling.tokenizers import tokenizer_fingerprint
     from rawtune.tasks.base import Inference, get_task
     from rawtune.train.fit import fit
     from rawtune.tuning import apply as apply_tuning

@@ -97,8 +97,8 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
 
     from rawtune.data.batching import SequentialBatches, ShuffledBatches
     from rawtune.data.corpus import BlockSet, build_corpus
+    from rawtune.data.tokenization import tokenizer_fingerprint
     from rawtune.modeling.backbone import build_lm, resolve
-    from rawtune.modeling.tokenizers import tokenizer_fingerprint
     from rawtune.tasks.lm import LanguageModeling
     from rawtune.train.evaluate import evaluate_module
     from rawtune.train.fit import fit

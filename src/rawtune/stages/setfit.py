@@ -54,8 +54,8 @@ def _train(
     resume: bool,
 ):
     from rawtune.data.batching import ShuffledBatches
+    from rawtune.modeling.tokenizers import pad_id
     from rawtune.stages.common import config_fingerprint, make_accelerator
-    from rawtune.tasks.base import pad_id
     from rawtune.tasks.contrastive import CosinePairLoss, PairCollator, make_pairs
     from rawtune.train.fit import fit
 

@@ -68,10 +68,3 @@ TASKS: Registry[Callable[..., LabeledTask]] = Registry(
 def get_task(cfg: Any) -> LabeledTask:
     """The task of a FinetuneConfig."""
     return TASKS.get(cfg.task.name)(cfg)
-
-
-def pad_id(tokenizer: Any) -> int:
-    for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
-        if tid is not None:
-            return int(tid)
-    return 0

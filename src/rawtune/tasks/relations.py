@@ -14,7 +14,8 @@ from typing import Any
 from torch import nn
 
 from rawtune.errors import DataError
-from rawtune.tasks.base import TASKS, Inference, pad_id
+from rawtune.modeling.tokenizers import pad_id
+from rawtune.tasks.base import TASKS, Inference
 from rawtune.tasks.features import forward_batches
 from rawtune.tasks.ner import balanced_weights
 from rawtune.tasks.relation_features import PairDecoder, RelationCollator, RelationLoss, encode_pairs
