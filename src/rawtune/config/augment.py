@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from rawtune._version import __version__
-from rawtune.config.base import STAGES, PathStr, Section, _dotted
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
 from rawtune.config.model import ModelConfig
 
 METHODS = ("mlm", "swap")
@@ -99,4 +99,4 @@ class AugmentConfig(AugmentOptions):
         methods = data.get("methods")
         if methods is None or "mlm" in (methods.split(",") if isinstance(methods, str) else methods):
             required.append("model.name_or_path")
-        return [k for k in required if not _dotted(data, k)]
+        return [k for k in required if not get_dotted(data, k)]

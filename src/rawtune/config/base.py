@@ -14,7 +14,7 @@ from rawtune.registry import Registry
 PathStr = Annotated[str, BeforeValidator(lambda v: os.fspath(v) if isinstance(v, os.PathLike) else v)]
 
 
-def _dotted(data: dict, key: str) -> object:
+def get_dotted(data: dict, key: str) -> object:
     """The value at a dotted key of raw (not yet validated) config data, or None."""
     cur: object = data
     for part in key.split("."):

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from rawtune._version import __version__
-from rawtune.config.base import STAGES, PathStr, Section, _dotted
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
 from rawtune.config.train import FinetuneTrainConfig
 
 
@@ -109,4 +109,4 @@ class ContinualConfig(Section):
 
     @staticmethod
     def missing_required(data: dict) -> list[str]:
-        return [k for k in ("previous", "output", "data.new") if not _dotted(data, k)]
+        return [k for k in ("previous", "output", "data.new") if not get_dotted(data, k)]

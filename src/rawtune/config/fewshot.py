@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from rawtune._version import __version__
-from rawtune.config.base import STAGES, PathStr, Section, _dotted
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
 from rawtune.config.model import ModelConfig
 from rawtune.config.train import FinetuneTrainConfig
 from rawtune.config.zeroshot import parse_descriptions
@@ -180,4 +180,6 @@ class FewshotConfig(Section):
 
     @staticmethod
     def missing_required(data: dict) -> list[str]:
-        return [k for k in ("output", "data.train", "data.dev", "model.name_or_path") if not _dotted(data, k)]
+        return [
+            k for k in ("output", "data.train", "data.dev", "model.name_or_path") if not get_dotted(data, k)
+        ]

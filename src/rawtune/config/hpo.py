@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from rawtune._version import __version__
-from rawtune.config.base import STAGES, PathStr, Section, _dotted
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
 from rawtune.config.schema import FinetuneConfig
 
 
@@ -62,4 +62,4 @@ class HpoConfig(Section):
     @staticmethod
     def missing_required(data: dict) -> list[str]:
         keys = ("output", "space", "finetune.data.train", "finetune.data.dev", "finetune.model.name_or_path")
-        return [k for k in keys if not _dotted(data, k)]
+        return [k for k in keys if not get_dotted(data, k)]

@@ -21,7 +21,9 @@ Marks = dict[tuple[str, ...], tuple[str, int]]  # key path -> (source, line)
 CLI = "command line"
 
 
-def _read_yaml(path: Path) -> tuple[dict[str, Any], Marks]:
+def read_marked_yaml(path: Path) -> tuple[dict[str, Any], Marks]:
+    """A config file's data and the line of every key in it (for errors that name the line);
+    ConfigError naming the file (and the line) when it is not a YAML mapping without aliases."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -200,7 +202,7 @@ def load_config(
         )
     marks: Marks = {}
     if file is not None:
-        ydata, marks = _read_yaml(Path(file))
+        ydata, marks = read_marked_yaml(Path(file))
         data = _deep_merge(data, ydata)
     for dotted, value in (overrides or {}).items():
         parent = _scalar_parent(data, dotted)

@@ -15,7 +15,7 @@ from pydantic import Field, field_validator, model_validator
 
 from rawtune._version import __version__
 from rawtune.config.augment import FinetuneAugment
-from rawtune.config.base import STAGES, PathStr, Section, _dotted
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
 from rawtune.config.compress import CompressConfig, GateConfig, MeasureConfig
 from rawtune.config.generation import GENERATION_TASKS, GenerationConfig, ScratchTokenizerConfig
 from rawtune.config.model import ModelConfig
@@ -264,9 +264,9 @@ class FinetuneConfig(Section):
     @staticmethod
     def missing_required(data: dict) -> list[str]:
         required = ["output", "data.train"]
-        if _dotted(data, "model.init") in (None, "pretrained"):
+        if get_dotted(data, "model.init") in (None, "pretrained"):
             required.append("model.name_or_path")
-        return [k for k in required if not _dotted(data, k)]
+        return [k for k in required if not get_dotted(data, k)]
 
     @model_validator(mode="before")
     @classmethod
@@ -337,6 +337,6 @@ class PretrainConfig(Section):
         """Keys a runnable config must set. Checked on the raw data by the loader, so that they are
         reported together with any other problem."""
         required = ["output", "data.corpus"]
-        if _dotted(data, "model.init") in (None, "pretrained"):
+        if get_dotted(data, "model.init") in (None, "pretrained"):
             required.append("model.name_or_path")
-        return [k for k in required if not _dotted(data, k)]
+        return [k for k in required if not get_dotted(data, k)]

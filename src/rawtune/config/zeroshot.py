@@ -14,7 +14,7 @@ import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from rawtune._version import __version__
-from rawtune.config.base import STAGES, PathStr, Section, _dotted
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
 from rawtune.config.model import ModelConfig
 
 METHODS = ("embedding", "cloze", "nli")
@@ -64,7 +64,7 @@ class ZeroshotConfig(Section):
 
     @staticmethod
     def missing_required(data: dict) -> list[str]:
-        return [k for k in ("output", "data.file", "model.name_or_path", "labels") if not _dotted(data, k)]
+        return [k for k in ("output", "data.file", "model.name_or_path", "labels") if not get_dotted(data, k)]
 
     @field_validator("labels", mode="before")
     @classmethod

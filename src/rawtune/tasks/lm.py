@@ -18,7 +18,7 @@ from rawtune.tasks.masking import IGNORE, mask_tokens
 
 # Module of each architecture that maps hidden states [*, H] to vocabulary logits [*, V]; with it the
 # MLM loss is computed at masked positions only (~15 %), skipping most of the output projection.
-_MLM_HEADS = {
+MLM_HEADS = {
     "bert": "cls",
     "roberta": "lm_head",
     "xlm-roberta": "lm_head",
@@ -99,7 +99,7 @@ class MaskedLM(nn.Module):
     def __init__(self, model: nn.Module, sparse_head: bool = True):
         super().__init__()
         self.model = model
-        name = _MLM_HEADS.get(getattr(model.config, "model_type", ""))
+        name = MLM_HEADS.get(getattr(model.config, "model_type", ""))
         self.sparse = bool(sparse_head and name and hasattr(model, name))
         self._head_name = name
 
