@@ -64,9 +64,9 @@ def main() -> None:
     ap.add_argument("--json", help="write the learning curve and timings here")
     args = ap.parse_args()
 
+    from rawtune.logs import setup_logging
     from rawtune.pipeline import Pipeline
     from rawtune.pipeline.spec import validate_pipeline
-    from rawtune.stages.common import setup_logging
 
     setup_logging()
     out = Path(args.output) if args.output else Path(tempfile.mkdtemp(prefix="rawtune-lc-")) / "pipe"

@@ -103,12 +103,12 @@ class MissingExtraError(RawtuneError):
         super().__init__(f"'{module}' is not installed; install it with: pip install 'rawtune[{extra}]'")
 
 
-class RegistryError(RawtuneError):
-    """The model-version registry cannot do what was asked (unknown name or version, a bad name, an
-    unreadable registry file); the message names the registry file or the model."""
+class ModelStoreError(RawtuneError):
+    """The model store cannot do what was asked (unknown name or version, a bad name, an unreadable
+    store file); the message names the file or the model."""
 
 
-class PromotionRefused(RegistryError):
+class PromotionRefused(ModelStoreError):
     """A version whose gate failed was not promoted (promote with force to override); the same exit
     code as GateError, since both mean "the gate said no"."""
 

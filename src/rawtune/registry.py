@@ -1,9 +1,17 @@
 """Named registries: configs refer to objectives, tasks, tuning methods... by name, never by
-import path. Unknown names fail with a did-you-mean."""
+import path. Unknown names fail with a did-you-mean.
+
+A registry knows where its members live: it is given the tuple of their module names and imports
+them once, on first lookup (spaCy's `registrations.py` idea). Each member registers itself with the
+`register` decorator in its own module and imports only the registry; the registry never imports a
+member by an `import` statement, so registration closes no import circle, and a member module is
+loaded only when some caller looks a name up."""
 
 from __future__ import annotations
 
 import difflib
+import importlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
@@ -18,9 +26,16 @@ def did_you_mean(name: str, choices: list[str] | tuple[str, ...]) -> str | None:
 
 
 class Registry(Generic[T]):
-    def __init__(self, kind: str):
+    """`kind` names a member in errors ("unknown task 'nre'"); `members` are the modules (dotted
+    names) whose import registers every member, imported on the first `get`, `names`, `in` or
+    iteration."""
+
+    def __init__(self, kind: str, members: tuple[str, ...] = ()):
         self.kind = kind
+        self.members = tuple(members)
         self._items: dict[str, T] = {}
+        self._filled = not self.members
+        self._lock = threading.RLock()  # two threads' first lookups import the members once
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
@@ -31,7 +46,19 @@ class Registry(Generic[T]):
 
         return deco
 
+    def fill(self) -> None:
+        """Import the member modules, once (a failed import is tried again on the next lookup)."""
+        if self._filled:
+            return
+        with self._lock:
+            if self._filled:
+                return
+            for module in self.members:
+                importlib.import_module(module)
+            self._filled = True
+
     def get(self, name: str) -> T:
+        self.fill()
         try:
             return self._items[name]
         except KeyError:
@@ -40,9 +67,11 @@ class Registry(Generic[T]):
             raise RawtuneError(msg + (f" (did you mean '{hint}'?)" if hint else "")) from None
 
     def names(self) -> list[str]:
+        self.fill()
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
+        self.fill()
         return name in self._items
 
     def __iter__(self) -> Iterator[str]:

@@ -12,7 +12,7 @@ from rawtune.augmentation.swap import mentions
 @pytest.fixture(scope="module")
 def replacer(tiny_mlm):
     from rawtune.augmentation.mlm import Replacer
-    from rawtune.config.schema import ModelConfig
+    from rawtune.config.model import ModelConfig
     from rawtune.modeling.mlm import load_masked_lm
 
     model, tok = load_masked_lm(str(tiny_mlm), ModelConfig(), "test")

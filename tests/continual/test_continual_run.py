@@ -110,10 +110,10 @@ def test_registered_versions_chain_and_promote_only_through_the_gate(
     tmp_path, monkeypatch, phase1_run, phases, continual_config
 ):
     from rawtune.stages.continual import run_continual
-    from rawtune.versions import ModelRegistry
+    from rawtune.versions import ModelStore
 
     monkeypatch.setenv("RAWTUNE_REGISTRY", str(tmp_path / "reg.db"))
-    reg = ModelRegistry()
+    reg = ModelStore()
     v1 = reg.register("ner", str(phase1_run))
     reg.promote("ner", v1.version)
     res = run_continual(

@@ -55,7 +55,7 @@ def test_saved_model_reloads_with_auto_classes_and_reproduces_the_metric(tmp_pat
         b = enc(**ids).last_hidden_state
     assert torch.equal(a, b)
     # the reloaded weights give exactly the validation loss measured at the end of training
-    from rawtune.config import load_config
+    from rawtune.config.loader import load_config
     from rawtune.train.evaluate import evaluate_module
 
     c = load_config("pretrain", base=cfg)

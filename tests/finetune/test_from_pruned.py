@@ -66,7 +66,7 @@ def encoder_state(model) -> dict[str, torch.Tensor]:
 
 
 def test_build_task_model_loads_the_pruned_structure_and_follows_the_labels(pruned):
-    from rawtune.config.schema import ModelConfig
+    from rawtune.config.model import ModelConfig
     from rawtune.data.labels import LabelSpace
     from rawtune.modeling.backbone import resolve
     from rawtune.modeling.heads import build_task_model

@@ -6,7 +6,7 @@ import typing
 
 import pytest
 
-from rawtune.config import dump_config, load_config
+from rawtune.config.loader import dump_config, load_config
 from rawtune.errors import ConfigError
 
 REQUIRED = {"output": "runs/x", "data.corpus": ["a.txt"], "model.name_or_path": "m"}

@@ -11,6 +11,7 @@ from transformers import AutoTokenizer, PreTrainedTokenizerFast
 from rawtune.config.schema import DataConfig
 from rawtune.data import corpus, dedupe
 from rawtune.data.corpus import BlockSet, StreamingBlocks, build_corpus, corpus_fingerprint, normalize
+from rawtune.data.tokenization import fast_backend
 from rawtune.errors import DataError
 
 CONLL = Path("/work/shared/data/conll2003/train.txt")
@@ -115,7 +116,7 @@ def test_bpe_blocks_and_gpt2_style_tokenizer_without_specials(tiny_corpus_dir, t
     first = pc.train[0]
     assert first["input_ids"][0] == tiny_bpe_tokenizer.bos_token_id
     assert first["input_ids"][15] == tiny_bpe_tokenizer.eos_token_id
-    backend = corpus.fast_backend(tiny_bpe_tokenizer)
+    backend = fast_backend(tiny_bpe_tokenizer)
     backend.post_processor = None
     gpt2 = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="</s>")
     assert gpt2.pad_token_id is None and gpt2.sep_token_id is None

@@ -4,8 +4,9 @@ import pytest
 from transformers import AutoTokenizer
 
 from rawtune.config.schema import DataConfig
+from rawtune.data.tokenization import tokenizer_fingerprint
 from rawtune.errors import DataError, RunDirError
-from rawtune.modeling.tokenizers import add_domain_words, tokenizer_fingerprint, train_tokenizer
+from rawtune.modeling.tokenizers import add_domain_words, train_tokenizer
 
 SENTENCE = "The patient showed a high risk of cardiomyopathy after the first trial."
 DOMAIN_WORD = "cardiomyopathy"  # tests/conftest.py puts it in every 10th sentence (20 times)

@@ -1,5 +1,5 @@
-"""Fixtures for the model-registry tests: a registry file under tmp_path (also as $RAWTUNE_REGISTRY,
-so no test can reach the user's own registry) and fake run directories (no models needed)."""
+"""Fixtures for the model-store tests: a store file under tmp_path (also as $RAWTUNE_REGISTRY,
+so no test can reach the user's own store) and fake run directories (no models needed)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from rawtune.versions import ModelRegistry
+from rawtune.versions import ModelStore
 
 
 @pytest.fixture(autouse=True)
@@ -21,8 +21,8 @@ def registry_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
-def reg(registry_path: Path) -> Iterator[ModelRegistry]:
-    with ModelRegistry(registry_path) as registry:
+def reg(registry_path: Path) -> Iterator[ModelStore]:
+    with ModelStore(registry_path) as registry:
         yield registry
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from rawtune.config.loader import load_config
-from rawtune.config.schema import ModelConfig
+from rawtune.config.model import ModelConfig
 from rawtune.errors import ConfigError, ModelError
 from rawtune.modeling.backbone import Source, load_tokenizer
 from rawtune.modeling.zeroshot import load_encoder, load_mlm, load_nli, sentence_pooling

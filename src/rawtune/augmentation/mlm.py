@@ -23,7 +23,7 @@ class Request:
 
 class Replacer:
     def __init__(self, model: Any, tokenizer: Any, *, top_k: int, temperature: float, max_length: int):
-        from rawtune.tasks.lm import _MLM_HEADS
+        from rawtune.tasks.lm import MLM_HEADS
 
         if tokenizer.mask_token_id is None:
             raise ValueError("the tokenizer has no mask token")
@@ -31,7 +31,7 @@ class Replacer:
         self.top_k, self.temperature, self.max_length = top_k, temperature, max_length
         size = model.get_output_embeddings().weight.shape[0]
         self.vocab = ReplacementVocab(tokenizer, size)
-        head = _MLM_HEADS.get(getattr(model.config, "model_type", ""))
+        head = MLM_HEADS.get(getattr(model.config, "model_type", ""))
         self._head = getattr(model, head) if head and hasattr(model, head) else None
 
     def fill(self, requests: list[Request], batch_size: int) -> list[list[str | None]]:

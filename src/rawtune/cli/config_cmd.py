@@ -61,8 +61,8 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     import yaml
 
     from rawtune.cli.overrides import parse_all, split_overrides
+    from rawtune.config.base import STAGES
     from rawtune.config.loader import dump_config, load_config
-    from rawtune.config.schema import STAGES
     from rawtune.errors import RawtuneError
 
     stage = args.stage

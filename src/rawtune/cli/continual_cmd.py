@@ -79,7 +79,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
-    import rawtune.config.continual  # noqa: F401  (registers the stage's config)
     from rawtune.config.loader import load_config
     from rawtune.stages.continual import GATE_FAILED, run_continual
 

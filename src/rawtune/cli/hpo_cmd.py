@@ -74,7 +74,6 @@ def _picked(args: argparse.Namespace, shortcuts: dict[str, str]) -> dict:
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
     import yaml
 
-    import rawtune.config.hpo  # noqa: F401  (registers the stage's config)
     from rawtune.cli.overrides import parse_all, split_overrides
     from rawtune.config.loader import load_config
     from rawtune.hpo.study import run_hpo

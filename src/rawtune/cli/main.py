@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from rawtune import __version__
+from rawtune._version import __version__
 from rawtune.cli import (
     augment_cmd,
     compress_cmd,

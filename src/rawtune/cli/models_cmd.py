@@ -1,6 +1,6 @@
-"""`rawtune models list|show|register|promote|rollback|history`: the model-version registry
-(rawtune.versions). A thin skin: reading a run's metrics and manifest into a version is the only
-logic here; every rule (numbering, one production version, gates, rollback) lives in the registry."""
+"""`rawtune models list|show|register|promote|rollback|history`: the model store (rawtune.versions).
+A thin skin: reading a run's metrics and manifest into a version is the only logic here; every rule
+(numbering, one production version, gates, rollback) lives in the store."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rawtune.versions import Event, ModelRegistry, Version
+    from rawtune.versions import Event, ModelStore, Version
 
 REGISTRY_HELP = "registry file (default: $RAWTUNE_REGISTRY, else ~/.local/share/rawtune/registry.db)"
 
@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "models",
         help="model versions: register runs under a name, promote to production, roll back",
-        description="A registry of named models in one SQLite file: each version is a run directory. "
+        description="A store of named models in one SQLite file (the registry file): each version is a run directory. "
         "register adds a candidate; promote makes one production (refused when its gate failed, unless "
         "--force) and archives the previous one; rollback restores the version it replaced. Serve or "
         "predict a version as models:/NAME (production), models:/NAME/N or models:/NAME/latest.",
@@ -59,18 +59,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
     from rawtune.cli.overrides import UnknownFlags
-    from rawtune.versions import ModelRegistry
+    from rawtune.versions import ModelStore
 
     if extra:
         raise UnknownFlags(f"unknown arguments: {' '.join(extra)}")
     if not args.models_action:
         args.models_parser.print_help()
         return 2
-    with ModelRegistry(args.registry) as reg:
+    with ModelStore(args.registry) as reg:
         return ACTIONS[args.models_action](reg, args)
 
 
-def _list(reg: ModelRegistry, args: argparse.Namespace) -> int:
+def _list(reg: ModelStore, args: argparse.Namespace) -> int:
     versions = reg.list(args.name)
     if args.json:
         return _json([v.to_dict() for v in versions])
@@ -82,7 +82,7 @@ def _list(reg: ModelRegistry, args: argparse.Namespace) -> int:
     return 0
 
 
-def _show(reg: ModelRegistry, args: argparse.Namespace) -> int:
+def _show(reg: ModelStore, args: argparse.Namespace) -> int:
     v = reg.get(args.name, args.version)
     if args.json:
         return _json(v.to_dict())
@@ -93,7 +93,7 @@ def _show(reg: ModelRegistry, args: argparse.Namespace) -> int:
     return 0
 
 
-def _register(reg: ModelRegistry, args: argparse.Namespace) -> int:
+def _register(reg: ModelStore, args: argparse.Namespace) -> int:
     task, metrics, gate, data = run_record(Path(args.run))
     v = reg.register(
         args.name,
@@ -108,7 +108,7 @@ def _register(reg: ModelRegistry, args: argparse.Namespace) -> int:
     return _json(v.to_dict()) if args.json else _say(f"registered {v.name} version {v.version} ({v.run})")
 
 
-def _promote(reg: ModelRegistry, args: argparse.Namespace) -> int:
+def _promote(reg: ModelStore, args: argparse.Namespace) -> int:
     before = reg.production(args.name)
     v = reg.promote(args.name, args.version, force=args.force)
     if args.json:
@@ -117,7 +117,7 @@ def _promote(reg: ModelRegistry, args: argparse.Namespace) -> int:
     return _say(f"{v.name} version {v.version} is production{archived}")
 
 
-def _rollback(reg: ModelRegistry, args: argparse.Namespace) -> int:
+def _rollback(reg: ModelStore, args: argparse.Namespace) -> int:
     before = reg.production(args.name)
     v = reg.rollback(args.name)
     if args.json:
@@ -126,7 +126,7 @@ def _rollback(reg: ModelRegistry, args: argparse.Namespace) -> int:
     return _say(f"{v.name} version {v.version} is production again{archived}")
 
 
-def _history(reg: ModelRegistry, args: argparse.Namespace) -> int:
+def _history(reg: ModelStore, args: argparse.Namespace) -> int:
     events = reg.history(args.name)
     if args.json:
         return _json([e.to_dict() for e in events])
@@ -149,12 +149,12 @@ ACTIONS = {
 def run_record(run: Path) -> tuple[str | None, dict[str, Any], dict[str, Any] | None, dict[str, Any]]:
     """(task, metrics, gate, data fingerprints) of a run directory; files it lacks give nothing, so
     any directory can be registered, but a run that is still running or failed is refused."""
-    from rawtune.errors import RegistryError
+    from rawtune.errors import ModelStoreError
 
     manifest, summary = _read_json(run / "manifest.json"), _read_json(run / "metrics.json")
     status = manifest.get("status")
     if status in ("running", "failed"):
-        raise RegistryError(
+        raise ModelStoreError(
             f"{run} is not a finished run (manifest status '{status}'); register it once it is"
         )
     metrics = {k: summary[k] for k in ("dev", "forgetting") if isinstance(summary.get(k), dict)}

@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "run",
         metavar="RUN",
         help="a finished rawtune finetune run directory (or its `export --onnx` dir), or "
-        "models:/NAME[/N|/latest] from the model registry",
+        "models:/NAME[/N|/latest] from the model store",
     )
     p.add_argument("--input", required=True, metavar="FILE")
     p.add_argument("--output", required=True, metavar="FILE", help="JSON lines, one record per input")

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
     from rawtune.cli.overrides import UnknownFlags
-    from rawtune.stages.quickstart import run_quickstart
+    from rawtune.pipeline.quickstart import run_quickstart
 
     if extra:
         raise UnknownFlags(f"unknown arguments: {' '.join(extra)}")

@@ -24,8 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
     from rawtune.cli.overrides import parse_all, split_overrides
+    from rawtune.logs import setup_logging
     from rawtune.pipeline import Pipeline, format_plan
-    from rawtune.stages.common import setup_logging
 
     overrides = parse_all(split_overrides(extra, args.known_flags, dashes_to_underscores=False))
     if args.output:

@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "runs",
         nargs="*",
         metavar="RUN",
-        help="finished run directories (or `export --onnx` dirs), or models:/NAME[/N] registry versions",
+        help="finished run directories (or `export --onnx` dirs), or models:/NAME[/N] versions in the model store",
     )
     p.add_argument(
         "--name",

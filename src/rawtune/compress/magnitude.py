@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from rawtune.errors import ModelError
-from rawtune.modeling.heads import _layers
+from rawtune.modeling.heads import transformer_layers
 
 if TYPE_CHECKING:
     from rawtune.train.loop import StepResult
@@ -27,7 +27,7 @@ def prunable_weights(model: nn.Module) -> dict[str, nn.Parameter]:
     """The weights of the nn.Linear modules inside the transformer layers, by parameter name: not the
     embeddings, the pooler or the task head, whose few weights matter most per parameter."""
     base = getattr(model, getattr(model, "base_model_prefix", ""), model)
-    inside = {id(m) for m in _layers(base).modules()}
+    inside = {id(m) for m in transformer_layers(base).modules()}
     out = {f"{n}.weight": m.weight for n, m in model.named_modules() if id(m) in inside and _is_linear(m)}
     if not out:
         raise ModelError(f"{type(model).__name__}: no nn.Linear weights in its layers to prune")

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from rawtune.compress import pruned_modeling as pm
 from rawtune.errors import ModelError
-from rawtune.modeling.heads import _layers
+from rawtune.modeling.heads import transformer_layers as _layers
 
 Batch = dict[str, Tensor]
 LossFn = Callable[[nn.Module, Batch], Tensor]

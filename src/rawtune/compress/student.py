@@ -13,7 +13,7 @@ from typing import Any
 from torch import nn
 
 from rawtune.errors import ModelError
-from rawtune.modeling.heads import _layers
+from rawtune.modeling.heads import transformer_layers
 
 
 def spread(teacher_layers: int, student_layers: int) -> list[int]:
@@ -33,12 +33,12 @@ def spread(teacher_layers: int, student_layers: int) -> list[int]:
 def keep_layers(model: nn.Module, keep: list[int]) -> nn.Module:
     """A copy of `model` with only the transformer layers `keep` (in that order), config updated."""
     base = getattr(model, "base_model", model)
-    layers = _layers(base)
+    layers = transformer_layers(base)
     bad = [i for i in keep if not 0 <= i < len(layers)]
     if bad or not keep or len(set(keep)) != len(keep):
         raise ModelError(f"teacher layers {keep} are not distinct layers of a {len(layers)}-layer model")
     student = copy.deepcopy(model)
-    old = _layers(getattr(student, "base_model", student))
+    old = transformer_layers(getattr(student, "base_model", student))
     new = nn.ModuleList([old[i] for i in keep])
     for idx, layer in enumerate(new):  # caches and some attention kernels index layers by position
         for m in layer.modules():
@@ -61,7 +61,7 @@ def _replace_module(root: nn.Module, old: nn.Module, new: nn.Module) -> None:
 
 
 def layer_count(model: nn.Module) -> int:
-    return len(_layers(getattr(model, "base_model", model)))
+    return len(transformer_layers(getattr(model, "base_model", model)))
 
 
 def student_from_teacher(

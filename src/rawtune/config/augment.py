@@ -1,17 +1,63 @@
-"""The `rawtune augment` config: a labeled file (CoNLL/JSONL for NER, CSV/TSV/JSONL for
-classification) read, augmented with masked-LM word replacement and entity swaps, and written in
-the same format with the originals kept and `factor` copies of each."""
+"""Data augmentation's options, in one home. `AugmentOptions` are shared by `rawtune augment`
+(`AugmentConfig`, the stage config) and `rawtune finetune --augment N` (`FinetuneAugment`, the
+`augment` section of the fine-tuning config). `rawtune augment` reads a labeled file (CoNLL/JSONL for
+NER, CSV/TSV/JSONL for classification), augments it with masked-LM word replacement and entity
+swaps, and writes it in the same format with the originals kept and `factor` copies of each."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from rawtune import __version__
-from rawtune.config.augmentation import AugmentOptions
-from rawtune.config.base import PathStr, Section, _dotted
-from rawtune.config.schema import STAGES, ModelConfig
+from rawtune._version import __version__
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
+from rawtune.config.model import ModelConfig
+
+METHODS = ("mlm", "swap")
+
+
+class AugmentOptions(Section):
+    factor: int = Field(
+        0, ge=0, le=100, description="Augmented copies of each example, kept beside the original (0: off)."
+    )
+    methods: list[Literal["mlm", "swap"]] = Field(
+        default_factory=lambda: ["mlm"],
+        min_length=1,
+        description="mlm: replace non-entity words with masked-LM samples; swap: replace NER entity "
+        "mentions with mentions of the same type from the same file (NER only; skipped for tables; "
+        "`rawtune augment --entity-swap` adds it).",
+    )
+    fraction: float = Field(
+        0.15, gt=0.0, le=1.0, description="mlm: fraction of the replaceable words changed in each copy."
+    )
+    swap_prob: float = Field(
+        0.3, ge=0.0, le=1.0, description="swap: chance that each entity mention is swapped."
+    )
+    top_k: int = Field(20, ge=1, description="mlm: sample from the k most likely valid replacement words.")
+    temperature: float = Field(1.0, gt=0.0, description="mlm: softmax temperature of the sampling.")
+    batch_size: int = Field(32, ge=1, description="mlm: sentences per masked-LM forward pass.")
+    max_length: int = Field(256, ge=16, le=8192, description="mlm: tokens per input; words past it stay.")
+    seed: int | None = Field(None, description="Seed of the augmentation (default: the run's seed).")
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [s.strip() for s in value.split(",") if s.strip()]
+        if isinstance(value, list) and len(set(value)) != len(value):
+            raise ValueError(f"duplicate methods in {value}")
+        return value
+
+
+class FinetuneAugment(AugmentOptions):
+    """`rawtune finetune --augment N`: the training split (only) gets N augmented copies per example."""
+
+    model: PathStr | None = Field(
+        None,
+        description="Masked LM for the mlm method: hub id, save_pretrained dir or pretrain run "
+        "(default: model.name_or_path, which must then have its MLM head).",
+    )
 
 
 class AugmentDataConfig(Section):
@@ -32,6 +78,7 @@ class AugmentDataConfig(Section):
     label_column: str = Field("label", description="Tables: the label column (copied unchanged).")
 
 
+@STAGES.register("augment")
 class AugmentConfig(AugmentOptions):
     """`rawtune augment`: write an augmented copy of a labeled file."""
 
@@ -52,7 +99,4 @@ class AugmentConfig(AugmentOptions):
         methods = data.get("methods")
         if methods is None or "mlm" in (methods.split(",") if isinstance(methods, str) else methods):
             required.append("model.name_or_path")
-        return [k for k in required if not _dotted(data, k)]
-
-
-STAGES["augment"] = AugmentConfig
+        return [k for k in required if not get_dotted(data, k)]

@@ -6,8 +6,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from rawtune import __version__
-from rawtune.config.base import PathStr, Section, _dotted
+from rawtune._version import __version__
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
 from rawtune.config.train import CompressTrainConfig
 
 
@@ -109,6 +109,7 @@ class PruneConfig(Section):
     )
 
 
+@STAGES.register("compress")
 class CompressConfig(Section):
     """`rawtune compress`: a compressed copy of a fine-tuned run, measured against it and gated."""
 
@@ -180,8 +181,13 @@ class CompressConfig(Section):
 
     @staticmethod
     def missing_required(data: dict) -> list[str]:
-        missing = [k for k in ("parent", "output") if not _dotted(data, k)]
-        distill = any(_dotted(data, f"distill.{k}") for k in ("enabled", "student_layers", "student"))
-        if not (_dotted(data, "quantize") or _dotted(data, "onnx") or distill or _dotted(data, "prune.spec")):
+        missing = [k for k in ("parent", "output") if not get_dotted(data, k)]
+        distill = any(get_dotted(data, f"distill.{k}") for k in ("enabled", "student_layers", "student"))
+        if not (
+            get_dotted(data, "quantize")
+            or get_dotted(data, "onnx")
+            or distill
+            or get_dotted(data, "prune.spec")
+        ):
             missing.append("quantize, onnx, distill or prune.spec")
         return missing

@@ -7,9 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from rawtune import __version__
-from rawtune.config.base import PathStr, Section, _dotted
-from rawtune.config.schema import STAGES
+from rawtune._version import __version__
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
 from rawtune.config.train import FinetuneTrainConfig
 
 
@@ -82,6 +81,7 @@ class ContinualTrainConfig(FinetuneTrainConfig):
     lr: float = Field(3e-5, gt=0.0, description="Peak learning rate.")
 
 
+@STAGES.register("continual")
 class ContinualConfig(Section):
     """`rawtune continual`: the next version of a model from new labeled data."""
 
@@ -109,7 +109,4 @@ class ContinualConfig(Section):
 
     @staticmethod
     def missing_required(data: dict) -> list[str]:
-        return [k for k in ("previous", "output", "data.new") if not _dotted(data, k)]
-
-
-STAGES["continual"] = ContinualConfig
+        return [k for k in ("previous", "output", "data.new") if not get_dotted(data, k)]

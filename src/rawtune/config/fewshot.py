@@ -7,9 +7,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from rawtune import __version__
-from rawtune.config.base import PathStr, Section, _dotted
-from rawtune.config.schema import STAGES, ModelConfig
+from rawtune._version import __version__
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
+from rawtune.config.model import ModelConfig
 from rawtune.config.train import FinetuneTrainConfig
 from rawtune.config.zeroshot import parse_descriptions
 
@@ -80,6 +80,7 @@ class PetConfig(Section):
 METHODS = {"classification": ("setfit", "finetune", "pet"), "ner": ("finetune", "nnshot", "proto")}
 
 
+@STAGES.register("fewshot")
 class FewshotConfig(Section):
     """`rawtune fewshot`: k-shot classification, mean and std over seeds."""
 
@@ -179,7 +180,6 @@ class FewshotConfig(Section):
 
     @staticmethod
     def missing_required(data: dict) -> list[str]:
-        return [k for k in ("output", "data.train", "data.dev", "model.name_or_path") if not _dotted(data, k)]
-
-
-STAGES["fewshot"] = FewshotConfig  # the registration line: load_config("fewshot", ...) finds it
+        return [
+            k for k in ("output", "data.train", "data.dev", "model.name_or_path") if not get_dotted(data, k)
+        ]

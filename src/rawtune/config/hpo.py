@@ -7,11 +7,12 @@ from typing import Literal
 
 from pydantic import Field
 
-from rawtune import __version__
-from rawtune.config.base import PathStr, Section, _dotted
-from rawtune.config.schema import STAGES, FinetuneConfig
+from rawtune._version import __version__
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
+from rawtune.config.schema import FinetuneConfig
 
 
+@STAGES.register("hpo")
 class HpoConfig(Section):
     """`rawtune hpo`: search fine-tuning hyperparameters on the dev metric."""
 
@@ -61,7 +62,4 @@ class HpoConfig(Section):
     @staticmethod
     def missing_required(data: dict) -> list[str]:
         keys = ("output", "space", "finetune.data.train", "finetune.data.dev", "finetune.model.name_or_path")
-        return [k for k in keys if not _dotted(data, k)]
-
-
-STAGES["hpo"] = HpoConfig  # the registration line: load_config("hpo", ...) finds it
+        return [k for k in keys if not get_dotted(data, k)]

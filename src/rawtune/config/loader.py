@@ -12,8 +12,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from rawtune import __version__
-from rawtune.config.schema import STAGES, Section
+from rawtune._version import __version__
+from rawtune.config.base import STAGES, Section
 from rawtune.errors import ConfigError, ConfigIssue
 from rawtune.registry import did_you_mean
 
@@ -21,7 +21,9 @@ Marks = dict[tuple[str, ...], tuple[str, int]]  # key path -> (source, line)
 CLI = "command line"
 
 
-def _read_yaml(path: Path) -> tuple[dict[str, Any], Marks]:
+def read_marked_yaml(path: Path) -> tuple[dict[str, Any], Marks]:
+    """A config file's data and the line of every key in it (for errors that name the line);
+    ConfigError naming the file (and the line) when it is not a YAML mapping without aliases."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -192,7 +194,7 @@ def load_config(
     """Build a validated stage config from (in rising priority) `base`, a YAML `file`, and `overrides`
     (dotted keys, already-parsed values). Raises `ConfigError` listing every problem; `require=False`
     skips the required-keys check (to show defaults)."""
-    schema = STAGES[stage]
+    schema = STAGES.get(stage)
     data: dict[str, Any] = {}
     for key, value in (base or {}).items():  # the Python API accepts nested and dotted keys alike
         _set_dotted(data, key, value) if "." in key else data.update(
@@ -200,7 +202,7 @@ def load_config(
         )
     marks: Marks = {}
     if file is not None:
-        ydata, marks = _read_yaml(Path(file))
+        ydata, marks = read_marked_yaml(Path(file))
         data = _deep_merge(data, ydata)
     for dotted, value in (overrides or {}).items():
         parent = _scalar_parent(data, dotted)

@@ -1,5 +1,5 @@
-"""The config schema of every stage (the tuning and compress sections in config/tuning.py and
-config/compress.py). Defaults live in these modules and only there (never `cfg.get(key, default)`).
+"""The config schema of every stage (the model, tuning, augment and compress sections in their own
+modules). Defaults live in these modules and only there (never `cfg.get(key, default)`).
 
 Why pydantic v2 rather than frozen dataclasses: it validates and coerces nested YAML and CLI strings
 in one pass, reports *every* problem with its location (which we map back to YAML lines), forbids
@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from rawtune import __version__
-from rawtune.config.augmentation import FinetuneAugment
-from rawtune.config.base import PathStr, Section, _dotted
+from rawtune._version import __version__
+from rawtune.config.augment import FinetuneAugment
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
 from rawtune.config.compress import CompressConfig, GateConfig, MeasureConfig
 from rawtune.config.generation import GENERATION_TASKS, GenerationConfig, ScratchTokenizerConfig
+from rawtune.config.model import ModelConfig
 from rawtune.config.train import FinetuneTrainConfig, TrainConfig
 from rawtune.config.tuning import METHOD_LR, TUNING_METHODS, TuningConfig
 
@@ -33,39 +34,6 @@ __all__ = [  # the tuning and compress sections live in their own modules; impor
     "TrainConfig",
     "TuningConfig",
 ]
-
-
-class ModelConfig(Section):
-    name_or_path: PathStr | None = Field(
-        None, description="Hub id, local save_pretrained dir, or a rawtune run dir (its model/ is used)."
-    )
-    init: Literal["pretrained", "scratch"] = Field(
-        "pretrained",
-        description="'scratch': build a fresh model of `arch` with a tokenizer trained on the corpus.",
-    )
-    arch: Literal["bert", "roberta", "gpt2", "t5"] = Field(
-        "bert", description="Scratch only: the architecture (t5: an encoder-decoder, for seq2seq)."
-    )
-    layers: int = Field(4, ge=1, description="Scratch only: transformer layers.")
-    hidden: int = Field(256, ge=8, description="Scratch only: hidden size.")
-    heads: int | None = Field(
-        None, ge=1, description="Scratch only: attention heads (default hidden/64, at least 1)."
-    )
-    intermediate: int | None = Field(None, ge=1, description="Scratch only: FFN size (default 4*hidden).")
-    revision: str | None = None
-    trust_remote_code: bool = Field(
-        False, description="Run code shipped with a hub model. Off unless you ask."
-    )
-    dropout: float | None = Field(
-        None, ge=0.0, lt=1.0, description="Override hidden (residual/embedding) dropout."
-    )
-    attention_dropout: float | None = Field(
-        None,
-        ge=0.0,
-        lt=1.0,
-        description="Override attention-probability dropout. 0 lets PyTorch use its fused attention kernel "
-        "(measured 1.4x faster MiniLM MLM steps on CPU).",
-    )
 
 
 class TokenizerConfig(Section):
@@ -272,6 +240,7 @@ class TaskConfig(Section):
     )
 
 
+@STAGES.register("finetune")
 class FinetuneConfig(Section):
     """`rawtune finetune`: a task head on a backbone, trained on a small labeled set."""
 
@@ -295,9 +264,9 @@ class FinetuneConfig(Section):
     @staticmethod
     def missing_required(data: dict) -> list[str]:
         required = ["output", "data.train"]
-        if _dotted(data, "model.init") in (None, "pretrained"):
+        if get_dotted(data, "model.init") in (None, "pretrained"):
             required.append("model.name_or_path")
-        return [k for k in required if not _dotted(data, k)]
+        return [k for k in required if not get_dotted(data, k)]
 
     @model_validator(mode="before")
     @classmethod
@@ -339,6 +308,7 @@ class FinetuneConfig(Section):
 _SCRATCH_ARCH = {"seq2seq": "t5", "causal": "gpt2"}
 
 
+@STAGES.register("pretrain")
 class PretrainConfig(Section):
     """`rawtune pretrain`: MLM / CLM on raw text, continued or from scratch."""
 
@@ -367,13 +337,6 @@ class PretrainConfig(Section):
         """Keys a runnable config must set. Checked on the raw data by the loader, so that they are
         reported together with any other problem."""
         required = ["output", "data.corpus"]
-        if _dotted(data, "model.init") in (None, "pretrained"):
+        if get_dotted(data, "model.init") in (None, "pretrained"):
             required.append("model.name_or_path")
-        return [k for k in required if not _dotted(data, k)]
-
-
-STAGES: dict[str, type[Section]] = {
-    "pretrain": PretrainConfig,
-    "finetune": FinetuneConfig,
-    "compress": CompressConfig,
-}
+        return [k for k in required if not get_dotted(data, k)]

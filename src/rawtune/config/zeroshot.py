@@ -13,9 +13,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from rawtune import __version__
-from rawtune.config.base import PathStr, Section, _dotted
-from rawtune.config.schema import STAGES, ModelConfig
+from rawtune._version import __version__
+from rawtune.config.base import STAGES, PathStr, Section, get_dotted
+from rawtune.config.model import ModelConfig
 
 METHODS = ("embedding", "cloze", "nli")
 # a method's template when none is given: the cloze prompt, or the NLI hypothesis
@@ -36,6 +36,7 @@ def _split_items(value: Any) -> Any:
     return value
 
 
+@STAGES.register("zeroshot")
 class ZeroshotConfig(Section):
     """`rawtune zeroshot`: classify without training, against label names or descriptions."""
 
@@ -63,7 +64,7 @@ class ZeroshotConfig(Section):
 
     @staticmethod
     def missing_required(data: dict) -> list[str]:
-        return [k for k in ("output", "data.file", "model.name_or_path", "labels") if not _dotted(data, k)]
+        return [k for k in ("output", "data.file", "model.name_or_path", "labels") if not get_dotted(data, k)]
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -171,6 +172,3 @@ def _read_descriptions(path: Path) -> Any:
     ):
         raise ValueError(f"descriptions file {path}: expected a mapping label -> text or list of texts")
     return data
-
-
-STAGES["zeroshot"] = ZeroshotConfig

@@ -24,8 +24,8 @@ import numpy as np
 from rawtune.config.schema import DataConfig
 from rawtune.data.dedupe import repeated_digests
 from rawtune.data.readers.text import iter_documents, sources_fingerprint
+from rawtune.data.tokenization import fast_backend, tokenizer_fingerprint
 from rawtune.errors import DataError
-from rawtune.modeling.tokenizers import fast_backend, tokenizer_fingerprint
 from rawtune.runs.atomic import atomic_dir, write_json
 
 if TYPE_CHECKING:

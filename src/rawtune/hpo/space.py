@@ -94,9 +94,9 @@ def _parse(key: str, spec: Any) -> tuple[Param | None, str | None]:
 def read_space(path: str | Path, base: Any) -> list[Param]:
     """The ranges of `path`, each key a key of the fine-tuning config `base`, every edge value one the
     config accepts. All problems are reported together."""
-    from rawtune.config.loader import _read_yaml, load_config
+    from rawtune.config.loader import load_config, read_marked_yaml
 
-    data, marks = _read_yaml(Path(path))
+    data, marks = read_marked_yaml(Path(path))
     flat = _flatten(data)
     if not flat:
         raise ConfigError([ConfigIssue("-", "the search space is empty", file=str(path), line=1)])
@@ -153,8 +153,8 @@ def _mark(marks: dict[tuple[str, ...], tuple[str, int]], key: str) -> int | None
 
 def baseline(space: list[Param], base: Any) -> dict[str, Any]:
     """The fine-tuning config's own values of the searched keys, those a trial can take."""
-    from rawtune.config.base import _dotted
+    from rawtune.config.base import get_dotted
 
     data = base.model_dump(mode="json")
-    values = {p.key: _dotted(data, p.key) for p in space}
+    values = {p.key: get_dotted(data, p.key) for p in space}
     return {k: v for p, (k, v) in zip(space, values.items()) if p.contains(v)}

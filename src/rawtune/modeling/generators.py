@@ -19,7 +19,7 @@ def build_generator(cfg: Any, src: Source, auto_class_name: str, tokenizer: Any)
     pads with the tokenizer's."""
     import transformers
 
-    from rawtune.tasks.base import pad_id
+    from rawtune.modeling.tokenizers import pad_id
 
     auto = getattr(transformers, auto_class_name)
     if cfg.model.init == "scratch":

@@ -15,7 +15,8 @@ from typing import Any
 
 from torch import nn
 
-from rawtune.config.schema import ModelConfig, TuningConfig
+from rawtune.config.model import ModelConfig
+from rawtune.config.schema import TuningConfig
 from rawtune.errors import ModelError
 from rawtune.modeling.backbone import Source, apply_dropout, load_pretrained
 
@@ -111,7 +112,7 @@ def apply_freezing(model: nn.Module, cfg: TuningConfig) -> dict[str, int]:
             for p in emb.parameters():
                 p.requires_grad_(False)
     if cfg.freeze_layers:
-        layers = _layers(base)
+        layers = transformer_layers(base)
         if cfg.freeze_layers > len(layers):
             raise ModelError(
                 f"tuning.freeze_layers={cfg.freeze_layers} but the model has {len(layers)} layers"
@@ -124,7 +125,9 @@ def apply_freezing(model: nn.Module, cfg: TuningConfig) -> dict[str, int]:
     return {"trainable": trainable, "total": total}
 
 
-def _layers(base: nn.Module) -> nn.ModuleList:
+def transformer_layers(base: nn.Module) -> nn.ModuleList:
+    """The stack of transformer blocks of a base model (BERT's encoder.layer, GPT-2's h, ...), which
+    freezing, gradual unfreezing, pruning and student construction all walk."""
     for name in ("encoder.layer", "layers", "h", "encoder.layers", "transformer.layer"):
         obj: Any = base
         for part in name.split("."):

@@ -7,8 +7,6 @@ offline (and it has the mask token MLM needs).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -16,8 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rawtune.config.schema import DataConfig
+from rawtune.data.corpus import normalize
 from rawtune.data.readers.text import iter_documents
-from rawtune.errors import DataError, ModelError, RunDirError
+from rawtune.data.tokenization import fast_backend
+from rawtune.errors import DataError, RunDirError
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -40,28 +40,6 @@ ROBERTA_SPECIALS = {
     "sep_token": "</s>",
 }
 _WORD = re.compile(r"\w+")
-
-
-def fast_backend(tokenizer: PreTrainedTokenizerFast) -> Tokenizer:
-    """A private copy of the Rust tokenizer without the truncation/padding a saved one may carry."""
-    from tokenizers import Tokenizer
-
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelError(f"a fast (Rust-backed) tokenizer is needed, got {type(tokenizer).__name__}")
-    backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())
-    backend.no_truncation()
-    backend.no_padding()
-    return backend
-
-
-def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerFast) -> str:
-    """sha256 of the tokenizer definition, its added tokens and special-token roles."""
-    specials = {k: str(v) for k, v in sorted(tokenizer.special_tokens_map.items())}
-    added = {str(i): str(t) for i, t in sorted(tokenizer.added_tokens_decoder.items())}
-    payload = json.dumps(
-        {"backend": fast_backend(tokenizer).to_str(), "special": specials, "added": added}, sort_keys=True
-    )
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 def _bert_style(model: Any, lowercase: bool, tokenizer_type: str) -> Tokenizer:
@@ -148,8 +126,6 @@ def _token_id(tok: Tokenizer, token: str) -> int:
 
 
 def _texts(corpus: list[str], cfg: DataConfig, found: list[int]) -> Iterator[str]:
-    from rawtune.data.corpus import normalize  # corpus imports this module
-
     for doc in iter_documents(corpus, cfg):
         text = normalize(doc.text, cfg.normalize)
         if text:
@@ -239,3 +215,11 @@ def _added_token(backend: Tokenizer, word: str) -> Any:
 
     lstrip = type(backend.model).__name__ != "WordPiece"
     return AddedToken(word, single_word=True, lstrip=lstrip, normalized=True)
+
+
+def pad_id(tokenizer: Any) -> int:
+    """The id that pads a batch: the pad token, else end of text (GPT-2 has no pad token), else 0."""
+    for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
+        if tid is not None:
+            return int(tid)
+    return 0

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rawtune.config.schema import ModelConfig
+from rawtune.config.model import ModelConfig
 from rawtune.errors import ModelError
 from rawtune.modeling.backbone import Source, load_pretrained, load_pretrained_with_info
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rawtune import __version__
+from rawtune._version import __version__
 from rawtune.runs.atomic import sha256_file
 
 # keys that do not change what a stage computes (as for --resume), and where it writes

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rawtune import __version__
+from rawtune._version import __version__
 from rawtune.errors import ConfigError, ConfigIssue, GateError, RunDirError
+from rawtune.modeling.backbone import default_model
 from rawtune.pipeline import fingerprint as fpr
-from rawtune.pipeline.execute import execute
-from rawtune.pipeline.kinds import RESUMABLE, complete_config, default_model, missing_inputs, validate
+from rawtune.pipeline.kinds import KINDS, complete_config, execute, missing_inputs, validate
 from rawtune.pipeline.spec import BASE, REF, PipelineSpec, StageSpec, read_pipeline, references, stage_line
 from rawtune.runs.atomic import write_json
 from rawtune.runs.rundir import COMPLETE, RunDir
@@ -163,7 +163,8 @@ class Pipeline:
 
     def _decide(self, step: Step, prev: dict[str, Any] | None, executing: set[str]) -> Step:
         st = step.stage
-        if st.kind == "serve":
+        kind = KINDS.get(st.kind)
+        if kind.serves:
             step.action = "serve"
             return step
         run = RunDir(self.run_dir(st.name))
@@ -182,7 +183,7 @@ class Pipeline:
             step.action, step.reasons = "skip", ["complete"]
         elif same and status == "rejected":
             step.action, step.reasons = "rejected", [run.manifest().get("error", "rejected by the gate")]
-        elif same and status is not None and st.kind in RESUMABLE and _resumable(run, st.kind):
+        elif same and status is not None and kind.resumable and kind.resumable(run):
             step.action, step.reasons = "resume", [f"{status} last time: resume from its last checkpoint"]
         elif run.path.exists():
             step.action = "rerun"
@@ -277,8 +278,7 @@ class Pipeline:
     def _model_of(self, name: str) -> str:
         """What a downstream stage loads from stage `name`: its run directory (an export stage's
         model is the exported directory inside it)."""
-        kind = self.spec.stage(name).kind
-        return str(self.run_dir(name) / "model") if kind == "export" else str(self.run_dir(name))
+        return str(self.run_dir(name) / KINDS.get(self.spec.stage(name).kind).model)
 
     def _execute(
         self, step: Step, entry: dict[str, Any], state: dict[str, Any], outputs, progress: bool
@@ -340,22 +340,10 @@ class Pipeline:
             )
 
     def _serve(self, step: Step) -> None:
-        from rawtune.config.serve import ServeConfig
-        from rawtune.serve.server import serve
-
         cfg = self._config(
             step.stage, step.index, source=self._model_of, ref=lambda s, k: self._actual(s, k, {})
         )
-        runs = cfg.pop("runs")
-        serve(runs, ServeConfig(**cfg))
-
-
-def _resumable(run: RunDir, kind: str) -> bool:
-    if kind == "learning_curve":
-        return True
-    from rawtune.runs.checkpoint import latest_verified
-
-    return latest_verified(run.checkpoints_dir, lambda msg: None) is not None
+        execute(step.stage.kind, cfg, resume=False, progress=False)
 
 
 @contextlib.contextmanager

@@ -25,19 +25,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from rawtune.errors import ConfigError, ConfigIssue
+from rawtune.pipeline.kinds import KINDS
 from rawtune.registry import did_you_mean
 
-KINDS = (
-    "prepare",
-    "tokenizer",
-    "pretrain",
-    "finetune",
-    "learning_curve",
-    "evaluate",
-    "compress",
-    "export",
-    "serve",
-)
 BASE = "base"  # `from: base`: the pipeline's model, for a stage that lists several sources
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 REF = re.compile(r"\$\{([a-z0-9][a-z0-9_-]*)(?:\.([A-Za-z0-9_]+))?\}")
@@ -48,7 +38,7 @@ class StageSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str = Field(description="Stage name: its run directory under the pipeline's output.")
-    kind: Literal[KINDS]  # type: ignore[valid-type]
+    kind: Literal[tuple(KINDS.names())]  # type: ignore[valid-type]
     from_: str | list[str] | None = Field(
         None,
         alias="from",

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from rawtune import __version__
+from rawtune._version import __version__
 from rawtune.reporting.markup import Raw, esc
 
 CSS = """

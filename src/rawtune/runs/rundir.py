@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rawtune import __version__
+from rawtune._version import __version__
 from rawtune.errors import RunDirError
 from rawtune.runs.atomic import hash_tree, write_json, write_text
 from rawtune.runs.faults import act, armed, fault

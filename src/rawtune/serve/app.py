@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from rawtune import __version__
+from rawtune._version import __version__
 from rawtune.config.serve import ServeConfig
 from rawtune.errors import MissingExtraError, RawtuneError
 

@@ -28,10 +28,10 @@ def serve(runs: Mapping[str, str | os.PathLike], settings: ServeConfig) -> int:
         import uvicorn
     except ImportError:
         raise MissingExtraError("uvicorn", "serve") from None
+    from rawtune.logs import setup_logging
     from rawtune.serve.app import create_app  # MissingExtraError without fastapi
     from rawtune.serve.backends import apply_backend, backend_device
     from rawtune.serve.predictor import Predictor
-    from rawtune.stages.common import setup_logging
 
     setup_logging()
     device = backend_device(settings.backend, settings.device)  # refuses int8/onnx off the CPU

@@ -12,8 +12,9 @@ from typing import Any
 
 from rawtune.config.augment import AugmentConfig
 from rawtune.errors import DataError, RunDirError
+from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_json, write_text
-from rawtune.stages.common import coerce_config, setup_logging
+from rawtune.stages.common import coerce_config
 
 log = logging.getLogger("rawtune")
 

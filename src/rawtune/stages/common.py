@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import yaml
 from rawtune.config.loader import load_config
 from rawtune.config.schema import Section, TrainConfig
 from rawtune.errors import CheckpointError, ConfigError, ConfigIssue, RawtuneError
+from rawtune.logs import setup_logging
 from rawtune.runs.rundir import COMPLETE, RunDir
 
 log = logging.getLogger("rawtune")
@@ -36,33 +36,6 @@ def coerce_config(stage: str, config: Any) -> Any:
     if isinstance(config, dict):
         return load_config(stage, base=config)
     raise TypeError(f"config must be a {stage} config, a dict or a YAML path, not {type(config).__name__}")
-
-
-class _Stderr(logging.StreamHandler):
-    """Writes to whatever sys.stderr is now (not the one at set-up), so redirection keeps working."""
-
-    @property  # type: ignore[override]
-    def stream(self):
-        return sys.stderr
-
-    @stream.setter
-    def stream(self, value) -> None:
-        pass
-
-
-def setup_logging(logfile: Path | None = None) -> None:
-    log.setLevel(logging.INFO)
-    if not any(isinstance(h, _Stderr) for h in log.handlers):
-        h = _Stderr()
-        h.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(h)
-    if logfile is not None:
-        for h in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
-            log.removeHandler(h)
-            h.close()
-        fh = logging.FileHandler(logfile, encoding="utf-8")
-        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-        log.addHandler(fh)
 
 
 def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

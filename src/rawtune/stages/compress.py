@@ -36,10 +36,11 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
     from rawtune.compress import gate, measure
     from rawtune.config.loader import dump_config
     from rawtune.errors import ConfigError, ConfigIssue, DataError, GateError
+    from rawtune.logs import setup_logging
     from rawtune.runs.atomic import atomic_dir
     from rawtune.runs.rundir import RunDir
     from rawtune.serve.predictor import Predictor
-    from rawtune.stages.common import coerce_config, prepare_run, records_failure, setup_logging
+    from rawtune.stages.common import coerce_config, prepare_run, records_failure
     from rawtune.tasks.base import Inference
 
     cfg: CompressConfig = coerce_config("compress", config)

@@ -125,9 +125,9 @@ def _student(cfg: CompressConfig, parent: Any) -> tuple[nn.Module, list[int], di
         for p in student.parameters():
             p.requires_grad_(True)
         return student, keep, {"from": "teacher layers", **describe(student, keep)}
+    from rawtune.data.tokenization import tokenizer_fingerprint
     from rawtune.modeling.backbone import load_tokenizer, resolve
     from rawtune.modeling.heads import build_task_model
-    from rawtune.modeling.tokenizers import tokenizer_fingerprint
 
     src = resolve(d.student)
     if tokenizer_fingerprint(load_tokenizer(src.ref)) != tokenizer_fingerprint(parent.tokenizer):

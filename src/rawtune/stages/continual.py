@@ -21,12 +21,12 @@ from typing import Any
 
 import yaml
 
-import rawtune.config.continual  # noqa: F401  (registers the stage's config)
 from rawtune.config.continual import ContinualConfig
 from rawtune.errors import ConfigError, ConfigIssue, DataError
+from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_json
 from rawtune.runs.rundir import RunDir
-from rawtune.stages.common import coerce_config, setup_logging
+from rawtune.stages.common import coerce_config
 
 log = logging.getLogger("rawtune")
 READER_KEYS = ("token_column", "tag_column", "scheme", "repair_tags", "text_column", "text_b_column")
@@ -127,9 +127,9 @@ def _register(cfg: ContinualConfig, run: RunDir, previous: Path) -> Any:
     if registered); promoted when asked and the gate passed."""
     import json
 
-    from rawtune.versions import ModelRegistry
+    from rawtune.versions import ModelStore
 
-    reg = ModelRegistry()
+    reg = ModelStore()
     metrics = json.loads(run.metrics_json.read_text())
     known = reg.list(cfg.name) if cfg.name in reg.names() else []  # a new name starts at version 1
     parents = [v.version for v in known if Path(v.run).resolve() == previous.resolve()]
@@ -192,9 +192,9 @@ def _already_used(cfg: ContinualConfig, chain: list[dict[str, Any]], sha: str) -
             )
             return True
     if cfg.name:
-        from rawtune.versions import ModelRegistry
+        from rawtune.versions import ModelStore
 
-        hit = ModelRegistry().find_data(cfg.name, "new_data_sha256", sha)
+        hit = ModelStore().find_data(cfg.name, "new_data_sha256", sha)
         if hit is not None:
             log.info(
                 "--if-new: %s was already used by %s version %d; nothing to do",

@@ -156,9 +156,8 @@ def _files(d: Diagnosis, run: RunDir, manifest: dict[str, Any]) -> None:
 def _config(d: Diagnosis, run: RunDir, manifest: dict[str, Any]) -> Any:
     import yaml
 
-    import rawtune.config  # noqa: F401  (registers every stage's schema)
+    from rawtune.config.base import STAGES
     from rawtune.config.loader import load_config
-    from rawtune.config.schema import STAGES
     from rawtune.errors import ConfigError
     from rawtune.stages.common import config_fingerprint
 

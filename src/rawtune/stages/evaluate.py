@@ -24,8 +24,8 @@ def evaluate_run(
     """Metrics of RUN's model on `data`, and the report directory (RUN/eval/<name>, or
     `out_root`/<name> when the report belongs elsewhere, e.g. to a pipeline's evaluate stage)."""
     from rawtune.evaluation.report import write_report
+    from rawtune.logs import setup_logging
     from rawtune.serve.predictor import Predictor
-    from rawtune.stages.common import setup_logging
     from rawtune.stages.finetune import _report_task
     from rawtune.tasks.base import Inference
 

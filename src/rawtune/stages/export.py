@@ -33,10 +33,10 @@ def export_run(
 ) -> dict[str, Any]:
     import torch
 
+    from rawtune.logs import setup_logging
     from rawtune.modeling.backbone import load_tokenizer
     from rawtune.runs.atomic import atomic_dir
     from rawtune.runs.rundir import RunDir
-    from rawtune.stages.common import setup_logging
     from rawtune.tuning.io import has_adapter, load_adapter, read_meta
     from rawtune.tuning.io import merge as merge_model
 

@@ -15,14 +15,14 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-import rawtune.config.fewshot  # noqa: F401  (registers the "fewshot" stage)
 from rawtune.config.fewshot import FewshotConfig
 from rawtune.config.loader import dump_config, load_config
 from rawtune.data.kshot import entity_types
 from rawtune.errors import CheckpointError, ConfigError, ConfigIssue, DataError
+from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_json, write_text
 from rawtune.runs.rundir import COMPLETE, RunDir
-from rawtune.stages.common import check_same_config, coerce_config, setup_logging
+from rawtune.stages.common import check_same_config, coerce_config
 
 log = logging.getLogger("rawtune")
 SUMMARY_KEYS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "f1", "precision", "recall", "loss")

@@ -14,6 +14,7 @@ from rawtune.config.loader import dump_config
 from rawtune.config.schema import FinetuneConfig
 from rawtune.errors import DataError
 from rawtune.evaluation.datastats import data_statistics
+from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_json, write_text
 from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import (
@@ -24,7 +25,6 @@ from rawtune.stages.common import (
     make_accelerator,
     open_run,
     records_failure,
-    setup_logging,
 )
 
 log = logging.getLogger("rawtune")
@@ -109,9 +109,9 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
     from transformers.utils import logging as hf_logging
 
     from rawtune.data.batching import ShuffledBatches
+    from rawtune.data.tokenization import tokenizer_fingerprint
     from rawtune.modeling.backbone import Source, load_tokenizer, resolve
     from rawtune.modeling.heads import build_task_model
-    from rawtune.modeling.tokenizers import tokenizer_fingerprint
     from rawtune.tasks.base import Inference, get_task
     from rawtune.train.fit import fit
     from rawtune.tuning import apply as apply_tuning

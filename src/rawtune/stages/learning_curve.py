@@ -56,7 +56,8 @@ def run_learning_curve(
     fewer optimizer steps trains for `min_steps` (1 % of the data for 3 epochs is a handful of steps,
     which would measure too little training rather than too little data)."""
     from rawtune.config.loader import dump_config
-    from rawtune.stages.common import coerce_config, setup_logging
+    from rawtune.logs import setup_logging
+    from rawtune.stages.common import coerce_config
 
     cfg = coerce_config("finetune", config)
     setup_logging()

@@ -72,11 +72,12 @@ def run_pet(
     import torch
 
     from rawtune.evaluation.metrics import classification_metrics
+    from rawtune.logs import setup_logging
     from rawtune.modeling.backbone import load_tokenizer, resolve
     from rawtune.modeling.mlm import load_trained_mlm
-    from rawtune.stages.common import records_failure, setup_logging
+    from rawtune.modeling.tokenizers import pad_id
+    from rawtune.stages.common import records_failure
     from rawtune.stages.setfit import create_run, write_reports
-    from rawtune.tasks.base import pad_id
     from rawtune.tasks.prompt_cls import PromptLoss, encode_prompts, predict_ids, verbalizer_ids
 
     src = resolve(cfg.model.name_or_path)

@@ -10,6 +10,7 @@ from typing import Any
 from rawtune.config.loader import dump_config
 from rawtune.config.schema import PretrainConfig
 from rawtune.errors import ModelError
+from rawtune.logs import setup_logging
 from rawtune.runs.atomic import atomic_dir
 from rawtune.runs.rundir import RunDir
 from rawtune.stages.common import (
@@ -20,7 +21,6 @@ from rawtune.stages.common import (
     make_accelerator,
     open_run,
     records_failure,
-    setup_logging,
 )
 
 log = logging.getLogger("rawtune")
@@ -97,8 +97,8 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
 
     from rawtune.data.batching import SequentialBatches, ShuffledBatches
     from rawtune.data.corpus import BlockSet, build_corpus
+    from rawtune.data.tokenization import tokenizer_fingerprint
     from rawtune.modeling.backbone import build_lm, resolve
-    from rawtune.modeling.tokenizers import tokenizer_fingerprint
     from rawtune.tasks.lm import LanguageModeling
     from rawtune.train.evaluate import evaluate_module
     from rawtune.train.fit import fit

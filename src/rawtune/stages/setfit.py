@@ -54,8 +54,8 @@ def _train(
     resume: bool,
 ):
     from rawtune.data.batching import ShuffledBatches
+    from rawtune.modeling.tokenizers import pad_id
     from rawtune.stages.common import config_fingerprint, make_accelerator
-    from rawtune.tasks.base import pad_id
     from rawtune.tasks.contrastive import CosinePairLoss, PairCollator, make_pairs
     from rawtune.train.fit import fit
 
@@ -104,8 +104,9 @@ def run_setfit(
     import torch
     from transformers import AutoModel
 
+    from rawtune.logs import setup_logging
     from rawtune.modeling.backbone import load_pretrained, load_tokenizer, resolve
-    from rawtune.stages.common import records_failure, setup_logging
+    from rawtune.stages.common import records_failure
 
     src = resolve(cfg.model.name_or_path)
     tokenizer = load_tokenizer(src.ref, cfg.model)

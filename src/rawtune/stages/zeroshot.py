@@ -14,9 +14,10 @@ from typing import Any
 from rawtune.config.loader import dump_config
 from rawtune.config.zeroshot import ZeroshotConfig
 from rawtune.errors import DataError
+from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_text
 from rawtune.runs.rundir import RunDir
-from rawtune.stages.common import coerce_config, records_failure, setup_logging
+from rawtune.stages.common import coerce_config, records_failure
 
 log = logging.getLogger("rawtune")
 

@@ -51,18 +51,20 @@ class LabeledTask(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
-TASKS: Registry[Callable[..., LabeledTask]] = Registry("task")
+# each module registers its tasks (`@TASKS.register("ner")`); the first lookup imports them all
+TASKS: Registry[Callable[..., LabeledTask]] = Registry(
+    "task",
+    members=(
+        "rawtune.tasks.causal",
+        "rawtune.tasks.classify",
+        "rawtune.tasks.ner",
+        "rawtune.tasks.qa",
+        "rawtune.tasks.relations",
+        "rawtune.tasks.seq2seq",
+    ),
+)
 
 
 def get_task(cfg: Any) -> LabeledTask:
-    """The task of a FinetuneConfig (importing the task modules registers them)."""
-    from rawtune.tasks import causal, classify, ner, qa, relations, seq2seq  # noqa: F401
-
+    """The task of a FinetuneConfig."""
     return TASKS.get(cfg.task.name)(cfg)
-
-
-def pad_id(tokenizer: Any) -> int:
-    for tid in (tokenizer.pad_token_id, tokenizer.eos_token_id, 0):
-        if tid is not None:
-            return int(tid)
-    return 0

@@ -9,7 +9,8 @@ from typing import Any
 from torch import nn
 
 from rawtune.errors import ModelError
-from rawtune.tasks.base import TASKS, pad_id
+from rawtune.modeling.tokenizers import pad_id
+from rawtune.tasks.base import TASKS
 from rawtune.tasks.features import IGNORE, PadCollator
 from rawtune.tasks.generation import GenerationTask
 

@@ -9,7 +9,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from rawtune.tasks.base import TASKS, Inference, pad_id
+from rawtune.modeling.tokenizers import pad_id
+from rawtune.tasks.base import TASKS, Inference
 from rawtune.tasks.features import PadCollator, forward_batches
 from rawtune.tasks.ner import balanced_weights
 from rawtune.tasks.sequence_classification import SequenceClassifierLoss, TextDecoder, encode_texts

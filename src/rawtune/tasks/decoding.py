@@ -82,7 +82,7 @@ def generate_texts(
     """`model.generate(**kwargs)` for each prompt (token ids), decoded without special tokens, in
     the prompts' order. Decoder-only models (`left_pad`) get left-padded prompts and return only
     what follows them. `seed`: torch seed set for the pass (sampling), the caller's RNG untouched."""
-    from rawtune.tasks.base import pad_id
+    from rawtune.modeling.tokenizers import pad_id
 
     if not prompts:
         return []

@@ -18,7 +18,7 @@ from rawtune.tasks.masking import IGNORE, mask_tokens
 
 # Module of each architecture that maps hidden states [*, H] to vocabulary logits [*, V]; with it the
 # MLM loss is computed at masked positions only (~15 %), skipping most of the output projection.
-_MLM_HEADS = {
+MLM_HEADS = {
     "bert": "cls",
     "roberta": "lm_head",
     "xlm-roberta": "lm_head",
@@ -29,56 +29,11 @@ _MLM_HEADS = {
     "xmod": "lm_head",
 }
 
-OBJECTIVES: Registry[type[nn.Module]] = Registry("objective")
-
-
-def _outputs(logits: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
-    loss_sum = F.cross_entropy(logits.float(), target, reduction="sum")
-    count = int(target.numel())
-    return {
-        "loss": loss_sum / max(count, 1),
-        "loss_sum": loss_sum.detach(),
-        "count": count,
-        "correct": (logits.detach().argmax(-1) == target).sum(),
-    }
-
-
-@OBJECTIVES.register("mlm")
-class MaskedLM(nn.Module):
-    def __init__(self, model: nn.Module, sparse_head: bool = True):
-        super().__init__()
-        self.model = model
-        name = _MLM_HEADS.get(getattr(model.config, "model_type", ""))
-        self.sparse = bool(sparse_head and name and hasattr(model, name))
-        self._head_name = name
-
-    def forward(
-        self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None
-    ) -> dict[str, Any]:
-        selected = labels != IGNORE
-        if self.sparse:
-            hidden = self.model.base_model(
-                input_ids=input_ids, attention_mask=attention_mask
-            ).last_hidden_state
-            logits = getattr(self.model, self._head_name)(hidden[selected])
-        else:
-            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[selected]
-        return _outputs(logits, labels[selected])
-
-
-@OBJECTIVES.register("clm")
-class CausalLM(nn.Module):
-    def __init__(self, model: nn.Module, sparse_head: bool = True):
-        super().__init__()
-        self.model = model
-
-    def forward(
-        self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None
-    ) -> dict[str, Any]:
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
-        target = labels[:, 1:]
-        selected = target != IGNORE
-        return _outputs(logits[selected], target[selected])
+# A registered objective is a training module class, built as `cls(model, sparse_head=...)`, whose
+# `collator` attribute is the class of its collator, built as `collator(tokenizer, cfg, seed, salt)`.
+OBJECTIVES: Registry[type[nn.Module]] = Registry(
+    "objective", members=("rawtune.tasks.lm", "rawtune.tasks.span")
+)
 
 
 class LMCollator:
@@ -126,6 +81,59 @@ class LMCollator:
         return batch
 
 
+def _outputs(logits: torch.Tensor, target: torch.Tensor) -> dict[str, Any]:
+    loss_sum = F.cross_entropy(logits.float(), target, reduction="sum")
+    count = int(target.numel())
+    return {
+        "loss": loss_sum / max(count, 1),
+        "loss_sum": loss_sum.detach(),
+        "count": count,
+        "correct": (logits.detach().argmax(-1) == target).sum(),
+    }
+
+
+@OBJECTIVES.register("mlm")
+class MaskedLM(nn.Module):
+    collator = LMCollator
+
+    def __init__(self, model: nn.Module, sparse_head: bool = True):
+        super().__init__()
+        self.model = model
+        name = MLM_HEADS.get(getattr(model.config, "model_type", ""))
+        self.sparse = bool(sparse_head and name and hasattr(model, name))
+        self._head_name = name
+
+    def forward(
+        self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> dict[str, Any]:
+        selected = labels != IGNORE
+        if self.sparse:
+            hidden = self.model.base_model(
+                input_ids=input_ids, attention_mask=attention_mask
+            ).last_hidden_state
+            logits = getattr(self.model, self._head_name)(hidden[selected])
+        else:
+            logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[selected]
+        return _outputs(logits, labels[selected])
+
+
+@OBJECTIVES.register("clm")
+class CausalLM(nn.Module):
+    collator = LMCollator
+
+    def __init__(self, model: nn.Module, sparse_head: bool = True):
+        super().__init__()
+        self.model = model
+
+    def forward(
+        self, input_ids: torch.Tensor, labels: torch.Tensor, attention_mask: torch.Tensor | None = None
+    ) -> dict[str, Any]:
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
+        target = labels[:, 1:]
+        selected = target != IGNORE
+        return _outputs(logits[selected], target[selected])
+
+
 @dataclass
 class LanguageModeling:
     cfg: ObjectiveConfig
@@ -144,17 +152,11 @@ class LanguageModeling:
             )
 
     def module(self, model: nn.Module) -> nn.Module:
-        if self.cfg.name == "span":
-            from rawtune.tasks import span  # noqa: F401  (registers the objective)
         return OBJECTIVES.get(self.cfg.name)(model, sparse_head=self.cfg.sparse_head)
 
     def collator(self, seed: int, train: bool) -> Any:
         salt = self.TRAIN_SALT if train else self.EVAL_SALT
-        if self.cfg.name == "span":
-            from rawtune.tasks.span import SpanCollator
-
-            return SpanCollator(self.tokenizer, self.cfg, seed, salt)
-        return LMCollator(self.tokenizer, self.cfg, seed, salt)
+        return OBJECTIVES.get(self.cfg.name).collator(self.tokenizer, self.cfg, seed, salt)
 
     @staticmethod
     def finalize(metrics: dict[str, Any]) -> dict[str, Any]:

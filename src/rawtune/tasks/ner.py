@@ -8,7 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from rawtune.tasks.base import TASKS, Inference, pad_id
+from rawtune.modeling.tokenizers import pad_id
+from rawtune.tasks.base import TASKS, Inference
 from rawtune.tasks.features import PadCollator, forward_batches
 from rawtune.tasks.token_classification import (
     IGNORE,

@@ -10,7 +10,8 @@ from typing import Any
 from torch import nn
 
 from rawtune.errors import DataError
-from rawtune.tasks.base import TASKS, Inference, pad_id
+from rawtune.modeling.tokenizers import pad_id
+from rawtune.tasks.base import TASKS, Inference
 from rawtune.tasks.features import forward_batches
 from rawtune.tasks.qa_decode import Decision, SpanDecoder
 from rawtune.tasks.qa_features import QACollator, QuestionAnsweringLoss, encode_questions

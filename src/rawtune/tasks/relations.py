@@ -14,7 +14,8 @@ from typing import Any
 from torch import nn
 
 from rawtune.errors import DataError
-from rawtune.tasks.base import TASKS, Inference, pad_id
+from rawtune.modeling.tokenizers import pad_id
+from rawtune.tasks.base import TASKS, Inference
 from rawtune.tasks.features import forward_batches
 from rawtune.tasks.ner import balanced_weights
 from rawtune.tasks.relation_features import PairDecoder, RelationCollator, RelationLoss, encode_pairs
@@ -97,9 +98,8 @@ class RelationTask:
         embeddings exist only in a saved whole model, so a method that keeps only an adapter on the
         base model (prompt, prefix, adapter) is refused."""
         from rawtune.errors import ConfigError, ConfigIssue
-        from rawtune.tuning.base import METHODS, _register
+        from rawtune.tuning.base import METHODS
 
-        _register()
         method = METHODS.get(self.cfg.tuning.method)
         if method.adapter and not method.mergeable:
             raise ConfigError(

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rawtune.tasks.base import TASKS, pad_id
+from rawtune.modeling.tokenizers import pad_id
+from rawtune.tasks.base import TASKS
 from rawtune.tasks.features import IGNORE
 from rawtune.tasks.generation import GenerationTask
 

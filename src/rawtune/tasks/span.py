@@ -110,5 +110,7 @@ class SpanCollator:
 class SpanLM(Seq2SeqLoss):
     """The `span` objective's training module: the decoder's loss on every target token."""
 
+    collator = SpanCollator
+
     def __init__(self, model: Any, sparse_head: bool = True):
         super().__init__(model)

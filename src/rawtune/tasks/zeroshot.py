@@ -142,9 +142,9 @@ def cloze_prompts(tokenizer: Any, texts: Sequence[str], template: str, max_lengt
 
 def mlm_head(model: Any) -> Any | None:
     """The module mapping hidden states to vocabulary logits, where the architecture is known."""
-    from rawtune.tasks.lm import _MLM_HEADS
+    from rawtune.tasks.lm import MLM_HEADS
 
-    name = _MLM_HEADS.get(getattr(model.config, "model_type", ""))
+    name = MLM_HEADS.get(getattr(model.config, "model_type", ""))
     return getattr(model, name, None) if name else None
 
 

@@ -30,7 +30,14 @@ class TuningMethod(Protocol):
         ...
 
 
-METHODS: Registry[TuningMethod] = Registry("tuning method")
+# each module registers its method (`@METHODS.register("lora")`); the first lookup imports them all
+METHODS: Registry[TuningMethod] = Registry(
+    "tuning method",
+    members=tuple(
+        f"rawtune.tuning.{m}"
+        for m in ("bitfit", "bottleneck", "freeze", "full", "ia3", "lora", "prefix", "prompt")
+    ),
+)
 
 
 @dataclass
@@ -45,10 +52,6 @@ class Tuned:
     callbacks: list[Any] = field(default_factory=list)  # training callbacks (gradual unfreezing)
 
 
-def _register() -> None:
-    from rawtune.tuning import bitfit, bottleneck, freeze, full, ia3, lora, prefix, prompt  # noqa: F401
-
-
 def apply(
     model: nn.Module,
     cfg: TuningConfig,
@@ -59,7 +62,6 @@ def apply(
 ) -> Tuned:
     """Apply `cfg.method` to a task model built by `modeling.heads.build_task_model`. `tokens`: input
     embedding rows that must train whatever the method (tokens the task added, e.g. entity markers)."""
-    _register()
     method = METHODS.get(cfg.method)
     base = {"ref": base_ref, "fingerprint": backbone_fingerprint(model)} if method.adapter else None
     extra = {"tokens": tokens} if tokens and getattr(method, "trains_tokens", False) else {}

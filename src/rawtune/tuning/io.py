@@ -108,7 +108,7 @@ def load_adapter(adapter_dir: Path, base: str | None = None) -> nn.Module:
     Refused when the base's weights are not those the adapter was trained on."""
     from rawtune.config.schema import TuningConfig
     from rawtune.modeling.heads import load_task_model
-    from rawtune.tuning.base import METHODS, _register
+    from rawtune.tuning.base import METHODS
 
     meta = read_meta(adapter_dir)
     expected = meta["base"]
@@ -124,7 +124,6 @@ def load_adapter(adapter_dir: Path, base: str | None = None) -> nn.Module:
             f"{expected['fingerprint']}), but {ref} has fingerprint {actual}: a different model"
         )
     if meta["format"] == "rawtune":
-        _register()
         method = METHODS.get(meta["method"])
         model = method.apply(model, TuningConfig(**meta["options"]), max_length=None)
         return native.load(model, adapter_dir)

@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from rawtune.errors import ModelError
-from rawtune.modeling.heads import _layers
+from rawtune.modeling.heads import transformer_layers
 
 log = logging.getLogger("rawtune")
 
@@ -28,7 +28,7 @@ class GradualUnfreezing:
         base = getattr(model, prefix, None) if prefix else None
         if base is None:
             raise ModelError(f"gradual unfreezing: cannot find the backbone of {type(model).__name__}")
-        layers = list(_layers(base))
+        layers = list(transformer_layers(base))
         in_layers = {id(p) for layer in layers for p in layer.parameters()}
         emb = getattr(base, "embeddings", None) or base.get_input_embeddings()
         in_emb = {id(p) for p in emb.parameters()}

@@ -1,4 +1,4 @@
-"""What the registry stores, as values: a `Version` (one run directory under a name) and an `Event`
+"""What the model store holds, as values: a `Version` (one run directory under a name) and an `Event`
 (an entry of the audit log), plus the model-name rule. Kept apart from the SQLite code so that
 callers can type against them without opening a database."""
 
@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from rawtune.errors import RegistryError
+from rawtune.errors import ModelStoreError
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 Status = Literal["candidate", "production", "archived"]
@@ -58,7 +58,7 @@ class Event:
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME.match(name):
-        raise RegistryError(
+        raise ModelStoreError(
             f"{name!r} is not a usable model name: start with a letter or digit, then letters, digits, "
             "'.', '_' or '-' (128 characters at most)"
         )

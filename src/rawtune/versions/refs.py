@@ -1,4 +1,4 @@
-"""`models:/NAME[/N|/latest]`: a registry version wherever a run directory is expected (serve,
+"""`models:/NAME[/N|/latest]`: a version in the model store wherever a run directory is expected (serve,
 predict), so deployments name "the production sst2 model" instead of a path that changes with every
 retraining."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rawtune.errors import RegistryError
+from rawtune.errors import ModelStoreError
 from rawtune.versions.records import check_name
 
 PREFIX = "models:/"
@@ -20,14 +20,14 @@ def parse_model_ref(ref: str) -> tuple[str, int | str | None]:
     """(name, selector): selector None = production, an int = that version, "latest" = the newest."""
     parts = ref[len(PREFIX) :].split("/")
     if len(parts) > 2 or not parts[0]:
-        raise RegistryError(f"{ref!r}: expected models:/NAME, models:/NAME/VERSION or models:/NAME/latest")
+        raise ModelStoreError(f"{ref!r}: expected models:/NAME, models:/NAME/VERSION or models:/NAME/latest")
     name = check_name(parts[0])
     if len(parts) == 1:
         return name, None
     if parts[1] == "latest":
         return name, "latest"
     if not parts[1].isdigit() or int(parts[1]) < 1:
-        raise RegistryError(f"{ref!r}: the version must be a number from 1 or 'latest', not {parts[1]!r}")
+        raise ModelStoreError(f"{ref!r}: the version must be a number from 1 or 'latest', not {parts[1]!r}")
     return name, int(parts[1])
 
 
@@ -36,14 +36,14 @@ def resolve_model_ref(ref: str, registry: str | Path | None = None) -> str:
     `registry`: the registry file (default: $RAWTUNE_REGISTRY or ~/.local/share/rawtune/registry.db)."""
     if not is_model_ref(ref):
         return ref
-    from rawtune.versions.store import ModelRegistry
+    from rawtune.versions.store import ModelStore
 
     name, selector = parse_model_ref(ref)
-    with ModelRegistry(registry, create=False) as reg:
+    with ModelStore(registry, create=False) as reg:
         if selector is None:
             version = reg.production(name)
             if version is None:
-                raise RegistryError(
+                raise ModelStoreError(
                     f"{ref}: '{name}' has no production version; promote one "
                     f"(rawtune models promote {name}) or name a version: {PREFIX}{name}/N"
                 )

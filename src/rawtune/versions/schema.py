@@ -1,4 +1,4 @@
-"""Opening the registry's SQLite file: where it lives, the connection settings that make several
+"""Opening the model store's SQLite file (the CLI's registry file): where it lives, the connection settings that make several
 processes safe writers, and the schema with its migrations.
 
 Why these settings: WAL lets readers (a server resolving `models:/NAME`) run while a writer commits;
@@ -13,13 +13,13 @@ import os
 import sqlite3
 from pathlib import Path
 
-from rawtune.errors import RegistryError
+from rawtune.errors import ModelStoreError
 
 BUSY_TIMEOUT_S = 30.0
 SCHEMA_VERSION = 1
 
-# MIGRATIONS[n] takes a registry from schema n-1 to n (0 = an empty file); they run in one
-# transaction, so a registry is never left half-migrated. Later schemas append here.
+# MIGRATIONS[n] takes a store from schema n-1 to n (0 = an empty file); they run in one
+# transaction, so a store is never left half-migrated. Later schemas append here.
 MIGRATIONS: dict[int, list[str]] = {
     1: [
         "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -61,23 +61,23 @@ def default_path() -> Path:
 
 
 def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
-    """An autocommit connection (transactions are explicit) to a registry at the current schema;
-    RegistryError naming `path` when it is missing (create=False), not SQLite, or not a registry."""
+    """An autocommit connection (transactions are explicit) to a store at the current schema;
+    ModelStoreError naming `path` when it is missing (create=False), not SQLite, or not a store."""
     if not path.exists():
         if not create:
-            raise RegistryError(
+            raise ModelStoreError(
                 f"no model registry at {path}: register a version first (rawtune models register)"
             )
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise RegistryError(f"cannot create the model registry's folder {path.parent}: {e}") from None
+            raise ModelStoreError(f"cannot create the model registry's folder {path.parent}: {e}") from None
     if path.is_dir():
-        raise RegistryError(f"{path} is a directory, not a model registry file")
+        raise ModelStoreError(f"{path} is a directory, not a model registry file")
     try:
         db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
     except sqlite3.Error as e:
-        raise RegistryError(f"cannot open the model registry {path}: {e}") from None
+        raise ModelStoreError(f"cannot open the model registry {path}: {e}") from None
     try:
         db.row_factory = sqlite3.Row
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
@@ -86,7 +86,7 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         _migrate(db, path)
     except sqlite3.DatabaseError as e:
         db.close()
-        raise RegistryError(f"{path} is not a usable model registry (SQLite: {e})") from None
+        raise ModelStoreError(f"{path} is not a usable model registry (SQLite: {e})") from None
     except BaseException:
         db.close()
         raise
@@ -98,7 +98,7 @@ def _schema_version(db: sqlite3.Connection, path: Path) -> int:
     if not tables:
         return 0
     if "meta" not in tables:
-        raise RegistryError(
+        raise ModelStoreError(
             f"{path} is an SQLite database but not a rawtune model registry "
             f"(its tables: {', '.join(sorted(tables))})"
         )
@@ -115,7 +115,7 @@ def _migrate(db: sqlite3.Connection, path: Path) -> None:
     try:
         current = _schema_version(db, path)
         if current > SCHEMA_VERSION:
-            raise RegistryError(
+            raise ModelStoreError(
                 f"{path} was written by a newer rawtune (registry schema {current}; this one reads up to "
                 f"{SCHEMA_VERSION}): upgrade rawtune"
             )

@@ -1,4 +1,4 @@
-"""The model-version registry: named models, numbered versions (each a run directory), one production
+"""The model store: named models, numbered versions (each a run directory), one production
 version per name, and an event log that makes promotions auditable and rollbacks possible.
 
 It is one SQLite file, not a server, so it works on a laptop and in CI alike, and several processes
@@ -17,14 +17,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rawtune.errors import PromotionRefused, RegistryError
+from rawtune.errors import ModelStoreError, PromotionRefused
 from rawtune.versions.records import COLUMNS, INSERT, Event, Version, check_name, now, to_row, version_from
 from rawtune.versions.schema import connect, default_path
 
 
-class ModelRegistry:
-    """The registry in one SQLite file (default: $RAWTUNE_REGISTRY or ~/.local/share/rawtune/registry.db).
-    `create=False` refuses a missing file instead of making an empty registry (for look-ups)."""
+class ModelStore:
+    """The store in one SQLite file (default: $RAWTUNE_REGISTRY or ~/.local/share/rawtune/registry.db).
+    `create=False` refuses a missing file instead of making an empty store (for look-ups)."""
 
     def __init__(self, path: str | Path | None = None, *, create: bool = True):
         self.path = Path(path).expanduser() if path is not None else default_path()
@@ -33,13 +33,13 @@ class ModelRegistry:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> ModelRegistry:
+    def __enter__(self) -> ModelStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # --- plumbing: every SQLite failure becomes a RegistryError naming the file ---------------------
+    # --- plumbing: every SQLite failure becomes a ModelStoreError naming the file ---------------------
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -49,7 +49,7 @@ class ModelRegistry:
             self._db.execute("COMMIT")
         except sqlite3.Error as e:
             self._abort()
-            raise RegistryError(f"model registry {self.path}: {e}") from None
+            raise ModelStoreError(f"model registry {self.path}: {e}") from None
         except BaseException:
             self._abort()
             raise
@@ -62,7 +62,7 @@ class ModelRegistry:
         try:
             return self._db.execute(sql, params).fetchall()
         except sqlite3.Error as e:
-            raise RegistryError(f"model registry {self.path}: {e}") from None
+            raise ModelStoreError(f"model registry {self.path}: {e}") from None
 
     def _event(self, name: str, version: int, action: str, detail: dict[str, Any]) -> None:
         self._db.execute(
@@ -77,7 +77,7 @@ class ModelRegistry:
             known = self.names()
             hint = difflib.get_close_matches(name, known, n=1)
             extra = f" (did you mean '{hint[0]}'?)" if hint else f"; known: {', '.join(known) or 'none'}"
-            raise RegistryError(f"no model named '{name}' in {self.path}{extra}")
+            raise ModelStoreError(f"no model named '{name}' in {self.path}{extra}")
 
     # --- reading ------------------------------------------------------------------------------------
 
@@ -94,7 +94,7 @@ class ModelRegistry:
             )
         if not rows:
             latest = self.get(name).version
-            raise RegistryError(f"'{name}' has no version {version} (versions 1 to {latest})")
+            raise ModelStoreError(f"'{name}' has no version {version} (versions 1 to {latest})")
         return version_from(rows[0])
 
     def list(self, name: str | None = None) -> builtins.list[Version]:
@@ -149,11 +149,11 @@ class ModelRegistry:
         check_name(name)
         path = Path(run).expanduser()
         if not path.is_dir():
-            raise RegistryError(f"{run}: not a directory; a version is a run directory")
+            raise ModelStoreError(f"{run}: not a directory; a version is a run directory")
         with self._write() as db:
             known = "SELECT 1 FROM versions WHERE name = ? AND version = ?"
             if parent is not None and not db.execute(known, (name, parent)).fetchone():
-                raise RegistryError(f"parent version {parent} of '{name}' is not in {self.path}")
+                raise ModelStoreError(f"parent version {parent} of '{name}' is not in {self.path}")
             (number,) = db.execute(
                 "SELECT COALESCE(MAX(version), 0) + 1 FROM versions WHERE name = ?", (name,)
             ).fetchone()
@@ -187,12 +187,12 @@ class ModelRegistry:
                     (name,),
                 ).fetchone()
                 if row is None:
-                    raise RegistryError(f"'{name}' has no candidate version to promote; name a version")
+                    raise ModelStoreError(f"'{name}' has no candidate version to promote; name a version")
                 target = version_from(row)
             else:
                 target = self.get(name, version)
             if target.status == "production":
-                raise RegistryError(f"'{name}' version {target.version} is already production")
+                raise ModelStoreError(f"'{name}' version {target.version} is already production")
             if target.gate_failed and not force:
                 reasons = "; ".join(map(str, (target.gate or {}).get("failed") or [])) or "passed: false"
                 raise PromotionRefused(
@@ -217,11 +217,11 @@ class ModelRegistry:
         with self._write() as db:
             current = self.production(name)
             if current is None:
-                raise RegistryError(f"'{name}' has no production version: nothing to roll back")
+                raise ModelStoreError(f"'{name}' has no production version: nothing to roll back")
             made = self._made_production(name)
             link = json.loads(made["detail"]).get("previous_event") if made else None
             if link is None:
-                raise RegistryError(
+                raise ModelStoreError(
                     f"'{name}' version {current.version} is the first production version: "
                     "nothing to roll back to"
                 )

@@ -27,7 +27,7 @@ from rawtune.data.labels import (
     repair_iob2,
 )
 from rawtune.data.readers.examples import TokenData, TokenExample
-from rawtune.data.readers.text import _decoded_lines, json_objects
+from rawtune.data.readers.text import decoded_lines, json_objects
 from rawtune.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def _column_index(index: int, n: int, name: str, path: str, line: int) -> int:
 def _iter_conll(path: str, token_column: int, tag_column: int, labeled: bool) -> Iterator[_Sentence]:
     sent, doc, ndocs, width, first = _Sentence(), None, 0, 0, 0
     tok_i = tag_i = 0
-    for n, text in _decoded_lines(path):
+    for n, text in decoded_lines(path):
         if not text.strip():
             if sent.tokens:
                 yield sent
@@ -246,7 +246,7 @@ def read_conll_layout(path: str) -> tuple[list[tuple[str, Any]], str]:
     blocks: list[tuple[str, Any]] = []
     rows: list[list[str]] = []
     sep = ""
-    for _, text in _decoded_lines(path):
+    for _, text in decoded_lines(path):
         if not text.strip():
             if rows:
                 blocks.append(("sentence", rows))

@@ -115,29 +115,29 @@ def parse_example(row: dict[str, Any], fields: Fields, labeled: bool, path: str,
         source, target = _dialogue(row[fields.turns], fields, labeled, path, line)
         return GenExample(source, target, path, line)
     if fields.source not in row:
-        from rawtune.data.readers.tables import _missing_column
+        from rawtune.data.readers.tables import missing_column
 
-        raise _missing_column(fields.source, list(row), path, line)
+        raise missing_column(fields.source, list(row), path, line)
     source = " ".join(_texts(row[fields.source], path, line, fields.source))
     if not labeled:
         return GenExample(source, None, path, line)
     if fields.target not in row:
-        from rawtune.data.readers.tables import _missing_column
+        from rawtune.data.readers.tables import missing_column
 
-        raise _missing_column(fields.target, list(row), path, line)
+        raise missing_column(fields.target, list(row), path, line)
     refs = _texts(row[fields.target], path, line, fields.target)
     return GenExample(source, refs[0], path, line, tuple(refs) if len(refs) > 1 else None)
 
 
 def read_generation_file(path: str, fields: Fields = Fields(), *, labeled: bool = True) -> GenData:
     """Every line of a JSONL file (or row of a CSV/TSV, or line of a .txt for unlabeled input)."""
-    from rawtune.data.readers.tables import _rows
+    from rawtune.data.readers.tables import table_rows
 
     name = path.lower().removesuffix(".gz")
     needed = [] if name.endswith(".jsonl") else [fields.source, *([fields.target] if labeled else [])]
     examples = [
         parse_example(row, fields, labeled, path, line)
-        for line, row in _rows(path, needed, fields.source, labeled, [])
+        for line, row in table_rows(path, needed, fields.source, labeled, [])
     ]
     if not examples:
         raise DataError("empty file: no examples", file=path)

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from rawtune.data.readers.text import _decoded_lines, json_objects
+from rawtune.data.readers.text import decoded_lines, json_objects
 from rawtune.errors import DataError
 
 
@@ -151,7 +151,7 @@ def _example(
 
 # --- SQuAD JSON --------------------------------------------------------------------------------------
 def _load_json(path: str) -> Any:
-    text = "".join(t for _, t in _decoded_lines(path, keep_ends=True))
+    text = "".join(t for _, t in decoded_lines(path, keep_ends=True))
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:

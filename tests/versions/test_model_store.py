@@ -1,4 +1,4 @@
-"""ModelRegistry: numbering, promotion, gates, rollback, look-ups, names, and unusable files."""
+"""ModelStore: numbering, promotion, gates, rollback, look-ups, names, and unusable files."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from rawtune.errors import PromotionRefused, RegistryError
-from rawtune.versions import ModelRegistry, default_path
+from rawtune.errors import ModelStoreError, PromotionRefused
+from rawtune.versions import ModelStore, default_path
 from rawtune.versions.schema import SCHEMA_VERSION
 
 
-def statuses(reg: ModelRegistry, name: str) -> dict[int, str]:
+def statuses(reg: ModelStore, name: str) -> dict[int, str]:
     return {v.version: v.status for v in reg.list(name)}
 
 
@@ -45,16 +45,16 @@ def test_register_keeps_what_it_is_given(reg, make_run, tmp_path, monkeypatch):
 
 
 def test_register_refuses_a_missing_run_or_parent(reg, make_run, tmp_path):
-    with pytest.raises(RegistryError, match="not a directory"):
+    with pytest.raises(ModelStoreError, match="not a directory"):
         reg.register("m", tmp_path / "nowhere")
-    with pytest.raises(RegistryError, match="parent version 4 of 'm'"):
+    with pytest.raises(ModelStoreError, match="parent version 4 of 'm'"):
         reg.register("m", make_run("r"), parent=4)
     assert reg.names() == []
 
 
 @pytest.mark.parametrize("bad", ["", "-x", ".x", "a b", "a/b", "models:/a", "é", "x" * 129])
 def test_bad_names_are_refused(reg, make_run, bad):
-    with pytest.raises(RegistryError, match="not a usable model name"):
+    with pytest.raises(ModelStoreError, match="not a usable model name"):
         reg.register(bad, make_run("r"))
 
 
@@ -65,9 +65,9 @@ def test_good_names(reg, make_run, good):
 
 def test_unknown_name_and_version(reg, make_run):
     reg.register("sst2", make_run("r"))
-    with pytest.raises(RegistryError, match=r"no model named 'sst' .*did you mean 'sst2'"):
+    with pytest.raises(ModelStoreError, match=r"no model named 'sst' .*did you mean 'sst2'"):
         reg.get("sst")
-    with pytest.raises(RegistryError, match=r"'sst2' has no version 5 \(versions 1 to 1\)"):
+    with pytest.raises(ModelStoreError, match=r"'sst2' has no version 5 \(versions 1 to 1\)"):
         reg.get("sst2", 5)
 
 
@@ -80,9 +80,9 @@ def test_promote_archives_the_previous_production(reg, make_run):
     assert statuses(reg, "m") == {1: "production", 2: "candidate", 3: "archived"}
     assert reg.promote("m").version == 2
     assert statuses(reg, "m") == {1: "archived", 2: "production", 3: "archived"}
-    with pytest.raises(RegistryError, match="no candidate version"):
+    with pytest.raises(ModelStoreError, match="no candidate version"):
         reg.promote("m")
-    with pytest.raises(RegistryError, match="already production"):
+    with pytest.raises(ModelStoreError, match="already production"):
         reg.promote("m", 2)
 
 
@@ -134,17 +134,17 @@ def test_repeated_rollbacks_walk_back_through_promotions(reg, make_run):
     for v in (1, 2, 3, 1):  # re-promoting 1 puts it on top again: 1, 2, 3, 1
         reg.promote("m", v)
     assert [reg.rollback("m").version for _ in range(3)] == [3, 2, 1]
-    with pytest.raises(RegistryError, match="'m' version 1 is the first production version"):
+    with pytest.raises(ModelStoreError, match="'m' version 1 is the first production version"):
         reg.rollback("m")
     assert statuses(reg, "m") == {1: "production", 2: "archived", 3: "archived"}
 
 
 def test_rollback_with_nothing_to_roll_back(reg, make_run):
     reg.register("m", make_run("a"))
-    with pytest.raises(RegistryError, match="'m' has no production version"):
+    with pytest.raises(ModelStoreError, match="'m' has no production version"):
         reg.rollback("m")
     reg.promote("m")
-    with pytest.raises(RegistryError, match="nothing to roll back to"):
+    with pytest.raises(ModelStoreError, match="nothing to roll back to"):
         reg.rollback("m")
     assert reg.production("m").version == 1
 
@@ -179,9 +179,9 @@ def test_history_records_every_change(reg, make_run):
 
 def test_default_path_and_reopening(registry_path, make_run, monkeypatch, tmp_path):
     assert default_path() == registry_path
-    with ModelRegistry() as reg:  # creates the missing parent folder
+    with ModelStore() as reg:  # creates the missing parent folder
         reg.register("m", make_run("a"))
-    with ModelRegistry(registry_path) as reg:
+    with ModelStore(registry_path) as reg:
         assert reg.get("m").version == 1
         assert reg._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     monkeypatch.delenv("RAWTUNE_REGISTRY")
@@ -193,9 +193,9 @@ def test_a_file_that_is_not_sqlite_is_named(tmp_path):
     bad = tmp_path / "registry.db"
     bad.write_text("this is not a database\n" * 100)
     with pytest.raises(
-        RegistryError, match=re.escape(f"{bad} is not a usable model registry") + ".*not a database"
+        ModelStoreError, match=re.escape(f"{bad} is not a usable model registry") + ".*not a database"
     ):
-        ModelRegistry(bad)
+        ModelStore(bad)
 
 
 def test_another_sqlite_database_is_refused(tmp_path):
@@ -203,22 +203,22 @@ def test_another_sqlite_database_is_refused(tmp_path):
     with sqlite3.connect(other) as db:
         db.execute("CREATE TABLE songs (title TEXT)")
     with pytest.raises(
-        RegistryError, match=re.escape(f"{other} is an SQLite database but not a rawtune model registry")
+        ModelStoreError, match=re.escape(f"{other} is an SQLite database but not a rawtune model registry")
     ):
-        ModelRegistry(other)
+        ModelStore(other)
 
 
 def test_a_newer_schema_is_refused(registry_path):
-    ModelRegistry(registry_path).close()
+    ModelStore(registry_path).close()
     with sqlite3.connect(registry_path) as db:
         db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION + 1),))
-    with pytest.raises(RegistryError, match="written by a newer rawtune"):
-        ModelRegistry(registry_path)
+    with pytest.raises(ModelStoreError, match="written by a newer rawtune"):
+        ModelStore(registry_path)
 
 
 def test_a_directory_or_missing_file(tmp_path):
-    with pytest.raises(RegistryError, match="is a directory"):
-        ModelRegistry(tmp_path)
-    with pytest.raises(RegistryError, match="no model registry at"):
-        ModelRegistry(tmp_path / "missing.db", create=False)
+    with pytest.raises(ModelStoreError, match="is a directory"):
+        ModelStore(tmp_path)
+    with pytest.raises(ModelStoreError, match="no model registry at"):
+        ModelStore(tmp_path / "missing.db", create=False)
     assert not (tmp_path / "missing.db").exists()

@@ -9,7 +9,7 @@ import pytest
 
 from rawtune.cli.main import main
 from rawtune.cli.serve_cmd import model_table
-from rawtune.errors import RegistryError
+from rawtune.errors import ModelStoreError
 from rawtune.versions import resolve_model_ref
 from rawtune.versions.refs import named_runs
 
@@ -144,22 +144,22 @@ def test_cli_errors_are_one_line(capsys, make_run, tmp_path):
 def test_resolve_model_ref(capsys, make_run, registry_path):
     r1, r2 = make_run("r1"), make_run("r2")
     assert resolve_model_ref("runs/plain") == "runs/plain"
-    with pytest.raises(RegistryError, match="no model registry at"):
+    with pytest.raises(ModelStoreError, match="no model registry at"):
         resolve_model_ref("models:/m")
     assert not registry_path.exists()  # a look-up never creates the registry
     run_cli(capsys, "register", "m", str(r1))
     run_cli(capsys, "register", "m", str(r2))
-    with pytest.raises(RegistryError, match="models:/m: 'm' has no production version; promote one"):
+    with pytest.raises(ModelStoreError, match="models:/m: 'm' has no production version; promote one"):
         resolve_model_ref("models:/m")
     run_cli(capsys, "promote", "m", "--version", "1")
     assert resolve_model_ref("models:/m") == str(r1)
     assert resolve_model_ref("models:/m/2") == str(r2)
     assert resolve_model_ref("models:/m/latest") == str(r2)
     assert resolve_model_ref("models:/m", registry_path) == str(r1)
-    with pytest.raises(RegistryError, match="'m' has no version 3"):
+    with pytest.raises(ModelStoreError, match="'m' has no version 3"):
         resolve_model_ref("models:/m/3")
     for bad in ("models:/", "models:/m/x", "models:/m/0", "models:/m/1/2"):
-        with pytest.raises(RegistryError, match="models:/"):
+        with pytest.raises(ModelStoreError, match="models:/"):
             resolve_model_ref(bad)
 
 
