@@ -187,13 +187,17 @@ def test_complete_partial_is_only_renamed(pred, text, reference, tmp_path, monke
     """Killed between the last write and the rename: resume predicts nothing and renames."""
     out = tmp_path / "out.jsonl"
     (tmp_path / "out.jsonl.partial").write_bytes(reference)
-    monkeypatch.setattr(type(pred.entry()), "run", lambda *a, **k: pytest.fail("predicted again"))
+    monkeypatch.setattr(
+        type(pred.entry()), "predict_examples", lambda *a, **k: pytest.fail("predicted again")
+    )
     assert pred.predict_file(text, str(out), chunk=CHUNK, batch_size=BATCH, progress=False, resume=True) == 35
     assert out.read_bytes() == reference
 
 
 def test_a_failure_before_any_record_leaves_nothing(pred, text, tmp_path, monkeypatch):
-    monkeypatch.setattr(type(pred.entry()), "run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x")))
+    monkeypatch.setattr(
+        type(pred.entry()), "predict_examples", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x"))
+    )
     with pytest.raises(RuntimeError):
         pred.predict_file(text, str(tmp_path / "out.jsonl"), progress=False)
     assert os.listdir(tmp_path) == []

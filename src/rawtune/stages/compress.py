@@ -21,7 +21,6 @@ from typing import Any
 from rawtune.config.schema import CompressConfig
 
 log = logging.getLogger("rawtune")
-FINETUNE_CONFIG = "finetune.yaml"
 REJECTED = "rejected"
 
 
@@ -33,12 +32,12 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
     import torch
     from transformers.utils import logging as hf_logging
 
+    from rawtune.artifacts.run import FINETUNE_CONFIG, finetune_config, load_run
     from rawtune.compress import gate, measure
     from rawtune.config.loader import dump_config
     from rawtune.errors import ConfigError, ConfigIssue, DataError, GateError
     from rawtune.runs.atomic import atomic_dir
     from rawtune.runs.rundir import RunDir
-    from rawtune.serve.predictor import Predictor
     from rawtune.stages.common import coerce_config, prepare_run, records_failure, setup_logging
     from rawtune.tasks.base import Inference
 
@@ -49,7 +48,7 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
     if done:
         log.info("%s is already complete; nothing to resume", run.path)
         return run, json.loads(run.metrics_json.read_text())
-    parent = Predictor.from_run(cfg.parent, device="cpu")
+    parent = load_run(cfg.parent, device="cpu")
     if getattr(parent.task, "generative", False):
         from rawtune.errors import ModelError
 
@@ -88,13 +87,14 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
                 "data": {"dev": {"file": str(dev), "examples": len(labeled.examples)}},
             },
         )
-        shutil.copyfile(_finetune_config(parent_src), run.path / FINETUNE_CONFIG)
+        shutil.copyfile(finetune_config(parent_src), run.path / FINETUNE_CONFIG)
     setup_logging(run.logs_dir / "compress.log")
     out = run.path
     with records_failure(run):
         extra: dict[str, Any] = {}
         if method == "quantize":
-            from rawtune.compress.quantize import quantize_int8, save_quantized
+            from rawtune.artifacts.int8 import quantize_int8
+            from rawtune.compress.quantize import save_quantized
 
             log.info("quantizing %s (dynamic int8, every linear layer)", parent_src)
             child = quantize_int8(parent.model, keep_fp32=cfg.keep_fp32)
@@ -198,9 +198,9 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
 def _onnx(cfg: CompressConfig, parent: Any, dev: Any, run: Any) -> Any:
     """The parent exported to ONNX (int8 with --quantize) into RUN/model/, checked for parity on the
     dev texts by the exporter, and loaded back as an onnxruntime session to be measured."""
+    from rawtune.artifacts.onnx import load_onnx_model
+    from rawtune.artifacts.run import FINETUNE_CONFIG
     from rawtune.export.onnx import export_onnx
-    from rawtune.export.onnx_runtime import FINETUNE_CONFIG as ONNX_FT
-    from rawtune.export.onnx_runtime import load_onnx_model
 
     texts = [" ".join(ex.tokens) if hasattr(ex, "tokens") else ex.text for ex in dev.examples[:64]]
     log.info("exporting %s to ONNX%s", parent.run_path, " (int8)" if cfg.quantize else "")
@@ -212,7 +212,7 @@ def _onnx(cfg: CompressConfig, parent: Any, dev: Any, run: Any) -> Any:
         threads=cfg.measure.threads,
         texts=texts,
         texts_from=str(cfg.dev or parent.cfg.data.dev),
-        files=[(run.path / FINETUNE_CONFIG, ONNX_FT)],
+        files=[(run.path / FINETUNE_CONFIG, FINETUNE_CONFIG)],
         meta={"source": {"run": str(Path(parent.run_path).resolve())}},
         # the gate judges int8 by the task metric on the whole dev set, a stronger test than argmax
         # agreement on a few texts; the agreement is still recorded in rawtune_onnx.json
@@ -224,7 +224,7 @@ def _onnx(cfg: CompressConfig, parent: Any, dev: Any, run: Any) -> Any:
 def _child_mb(model_dir: Path, measure: Any) -> float:
     """The compressed model's weight files; for an ONNX export, the graph that runs (an int8 export
     keeps the fp32 model.onnx beside model.int8.onnx, which is not what is served)."""
-    from rawtune.export.onnx_runtime import is_onnx_dir, read_meta
+    from rawtune.artifacts.onnx import is_onnx_dir, read_meta
 
     if is_onnx_dir(model_dir):
         name = read_meta(model_dir)["model"]
@@ -244,7 +244,7 @@ def _method_record(cfg: CompressConfig) -> dict[str, Any]:
 
 
 def _refuse_quantized(parent: Any) -> None:
-    from rawtune.compress.quantize import is_quantized
+    from rawtune.artifacts.int8 import is_quantized
     from rawtune.errors import ModelError
 
     if is_quantized(Path(parent.run_path) / "model"):
@@ -252,12 +252,6 @@ def _refuse_quantized(parent: Any) -> None:
             f"{parent.run_path} is an int8 model, which cannot be trained further; distil or prune "
             "its fp32 parent, then quantize the result"
         )
-
-
-def _finetune_config(run_path: Path) -> Path:
-    """The fine-tuning config of a run (a compressed run keeps its parent's)."""
-    own = run_path / FINETUNE_CONFIG
-    return own if own.is_file() else run_path / "config.yaml"
 
 
 def _parent_mb(run_path: Path, model: Any, measure: Any) -> float:
