@@ -97,12 +97,11 @@ class LoadedRun:
         """(example, source text) for every input of `path`: each non-blank line of a .txt file,
         else every example of a file the task reads (CoNLL, JSONL, CSV, TSV)."""
         if path.lower().endswith(".txt"):
-            with open(path, encoding="utf-8") as f:
-                for n, line in enumerate(f, 1):
-                    text = line.rstrip("\n")
-                    if text.strip():
-                        ex, src = self.example(text, path)
-                        yield replace(ex, line=n), src
+            from rawtune.data.readers.text import text_lines
+
+            for line in text_lines(path):
+                ex, src = self.example(line.text, path)
+                yield replace(ex, line=line.line), src
             return
         data = self.task.read(path, labeled=False)
         for ex in data.examples:

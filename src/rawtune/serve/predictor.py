@@ -8,11 +8,10 @@ tuned from the same base hold its weights once: every tensor equal to one alread
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rawtune.artifacts.run import LoadedRun, default_device, load_run
@@ -170,7 +169,7 @@ class Predictor:
         settings); without it an existing partial file is refused."""
         from tqdm.auto import tqdm
 
-        from rawtune.serve.partial import PartialJsonl
+        from rawtune.serve.partial import PartialJsonl, chunks, skip_done
 
         entry = self.entry(adapter)
         if not os.path.isfile(path):
@@ -181,10 +180,10 @@ class Predictor:
             examples = entry.file_examples(path)
             if out.resumed:
                 log.info("resuming %s: %d records kept, continuing after them", out.path, out.count)
-                _skip(examples, out, key)
+                skip_done(examples, out, lambda pair: _source(pair[0]), key)
             with tqdm(unit="ex", disable=not progress, desc="predict", initial=out.count) as bar:
                 n = out.count
-                for block in _chunks(examples, chunk, first=chunk - n % chunk):
+                for block in chunks(examples, chunk, first=chunk - n % chunk):
                     recs = entry.predict_examples([e for e, _ in block], [s for _, s in block], batch_size)
                     for (ex, _), rec in zip(block, recs):
                         rec[key] = _source(ex)
@@ -217,40 +216,3 @@ def provenance_key(task: Any) -> str:
     """The record key of an input's file:line: `source`, or `input` where a generation record's
     `source` is the text it was generated from."""
     return "input" if getattr(task, "generative", False) else "source"
-
-
-def _skip(examples: Iterator[tuple[Any, str | None]], out: Any, key: str = "source") -> None:
-    """Consume the inputs `out` already holds records for, checking that its first and last records
-    came from the same inputs (file name and line)."""
-    for i in range(out.count):
-        ex = next(examples, None)
-        if ex is None:
-            raise DataError(
-                f"{out.path} holds {out.count} records but the input has only {i}: it is not this "
-                "input's output; delete it to start over"
-            )
-        for k, rec in ((0, out.first), (out.count - 1, out.last)):
-            if i == k and not _same_source(rec.get(key), _source(ex[0])):
-                raise DataError(
-                    f"{out.path} does not continue this input: its record {k + 1} is from "
-                    f"{rec.get(key)!r}, input {k + 1} is {_source(ex[0])}; delete it to start over"
-                )
-
-
-def _same_source(a: Any, b: str) -> bool:
-    """Same line of a file of the same name (the path may be spelled differently on resume)."""
-    if not isinstance(a, str) or ":" not in a:
-        return False
-    (fa, la), (fb, lb) = a.rsplit(":", 1), b.rsplit(":", 1)
-    return la == lb and os.path.basename(fa) == os.path.basename(fb)
-
-
-def _chunks(items: Iterator[Any], size: int, *, first: int) -> Iterator[list[Any]]:
-    """`first` items, then `size` at a time."""
-    from rawtune.tasks.features import chunked
-
-    head = list(itertools.islice(items, first))
-    if head:
-        yield head
-    if len(head) == first:
-        yield from chunked(items, size)
