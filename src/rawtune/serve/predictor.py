@@ -1,5 +1,6 @@
-"""`Predictor`: fine-tuned runs loaded for prediction, with the task's own decode path (the one
-evaluation uses), on strings, pre-split words, or whole files streamed in chunks.
+"""`Predictor`: fine-tuned runs loaded for prediction (by `rawtune.artifacts.run.load_run`), with
+the task's own decode path (the one evaluation uses), on strings, pre-split words, or whole files
+streamed in chunks.
 
 One Predictor can hold several runs under names (`from_runs`, `add`) — different tasks, label sets
 and tuning methods — and each request picks one (`adapter=`; the first loaded is the default). Runs
