@@ -17,6 +17,7 @@ from rawtune.compress import magnitude as M
 from rawtune.compress import prune as P
 from rawtune.compress import structured as S
 from rawtune.errors import ConfigError, ModelError
+from rawtune.modeling import pruned as MP
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 LAYERS, HEADS, HIDDEN, FFN = 3, 4, 32, 64
@@ -95,7 +96,7 @@ def test_spec_parses_in_order_and_refuses_bad_ones():
 def test_prune_re_exports_what_the_stage_uses():
     """stages/compress_train.py reaches both modules through `prune as P`: the same objects."""
     for name in set(P.__all__) - {"KINDS", "parse_prune_spec"}:
-        assert getattr(P, name) is getattr(M if hasattr(M, name) else S, name), name
+        assert getattr(P, name) is getattr(next(m for m in (M, S, MP) if hasattr(m, name)), name), name
     used = {"apply_masks", "magnitude_masks", "MagnitudeSchedule", "head_importance", "ffn_importance",
             "layer_importance", "prune_heads", "prune_ffn", "drop_layers", "structure", "sparsity_report",
             "save_pruned"}  # fmt: skip
@@ -251,7 +252,7 @@ def test_importance_ranks_a_silenced_head_and_neuron_lowest():
 def test_save_pruned_loads_identically_in_rawtune_and_plain_transformers(auto, tiny_tokenizer, tmp_path):
     import transformers
 
-    from rawtune.modeling.heads import load_task_model
+    from rawtune.artifacts.pretrained import load_task_model
 
     model, data = tiny(auto), batches(2, seq_labels=auto != TOKEN_CLS)
     S.prune_heads(model, 0.4, S.head_importance(model, data, loss_fn))
@@ -259,11 +260,11 @@ def test_save_pruned_loads_identically_in_rawtune_and_plain_transformers(auto, t
     S.drop_layers(model, 1, S.layer_importance(model, data, loss_fn))
     S.prune_heads(model, 0.2, S.head_importance(model, data, loss_fn))  # again, with uneven layers
     expected = logits(model, data[0])
-    S.save_pruned(model, tmp_path, tiny_tokenizer, auto)
-    assert (tmp_path / S.MODULE_FILE).is_file() and not list(tmp_path.glob("*.bin"))
+    MP.save_pruned(model, tmp_path, tiny_tokenizer, auto)
+    assert (tmp_path / MP.MODULE_FILE).is_file() and not list(tmp_path.glob("*.bin"))
 
     ours = load_task_model(str(tmp_path), auto)
-    assert type(ours).__module__ == "rawtune.compress.pruned_modeling"  # no remote code
+    assert type(ours).__module__ == "rawtune.modeling.pruned_modeling"  # no remote code
     assert torch.equal(logits(ours, data[0]), expected)
     remote, info = getattr(transformers, auto).from_pretrained(
         tmp_path, trust_remote_code=True, output_loading_info=True
@@ -283,8 +284,8 @@ def test_uniform_structure_saves_a_plain_transformers_model(tiny_tokenizer, tmp_
     model, data = tiny(), batches(1)
     S.drop_layers(model, 2, S.layer_importance(model, data, loss_fn))
     expected = logits(model, data[0])
-    S.save_pruned(model, tmp_path, tiny_tokenizer, TOKEN_CLS)
-    assert not (tmp_path / S.MODULE_FILE).exists()
+    MP.save_pruned(model, tmp_path, tiny_tokenizer, TOKEN_CLS)
+    assert not (tmp_path / MP.MODULE_FILE).exists()
     back, info = AutoModelForTokenClassification.from_pretrained(tmp_path, output_loading_info=True)
     assert not any(info.values()) and back.config.num_hidden_layers == 1
     assert torch.equal(logits(back.eval(), data[0]), expected)

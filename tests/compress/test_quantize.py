@@ -22,7 +22,8 @@ def _compress(ner_run, out, *flags: str) -> int:
 def test_int8_round_trips_exactly(tiny_backbone, tmp_path):
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from rawtune.compress.quantize import load_quantized, quantize_int8, save_quantized
+    from rawtune.artifacts.int8 import load_quantized, quantize_int8
+    from rawtune.compress.quantize import save_quantized
 
     torch.manual_seed(0)
     model = AutoModelForTokenClassification.from_pretrained(tiny_backbone, num_labels=5).eval()
@@ -41,7 +42,7 @@ def test_int8_round_trips_exactly(tiny_backbone, tmp_path):
 
 
 def test_compress_run_is_measured_gated_and_usable(ner_run, ner_data, tmp_path):
-    from rawtune.compress.quantize import quantize_int8
+    from rawtune.artifacts.int8 import quantize_int8
     from rawtune.serve.predictor import Predictor
     from rawtune.stages.evaluate import evaluate_run
 

@@ -15,12 +15,13 @@ import torch
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
 
+from rawtune.artifacts.onnx import load_onnx_model
 from rawtune.cli.main import main
 from rawtune.errors import ModelError
 from rawtune.export import onnx as onnx_export
 from rawtune.export.onnx import export_onnx
-from rawtune.export.onnx_runtime import load_onnx_model, onnx_predictor
 from rawtune.export.parity import EXPORT_SHAPE, PROBE_SHAPES
+from rawtune.serve.predictor import onnx_predictor
 from rawtune.stages.finetune import run_finetune
 
 TEST_SHAPES = ((4, 13), (2, 31), (6, 6))  # batch, sequence: neither the export's nor its probes'

@@ -12,6 +12,7 @@ import torch
 
 from rawtune.compress import structured as S
 from rawtune.errors import ModelError
+from rawtune.modeling.pruned import save_pruned
 
 SEQ_CLS = "AutoModelForSequenceClassification"
 OLD_LABELS = ("bad", "good", "meh")  # the pruned model's trained head: not the data's neg/pos
@@ -46,7 +47,7 @@ def pruned(tiny_backbone, tmp_path_factory):
     S.prune_ffn(model, 0.25, torch.stack([torch.arange(64) / 100, 1 + torch.arange(64) / 100]))
     assert shape(model) == {"heads": [1, 2], "intermediate": [32, 64]}
     out = tmp_path_factory.mktemp("pruned") / "model"
-    S.save_pruned(model, out, tok, SEQ_CLS)
+    save_pruned(model, out, tok, SEQ_CLS)
     inputs = dict(tok(TEXTS, padding=True, return_tensors="pt"))
     return out, inputs, logits(model, inputs)
 
@@ -80,7 +81,7 @@ def test_build_task_model_loads_the_pruned_structure_and_follows_the_labels(prun
         return build_task_model(cfg, resolve(str(path)), SEQ_CLS, head, space, reinit_head=reinit)
 
     same = build(OLD_LABELS, trust_remote_code=True)  # even allowed, the in-package class loads it
-    assert type(same).__module__ == "rawtune.compress.pruned_modeling"
+    assert type(same).__module__ == "rawtune.modeling.pruned_modeling"
     assert torch.equal(logits(same, inputs), expected)  # every weight loaded, the head included
 
     with pytest.raises(ModelError, match="labels do not match"):  # the head guard as for any model
@@ -96,7 +97,7 @@ def test_build_task_model_loads_the_pruned_structure_and_follows_the_labels(prun
 def test_finetune_from_a_pruned_model_and_from_its_run(pruned, ft_config, cls_data, monkeypatch):
     import transformers
 
-    from rawtune.modeling.heads import load_task_model
+    from rawtune.artifacts.pretrained import load_task_model
     from rawtune.stages.finetune import run_finetune
     from rawtune.tuning import io
 
@@ -119,7 +120,7 @@ def test_finetune_from_a_pruned_model_and_from_its_run(pruned, ft_config, cls_da
     assert any(not torch.equal(v, start[k]) for k, v in trained_encoder.items())  # and it trained
 
     back = load_task_model(str(run.model_dir), SEQ_CLS)
-    assert type(back).__module__ == "rawtune.compress.pruned_modeling"
+    assert type(back).__module__ == "rawtune.modeling.pruned_modeling"
     assert shape(back) == want and back.config.id2label == {0: "neg", 1: "pos"}
     assert torch.equal(logits(back, inputs), trained_logits)
     # model/ also loads with plain transformers: the code and auto_map are written for this run's class

@@ -20,7 +20,7 @@ def ner_run(ner_run) -> str:  # the session's tiny NER run, as a path
 
 
 def test_int8_backend_is_the_compress_int8_model(ner_run, tmp_path):
-    from rawtune.compress.quantize import quantize_int8
+    from rawtune.artifacts.int8 import quantize_int8
 
     served = Predictor.from_runs({"ner": ner_run}, device="cpu")
     apply_backend(served, "int8", tmp_path)

@@ -18,8 +18,8 @@ import pytest
 from rawtune.cli.main import main
 from rawtune.data.labels import is_valid_iob2
 from rawtune.errors import DataError, RunDirError
-from rawtune.serve.partial import PartialJsonl
-from rawtune.serve.predictor import Predictor, _chunks, default_chunk
+from rawtune.serve.partial import PartialJsonl, chunks
+from rawtune.serve.predictor import Predictor, default_chunk
 from rawtune.stages.finetune import run_finetune
 
 CHUNK, BATCH = 6, 4  # 35 inputs: 5 full chunks and one of 5
@@ -187,13 +187,17 @@ def test_complete_partial_is_only_renamed(pred, text, reference, tmp_path, monke
     """Killed between the last write and the rename: resume predicts nothing and renames."""
     out = tmp_path / "out.jsonl"
     (tmp_path / "out.jsonl.partial").write_bytes(reference)
-    monkeypatch.setattr(type(pred.entry()), "run", lambda *a, **k: pytest.fail("predicted again"))
+    monkeypatch.setattr(
+        type(pred.entry()), "predict_examples", lambda *a, **k: pytest.fail("predicted again")
+    )
     assert pred.predict_file(text, str(out), chunk=CHUNK, batch_size=BATCH, progress=False, resume=True) == 35
     assert out.read_bytes() == reference
 
 
 def test_a_failure_before_any_record_leaves_nothing(pred, text, tmp_path, monkeypatch):
-    monkeypatch.setattr(type(pred.entry()), "run", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x")))
+    monkeypatch.setattr(
+        type(pred.entry()), "predict_examples", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("x"))
+    )
     with pytest.raises(RuntimeError):
         pred.predict_file(text, str(tmp_path / "out.jsonl"), progress=False)
     assert os.listdir(tmp_path) == []
@@ -243,10 +247,10 @@ def test_classification_records_have_every_labels_probability(tiny_backbone, cls
 
 
 def test_chunks_realign_and_default_size():
-    assert list(_chunks(iter(range(10)), 4, first=4)) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
-    assert list(_chunks(iter(range(10)), 4, first=1)) == [[0], [1, 2, 3, 4], [5, 6, 7, 8], [9]]
-    assert list(_chunks(iter(range(2)), 4, first=3)) == [[0, 1]]
-    assert list(_chunks(iter([]), 4, first=4)) == []
+    assert list(chunks(iter(range(10)), 4, first=4)) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert list(chunks(iter(range(10)), 4, first=1)) == [[0], [1, 2, 3, 4], [5, 6, 7, 8], [9]]
+    assert list(chunks(iter(range(2)), 4, first=3)) == [[0, 1]]
+    assert list(chunks(iter([]), 4, first=4)) == []
     assert default_chunk(32) == 2048 and default_chunk(1) == 256
 
 

@@ -33,7 +33,7 @@ def _lora_or_prompt(ft_config, cls_data, method):
 def test_export_merge_equals_adapter(ft_config, cls_data, tmp_path, method):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from rawtune.tuning.io import load_adapter
+    from rawtune.artifacts.adapters import load_adapter
 
     run = _lora_or_prompt(ft_config, cls_data, method)
     out = tmp_path / "merged"

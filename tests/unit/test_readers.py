@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from rawtune.config.schema import DataConfig
-from rawtune.data.readers.text import Document, iter_documents, resolve_sources, sources_fingerprint
+from rawtune.data.readers.text import (
+    Document,
+    iter_documents,
+    resolve_sources,
+    sources_fingerprint,
+    text_lines,
+)
 from rawtune.errors import DataError
 
 CFG = DataConfig()
@@ -29,6 +35,16 @@ def write(path: Path, text: str | bytes) -> str:
 def test_txt_lines_keep_line_numbers_bom_and_crlf(tmp_path):
     p = write(tmp_path / "a.txt", "\ufefffirst\r\n\r\nthird  line\n")
     assert docs([p]) == [Document("first", p, 1), Document("", p, 2), Document("third  line", p, 3)]
+
+
+def test_text_lines_are_the_non_blank_lines_with_their_numbers(tmp_path):
+    """Inputs to predict on: blank lines skipped, spaces inside and around a line kept, BOM and CRLF
+    dropped; bad bytes are an error at their line, as in every reader."""
+    p = write(tmp_path / "in.txt", "\ufeff first \r\n\n   \nsecond\n")
+    assert list(text_lines(p)) == [Document(" first ", p, 1), Document("second", p, 4)]
+    bad = write(tmp_path / "bad.txt", b"ok\nnot \xff utf-8\n")
+    with pytest.raises(DataError, match=r"bad.txt:2: invalid UTF-8"):
+        list(text_lines(bad))
 
 
 def test_txt_paragraphs_join_lines_and_start_line(tmp_path):

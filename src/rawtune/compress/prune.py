@@ -7,7 +7,8 @@ Two kinds, with different payoffs, each in its own module:
 - `structured`: removes attention heads, FFN neurons and whole layers of BERT-family encoders, so the
   model is smaller and faster; the structure is recorded in `config.rawtune_pruning`.
 
-Their public names are re-exported here (`from rawtune.compress import prune as P; P.prune_heads`).
+Their public names are re-exported here (`from rawtune.compress import prune as P; P.prune_heads`),
+with `modeling.pruned`'s writer of a pruned model (`P.save_pruned`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from rawtune.compress.magnitude import (
 )
 from rawtune.compress.structured import (
     FAMILY,
-    MODULE_FILE,
     Batch,
     LossFn,
     drop_layers,
@@ -30,15 +30,13 @@ from rawtune.compress.structured import (
     ffn_importance,
     gates,
     head_importance,
-    is_pruned,
     layer_importance,
     prune_ffn,
     prune_heads,
-    pruned_model_class,
-    save_pruned,
     structure,
 )
 from rawtune.errors import ConfigError, ConfigIssue
+from rawtune.modeling.pruned import MODULE_FILE, save_pruned
 
 __all__ = [
     "FAMILY",
@@ -53,7 +51,6 @@ __all__ = [
     "ffn_importance",
     "gates",
     "head_importance",
-    "is_pruned",
     "layer_importance",
     "magnitude_masks",
     "parse_prune_spec",
@@ -61,7 +58,6 @@ __all__ = [
     "prune_ffn",
     "prune_heads",
     "prune_magnitude",
-    "pruned_model_class",
     "save_pruned",
     "sparsity_report",
     "structure",

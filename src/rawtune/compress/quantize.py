@@ -1,70 +1,27 @@
-"""Dynamic int8 quantization of a task model's linear layers for CPU (torch's `quantize_dynamic`:
-int8 weights with one scale per output channel, activations quantized per batch at run time), saved
-without pickle. Per-channel rather than torch's per-tensor default: on the MiniLM CoNLL-2003 model
-(README) it loses 0.56 F1 points instead of 1.42.
+"""Writing a dynamic int8 model (`rawtune compress --quantize int8`; the form itself, and how it is
+quantized and loaded, is `artifacts.int8`), without pickle.
 
 A dynamically quantized model has no `save_pretrained`, and its `state_dict` holds packed C++ objects
 that only `torch.save` (pickle) can write. So the artifact is written by hand: `config.json`, the
 tokenizer, `rawtune_quantized.json` (the scheme and the quantized modules) and one safetensors file
-with each quantized layer's int8 weight, scale, zero point and bias and every other tensor as is.
-Loading builds the model from its config, quantizes it the same way and puts the tensors back, so the
-reloaded model computes exactly what the saved one did."""
+with each quantized layer's int8 weight, scale, zero point and bias and every other tensor as is."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from rawtune.errors import ModelError
-
-META = "rawtune_quantized.json"
-WEIGHTS = "model.int8.safetensors"
-SCHEME = "dynamic-int8"
-
-
-def _quantized_linears(model: nn.Module) -> dict[str, nn.Module]:
-    from torch.ao.nn.quantized.dynamic import Linear as QLinear
-
-    return {n: m for n, m in model.named_modules() if isinstance(m, QLinear)}
-
-
-def quantize_int8(
-    model: nn.Module, *, keep_fp32: Sequence[str] = (), only: Sequence[str] | None = None
-) -> nn.Module:
-    """A copy of `model` (eval mode) with its nn.Linear layers dynamically quantized to int8: all of
-    them but those whose name matches a `keep_fp32` regular expression, or exactly the layers `only`
-    names (how a saved model is rebuilt)."""
-    import re
-    import warnings
-
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-    if "x86" in torch.backends.quantized.supported_engines:
-        torch.backends.quantized.engine = "x86"
-    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
-    if only is not None:
-        chosen = [n for n in names if n in set(only)]
-    else:
-        chosen = [n for n in names if not any(re.search(k, n) for k in keep_fp32)]
-    with warnings.catch_warnings():  # torch.ao's eager quantization points users at torchao on every call
-        warnings.simplefilter("ignore")
-        spec = {n: per_channel_dynamic_qconfig for n in chosen}
-        return quantize_dynamic(model.eval(), spec, dtype=torch.qint8, inplace=False)
-
-
-def is_quantized(path: Path) -> bool:
-    return (Path(path) / META).is_file()
+from rawtune.artifacts.int8 import META, SCHEME, WEIGHTS, plain_tensors, quantized_linears
 
 
 def save_quantized(model: nn.Module, out: Path, tokenizer: Any, auto_class_name: str) -> None:
     from safetensors.torch import save_file
 
-    quantized = _quantized_linears(model)
+    quantized = quantized_linears(model)
     tensors: dict[str, torch.Tensor] = {}
     for name, m in quantized.items():
         w = m.weight()
@@ -80,7 +37,7 @@ def save_quantized(model: nn.Module, out: Path, tokenizer: Any, auto_class_name:
             tensors[f"{name}.bias"] = m.bias().detach().contiguous()
     seen: dict[int, str] = {}
     aliases: dict[str, str] = {}  # tied tensors are stored once
-    for name, t in _plain_tensors(model, quantized):
+    for name, t in plain_tensors(model, quantized):
         if id(t) in seen:
             aliases[name] = seen[id(t)]
             continue
@@ -91,60 +48,3 @@ def save_quantized(model: nn.Module, out: Path, tokenizer: Any, auto_class_name:
     tokenizer.save_pretrained(out)
     meta = {"scheme": SCHEME, "auto_class": auto_class_name, "modules": sorted(quantized), "aliases": aliases}
     (out / META).write_text(json.dumps(meta, indent=2) + "\n")
-
-
-def _plain_tensors(model: nn.Module, quantized: dict[str, nn.Module]):
-    """(full name, tensor) of the parameters and buffers outside the quantized layers."""
-    inside = tuple(f"{q}." for q in quantized)
-    for mod_name, module in model.named_modules():
-        if mod_name in quantized or mod_name.startswith(inside):
-            continue
-        for attr in ("_parameters", "_buffers"):
-            for name, t in getattr(module, attr).items():
-                if t is not None and not t.is_quantized:
-                    yield (f"{mod_name}.{name}" if mod_name else name), t
-
-
-def load_quantized(path: Path, auto_class_name: str | None = None) -> nn.Module:
-    import transformers
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    meta = json.loads((path / META).read_text())
-    if meta.get("scheme") != SCHEME:
-        raise ModelError(
-            f"{path}: unknown quantization scheme {meta.get('scheme')!r} (this rawtune reads {SCHEME})"
-        )
-    auto = getattr(transformers, auto_class_name or meta["auto_class"])
-    config = transformers.AutoConfig.from_pretrained(path)
-    from rawtune.compress.structured import is_pruned, pruned_model_class
-
-    if is_pruned(path):  # a pruned parent: its per-layer shapes, then the int8 layers over them
-        skeleton = pruned_model_class(path, auto_class_name or meta["auto_class"])(config)
-    else:
-        skeleton = auto.from_config(config)
-    model = quantize_int8(skeleton, only=meta["modules"])
-    quantized = _quantized_linears(model)
-    if sorted(quantized) != meta["modules"]:
-        raise ModelError(f"{path}: the quantized layers do not match the model built from its config.json")
-    state = load_file(str(path / WEIGHTS))
-    for name, m in quantized.items():
-        int8, scale, zero = (state.pop(f"{name}.weight_{k}") for k in ("int8", "scale", "zero_point"))
-        axis = state.pop(f"{name}.weight_axis", None)
-        if axis is None:
-            q = torch._make_per_tensor_quantized_tensor(int8, float(scale), int(zero))
-        else:
-            q = torch._make_per_channel_quantized_tensor(int8, scale, zero, int(axis))
-        m.set_weight_bias(q, state.pop(f"{name}.bias", None))
-    plain = dict(_plain_tensors(model, quantized))
-    for alias, name in meta.get("aliases", {}).items():
-        state.setdefault(alias, state[name])
-    missing, unexpected = sorted(set(plain) - set(state)), sorted(set(state) - set(plain))
-    if missing or unexpected:
-        raise ModelError(
-            f"{path}: {WEIGHTS} does not fit the model (missing {missing[:3]}, unexpected {unexpected[:3]})"
-        )
-    with torch.no_grad():
-        for name, t in plain.items():
-            t.copy_(state[name])
-    return model.eval()

@@ -3,8 +3,8 @@
 Physically removes attention heads and FFN neurons (ranked by Michel et al. 2019's gradient of a gate
 on each) and whole layers (ranked by the loss increase when skipped), so the model is smaller and
 faster. A BERT-family config cannot state per-layer head or neuron counts, so the structure goes into
-`config.rawtune_pruning` and `save_pruned` ships the code that rebuilds it (`pruned_modeling.py`);
-`pruned_model_class` is the in-package class rawtune loads such a directory with.
+`config.rawtune_pruning`; `modeling.pruned.save_pruned` writes such a model with the code that
+rebuilds it (`modeling/pruned_modeling.py`), and `artifacts` loads it.
 
 Importance is computed with `torch.autograd.grad` on the gates only: it leaves the parameters'
 `.grad` untouched (training's backward stays in train/loop.py).
@@ -15,20 +15,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from rawtune.compress import pruned_modeling as pm
 from rawtune.errors import ModelError
+from rawtune.modeling import pruned_modeling as pm
 from rawtune.modeling.heads import transformer_layers as _layers
 
 Batch = dict[str, Tensor]
 LossFn = Callable[[nn.Module, Batch], Tensor]
 FAMILY = "BERT-family encoders (BERT, RoBERTa, XLM-R, ELECTRA, MiniLM)"
-MODULE_FILE = "modeling_rawtune_pruned.py"
 
 
 # --- structured pruning: gates and importance ---------------------------------------------------------
@@ -274,71 +272,3 @@ def structure(model: nn.Module) -> dict[str, Any]:
     except ModelError:
         return out
     return {"layers": len(layers), "heads": _head_counts(layers), "intermediate": _widths(layers), **out}
-
-
-# --- saving and loading -------------------------------------------------------------------------------
-def _base_class_name(model: nn.Module) -> str:
-    cls = type(model)
-    return getattr(cls, "rawtune_base_class", None) or next(
-        c.__name__ for c in cls.__mro__ if c.__module__.startswith("transformers.")
-    )
-
-
-def _uniform(config: Any, rec: dict[str, Any]) -> bool:
-    """Whether a plain config can state the structure: all heads everywhere, one FFN width."""
-    full = all(len(h) == config.num_attention_heads for h in rec["heads"])
-    return full and len(set(rec["intermediate"])) == 1
-
-
-def save_pruned(model: nn.Module, out: Path | str, tokenizer: Any, auto_class_name: str) -> None:
-    """`save_pretrained` + the tokenizer. Where the structure differs per layer, also
-    `modeling_rawtune_pruned.py` (this package's pruned_modeling.py plus the class line) and
-    `config.auto_map`, so `AutoModelFor*.from_pretrained(out, trust_remote_code=True)` loads it with
-    plain transformers; rawtune's `load_task_model` loads it without remote code. Where only layers
-    were dropped or every layer has the same FFN width, the config says it all and the directory is
-    an ordinary transformers model."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    config = model.config
-    rec = getattr(config, pm.STRUCTURE_KEY, None)
-    if rec and _uniform(config, rec):
-        config.intermediate_size = rec["intermediate"][0]
-        config.__dict__.pop("auto_map", None)
-    elif rec:
-        base = _base_class_name(model)
-        name = pm.CLASS_PREFIX + base
-        source = Path(pm.__file__).read_text()
-        footer = f"\n\n# the class `config.auto_map` names\n{name} = pruned_class({base!r})\n"
-        (out / MODULE_FILE).write_text(source + footer)
-        config.auto_map = {auto_class_name: f"{MODULE_FILE.removesuffix('.py')}.{name}"}
-    model.save_pretrained(out)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(out)
-
-
-def is_pruned(path: Path | str) -> bool:
-    """A saved model with a pruned structure in its config.json."""
-    import json
-
-    config = Path(path) / "config.json"
-    return config.is_file() and bool(json.loads(config.read_text()).get(pm.STRUCTURE_KEY))
-
-
-def pruned_model_class(path: Path | str, auto_class_name: str) -> type:
-    """The in-package class that loads the pruned model at `path` as `auto_class_name` would."""
-    import transformers
-
-    return pruned_class_for(transformers.AutoConfig.from_pretrained(path), auto_class_name)
-
-
-def pruned_class_for(config: Any, auto_class_name: str) -> type:
-    """The in-package class that builds a model of `config` (pruned) as `auto_class_name` would."""
-    import transformers
-
-    base = getattr(transformers, auto_class_name)._model_mapping[type(config)]
-    return pm.pruned_class(base.__name__)
-
-
-def config_is_pruned(config: Any) -> bool:
-    """A model config that records a pruned structure (`config.rawtune_pruning`)."""
-    return bool(getattr(config, pm.STRUCTURE_KEY, None))

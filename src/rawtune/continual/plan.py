@@ -68,15 +68,15 @@ class ContinualPlan:
         """data.old_raw with the previous model's predictions as labels (pseudo-label replay)."""
         import dataclasses
 
-        from rawtune.serve.predictor import Predictor
+        from rawtune.artifacts.run import load_run
         from rawtune.stages.continual import replace_examples
 
-        entry = Predictor.from_run(self.previous, device="cpu").entry()
+        previous = load_run(self.previous, device="cpu")
         files = [str(p) for p in self.cfg.data.old_raw]
         examples = []
         for path in files:
-            inputs = [ex for ex, _ in entry.file_examples(path)]
-            records = entry.run(inputs, [None] * len(inputs), batch_size=64)
+            inputs = [ex for ex, _ in previous.file_examples(path)]
+            records = previous.predict_examples(inputs, [None] * len(inputs), batch_size=64)
             examples += [replay.pseudo_labeled(self.task.name, ex, rec) for ex, rec in zip(inputs, records)]
         log.info(
             "replay: %d earlier inputs labeled by the previous model (%s)", len(examples), ", ".join(files)

@@ -35,8 +35,8 @@ import torch
 from torch import nn
 
 from rawtune._version import __version__
+from rawtune.artifacts.onnx import META, OnnxModel, ort_module
 from rawtune.errors import MissingExtraError, ModelError, RawtuneError, RunDirError
-from rawtune.export.onnx_runtime import META, OnnxModel, ort_module
 from rawtune.export.parity import EXPORT_SHAPE, EXPORT_TEXTS, PROBE_TEXTS, compare, encode, probe_batches
 
 log = logging.getLogger("rawtune")

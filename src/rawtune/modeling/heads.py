@@ -10,7 +10,6 @@ re-initialise the head.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -44,8 +43,8 @@ def build_task_model(
     import transformers
     from transformers import AutoConfig
 
-    from rawtune.compress.structured import config_is_pruned, pruned_class_for
     from rawtune.data.labels import LabelSpace, compare_to_model
+    from rawtune.modeling.pruned import config_is_pruned, pruned_class_for
 
     kwargs: dict[str, Any] = {"revision": cfg.revision, "trust_remote_code": cfg.trust_remote_code}
     try:
@@ -135,36 +134,6 @@ def transformer_layers(base: nn.Module) -> nn.ModuleList:
         if isinstance(obj, nn.ModuleList):
             return obj
     raise ModelError(f"{type(base).__name__}: cannot find its transformer layers to freeze")
-
-
-def load_task_model(ref: str, auto_class_name: str, **config: Any) -> nn.Module:
-    """A fine-tuned model from a save_pretrained directory (a run's model/), or a base model with a
-    fresh head set up by `config` (num_labels, id2label, ...) for an adapter to load into."""
-    import transformers
-    from transformers.utils import logging as hf_logging
-
-    from rawtune.compress.quantize import is_quantized, load_quantized
-    from rawtune.compress.structured import is_pruned, pruned_model_class
-
-    if not config and is_quantized(Path(ref)):  # a `rawtune compress --quantize int8` model
-        return load_quantized(Path(ref), auto_class_name)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        if is_pruned(ref):  # `rawtune compress --prune`: per-layer head/FFN counts, no remote code needed
-            return pruned_model_class(ref, auto_class_name).from_pretrained(ref, **config)
-        return getattr(transformers, auto_class_name).from_pretrained(ref, **config)
-    except (OSError, ValueError) as e:
-        raise ModelError(f"model {ref}: {type(e).__name__}: {e}") from None
-    except Exception as e:  # a hostile or broken weights file (UnpicklingError, SafetensorError)
-        from rawtune.modeling.backbone import weights_error
-
-        refused = weights_error(ref, e)
-        if refused is None:
-            raise
-        raise refused from None
-    finally:
-        hf_logging.set_verbosity(verbosity)
 
 
 def output_layer(model: nn.Module) -> nn.Linear:

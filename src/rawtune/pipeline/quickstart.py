@@ -28,11 +28,11 @@ def run_quickstart(
     are complete (`overwrite` starts again from nothing)."""
     import yaml
 
+    from rawtune.artifacts.run import load_run
     from rawtune.errors import RunDirError
     from rawtune.pipeline import presets
     from rawtune.pipeline.runner import Pipeline
     from rawtune.pipeline.spec import validate_pipeline
-    from rawtune.serve.predictor import Predictor
 
     root = Path(output)
     if root.exists() and any(root.iterdir()):
@@ -48,7 +48,7 @@ def run_quickstart(
     state = pipe.run(serve=False, progress=progress)
     ner = RunDir(root / "ner")
     log.info("predictions on new sentences")
-    predictions = Predictor.from_run(ner.path).predict(EXAMPLES)
+    predictions = load_run(ner.path).predict(EXAMPLES)
     metrics = json.loads(ner.metrics_json.read_text())
     return {
         "pretrain": root / "tapt",

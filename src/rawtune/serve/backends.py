@@ -45,7 +45,7 @@ def apply_backend(predictor: Any, backend: str, workdir: Path, *, device: str | 
     backend_device(backend, device)
     if backend == "torch":
         return
-    from rawtune.compress.quantize import quantize_int8
+    from rawtune.artifacts.int8 import quantize_int8
 
     for name in predictor.names:
         entry = predictor.entry(name)
@@ -57,8 +57,8 @@ def apply_backend(predictor: Any, backend: str, workdir: Path, *, device: str | 
         if backend == "int8":
             entry.model = quantize_int8(model)
         else:
+            from rawtune.artifacts.onnx import load_onnx_model
             from rawtune.export.onnx import export_onnx
-            from rawtune.export.onnx_runtime import load_onnx_model
 
             out = workdir / name
             export_onnx(model, entry.tokenizer, out, quantize="int8" if backend == "onnx-int8" else None)

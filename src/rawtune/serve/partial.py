@@ -4,16 +4,22 @@ flushed and fsynced before the next is computed, and the file is renamed to OUT 
 `resume=True` continues an interrupted `OUT.partial`: a torn last line (the process died inside a
 write) is cut off, the complete records are counted, and the caller skips that many inputs. Without
 `resume` an existing `OUT.partial` is refused, so two runs never silently mix. One writer at a time:
-the partial file is locked (where the OS has `fcntl`)."""
+the partial file is locked (where the OS has `fcntl`). `skip_done` and `chunks` are the reading side
+of a resume: the inputs already written are skipped (checked by their file:line), and the rest come
+in chunks aligned as the first run's were, so a resumed output equals an uninterrupted one."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from rawtune.errors import DataError, RunDirError
+
+T = TypeVar("T")
 
 
 class PartialJsonl:
@@ -110,6 +116,44 @@ class PartialJsonl:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def skip_done(items: Iterator[T], out: PartialJsonl, where: Callable[[T], str], key: str = "source") -> None:
+    """Consume the inputs `out` already holds records for, checking that its first and last records
+    came from the same inputs (file name and line: `where(item)`, `record[key]`)."""
+    for i in range(out.count):
+        item = next(items, None)
+        if item is None:
+            raise DataError(
+                f"{out.path} holds {out.count} records but the input has only {i}: it is not this "
+                "input's output; delete it to start over"
+            )
+        for k, rec in ((0, out.first), (out.count - 1, out.last)):
+            if i == k and not _same_source(rec.get(key), where(item)):
+                raise DataError(
+                    f"{out.path} does not continue this input: its record {k + 1} is from "
+                    f"{rec.get(key)!r}, input {k + 1} is {where(item)}; delete it to start over"
+                )
+
+
+def _same_source(a: Any, b: str) -> bool:
+    """Same line of a file of the same name (the path may be spelled differently on resume)."""
+    if not isinstance(a, str) or ":" not in a:
+        return False
+    (fa, la), (fb, lb) = a.rsplit(":", 1), b.rsplit(":", 1)
+    return la == lb and os.path.basename(fa) == os.path.basename(fb)
+
+
+def chunks(items: Iterator[T], size: int, *, first: int) -> Iterator[list[T]]:
+    """`first` items, then `size` at a time (after a resume, `first` completes the chunk the
+    interrupted run was in)."""
+    from rawtune.tasks.features import chunked
+
+    head = list(itertools.islice(items, first))
+    if head:
+        yield head
+    if len(head) == first:
+        yield from chunked(items, size)
 
 
 def _record(line: bytes) -> dict[str, Any] | None:

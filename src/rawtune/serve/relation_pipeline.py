@@ -18,20 +18,13 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rawtune.data.readers.text import Document, text_lines
 from rawtune.errors import DataError, ModelError
 
 log = logging.getLogger("rawtune")
-
-
-@dataclass(frozen=True)
-class Line:
-    text: str
-    file: str
-    line: int
 
 
 class RelationPipeline:
@@ -80,14 +73,14 @@ class RelationPipeline:
                 sorted(k for k in known if k),
             )
 
-    def run(self, lines: list[Line], batch_size: int = 32) -> list[dict[str, Any]]:
+    def run(self, lines: list[Document], batch_size: int = 32) -> list[dict[str, Any]]:
         from rawtune.tasks.base import Inference
         from rawtune.tasks.relations import mention
 
         found = self.ner.predict([ln.text for ln in lines], batch_size=batch_size)
         pairs, owner = [], []
         for k, (ln, rec) in enumerate(zip(lines, found)):
-            cands = self.candidates(ln.text, rec["entities"], ln.file, ln.line)
+            cands = self.candidates(ln.text, rec["entities"], ln.source, ln.line)
             pairs += cands
             owner += [k] * len(cands)
         e = self.re.entry()
@@ -119,7 +112,7 @@ class RelationPipeline:
         for i, t in enumerate(texts):
             if not isinstance(t, str) or not t.strip():
                 raise DataError(f"input {i}: expected a non-empty string, not {t!r:.40}")
-        return self.run([Line(t, "<input>", 0) for t in texts], batch_size)
+        return self.run([Document(t, "<input>", 0) for t in texts], batch_size)
 
     def predict_file(
         self, path: str, output: str, *, batch_size: int = 32, progress: bool = True, resume: bool = False
@@ -128,22 +121,22 @@ class RelationPipeline:
         streamed to JSON lines as `Predictor.predict_file` does (OUTPUT.partial, `resume`)."""
         from tqdm.auto import tqdm
 
-        from rawtune.serve.partial import PartialJsonl
-        from rawtune.serve.predictor import _chunks, _skip, default_chunk
+        from rawtune.serve.partial import PartialJsonl, chunks, skip_done
+        from rawtune.serve.predictor import default_chunk
 
         if not os.path.isfile(path):
             raise DataError("no such file", file=path)
         chunk = default_chunk(batch_size)
         with PartialJsonl(output, resume=resume) as out:
-            lines = ((ln, None) for ln in _lines(path))
+            lines = _lines(path)
             if out.resumed:
-                _skip(lines, out)
+                skip_done(lines, out, _source)
             n = out.count
             with tqdm(unit="line", disable=not progress, desc="predict", initial=n) as bar:
-                for block in _chunks(lines, chunk, first=chunk - n % chunk):
-                    recs = self.run([ln for ln, _ in block], batch_size)
-                    for (ln, _), rec in zip(block, recs):
-                        rec["source"] = f"{ln.file}:{ln.line}"
+                for block in chunks(lines, chunk, first=chunk - n % chunk):
+                    recs = self.run(block, batch_size)
+                    for ln, rec in zip(block, recs):
+                        rec["source"] = _source(ln)
                     out.write([json.dumps(r, ensure_ascii=False) for r in recs])
                     n += len(block)
                     bar.update(len(block))
@@ -155,16 +148,16 @@ class RelationPipeline:
         return n
 
 
-def _lines(path: str) -> Iterator[Line]:
+def _lines(path: str) -> Iterator[Document]:
     if not path.lower().endswith(".txt"):
         raise DataError(
             "the pipeline mode reads plain text (.txt): one sentence or document per line", file=path
         )
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            text = line.rstrip("\n")
-            if text.strip():
-                yield Line(text, path, n)
+    return text_lines(path)
+
+
+def _source(line: Document) -> str:
+    return f"{line.source}:{line.line}"
 
 
 def _trained_type_pairs(run: Path) -> set[tuple[str | None, str | None]] | None:

@@ -21,7 +21,6 @@ from typing import Any
 from rawtune.config.schema import CompressConfig
 
 log = logging.getLogger("rawtune")
-FINETUNE_CONFIG = "finetune.yaml"
 REJECTED = "rejected"
 
 
@@ -30,18 +29,14 @@ def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, Any]]:
-    import torch
     from transformers.utils import logging as hf_logging
 
-    from rawtune.compress import gate, measure
+    from rawtune.artifacts.run import FINETUNE_CONFIG, finetune_config
     from rawtune.config.loader import dump_config
-    from rawtune.errors import ConfigError, ConfigIssue, DataError, GateError
+    from rawtune.errors import GateError
     from rawtune.logs import setup_logging
-    from rawtune.runs.atomic import atomic_dir
     from rawtune.runs.rundir import RunDir
-    from rawtune.serve.predictor import Predictor
     from rawtune.stages.common import coerce_config, prepare_run, records_failure
-    from rawtune.tasks.base import Inference
 
     cfg: CompressConfig = coerce_config("compress", config)
     setup_logging()
@@ -50,7 +45,46 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
     if done:
         log.info("%s is already complete; nothing to resume", run.path)
         return run, json.loads(run.metrics_json.read_text())
-    parent = Predictor.from_run(cfg.parent, device="cpu")
+    parent, dev, labeled = _parent_and_dev(cfg)
+    parent_src = Path(parent.run_path)
+    if not resume:
+        RunDir.create(
+            run.path,
+            dump_config(cfg),
+            {
+                "stage": "compress",
+                "task": parent.task.name,
+                "parent": str(parent_src.resolve()),
+                "method": _method_record(cfg),
+                "labels": list(parent.space.labels),
+                "data": {"dev": {"file": str(dev), "examples": len(labeled.examples)}},
+            },
+        )
+        shutil.copyfile(finetune_config(parent_src), run.path / FINETUNE_CONFIG)
+    setup_logging(run.logs_dir / "compress.log")
+    with records_failure(run):
+        child, extra = _child(cfg, parent, labeled, run, resume)
+        measured, failed = _measure(cfg, parent, child, labeled, run)
+        summary = {**measured, **extra}
+        run.finish(summary)
+    _log_summary(cfg, summary, parent.task.primary[0])
+    if failed:
+        run.update_manifest(status=REJECTED, error="; ".join(failed))
+    from rawtune.reporting import write_run_report
+
+    write_run_report(run.path)  # a rejected model gets its report too: it shows why
+    if failed:
+        raise GateError(f"{run.path} rejected by the gate: " + "; ".join(failed))
+    return run, summary
+
+
+def _parent_and_dev(cfg: CompressConfig) -> tuple[Any, Any, Any]:
+    """The parent run (loaded on the CPU), its dev file and the labeled dev data; refused where
+    compress cannot handle the parent."""
+    from rawtune.artifacts.run import load_run
+    from rawtune.errors import ConfigError, ConfigIssue, DataError
+
+    parent = load_run(cfg.parent, device="cpu")
     if getattr(parent.task, "generative", False):
         from rawtune.errors import ModelError
 
@@ -71,111 +105,113 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
     if not labeled.examples:
         raise DataError("no examples", file=str(dev))
     parent.task.check_labels(parent.space, labeled, "dev data")
-    method = cfg.methods[0]
-    if method != "quantize":
+    if cfg.methods[0] != "quantize":
         _refuse_quantized(parent)
+    return parent, dev, labeled
 
-    parent_src = Path(parent.run_path)
-    if not resume:
-        RunDir.create(
-            run.path,
-            dump_config(cfg),
-            {
-                "stage": "compress",
-                "task": parent.task.name,
-                "parent": str(parent_src.resolve()),
-                "method": _method_record(cfg),
-                "labels": list(parent.space.labels),
-                "data": {"dev": {"file": str(dev), "examples": len(labeled.examples)}},
-            },
-        )
-        shutil.copyfile(_finetune_config(parent_src), run.path / FINETUNE_CONFIG)
-    setup_logging(run.logs_dir / "compress.log")
-    out = run.path
-    with records_failure(run):
-        extra: dict[str, Any] = {}
-        if method == "quantize":
-            from rawtune.compress.quantize import quantize_int8, save_quantized
 
-            log.info("quantizing %s (dynamic int8, every linear layer)", parent_src)
-            child = quantize_int8(parent.model, keep_fp32=cfg.keep_fp32)
-            with atomic_dir(run.model_dir) as tmp:
-                save_quantized(child, tmp, parent.tokenizer, parent.task.auto_class_name)
-        elif method == "onnx":
-            child = _onnx(cfg, parent, labeled, run)
-        else:
-            from rawtune.stages.compress_train import distill, prune
+def _child(
+    cfg: CompressConfig, parent: Any, labeled: Any, run: Any, resume: bool
+) -> tuple[Any, dict[str, Any]]:
+    """The compressed model, saved to RUN/model/, and what its method records (training, pruning)."""
+    from rawtune.runs.atomic import atomic_dir
 
-            child, extra, save = (distill if method == "distill" else prune)(
-                cfg, parent, labeled, run, resume
-            )
-            with atomic_dir(run.model_dir) as tmp:
-                save(tmp)
-        if cfg.measure.threads:
-            torch.set_num_threads(cfg.measure.threads)
-        child.eval()
-        inference = Inference(batch_size=32)
-        scores = {
-            name: parent.task.evaluate(m, parent.tokenizer, labeled, parent.space, inference)
-            for name, m in (("parent", parent.model), ("compressed", child))
-        }
-        probes = measure.probe_inputs(
-            parent.task,
-            parent.tokenizer,
-            labeled.examples[: cfg.measure.probe_examples],
-            cfg.measure.max_length,
-        )
-        times = measure.timing(
-            {"parent": parent.model, "compressed": child},
-            parent.tokenizer,
-            probes,
-            repeats=cfg.measure.repeats,
-            latency_examples=cfg.measure.latency_examples,
-            batch_size=cfg.measure.batch_size,
-        )
-        metric, greater = parent.task.primary
-        sizes = {
-            "parent": {
-                "mb": round(_parent_mb(parent_src, parent.model, measure), 3),
-                "parameters": measure.parameter_count(parent.model),
-            },
-            "compressed": {
-                "mb": round(_child_mb(run.model_dir, measure), 3),
-                # an ONNX graph computes with the parent's parameters (the session holds no torch ones)
-                "parameters": measure.parameter_count(parent.model if method == "onnx" else child),
-            },
-        }
-        record, failed = gate.check(
-            {metric: scores["parent"][metric], **times["parent"]},
-            {metric: scores["compressed"][metric], **times["compressed"]},
-            metric=metric,
-            greater=greater,
-            max_metric_drop=cfg.gate.max_metric_drop,
-            min_speedup=cfg.gate.min_speedup,
-        )
-        summary = {
-            "task": parent.task.name,
-            "method": method,
-            "dev": scores["compressed"],
-            "parent": {"run": str(parent_src), "dev": _scalars(scores["parent"])},
-            "size": sizes,
-            "latency": {
-                **times,
-                "threads": torch.get_num_threads(),
-                "repeats": cfg.measure.repeats,
-                "batch_size": cfg.measure.batch_size,
-                "latency_examples": min(cfg.measure.latency_examples, len(probes)),
-            },
-            "gate": record,
-            **extra,
-        }
-        run.finish(summary)
+    method = cfg.methods[0]
+    if method == "quantize":
+        from rawtune.artifacts.int8 import quantize_int8
+        from rawtune.compress.quantize import save_quantized
+
+        log.info("quantizing %s (dynamic int8, every linear layer)", parent.run_path)
+        child = quantize_int8(parent.model, keep_fp32=cfg.keep_fp32)
+        with atomic_dir(run.model_dir) as tmp:
+            save_quantized(child, tmp, parent.tokenizer, parent.task.auto_class_name)
+        return child, {}
+    if method == "onnx":
+        return _onnx(cfg, parent, labeled, run), {}
+    from rawtune.stages.compress_train import distill, prune
+
+    child, extra, save = (distill if method == "distill" else prune)(cfg, parent, labeled, run, resume)
+    with atomic_dir(run.model_dir) as tmp:
+        save(tmp)
+    return child, extra
+
+
+def _measure(
+    cfg: CompressConfig, parent: Any, child: Any, labeled: Any, run: Any
+) -> tuple[dict[str, Any], list[str]]:
+    """The summary (task metric on dev, size, CPU latency and throughput, each for parent and
+    compressed, and the gate's record) and the gate's failures."""
+    import torch
+
+    from rawtune.compress import gate, measure
+    from rawtune.tasks.base import Inference
+
+    method = cfg.methods[0]
+    if cfg.measure.threads:
+        torch.set_num_threads(cfg.measure.threads)
+    child.eval()
+    inference = Inference(batch_size=32)
+    scores = {
+        name: parent.task.evaluate(m, parent.tokenizer, labeled, parent.space, inference)
+        for name, m in (("parent", parent.model), ("compressed", child))
+    }
+    probes = measure.probe_inputs(
+        parent.task, parent.tokenizer, labeled.examples[: cfg.measure.probe_examples], cfg.measure.max_length
+    )
+    times = measure.timing(
+        {"parent": parent.model, "compressed": child},
+        parent.tokenizer,
+        probes,
+        repeats=cfg.measure.repeats,
+        latency_examples=cfg.measure.latency_examples,
+        batch_size=cfg.measure.batch_size,
+    )
+    metric, greater = parent.task.primary
+    sizes = {
+        "parent": {
+            "mb": round(_parent_mb(Path(parent.run_path), parent.model, measure), 3),
+            "parameters": measure.parameter_count(parent.model),
+        },
+        "compressed": {
+            "mb": round(_child_mb(run.model_dir, measure), 3),
+            # an ONNX graph computes with the parent's parameters (the session holds no torch ones)
+            "parameters": measure.parameter_count(parent.model if method == "onnx" else child),
+        },
+    }
+    record, failed = gate.check(
+        {metric: scores["parent"][metric], **times["parent"]},
+        {metric: scores["compressed"][metric], **times["compressed"]},
+        metric=metric,
+        greater=greater,
+        max_metric_drop=cfg.gate.max_metric_drop,
+        min_speedup=cfg.gate.min_speedup,
+    )
+    summary = {
+        "task": parent.task.name,
+        "method": method,
+        "dev": scores["compressed"],
+        "parent": {"run": str(parent.run_path), "dev": _scalars(scores["parent"])},
+        "size": sizes,
+        "latency": {
+            **times,
+            "threads": torch.get_num_threads(),
+            "repeats": cfg.measure.repeats,
+            "batch_size": cfg.measure.batch_size,
+            "latency_examples": min(cfg.measure.latency_examples, len(probes)),
+        },
+        "gate": record,
+    }
+    return summary, failed
+
+
+def _log_summary(cfg: CompressConfig, summary: dict[str, Any], metric: str) -> None:
+    times, sizes, record = summary["latency"], summary["size"], summary["gate"]
     log.info(
         "%s %.4f -> %.4f (%+.2f points), batch-1 %.2f -> %.2f ms (%.2fx), batch-%d %.1f -> %.1f ex/s, "
         "%.1f -> %.1f MB",
         metric,
-        scores["parent"][metric],
-        scores["compressed"][metric],
+        summary["parent"]["dev"][metric],
+        summary["dev"][metric],
         -record["metric_drop_points"],
         times["parent"]["latency_ms"],
         times["compressed"]["latency_ms"],
@@ -186,22 +222,14 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
         sizes["parent"]["mb"],
         sizes["compressed"]["mb"],
     )
-    if failed:
-        run.update_manifest(status=REJECTED, error="; ".join(failed))
-    from rawtune.reporting import write_run_report
-
-    write_run_report(run.path)  # a rejected model gets its report too: it shows why
-    if failed:
-        raise GateError(f"{out} rejected by the gate: " + "; ".join(failed))
-    return run, summary
 
 
 def _onnx(cfg: CompressConfig, parent: Any, dev: Any, run: Any) -> Any:
     """The parent exported to ONNX (int8 with --quantize) into RUN/model/, checked for parity on the
     dev texts by the exporter, and loaded back as an onnxruntime session to be measured."""
+    from rawtune.artifacts.onnx import load_onnx_model
+    from rawtune.artifacts.run import FINETUNE_CONFIG
     from rawtune.export.onnx import export_onnx
-    from rawtune.export.onnx_runtime import FINETUNE_CONFIG as ONNX_FT
-    from rawtune.export.onnx_runtime import load_onnx_model
 
     texts = [" ".join(ex.tokens) if hasattr(ex, "tokens") else ex.text for ex in dev.examples[:64]]
     log.info("exporting %s to ONNX%s", parent.run_path, " (int8)" if cfg.quantize else "")
@@ -213,7 +241,7 @@ def _onnx(cfg: CompressConfig, parent: Any, dev: Any, run: Any) -> Any:
         threads=cfg.measure.threads,
         texts=texts,
         texts_from=str(cfg.dev or parent.cfg.data.dev),
-        files=[(run.path / FINETUNE_CONFIG, ONNX_FT)],
+        files=[(run.path / FINETUNE_CONFIG, FINETUNE_CONFIG)],
         meta={"source": {"run": str(Path(parent.run_path).resolve())}},
         # the gate judges int8 by the task metric on the whole dev set, a stronger test than argmax
         # agreement on a few texts; the agreement is still recorded in rawtune_onnx.json
@@ -225,7 +253,7 @@ def _onnx(cfg: CompressConfig, parent: Any, dev: Any, run: Any) -> Any:
 def _child_mb(model_dir: Path, measure: Any) -> float:
     """The compressed model's weight files; for an ONNX export, the graph that runs (an int8 export
     keeps the fp32 model.onnx beside model.int8.onnx, which is not what is served)."""
-    from rawtune.export.onnx_runtime import is_onnx_dir, read_meta
+    from rawtune.artifacts.onnx import is_onnx_dir, read_meta
 
     if is_onnx_dir(model_dir):
         name = read_meta(model_dir)["model"]
@@ -245,7 +273,7 @@ def _method_record(cfg: CompressConfig) -> dict[str, Any]:
 
 
 def _refuse_quantized(parent: Any) -> None:
-    from rawtune.compress.quantize import is_quantized
+    from rawtune.artifacts.int8 import is_quantized
     from rawtune.errors import ModelError
 
     if is_quantized(Path(parent.run_path) / "model"):
@@ -253,12 +281,6 @@ def _refuse_quantized(parent: Any) -> None:
             f"{parent.run_path} is an int8 model, which cannot be trained further; distil or prune "
             "its fp32 parent, then quantize the result"
         )
-
-
-def _finetune_config(run_path: Path) -> Path:
-    """The fine-tuning config of a run (a compressed run keeps its parent's)."""
-    own = run_path / FINETUNE_CONFIG
-    return own if own.is_file() else run_path / "config.yaml"
 
 
 def _parent_mb(run_path: Path, model: Any, measure: Any) -> float:

@@ -163,7 +163,7 @@ def _adapter_base(parent: Any, seed: int) -> nn.Module:
     starts from the base model's layers with a new head: the adapter cannot be cut into layers."""
     import json
 
-    from rawtune.modeling.heads import load_task_model
+    from rawtune.artifacts.pretrained import load_task_model
 
     meta_path = Path(parent.run_path) / "adapter" / "rawtune_adapter.json"
     peft_path = Path(parent.run_path) / "adapter" / "adapter_config.json"

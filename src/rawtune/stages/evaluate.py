@@ -23,14 +23,14 @@ def evaluate_run(
 ) -> tuple[dict[str, Any], Path]:
     """Metrics of RUN's model on `data`, and the report directory (RUN/eval/<name>, or
     `out_root`/<name> when the report belongs elsewhere, e.g. to a pipeline's evaluate stage)."""
+    from rawtune.artifacts.run import load_run
     from rawtune.evaluation.report import write_report
     from rawtune.logs import setup_logging
-    from rawtune.serve.predictor import Predictor
     from rawtune.stages.finetune import _report_task
     from rawtune.tasks.base import Inference
 
     setup_logging()
-    pred = Predictor.from_run(run_path)  # a run, or an ONNX export dir
+    pred = load_run(run_path)  # a run, or an ONNX export dir
     if null_threshold is not None:
         from rawtune.tasks.qa import set_null_threshold
 

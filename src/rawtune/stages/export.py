@@ -33,11 +33,11 @@ def export_run(
 ) -> dict[str, Any]:
     import torch
 
+    from rawtune.artifacts.adapters import has_adapter, load_adapter, read_meta
     from rawtune.logs import setup_logging
     from rawtune.modeling.backbone import load_tokenizer
     from rawtune.runs.atomic import atomic_dir
     from rawtune.runs.rundir import RunDir
-    from rawtune.tuning.io import has_adapter, load_adapter, read_meta
     from rawtune.tuning.io import merge as merge_model
 
     setup_logging()
@@ -89,16 +89,15 @@ def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None
     prefix, bottleneck) is exported as base + adapter where the exporters can trace it."""
     import json
 
+    from rawtune.artifacts.adapters import has_adapter, read_meta
+    from rawtune.artifacts.formats import load_model, model_format
+    from rawtune.artifacts.run import FINETUNE_CONFIG, finetune_config
     from rawtune.config.loader import load_config
     from rawtune.export.onnx import export_onnx
-    from rawtune.export.onnx_runtime import FINETUNE_CONFIG
     from rawtune.modeling.backbone import load_tokenizer
-    from rawtune.modeling.heads import load_task_model
     from rawtune.tasks.base import get_task
-    from rawtune.tuning.io import has_adapter, load_adapter, read_meta
 
-    own = run.path / "finetune.yaml"  # a compressed run keeps its parent's fine-tuning config there
-    ft_config = own if own.is_file() else run.config_path
+    ft_config = finetune_config(run.path)  # a compressed run keeps its parent's fine-tuning config
     if not ft_config.is_file():
         raise RunDirError(f"{run.path}: not a rawtune finetune run (no config.yaml)")
     cfg = load_config("finetune", file=ft_config, require=False)
@@ -109,12 +108,11 @@ def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None
     adapter = has_adapter(run.adapter_dir)
     if not (has_model or adapter):
         raise RunDirError(f"{run.path}: nothing to export (no model/ or adapter/)")
-    from rawtune.export.onnx_runtime import is_onnx_dir
-
-    if is_onnx_dir(run.model_dir):
+    form = model_format(run.model_dir)
+    if form is not None and form.name == "onnx":
         raise ModelError(f"{run.path} already holds an ONNX model (rawtune compress --onnx); use it as it is")
     method = read_meta(run.adapter_dir)["method"] if adapter else None
-    if has_model and (run.model_dir / "rawtune_quantized.json").is_file():
+    if form is not None and form.name == "int8":
         parent = (
             json.loads(run.manifest_path.read_text()).get("parent") if run.manifest_path.is_file() else None
         )
@@ -123,10 +121,8 @@ def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None
             f"export to ONNX; export its parent run{f' ({parent})' if parent else ''} with --onnx "
             "--quantize int8 instead"
         )
-    if has_model:
-        model, source = load_task_model(str(run.model_dir), task.auto_class_name), run.model_dir
-    else:
-        model, source = load_adapter(run.adapter_dir), run.adapter_dir
+    source = run.model_dir if has_model else run.adapter_dir
+    model = load_model(source, task.auto_class_name)
     tokenizer = load_tokenizer(str(run.model_dir if has_model else run.adapter_dir))
     meta = {"source": {"run": str(run.path.resolve()), "dir": source.name, "tuning": method or "full"}}
     texts = _dev_texts(task, cfg)

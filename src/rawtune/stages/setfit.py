@@ -213,8 +213,8 @@ def write_reports(
 def load_setfit(run_dir: str | Path) -> tuple[Any, Any, Any, dict[str, Any]]:
     """(encoder, tokenizer, head, meta) of a SetFit-style run; predict with
     `head.predict(embed(encoder, tokenizer, texts, meta["max_length"]))`."""
+    from rawtune.artifacts.pretrained import load_task_model
     from rawtune.modeling.backbone import load_tokenizer
-    from rawtune.modeling.heads import load_task_model
     from rawtune.tasks.contrastive import LogisticHead
 
     d = Path(run_dir) / "model"

@@ -1,4 +1,5 @@
-"""Raw-text documents from files, directories, globs and `hf:` datasets, with file:line provenance.
+"""Raw-text documents from files, directories, globs and `hf:` datasets, with file:line provenance;
+and the lines of a plain-text file of inputs (`text_lines`).
 
 Formats: .txt (a document per line or per blank-line-separated paragraph), .jsonl, .csv, .parquet,
 and gzip of the first three (`x.txt.gz`). Text files are read line by line (never whole), each
@@ -160,6 +161,16 @@ def _read_txt(path: str, cfg: DataConfig, on_bad: OnBadLine | None = None) -> It
             start, lines = 0, []
     if lines:
         yield Document(" ".join(lines), path, start)
+
+
+def text_lines(path: str) -> Iterator[Document]:
+    """One text per non-blank line of a plain-text file, with its file and 1-based line: inputs to
+    predict on or to label (`rawtune predict`, the relation pipeline, pseudo-label replay, raw text
+    for distillation). Decoded as every .txt here is: strict UTF-8 (an error names file and line),
+    a leading BOM and the line ends dropped, the rest of the line kept as it is."""
+    for n, text in decoded_lines(path):
+        if text.strip():
+            yield Document(text, path, n)
 
 
 def _field_text(value: Any, present: bool, keys: list[str], field: str, path: str, line: int) -> str:

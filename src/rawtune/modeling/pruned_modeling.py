@@ -5,9 +5,10 @@ cannot describe a model pruned per layer. The pruned structure is recorded in th
 (`config.rawtune_pruning`: the kept head ids and the FFN width of each layer) and this module turns a
 model freshly built from the config into that shape, before its weights are loaded.
 
-This file is the single source for two users: rawtune imports it (`pruned_class`), and `save_pruned`
-copies it verbatim into the saved model directory as `modeling_rawtune_pruned.py`, with one line per
-auto class appended, so `AutoModelFor*.from_pretrained(dir, trust_remote_code=True)` works with plain
+This file is the single source for two users: rawtune imports it (`pruned_class`: to build a model
+from a pruned base, to load a pruned run, to prune), and `modeling.pruned.save_pruned` copies it
+verbatim into the saved model directory as `modeling_rawtune_pruned.py`, with one line per auto class
+appended, so `AutoModelFor*.from_pretrained(dir, trust_remote_code=True)` works with plain
 transformers. Hence it imports only torch and transformers.
 
 Head slicing needs no change to the attention code: transformers 5's BERT-family self-attention

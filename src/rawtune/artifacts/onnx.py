@@ -1,7 +1,11 @@
-"""An ONNX export run by onnxruntime behind the interface rawtune's tasks call: `model(**batch).logits`
-as a torch tensor, `eval()`/`train()`, `parameters()` for the device (CPU). With `load_onnx_dir` an
-export written by `rawtune export --onnx` is a Predictor entry, so prediction and evaluation use the
-task's own decode path on it."""
+"""An ONNX export (`rawtune export --onnx`, or RUN/model/ of `rawtune compress --onnx`; written by
+`export.onnx`) run by onnxruntime behind the interface rawtune's tasks call: `model(**batch).logits`
+as a torch tensor, `eval()`/`train()`, `parameters()` for the device (CPU). `artifacts.run` makes an
+export a loaded run, so prediction and evaluation use the task's own decode path on it.
+
+The directory: `rawtune_onnx.json` (which graph runs, parity figures), model.onnx (and
+model.int8.onnx when quantized), config.json, the tokenizer, and the run's fine-tuning config
+(`artifacts.run.FINETUNE_CONFIG`) when it was exported from a run."""
 
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ from torch import nn
 from rawtune.errors import MissingExtraError, ModelError, RunDirError
 
 META = "rawtune_onnx.json"
-FINETUNE_CONFIG = "finetune.yaml"  # the run's fine-tuning config: task, label kind, windows
 
 
 def ort_module() -> Any:
@@ -101,36 +104,3 @@ def load_onnx_model(
         raise RunDirError(f"{path}: no {name} in this ONNX export")
     config = PretrainedConfig.from_json_file(str(root / "config.json"))
     return OnnxModel(root / name, threads=threads, config=config)
-
-
-def load_onnx_dir(path: str | os.PathLike, *, file: str | None = None, threads: int | None = None) -> Any:
-    """An ONNX export as a `serve.predictor.Entry` (model, tokenizer, task and label space), built from
-    the fine-tuning config the export carries (finetune.yaml, written when it came from a run)."""
-    from rawtune.config.loader import load_config
-    from rawtune.data.labels import LabelSpace
-    from rawtune.modeling.backbone import load_tokenizer
-    from rawtune.serve.predictor import Entry
-    from rawtune.tasks.base import get_task
-
-    root = Path(path)
-    model = load_onnx_model(root, file=file, threads=threads)
-    if not (root / FINETUNE_CONFIG).is_file():
-        raise RunDirError(
-            f"{path}: this ONNX export has no {FINETUNE_CONFIG} (it was not exported from a run), so "
-            "its task is unknown; run it with rawtune.export.onnx_runtime.OnnxModel directly"
-        )
-    cfg = load_config("finetune", file=root / FINETUNE_CONFIG, require=False)
-    task = get_task(cfg)
-    id2label = {int(k): v for k, v in model.config.id2label.items()}
-    if hasattr(task, "head_space"):  # relations: the head's 2 x L outputs name L relations
-        space = task.head_space(id2label)
-    else:
-        space = LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
-    return Entry(root, cfg, task, model, load_tokenizer(str(root)), space)
-
-
-def onnx_predictor(path: str | os.PathLike, *, threads: int | None = None) -> Any:
-    """A one-run `Predictor` over an ONNX export (CPU)."""
-    from rawtune.serve.predictor import Predictor
-
-    return Predictor({"default": load_onnx_dir(path, threads=threads)}, "cpu")
