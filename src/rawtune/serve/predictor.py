@@ -403,6 +403,8 @@ def _load_entry(
         model = load_adapter(run.adapter_dir, base)
     else:
         model = load_task_model(str(run.model_dir), task.auto_class_name)
+    if hasattr(task, "restore_model"):  # ner: a CRF layer outside the architecture
+        model = task.restore_model(model, str(run.model_dir if has_model else run.adapter_dir))
     from rawtune.compress.quantize import is_quantized
 
     if is_quantized(run.model_dir) and device != "cpu":
