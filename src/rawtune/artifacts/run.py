@@ -143,6 +143,17 @@ def load_run(
     return loaded
 
 
+def decoded_as_written(cfg: Any, run_path: Path) -> Any:
+    """A run whose config predates `task.decode` (rawtune before Viterbi decoding became the
+    default) keeps the per-word argmax it was evaluated with, so it predicts as it always did."""
+    import yaml
+
+    written = yaml.safe_load(finetune_config(run_path).read_text()) or {}
+    if cfg.task.name != "ner" or "decode" in (written.get("task") or {}):
+        return cfg
+    return cfg.model_copy(update={"task": cfg.task.model_copy(update={"decode": "argmax"})})
+
+
 def _load(path: str | os.PathLike, device: str, base: str | None, *, merged: bool, strict: bool) -> LoadedRun:
     from rawtune.artifacts.onnx import is_onnx_dir
     from rawtune.runs.rundir import RunDir
@@ -182,11 +193,13 @@ def _load_torch(
         )
     if base is not None and not adapter and strict:
         raise RunDirError(f"{path}: base= needs a run with an adapter/ (this one saved a whole model)")
-    cfg = load_config("finetune", file=finetune_config(run.path), require=False)
+    cfg = decoded_as_written(load_config("finetune", file=finetune_config(run.path), require=False), run.path)
     task = get_task(cfg)
     merged = merged or getattr(task, "needs_model_dir", False)  # relations: the markers' embeddings
     on_base = adapter and (base is not None or not merged or not has_model)
     model = load_model(run.adapter_dir if on_base else run.model_dir, task.auto_class_name, base=base)
+    if hasattr(task, "restore_model"):  # ner: a CRF layer outside the architecture
+        model = task.restore_model(model, str(run.adapter_dir if on_base else run.model_dir))
     if is_quantized(run.model_dir) and device != "cpu":
         log.info("%s: a dynamic int8 model runs on the CPU only; loading it there", path)
         device = "cpu"

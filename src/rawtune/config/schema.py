@@ -139,9 +139,14 @@ class LabeledDataConfig(Section):
         "are split into overlapping windows and merged back.",
     )
     stride: int = Field(32, ge=0, description="Tokens two neighbouring windows share.")
-    doc_context: bool = Field(
-        False, description="NER: fill windows with neighbouring sentences of the document (not scored)."
+    doc_context: bool | Literal["auto"] = Field(
+        "auto",
+        description="NER: read each sentence in its document's context (windows over the document, every "
+        "word predicted from the window where it is most central; costs the stride's overlap). auto: "
+        "when the data marks documents (-DOCSTART- in CoNLL, the doc_field of JSONL, blank lines "
+        "between documents in .txt); true: the same, warning when it marks none; false: sentences alone.",
     )
+    doc_field: str = Field("doc", description="NER JSONL: the field naming a sentence's document.")
     max_train_examples: int | None = Field(
         None, ge=1, description="Use a seeded random subset of the training set (few-shot studies)."
     )
@@ -205,6 +210,20 @@ class TaskConfig(Section):
     )
     subword_labels: Literal["first", "all"] = Field(
         "first", description="NER: label the first sub-token of a word, or all of them (I- after B-)."
+    )
+    decode: Literal["viterbi", "argmax"] = Field(
+        "viterbi",
+        description="NER: the best tag sequence that is valid IOB2 (no I-X after O or another type), or "
+        "each word's most likely tag (invalid I-X then read as B-X); evaluation and prediction alike.",
+    )
+    crf: bool = Field(
+        False,
+        description="NER: a CRF layer (learned tag transitions) on the word scores; tuning.method full.",
+    )
+    case_features: bool | Literal["auto"] = Field(
+        "auto",
+        description="NER: each word's shape (lower, Capitalised, ALL-CAPS, mixed, digits, punctuation, "
+        "sentence-initial) as a learned input embedding; auto: on when the tokenizer lowercases.",
     )
     class_weights: Literal["none", "balanced"] = Field(
         "none", description="Weight the loss by inverse class frequency in the training set."

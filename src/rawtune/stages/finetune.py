@@ -159,6 +159,8 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
         )
     if hasattr(task, "prepare_tokenizer"):
         _fit_vocabulary(model, tokenizer)
+    if hasattr(task, "configure_model"):  # ner: word shapes, a CRF layer
+        model = task.configure_model(model, tokenizer, space)
     added = task.marker_ids(tokenizer) if hasattr(task, "marker_ids") else None
     tuned = apply_tuning(model, cfg.tuning, base_ref=src.ref, max_length=cfg.data.max_length, tokens=added)
     model, counts = tuned.model, tuned.parameters
@@ -202,9 +204,10 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
             stats["train"]["augmentation"] = augmentation
         write_json(run.path / "data_stats.json", stats)
     lengths = [len(f["input_ids"]) for f in features] if cfg.data.group_by_length else None
-    stream = ShuffledBatches(
-        features, cfg.train.batch_size, _collate(task.collator(tokenizer)), cfg.seed, lengths=lengths
-    )
+    batch = cfg.train.batch_size
+    if hasattr(task, "window_batch"):  # ner with document context: windows of several sentences
+        batch = task.window_batch(features, batch)
+    stream = ShuffledBatches(features, batch, _collate(task.collator(tokenizer)), cfg.seed, lengths=lengths)
     inference = Inference(batch_size=max(32, cfg.train.batch_size * 2), autocast=accelerator.autocast)
 
     def evaluate_on(data: Any):

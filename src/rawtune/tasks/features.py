@@ -43,10 +43,14 @@ def content_size(tokenizer: Any, max_length: int) -> int:
     return max_length - tokenizer.num_special_tokens_to_add(pair=False)
 
 
+# per-token inputs padded beside input_ids, with their padding value
+TOKEN_FIELDS = {"token_type_ids": 0, "segment_ids": -1}
+
+
 class PadCollator:
-    """Pads `input_ids` (and `token_type_ids`) to the longest in the batch rounded up to a multiple of
-    8 (tensor-core and SIMD friendly), builds the attention mask, and stacks labels: per-token lists
-    are padded with -100, scalars become a tensor, multi-hot lists a float matrix."""
+    """Pads `input_ids` (and `token_type_ids`, `segment_ids`) to the longest in the batch rounded up
+    to a multiple of 8 (tensor-core and SIMD friendly), builds the attention mask, and stacks labels:
+    per-token lists are padded with -100, scalars become a tensor, multi-hot lists a float matrix."""
 
     def __init__(self, pad_id: int, label_kind: str = "tokens"):
         self.pad_id, self.label_kind = pad_id, label_kind
@@ -57,16 +61,15 @@ class PadCollator:
         width = math.ceil(max(len(s["input_ids"]) for s in samples) / 8) * 8
         ids = np.full((len(samples), width), self.pad_id, dtype=np.int64)
         mask = np.zeros_like(ids)
-        types = np.zeros_like(ids) if "token_type_ids" in samples[0] else None
+        extra = {k: np.full_like(ids, pad) for k, pad in TOKEN_FIELDS.items() if k in samples[0]}
         for row, s in enumerate(samples):
             n = len(s["input_ids"])
             ids[row, :n] = s["input_ids"]
             mask[row, :n] = 1
-            if types is not None:
-                types[row, :n] = s["token_type_ids"]
+            for k, arr in extra.items():
+                arr[row, :n] = s[k]
         batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
-        if types is not None:
-            batch["token_type_ids"] = torch.from_numpy(types)
+        batch.update({k: torch.from_numpy(arr) for k, arr in extra.items()})
         if "labels" in samples[0]:
             batch["labels"] = self._labels([s["labels"] for s in samples], width)
         return batch

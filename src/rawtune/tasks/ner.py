@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from typing import Any
 
@@ -9,6 +10,7 @@ import torch
 from torch import nn
 
 from rawtune.modeling.tokenizers import pad_id
+from rawtune.modeling.word_shapes import uses_shapes
 from rawtune.tasks.base import TASKS, Inference
 from rawtune.tasks.features import PadCollator, forward_batches
 from rawtune.tasks.token_classification import (
@@ -18,6 +20,8 @@ from rawtune.tasks.token_classification import (
     WordDecoder,
     encode_tokens,
 )
+
+log = logging.getLogger("rawtune")
 
 # A training word whose tag says nothing: no loss on it. `rawtune continual` sets it on the O words of
 # replayed examples annotated before an entity type was added (their O does not mean "not that type").
@@ -38,6 +42,8 @@ class NerTask:
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
+        self.shapes = False  # word shapes as token_type_ids (set by configure_model)
+        self._warned = False
 
     # --- data ---------------------------------------------------------------------------------
     def read(self, path: str, *, labeled: bool = True) -> Any:
@@ -51,6 +57,7 @@ class NerTask:
             scheme=d.scheme,
             repair=d.repair_tags,
             labeled=labeled,
+            doc_field=d.doc_field,
         )
 
     def label_space(self, train: Any) -> Any:
@@ -71,13 +78,14 @@ class NerTask:
         return {"num_labels": len(space.labels), "id2label": space.id2label(), "label2id": space.label2id()}
 
     # --- encoding -----------------------------------------------------------------------------
-    def encode(self, tokenizer: Any, examples: list[Any], space: Any | None) -> EncodedTokens:
+    def encode(
+        self, tokenizer: Any, examples: list[Any], space: Any | None, *, shapes: bool = False
+    ) -> EncodedTokens:
         d = self.cfg.data
         tag_ids = None
         if space is not None and examples and examples[0].tags is not None:
             l2i = space.label2id()
             tag_ids = [[l2i[t] if t != UNSCORED else IGNORE for t in ex.tags] for ex in examples]
-        docs = [ex.doc for ex in examples] if d.doc_context else None
         return encode_tokens(
             tokenizer,
             [ex.tokens for ex in examples],
@@ -85,12 +93,92 @@ class NerTask:
             max_length=d.max_length,
             stride=d.stride,
             subword_labels=self.cfg.task.subword_labels,
-            docs=docs,
+            docs=self.documents(examples),
             b_to_i=_b_to_i(space) if space is not None else None,
+            shapes=shapes,
         )
 
+    def documents(self, examples: list[Any]) -> list[int | None] | None:
+        """The document of each example when document context is on (data.doc_context: auto uses
+        the boundaries the data has; true warns when it has none), else None."""
+        mode = self.cfg.data.doc_context
+        if mode is False or not examples:
+            return None
+        docs = [ex.doc for ex in examples]
+        if all(d is None for d in docs):
+            if mode is True and not self._warned:
+                log.warning(
+                    "data.doc_context is on, but %s has no document boundaries (-DOCSTART- lines in CoNLL, "
+                    "a '%s' field in JSONL, blank lines between documents in .txt): each sentence is read "
+                    "alone",
+                    examples[0].file,
+                    self.cfg.data.doc_field,
+                )
+                self._warned = True
+            return None
+        return docs
+
+    def configure_model(self, model: nn.Module, tokenizer: Any, space: Any) -> nn.Module:
+        """Before training: word shapes on an uncased backbone (task.case_features) and the CRF
+        layer (task.crf), each recorded in the model's config so a loaded run uses them again."""
+        from rawtune.errors import ConfigError, ConfigIssue
+        from rawtune.modeling.word_shapes import add_word_shapes, lowercases
+        from rawtune.tasks.tag_decoding import CRF
+
+        t, tuning = self.cfg.task, self.cfg.tuning
+        trains_embeddings = tuning.method in ("full", "freeze") and not (
+            tuning.head_only or tuning.freeze_embeddings
+        )
+        wanted = t.case_features is True or (t.case_features == "auto" and lowercases(tokenizer))
+        if wanted and not trains_embeddings:
+            log.info(
+                "task.case_features: tuning %s keeps the embeddings frozen; no word shapes", tuning.method
+            )
+        elif wanted and add_word_shapes(model):
+            log.info("word shapes (case features) on: the tokenizer lowercases")
+        if t.crf:
+            if tuning.method not in ("full", "freeze"):
+                raise ConfigError(
+                    [ConfigIssue("task.crf", f"a CRF layer needs tuning.method full, not {tuning.method}")]
+                )
+            model.crf = CRF(space.labels)
+            model.config.crf = True
+        self.shapes = uses_shapes(model)
+        return model
+
+    def restore_model(self, model: nn.Module, model_dir: str) -> nn.Module:
+        """A loaded model gets back what `configure_model` added outside the backbone (the CRF's
+        transition scores, from the saved weights)."""
+        from rawtune.tasks.tag_decoding import load_crf
+
+        if getattr(model.config, "crf", False) and getattr(model, "crf", None) is None:
+            load_crf(model, model_dir)
+        return model
+
     def train_features(self, tokenizer: Any, data: Any, space: Any) -> list[dict[str, Any]]:
-        return self.encode(tokenizer, data.examples, space).features
+        features = self.encode(tokenizer, data.examples, space, shapes=self.shapes).features
+        if self.cfg.task.crf:  # the CRF scores each sentence's labelled words as one sequence
+            for f in features:
+                seg = [-1] * len(f["input_ids"])
+                for pos, s in zip(f["positions"], f["sentences"]):
+                    if f["labels"][pos] != IGNORE:
+                        seg[pos] = s
+                f["segment_ids"] = seg
+        return features
+
+    def window_batch(self, features: list[dict[str, Any]], batch_size: int) -> int:
+        """Windows per batch. train.batch_size counts sentences: where document context puts several
+        sentences in a window, a batch takes as many windows as hold about that many sentences, so
+        the number of updates (and the learning rate that suits it) does not change with context."""
+        sentences = len({s for f in features for s in f["sentences"]})
+        if not features or len(features) >= sentences:
+            return batch_size
+        windows = max(1, round(batch_size * len(features) / sentences))
+        log.info(
+            "document context: %d sentences in %d windows; a batch of %d windows holds about %d sentences",
+            sentences, len(features), windows, batch_size,
+        )  # fmt: skip
+        return windows
 
     def collator(self, tokenizer: Any) -> PadCollator:
         return PadCollator(pad_id(tokenizer), "tokens")
@@ -104,10 +192,15 @@ class NerTask:
     # --- decoding -----------------------------------------------------------------------------
     def _decode(
         self, model: nn.Module, tokenizer: Any, examples: list[Any], space: Any, run: Inference
-    ) -> tuple[WordDecoder, EncodedTokens]:
-        encoded = self.encode(tokenizer, examples, space)
-        outside = space.label2id().get("O", 0)
-        decoder = WordDecoder(encoded, outside)
+    ) -> tuple[list[list[str]], list[Any], EncodedTokens, WordDecoder]:
+        """The tags of every sentence as `evaluate` scores them and `predict` returns them (one
+        decode path), with each tag's probability."""
+        from rawtune.data.labels import repair_iob2
+
+        encoded = self.encode(tokenizer, examples, space, shapes=uses_shapes(model))
+        decoder = WordDecoder(
+            encoded, space.labels, decode=self.cfg.task.decode, crf=getattr(model, "crf", None)
+        )
         forward_batches(
             model,
             encoded.features,
@@ -117,7 +210,11 @@ class NerTask:
             autocast=run.autocast,
             progress=run.progress,
         )
-        return decoder, encoded
+        decoder.finish()
+        # Viterbi's tags are valid IOB2; an argmax's are made so (an I-X after O becomes B-X), which
+        # are the entities seqeval reads from them, and a file of them reads back under the IOB2 check
+        tags = [repair_iob2([space.labels[int(t)] for t in path])[0] for path in decoder.tags]
+        return tags, decoder.prob, encoded, decoder
 
     def evaluate(
         self,
@@ -134,9 +231,7 @@ class NerTask:
         prediction can be neither right nor wrong."""
         from rawtune.evaluation.metrics import ner_metrics
 
-        decoder, encoded = self._decode(model, tokenizer, data.examples, space, run)
-        labels = space.labels
-        pred = [[labels[int(t)] for t in tags] for tags in decoder.tags]
+        pred, _, encoded, decoder = self._decode(model, tokenizer, data.examples, space, run)
         if only_types is not None:
             pred = [[t if t == "O" or t[2:] in only_types else "O" for t in tags] for tags in pred]
         gold = [list(ex.tags) for ex in data.examples]
@@ -149,14 +244,9 @@ class NerTask:
     ) -> list[dict[str, Any]]:
         from seqeval.metrics.sequence_labeling import get_entities
 
-        from rawtune.data.labels import repair_iob2
-
-        decoder, _ = self._decode(model, tokenizer, examples, space, run)
+        tags, prob, _, _ = self._decode(model, tokenizer, examples, space, run)
         out = []
-        for ex, tags, probs in zip(examples, decoder.tags, decoder.prob):
-            # the tags as valid IOB2 (an I-X the model put after O becomes B-X): the same entities
-            # seqeval reads from the raw tags, and a file of them reads back under the IOB2 check
-            names = repair_iob2([space.labels[int(t)] for t in tags])[0]
+        for ex, names, probs in zip(examples, tags, prob):
             entities = []
             for etype, start, end in get_entities(names):
                 ent: dict[str, Any] = {

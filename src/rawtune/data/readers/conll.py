@@ -129,14 +129,16 @@ def _string_list(obj: dict[str, Any], name: str, path: str, n: int) -> list[str]
     return value
 
 
-def _iter_jsonl(path: str, tokens_field: str, tags_field: str, labeled: bool) -> Iterator[_Sentence]:
+def _iter_jsonl(
+    path: str, tokens_field: str, tags_field: str, labeled: bool, doc_field: str
+) -> Iterator[_Sentence]:
     for n, obj in json_objects(path):
         tokens = _string_list(obj, tokens_field, path, n)
         if not tokens:
             raise DataError("empty sentence", file=path, line=n, field=tokens_field)
         for token in tokens:
             _check_token(token, path, n, tokens_field)
-        sent = _Sentence(tokens=tokens, lines=[n] * len(tokens))
+        sent = _Sentence(tokens=tokens, lines=[n] * len(tokens), doc=_doc_id(obj, doc_field, path, n))
         if labeled:
             tags = _string_list(obj, tags_field, path, n)
             if len(tags) != len(tokens):
@@ -147,6 +149,16 @@ def _iter_jsonl(path: str, tokens_field: str, tags_field: str, labeled: bool) ->
                 _check_tag(tag, path, n)
             sent.tags = tags
         yield sent
+
+
+def _doc_id(obj: dict[str, Any], name: str, path: str, n: int) -> Any:
+    """The line's document (consecutive lines with the same value form one), or None."""
+    value = obj.get(name)
+    if value is not None and not isinstance(value, (str, int)):
+        raise DataError(
+            f"a document id must be a string or an integer, not {type(value).__name__}", path, n, name
+        )
+    return value
 
 
 # --- schemes -----------------------------------------------------------------------------------------
@@ -196,14 +208,21 @@ def _repair(sents: list[_Sentence], originals: list[list[str]], scheme: str, rep
     return repairs
 
 
-def _dense_docs(sents: list[_Sentence]) -> int:
-    """Number documents 0..n-1 in order (sentences before the first -DOCSTART- form a document)."""
+def _dense_docs(sents: list[_Sentence], conll: bool) -> int:
+    """Number documents 0..n-1 in order: a run of consecutive sentences with one id is a document
+    (a JSONL id seen again after another document's lines starts a new one). In CoNLL the sentences
+    before the first -DOCSTART- form a document; a JSONL line without an id stays alone (None)."""
     if all(s.doc is None for s in sents):
         return 0
-    ids: dict[int | None, int] = {}
+    count, prev = -1, object()
     for s in sents:
-        s.doc = ids.setdefault(s.doc, len(ids))
-    return len(ids)
+        if s.doc is None and not conll:
+            prev = object()
+            continue
+        if s.doc != prev:
+            count, prev = count + 1, s.doc
+        s.doc = count
+    return count + 1
 
 
 def read_token_file(
@@ -216,12 +235,14 @@ def read_token_file(
     labeled: bool = True,
     tokens_field: str = "tokens",
     tags_field: str = "tags",
+    doc_field: str = "doc",
 ) -> TokenData:
-    """Every sentence of a CoNLL or JSONL file, tags in IOB2 (None when `labeled=False`)."""
+    """Every sentence of a CoNLL or JSONL file, tags in IOB2 (None when `labeled=False`), with its
+    document when the file marks them (-DOCSTART- lines; a `doc_field` value in JSONL)."""
     scheme = normalize_scheme(scheme)
     name = path.lower().removesuffix(".gz")
     if name.endswith(".jsonl"):
-        sents = list(_iter_jsonl(path, tokens_field, tags_field, labeled))
+        sents = list(_iter_jsonl(path, tokens_field, tags_field, labeled, doc_field))
     else:
         sents = list(_iter_conll(path, token_column, tag_column, labeled))
     if not sents:
@@ -233,7 +254,7 @@ def read_token_file(
         repairs = _repair(sents, originals, scheme, repair, path)
     else:
         scheme = "none"
-    n_docs = _dense_docs(sents)
+    n_docs = _dense_docs(sents, conll=not name.endswith(".jsonl"))
     examples = [TokenExample(s.tokens, s.tags if labeled else None, path, s.lines[0], s.doc) for s in sents]
     return TokenData(examples=examples, file=path, scheme=scheme, repairs=repairs, n_docs=n_docs)
 
