@@ -65,11 +65,11 @@ from recipe import (
     WEIGHT_DECAY,
     Bench,
     add_versus_flags,
+    finetune,
     finetune_flags,
     finish,
     label_maps,
     report_text,
-    run_stage,
     trainer_args,
     versus,
     versus_run,
@@ -230,10 +230,10 @@ def run_finetune(b: Bench, seed: int, out: Path) -> dict | None:
     args = b.args
     task = ["--task", "classification", "--text-column", TEXT, "--label-column", LABEL]
     flags = finetune_flags(task, b, b.model, seed, out)
-    metrics, wall = run_stage(b.cmd, "finetune", flags, out, args.threads, args.timeout)
-    if metrics is None:
+    done = finetune(b, flags, out)
+    if done is None:
         return None
-    dev, train = metrics.get("dev") or {}, metrics.get("train") or {}
+    dev, train, wall = done
     secs, examples = train.get("train_seconds"), train.get("examples")
     return {
         "accuracy": dev.get("accuracy"),

@@ -8,7 +8,8 @@ clearly above the majority class. Quality, not speed: wall times are this shared
 
 Data (../shared/data): SST-2 pool = train.tsv, scored on dev.tsv (872). TREC has only
 train_5500.label: a seeded split keeps 1,000 questions for scoring and draws from the other 4,452
-(coarse labels). The label descriptions are the ones benchmarks/zeroshot.py wrote before any run.
+(coarse labels). The label descriptions are the ones written before any run (benchmarks/corpora.py;
+benchmarks/zeroshot.py uses them too).
 
     python benchmarks/fewshot.py                                  # both sets, k=0,8,16,64, 5 seeds
     python benchmarks/fewshot.py --sets sst2 --shots 8 --methods setfit,finetune --json out.json

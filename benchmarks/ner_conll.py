@@ -73,6 +73,7 @@ from recipe import (
     WEIGHT_DECAY,
     Bench,
     add_versus_flags,
+    finetune,
     finetune_flags,
     finish,
     label_maps,
@@ -325,10 +326,10 @@ def pretrain_stage(b: Bench, kind: str, seed: int, rep: int) -> dict | None:
 def run_finetune(b: Bench, model: str, seed: int, out: Path) -> dict | None:
     args = b.args
     flags = finetune_flags(["--task", "ner"], b, model, seed, out)
-    metrics, wall = run_stage(b.cmd, "finetune", flags, out, args.threads, args.timeout)
-    if metrics is None:
+    done = finetune(b, flags, out)
+    if done is None:
         return None
-    dev, train = metrics.get("dev") or {}, metrics.get("train") or {}
+    dev, train, wall = done
     secs = train.get("train_seconds")
     examples = train.get("examples")
     return {

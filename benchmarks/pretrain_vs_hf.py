@@ -15,7 +15,8 @@ start of step warmup+1 to the end of the last step (HF: on_step_begin/on_step_en
 elapsed_s records of OUTDIR/metrics.jsonl, falling back to rawtune's own tokens_per_s). Every block is packed, so
 tokens = batch * 128 per step. Model load and tokenization are excluded.
 
-Every run is a separate subprocess, run one after another, so memory and thread pools don't interfere.
+Every run is a separate subprocess, run one after another, so memory and thread pools don't interfere; with
+--repeat the configurations take turns (interleaved), so a drift of the machine's load does not land on one.
 
 Usage:
     python benchmarks/pretrain_vs_hf.py                       # HF fp32+bf16 and rawtune fp32+bf16, 60 steps

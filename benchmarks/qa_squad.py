@@ -59,10 +59,11 @@ from recipe import (
     WARMUP_RATIO,
     WEIGHT_DECAY,
     Bench,
+    add_rawtune_flags,
+    finetune,
     finetune_flags,
     hf_row,
     rawtune_ready,
-    run_stage,
     shared_eval,
     trainer_args,
 )
@@ -267,10 +268,10 @@ def run_rawtune(b: Bench) -> dict | None:
     args, out = b.args, b.tmp / "rawtune"
     stride = ["--data.stride", str(args.stride)]
     flags = finetune_flags(["--task", "qa"], b, b.model, args.seed, out, args.lr, args.max_length, stride)
-    m, wall = run_stage(b.cmd, "finetune", flags, out, args.threads, args.timeout)
-    if m is None:
+    done = finetune(b, flags, out)
+    if done is None:
         return None
-    dev, train = m.get("dev") or {}, m.get("train") or {}
+    dev, train, wall = done
     secs = train.get("train_seconds")
     return {
         "own_exact_match": dev.get("exact_match"),
@@ -356,11 +357,7 @@ def parser():
     p.add_argument("--hf-padding", choices=["max_length", "dynamic"], default="max_length")
     p.add_argument("--rows", default="hf,rawtune")
     add_threads(p)
-    p.add_argument("--rawtune-args", default="", help="extra flags for rawtune finetune")
-    p.add_argument(
-        "--rawtune-cmd", default=None, help="command that runs the rawtune CLI (default: `rawtune`)"
-    )
-    p.add_argument("--timeout", type=float, default=3600)
+    add_rawtune_flags(p, 3600, "extra flags for rawtune finetune")
     add_outputs(p)
     return p
 

@@ -148,6 +148,14 @@ def finetune_flags(
     ]  # fmt: skip
 
 
+def finetune(b: Bench, flags: list[str], out: Path) -> tuple[dict, dict, float] | None:
+    """`rawtune finetune FLAGS` writing `out`: (its dev metrics, its train metrics, wall seconds), or None."""
+    metrics, wall = run_stage(b.cmd, "finetune", flags, out, b.args.threads, b.args.timeout)
+    if metrics is None:
+        return None
+    return metrics.get("dev") or {}, metrics.get("train") or {}, wall
+
+
 def label_maps(labels: list[str]) -> dict:
     """from_pretrained's keywords for a fresh head over `labels`."""
     return {
@@ -213,15 +221,21 @@ class Bench:
         self.model = self.model or minilm()
 
 
-def add_versus_flags(p: argparse.ArgumentParser, timeout: float, rawtune_args_help: str) -> None:
-    """The flags every rawtune-vs-HF script has (besides --threads, --json, --keep-tmp)."""
-    p.add_argument("--repeat", type=int, default=1, help="runs per (row, seed); speed is the median")
-    p.add_argument("--rawtune-args", default="", help=rawtune_args_help)
+def add_rawtune_flags(p: argparse.ArgumentParser, timeout: float, rawtune_args_help: str = "") -> None:
+    """--rawtune-cmd and --timeout; --rawtune-args when it has a help text."""
+    if rawtune_args_help:
+        p.add_argument("--rawtune-args", default="", help=rawtune_args_help)
     p.add_argument(
         "--rawtune-cmd", default=None, help="command that runs the rawtune CLI (default: `rawtune` on PATH)"
     )
-    p.add_argument("--no-shared-eval", action="store_true", help="skip scoring rawtune models with HF's code")
     p.add_argument("--timeout", type=float, default=timeout, help="seconds per subprocess")
+
+
+def add_versus_flags(p: argparse.ArgumentParser, timeout: float, rawtune_args_help: str) -> None:
+    """The flags every rows x seeds script has (besides --threads, --json, --keep-tmp)."""
+    p.add_argument("--repeat", type=int, default=1, help="runs per (row, seed); speed is the median")
+    add_rawtune_flags(p, timeout, rawtune_args_help)
+    p.add_argument("--no-shared-eval", action="store_true", help="skip scoring rawtune models with HF's code")
 
 
 def versus_run(

@@ -63,11 +63,12 @@ from recipe import (
     WARMUP_RATIO,
     WEIGHT_DECAY,
     Bench,
+    add_rawtune_flags,
+    finetune,
     finetune_flags,
     hf_row,
     label_maps,
     rawtune_ready,
-    run_stage,
     trainer_args,
 )
 
@@ -161,10 +162,10 @@ def run_rawtune(b: Bench, row: str) -> dict | None:
     flags = finetune_flags(
         task, b, b.model, args.seed, out, args.lora_lr if lora else args.lr, MAX_LENGTH, extra
     )
-    m, wall = run_stage(b.cmd, "finetune", flags, out, args.threads, args.timeout)
-    if m is None:
+    done = finetune(b, flags, out)
+    if done is None:
         return None
-    dev, train = m.get("dev") or {}, m.get("train") or {}
+    dev, train, wall = done
     secs = train.get("train_seconds")
     return {
         "micro_f1": dev.get("micro_f1"),
@@ -290,10 +291,7 @@ def parser():
     p.add_argument("--pipeline", action="store_true", help="also the raw-text pipeline with a NER run")
     p.add_argument("--ner-epochs", type=float, default=3.0)
     add_threads(p)
-    p.add_argument(
-        "--rawtune-cmd", default=None, help="command that runs the rawtune CLI (default: `rawtune`)"
-    )
-    p.add_argument("--timeout", type=float, default=3600)
+    add_rawtune_flags(p, 3600)
     add_outputs(p)
     return p
 
