@@ -159,7 +159,7 @@ def print_table(
 
 def main() -> None:
     args = parser().parse_args()
-    command, info = begin(__file__, None, None, show_machine=True)
+    command, info = begin(__file__, None, args.threads, show_machine=True)
     fractions = [float(f) for f in args.fractions.split(",")]
     cmd = [sys.executable, "-m", "rawtune"]
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

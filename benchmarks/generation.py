@@ -246,7 +246,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=None, help="the set's folder (default: ../shared/data/<set>)")
     a = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    begin(__file__, None, None, show_machine=True)
+    begin(__file__, None, a.threads, show_machine=True)
     data = a.data or SHARED / {"wmt16": "wmt16_en_fi"}.get(a.set, a.set)
     metrics, rows = METRICS[a.set], a.rows.split(",")
     results = {}

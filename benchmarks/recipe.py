@@ -1,7 +1,8 @@
 """The fine-tuning recipe the rawtune-vs-HF benchmarks share: one budget (batch 16, lr 5e-5, 10 % warm-up,
 weight decay 0.01, max 128 tokens, the final model), the HF Trainer's arguments for it, the rawtune flags
-that train the same way, running a rawtune stage in a subprocess, the shared evaluation of every final
-model, and sklearn's classification-report text.
+that train the same way, running a rawtune stage in a subprocess, the rows x seeds x repeats loop of the
+HF row and the rawtune rows with the shared evaluation of every final model, and sklearn's
+classification-report text.
 """
 
 from __future__ import annotations
@@ -69,6 +70,15 @@ def trainer_args(spec: dict, lr: float = LR):
         disable_tqdm=True,
         logging_strategy="no",
     )
+
+
+def label_maps(labels: list[str]) -> dict:
+    """from_pretrained's keywords for a fresh head over `labels`."""
+    return {
+        "num_labels": len(labels),
+        "id2label": dict(enumerate(labels)),
+        "label2id": {lab: i for i, lab in enumerate(labels)},
+    }
 
 
 def shared_eval(script: str, spec: dict, tmp: Path, threads: int | None, timeout: float) -> dict:
@@ -154,15 +164,6 @@ def finetune(b: Bench, flags: list[str], out: Path) -> tuple[dict, dict, float] 
     if metrics is None:
         return None
     return metrics.get("dev") or {}, metrics.get("train") or {}, wall
-
-
-def label_maps(labels: list[str]) -> dict:
-    """from_pretrained's keywords for a fresh head over `labels`."""
-    return {
-        "num_labels": len(labels),
-        "id2label": dict(enumerate(labels)),
-        "label2id": {lab: i for i, lab in enumerate(labels)},
-    }
 
 
 def budget_flags(epochs: float, lr: float = LR, max_length: int = MAX_LENGTH) -> list[str]:
