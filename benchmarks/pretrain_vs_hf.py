@@ -114,24 +114,9 @@ def mask_once(input_ids, special_tokens_mask, tokenizer, seed: int):
 # --------------------------------------------------------------------------------------------------------------
 
 
-def worker_hf(spec: dict) -> dict:
-    import torch
-    from transformers import (
-        AutoModelForMaskedLM,
-        AutoTokenizer,
-        DataCollatorForLanguageModeling,
-        Trainer,
-        TrainerCallback,
-        TrainingArguments,
-        set_seed,
-    )
-
-    warmup, steps = int(spec["warmup_steps"]), int(spec["steps"])
-    set_seed(spec["seed"])
-    tokenizer = AutoTokenizer.from_pretrained(spec["model"])
-    train_ds = tokenize_and_group(spec["train_file"], tokenizer, spec["cache_dir"])
-    model = AutoModelForMaskedLM.from_pretrained(spec["model"], dtype=torch.float32)
-    collator = DataCollatorForLanguageModeling(tokenizer=tokenizer, mlm_probability=MLM_PROBABILITY)
+def step_timer(warmup: int):
+    """A Trainer callback timing steps warmup+1 ... N (from the begin of step `warmup`) and keeping the losses."""
+    from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
         def __init__(self) -> None:
@@ -154,7 +139,28 @@ def worker_hf(spec: dict) -> dict:
             if logs and "loss" in logs:
                 self.losses.append((state.global_step, float(logs["loss"])))
 
-    timer = StepTimer()
+    return StepTimer()
+
+
+def worker_hf(spec: dict) -> dict:
+    import torch
+    from transformers import (
+        AutoModelForMaskedLM,
+        AutoTokenizer,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    warmup, steps = int(spec["warmup_steps"]), int(spec["steps"])
+    set_seed(spec["seed"])
+    tokenizer = AutoTokenizer.from_pretrained(spec["model"])
+    train_ds = tokenize_and_group(spec["train_file"], tokenizer, spec["cache_dir"])
+    model = AutoModelForMaskedLM.from_pretrained(spec["model"], dtype=torch.float32)
+    collator = DataCollatorForLanguageModeling(tokenizer=tokenizer, mlm_probability=MLM_PROBABILITY)
+
+    timer = step_timer(warmup)
     args = TrainingArguments(
         output_dir=spec["output_dir"],
         per_device_train_batch_size=BATCH_SIZE,
