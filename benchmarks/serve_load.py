@@ -26,9 +26,20 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
-from ner_conll import DEFAULT_DATA_DIR, child_env, log, machine_info, machine_line, read_conll
+from corpora import read_conll, sentence_texts
+from harness import (
+    add_data_dir,
+    add_json,
+    add_threads,
+    begin,
+    child_env,
+    log,
+    machine_line,
+    markdown_table,
+    new_parser,
+    write_payload,
+)
 
 
 def free_port() -> int:
@@ -131,12 +142,12 @@ def serve(run: str, port: int, args) -> subprocess.Popen:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parser() -> argparse.ArgumentParser:
+    p = new_parser(__doc__, argparse.RawDescriptionHelpFormatter)
     p.add_argument("--run", required=True, help="the fp32 NER run")
     p.add_argument("--run-int8", help="its `rawtune compress --quantize int8` run")
     p.add_argument("--run-onnx", help="its `rawtune compress --onnx --quantize int8` run")
-    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR)
+    add_data_dir(p, "folder holding conll2003/")
     p.add_argument("--clients", type=int, default=8, help="concurrent clients of the normal-load rows")
     p.add_argument(
         "--cap", type=int, default=8, help="the server's concurrency cap (passed as --max-concurrency)"
@@ -144,49 +155,64 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--sentences-per-request", type=int, default=4)
     p.add_argument("--serve-args", default="", help="extra `rawtune serve` flags")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--json", type=Path, default=None)
-    args = p.parse_args(argv)
+    add_threads(p)
+    add_json(p)
+    return p
+
+
+def backend_rows(label: str, run: str, bodies: list[bytes], args) -> list[dict]:
+    """One backend served: its normal-load row, and for fp32 the overload rows."""
+    rows = []
+    port = free_port()
+    proc = serve(run, port, args)
+    try:
+        wait_ready(port, proc)
+        load(port, "ner", bodies[:20], 2, 3.0)  # warm-up, not reported
+        plan = [(args.clients, "normal")]
+        if label == "torch fp32":
+            plan += [(2 * args.cap, "2x cap"), (5 * args.cap, "5x cap")]
+        for clients, kind in plan:
+            log(f"[{label}] {kind}: {clients} clients for {args.seconds:.0f} s")
+            rows.append({"backend": label, "load": kind, **load(port, "ner", bodies, clients, args.seconds)})
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     args.serve_args = f"--max-concurrency {args.cap} {args.serve_args}".strip()
-    dev = [" ".join(t[0] for t in s) for s in read_conll(args.data_dir / "conll2003" / "dev.txt")]
+    dev = sentence_texts(read_conll(args.data_dir / "conll2003" / "dev.txt"))
     k = args.sentences_per_request
     bodies = [json.dumps({"texts": dev[i : i + k]}).encode() for i in range(0, len(dev) - k + 1, k)]
-    command = "python " + shlex.join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])
-    info = machine_info(args.threads)
-    rows = []
+    command, info = begin(__file__, argv, args.threads)
     backends = [("torch fp32", args.run), ("torch int8", args.run_int8), ("onnx int8", args.run_onnx)]
-    for label, run in [(b, r) for b, r in backends if r]:
-        port = free_port()
-        proc = serve(run, port, args)
-        try:
-            wait_ready(port, proc)
-            load(port, "ner", bodies[:20], 2, 3.0)  # warm-up, not reported
-            plan = [(args.clients, "normal")]
-            if label == "torch fp32":
-                plan += [(2 * args.cap, "2x cap"), (5 * args.cap, "5x cap")]
-            for clients, kind in plan:
-                log(f"[{label}] {kind}: {clients} clients for {args.seconds:.0f} s")
-                rows.append(
-                    {"backend": label, "load": kind, **load(port, "ner", bodies, clients, args.seconds)}
-                )
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    rows = [row for label, run in backends if run for row in backend_rows(label, run, bodies, args)]
     print(f"command: {command}")
     print(machine_line(info))
     print(f"{len(dev):,} CoNLL-2003 dev sentences, {k} per request; server: --max-concurrency {args.cap}\n")
-    print("| backend | load | clients | sentences/s | requests/s | p50 ms | p95 ms | p99 ms | 429 | 5xx |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-    for r in rows:
-        print(
-            f"| {r['backend']} | {r['load']} | {r['clients']} | {r['sentences_per_s']:.1f} | {r['requests_per_s']:.1f} | "
-            f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['rejected_429']} | {r['errors_5xx']} |"
-        )
-    if args.json:
-        args.json.write_text(json.dumps({"command": command, "machine": info, "rows": rows}, indent=2))
+    header = [
+        "backend",
+        "load",
+        "clients",
+        "sentences/s",
+        "requests/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "429",
+        "5xx",
+    ]
+    print(markdown_table(header, [
+        [r["backend"], r["load"], r["clients"], f"{r['sentences_per_s']:.1f}", f"{r['requests_per_s']:.1f}",
+         f"{r['p50_ms']:.0f}", f"{r['p95_ms']:.0f}", f"{r['p99_ms']:.0f}", r["rejected_429"], r["errors_5xx"]]
+        for r in rows
+    ], "llrrrrrrrr"))  # fmt: skip
+    write_payload(args.json, command, info, rows=rows)
     return 0
 
 

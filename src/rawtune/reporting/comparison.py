@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from rawtune.reporting import charts
+from rawtune.evaluation import charts
 from rawtune.reporting.files import dig
 from rawtune.reporting.markup import (
     NA,

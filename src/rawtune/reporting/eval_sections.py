@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rawtune.reporting import charts
+from rawtune.evaluation import charts
 from rawtune.reporting.files import seq
 from rawtune.reporting.markup import Raw, columns, details, esc, is_number, note, pre, section, sub, table
 from rawtune.reporting.runinfo import RunInfo

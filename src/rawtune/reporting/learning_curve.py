@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rawtune.reporting import charts
+from rawtune.evaluation import charts
 from rawtune.reporting.files import seq
 from rawtune.reporting.markup import Raw, is_number, note, para, table
 from rawtune.reporting.svg import chart

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rawtune.reporting import charts
+from rawtune.evaluation import charts
 from rawtune.reporting.files import seq
 from rawtune.reporting.learning_curve import learning_curve_block
 from rawtune.reporting.lineage import lineage_svg

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rawtune.reporting import charts
+from rawtune.evaluation import charts
 from rawtune.reporting.data_sections import config_section, data_section
 from rawtune.reporting.eval_sections import evaluation_section
 from rawtune.reporting.files import dig, obj, seq

@@ -1,7 +1,6 @@
-"""matplotlib figures as inline SVG.
+"""The SVG renderer of the chart library (`evaluation.charts`): a chart as inline SVG in report.html.
 
-Figures are bare `matplotlib.figure.Figure` objects (never pyplot: no backend switch, no global
-figure registry), written with `svg.fonttype: none` so text stays text (smaller, selectable, found by
+Figures are written with `svg.fonttype: none` so text stays text (smaller, selectable, found by
 a search in the page). What the HTML page does not need is stripped: the XML prolog and doctype,
 the RDF metadata block and the namespace declarations (the HTML parser knows inline SVG), so no
 URL of any kind ends up in the report. A chart that fails to draw is replaced by a note; it never
@@ -16,6 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from rawtune.evaluation import charts
 from rawtune.reporting.markup import Raw, esc, note
 
 log = logging.getLogger("rawtune")
@@ -26,18 +26,6 @@ _STRIP = [
     re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL),
     re.compile(r'\s+xmlns(:\w+)?="[^"]*"'),
 ]
-
-
-def available() -> bool:
-    from rawtune.evaluation.plots import available as plots_available
-
-    return plots_available()
-
-
-def figure(width: float, height: float) -> Any:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
 
 
 def to_svg(fig: Any) -> str:
@@ -55,7 +43,7 @@ def to_svg(fig: Any) -> str:
 def chart(draw: Callable[..., Any], *args: Any, caption: str = "", **kwargs: Any) -> Raw:
     """`draw(*args, **kwargs)` returns a Figure (or None: nothing to draw); the figure as inline SVG
     with its caption, a note when matplotlib is missing, or a note naming the error."""
-    if not available():
+    if not charts.available():
         return note(MISSING)
     try:
         fig = draw(*args, **kwargs)

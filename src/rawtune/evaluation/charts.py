@@ -1,15 +1,48 @@
-"""The report's charts, each a function from plain run data to a matplotlib Figure (or None when
-there is nothing to draw). `svg.chart` turns them into inline SVG."""
+"""The chart library: each chart is one function from plain data (metrics.jsonl records, report.json
+metrics, learning_curve.json series) to a matplotlib Figure, or None when there is nothing to draw.
+Two renderers turn a figure into output: `evaluation.plots` writes PNG files beside an evaluation's
+report.md, `reporting.svg` inlines SVG in report.html. Both draw the same charts, so a change of a
+chart shows in both.
+
+matplotlib is the optional `rawtune[plots]` extra, imported only inside these functions. Figures are
+bare `matplotlib.figure.Figure` objects rather than pyplot: nothing switches the process-wide backend
+(a notebook calling `write_report` keeps its own) and no global figure registry has to be closed; a
+figure is freed with its last reference.
+"""
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Any
 
-from rawtune.reporting.svg import figure
-
+log = logging.getLogger("rawtune")
 MAX_POINTS = 1500
+MAX_CONFUSION_LABELS = 50  # beyond this a matrix is unreadable as an image (report.json keeps it all)
 COLORS = ["#2563eb", "#ea580c", "#16a34a", "#9333ea", "#dc2626", "#0891b2", "#ca8a04", "#db2777"]
+_warned = False
+
+
+def available() -> bool:
+    """Whether matplotlib imports; warns once per process when it does not."""
+    global _warned
+    try:
+        # The package itself, not only the submodule: a blocked package must fail even when
+        # matplotlib.figure is already cached in sys.modules.
+        import matplotlib
+        import matplotlib.figure  # noqa: F401
+    except ImportError:
+        if not _warned:
+            log.warning("matplotlib is not installed; skipping report plots (pip install 'rawtune[plots]')")
+            _warned = True
+        return False
+    return True
+
+
+def figure(width: float, height: float) -> Any:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")
 
 
 def text(s: Any) -> str:
@@ -74,8 +107,9 @@ def training_curves(runs: list[tuple[str, list[dict[str, Any]]]], metric: str) -
     return fig
 
 
-def per_type_bars(per_type: dict[str, dict[str, Any]], metric: str = "f1") -> Any:
-    """Horizontal bars of F1 per entity type (or class), labelled with the value and support."""
+def per_type_bars(per_type: dict[str, dict[str, Any]], metric: str = "f1", label: str = "") -> Any:
+    """Horizontal bars of F1 per entity type (or class), labelled with the value and support;
+    `label` names the axis (default: the metric)."""
     rows = [(k, v) for k, v in per_type.items() if isinstance(v, dict) and _finite(v.get(metric))]
     if not rows:
         return None
@@ -86,16 +120,17 @@ def per_type_bars(per_type: dict[str, dict[str, Any]], metric: str = "f1") -> An
     labels = [f"{v[metric]:.3f}  (n={v.get('support', '?')})" for _, v in rows]
     ax.bar_label(bars, labels=labels, padding=3, fontsize=8)
     ax.set_xlim(0, 1.2)
-    ax.invert_yaxis()
-    _style(ax, metric, "")
+    ax.invert_yaxis()  # types read top-down in the report's (sorted) order
+    _style(ax, label or metric, "")
     return fig
 
 
 def confusion(conf: dict[str, Any]) -> Any:
-    """Counts as a heat map, rows gold, columns predicted, every cell annotated."""
+    """Counts as a heat map, rows gold, columns predicted, every cell annotated; None beyond
+    MAX_CONFUSION_LABELS labels."""
     labels, matrix = [text(lab) for lab in conf.get("labels") or []], conf.get("matrix") or []
     n = len(labels)
-    if not n or n > 30 or len(matrix) != n:
+    if not n or n > MAX_CONFUSION_LABELS or len(matrix) != n:
         return None
     size = min(3.2 + 0.42 * n, 14)
     fig = figure(size + 1, size)
