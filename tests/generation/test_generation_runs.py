@@ -32,6 +32,7 @@ def copy_run(tmp_path_factory, tiny_t5, copy_data) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_a_tiny_t5_learns_to_copy(copy_run):
     m = json.loads((copy_run / "metrics.json").read_text())
     dev = m["dev"]

@@ -78,6 +78,7 @@ def _yaml(tmp_path, cfg):
     return path
 
 
+@pytest.mark.slow
 def test_the_pipeline_draws_the_curve_with_and_without_tapt(ner_data, tiny_backbone, tmp_path):
     train = {
         "batch_size": 8,

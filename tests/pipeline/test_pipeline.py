@@ -101,6 +101,7 @@ def copy_of(done: Path, tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_complete_pipeline_has_lineage_and_a_second_run_skips_every_stage(done):
     root = done.parent / "out"
     state = read_state(root)
@@ -192,6 +193,7 @@ def test_an_edited_input_file_reruns_the_stages_that_read_it(done, tmp_path, ner
     assert all(steps[n].action == "rerun" for n in ("tapt", "ner", "ner-int8", "dev", "export"))
 
 
+@pytest.mark.slow
 def test_a_failed_stage_resumes_from_its_checkpoint_and_earlier_stages_are_reused(
     tmp_path, tiny_backbone, ner_data, monkeypatch
 ):

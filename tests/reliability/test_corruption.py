@@ -10,10 +10,12 @@ import json
 import shutil
 
 import pytest
-from harness import cli, records, same_weights
 
+from harness import cli, records, same_weights
 from rawtune.runs.checkpoint import latest_verified, list_checkpoints
 from rawtune.stages.doctor import diagnose
+
+pytestmark = pytest.mark.slow  # reliability runs: make test-all (CI)
 
 
 def _flip(at: float):

@@ -14,6 +14,8 @@ from rawtune.errors import StorageError
 from rawtune.runs.atomic import write_text
 from rawtune.runs.checkpoint import list_checkpoints, save_checkpoint
 
+pytestmark = pytest.mark.slow  # reliability runs: make test-all (CI)
+
 
 @pytest.fixture
 def full_disk(tmp_path):

@@ -14,6 +14,8 @@ from rawtune.runs.atomic import write_json
 from rawtune.runs.rundir import RunDir
 from rawtune.stages.doctor import diagnose, read_manifest
 
+pytestmark = pytest.mark.slow  # reliability runs: make test-all (CI)
+
 
 @pytest.fixture
 def run_copy(tmp_path, ner_config, ner_data):

@@ -23,6 +23,8 @@ from rawtune.cli.main import main
 from rawtune.runs.atomic import hash_tree
 from rawtune.runs.checkpoint import CHECKSUMS, list_checkpoints
 
+pytestmark = pytest.mark.slow  # reliability runs: make test-all (CI)
+
 
 class Payload:
     """Unpickled, it creates the directory `path` (a harmless, checkable side effect)."""

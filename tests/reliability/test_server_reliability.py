@@ -30,6 +30,8 @@ from rawtune.config.serve import ServeConfig  # noqa: E402
 from rawtune.serve.app import create_app  # noqa: E402
 from rawtune.serve.predictor import Predictor  # noqa: E402
 
+pytestmark = pytest.mark.slow  # reliability runs: make test-all (CI)
+
 LIMIT = 4  # --max-concurrency of the load tests
 PREDICT = "/v1/models/ner/predict"
 SENTENCE = "Maria Lopez flew to Paris on Monday with John Smith ."

@@ -12,6 +12,8 @@ from rawtune.errors import RunDirError
 from rawtune.runs.checkpoint import verify_checkpoint
 from rawtune.runs.rundir import RunDir
 
+pytestmark = pytest.mark.slow  # reliability runs: make test-all (CI)
+
 
 def _run(tmp_path, text: str) -> RunDir:
     (tmp_path / "metrics.jsonl").write_text(text)

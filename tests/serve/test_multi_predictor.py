@@ -103,6 +103,7 @@ def _storage(models) -> int:
     return sum(seen.values())
 
 
+@pytest.mark.slow
 def test_each_run_predicts_as_it_does_alone(multi, alone, runs, tiny_backbone):
     assert multi.names == list(RUNS)
     for name in RUNS:

@@ -104,6 +104,7 @@ def test_resume_inside_a_chunk_keeps_every_complete_record(pred, text, reference
     assert [(r["source"], r["tags"]) for r in mid[0]] == [(r["source"], r["tags"]) for r in mid[1]]
 
 
+@pytest.mark.slow
 def test_real_kill_9_mid_run(ner_run, text, reference, tmp_path):
     """SIGKILL after two durable chunks, in the middle of writing the third: nothing written is lost."""
     out = tmp_path / "out.jsonl"

@@ -568,6 +568,7 @@ def _metrics(url: str) -> str:
         return r.read().decode()
 
 
+@pytest.mark.slow
 def test_real_server_drains_on_sigterm(runs, key_file, tmp_path):
     launcher = tmp_path / "launch.py"
     launcher.write_text(LAUNCHER)
