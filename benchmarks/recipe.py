@@ -53,11 +53,14 @@ def hf_training_args(**kw):
 
 def trainer_args(spec: dict, lr: float = LR):
     """The recipe's TrainingArguments for a worker spec (output_dir, epochs, seed): no evaluation, no
-    saving, no logging, CPU, the data loaded in the main process."""
+    saving, no logging, CPU, the data loaded in the main process. A spec may add the peer's documented
+    one-flag settings: `group_by_length`, `bf16`, `optim` (e.g. adamw_torch_fused), `lr`, `batch_size`."""
+    extra = {k: spec[k] for k in ("group_by_length", "bf16", "optim") if spec.get(k)}
     return hf_training_args(
+        **extra,
         output_dir=spec["output_dir"],
-        per_device_train_batch_size=BATCH_SIZE,
-        learning_rate=lr,
+        per_device_train_batch_size=spec.get("batch_size", BATCH_SIZE),
+        learning_rate=spec.get("lr", lr),
         num_train_epochs=spec["epochs"],
         weight_decay=WEIGHT_DECAY,
         warmup_ratio=WARMUP_RATIO,
