@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
+# train.precision=auto measures this machine; the suite's numbers must not depend on it (the probe and
+# the choice are tested on their own in tests/unit/test_precision.py)
+os.environ.setdefault("RAWTUNE_PRECISION", "fp32")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Loading with trust_remote_code (a pruned model through plain transformers) copies the model's code
 # into HF_MODULES_CACHE, ~/.cache/huggingface/modules by default. transformers reads the variable once,

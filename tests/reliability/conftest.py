@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # cases.py and harness.py, without a package
 
 from cases import SAVE_EVERY, TOTAL_STEPS
+
 from harness import cli
 
 _FIGURES: list[dict] = []

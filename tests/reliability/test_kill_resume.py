@@ -12,8 +12,8 @@ import json
 
 import pytest
 from cases import EXIT, KILL_CASES, REFUSED_CASES, KillCase
-from harness import cli, records, same_weights, traceback_in
 
+from harness import cli, records, same_weights, traceback_in
 from rawtune.runs.checkpoint import list_checkpoints, verify_checkpoint
 
 pytestmark = pytest.mark.slow

@@ -27,8 +27,10 @@ class TrainConfig(Section):
     warmup_ratio: float = Field(0.0, ge=0.0, le=1.0)
     warmup_steps: int | None = Field(None, ge=0, description="Overrides warmup_ratio when set.")
     max_grad_norm: float | None = Field(1.0, gt=0.0)
-    precision: Literal["fp32", "bf16", "fp16"] = Field(
-        "fp32", description="bf16/fp16 autocast where the device supports it (fp16: CUDA only)."
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="auto: bf16 autocast where this machine runs it faster (measured once per machine and "
+        "cached; a GPU with bf16 always), else fp32; or bf16 / fp16 (CUDA only) / fp32 as named.",
     )
     save_steps: int = Field(500, ge=1)
     eval_steps: int = Field(500, ge=1)

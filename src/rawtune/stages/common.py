@@ -84,15 +84,22 @@ def make_accelerator(train: TrainConfig) -> Any:
     import torch
     from accelerate import Accelerator
 
+    from rawtune.modeling.precision import resolve
+
     if train.threads:
         torch.set_num_threads(train.threads)
     cuda = torch.cuda.is_available()
-    if train.precision == "fp16" and not cuda:
+    choice = resolve(train.precision, "cuda" if cuda else "cpu")
+    if choice.precision == "fp16" and not cuda:
         raise ConfigError(
             [ConfigIssue("train.precision", "fp16 needs a CUDA device; use bf16 or fp32 on CPU")]
         )
-    mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[train.precision]
-    return _supported(Accelerator(mixed_precision=mp, cpu=not cuda))
+    if train.precision == "auto":
+        log.info(choice.describe())
+    mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[choice.precision]
+    accelerator = _supported(Accelerator(mixed_precision=mp, cpu=not cuda))
+    accelerator.precision_choice = choice  # the run's manifest records what `auto` decided
+    return accelerator
 
 
 # launches whose processes each hold a shard of the weights: rawtune's checkpoints and RUN/model are
