@@ -166,7 +166,7 @@ def summarize(row: str, runs: list[dict], _scores: dict) -> dict:
         v = rep.get(tag) or {}
         return v.get("f1-score", v.get("f1"))
 
-    types = sorted({t for r in runs for t in (r.get("per_type") or {})})
+    types = sorted({t for r in runs for t in (r.get("per_type") or {}) if "avg" not in t})
     return {
         "row": ROWS[row][0],
         "key": row,

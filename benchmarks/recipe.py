@@ -40,7 +40,8 @@ NEVER = 1_000_000  # eval/save interval that is never reached: evaluate once, at
 
 # --- the HF side ---------------------------------------------------------------------------------
 def hf_training_args(**kw):
-    """TrainingArguments with warm-up as a ratio: `warmup_ratio` (transformers < 5) or a float `warmup_steps`."""
+    """TrainingArguments with warm-up as a ratio (`warmup_ratio` before transformers 5, a float
+    `warmup_steps` since) and length grouping (`group_by_length=True`, or `train_sampling_strategy`)."""
     import inspect
 
     from transformers import TrainingArguments
@@ -48,6 +49,9 @@ def hf_training_args(**kw):
     ratio = kw.pop("warmup_ratio")
     params = inspect.signature(TrainingArguments.__init__).parameters
     kw["warmup_ratio" if "warmup_ratio" in params else "warmup_steps"] = ratio
+    if kw.pop("group_by_length", False):  # transformers 5 spells it as a sampling strategy
+        key = "group_by_length" if "group_by_length" in params else "train_sampling_strategy"
+        kw[key] = True if key == "group_by_length" else "group_by_length"
     return TrainingArguments(**kw)
 
 
@@ -315,9 +319,11 @@ def rawtune_ready(b: Bench, stages: tuple[str, ...] = ("finetune",)) -> bool:
 
 def eval_rawtune_runs(b: Bench, rows: list[str], runs: dict[str, list[dict]]) -> dict:
     """Every rawtune row's final models scored by the HF row's evaluation code (unless --no-shared-eval)."""
-    models = {r["name"]: r["model_dir"] for row in rows if row != "hf" for r in runs.get(row, [])}
-    models = {k: v for k, v in models.items() if Path(v).exists()}
-    if not models or b.args.no_shared_eval:
+    if b.args.no_shared_eval:
+        return {}
+    models = {r["name"]: r.get("model_dir") for row in rows if row != "hf" for r in runs.get(row, [])}
+    models = {k: v for k, v in models.items() if v and Path(v).exists()}
+    if not models:
         return {}
     return shared_eval(
         b.script, {"dev_file": b.files["dev"], "models": models}, b.tmp, b.args.threads, b.args.timeout
