@@ -11,13 +11,15 @@ names and code are untouched and the adapter is saved as rawtune's native adapte
 from __future__ import annotations
 
 import re
+from typing import ClassVar, Literal
 
 import torch
+from pydantic import Field
 from torch import nn
 
-from rawtune.config.schema import TuningConfig
+from rawtune.config.options import TuningOptions
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.tuning.base import METHODS, train_only
+from rawtune.tuning.base import register_method, train_only
 
 # the output projections of each layer's attention and feed-forward blocks, by model type
 _BERT = {"attention": r"\.attention\.output\.dense$", "ffn": r"\.layer\.\d+\.output\.dense$"}
@@ -61,13 +63,27 @@ def places(model: nn.Module, placement: str) -> list[str]:
     return [n for n, _ in model.named_modules() if any(p.search(n) for p in patterns)]
 
 
-@METHODS.register("adapter")
+class AdapterOptions(TuningOptions):
+    method: Literal["adapter"] = "adapter"
+    lr: ClassVar[float] = 1e-2
+    adapter_placement: Literal["pfeiffer", "houlsby"] = Field(
+        "pfeiffer",
+        description="adapter: 'pfeiffer' (after each feed-forward block) or 'houlsby' (after the "
+        "attention and the feed-forward block of every layer).",
+    )
+    adapter_reduction: int = Field(
+        16, ge=1, description="adapter: bottleneck size = hidden size / reduction factor."
+    )
+
+
+@register_method("adapter")
 class Adapter:
+    options = AdapterOptions
     adapter = "rawtune"
     mergeable = False  # the ReLU in the bottleneck cannot fold into a linear weight
 
     @staticmethod
-    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+    def apply(model: nn.Module, cfg: AdapterOptions, *, max_length: int | None = None) -> nn.Module:
         names = places(model, cfg.adapter_placement)
         hidden = model.config.hidden_size
         size = max(1, hidden // cfg.adapter_reduction)

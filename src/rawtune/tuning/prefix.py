@@ -13,14 +13,18 @@ initialisation from real activations), so training starts close to the base mode
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
-from rawtune.config.schema import TuningConfig
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.tuning.base import METHODS, train_only
+from rawtune.tuning.base import VirtualTokenOptions, register_method, train_only
+
+
+class PrefixOptions(VirtualTokenOptions):
+    method: Literal["prefix"] = "prefix"
+    lr: ClassVar[float] = 3e-2
 
 
 class _Prefix:
@@ -83,13 +87,14 @@ def _refuse(model: nn.Module, why: str) -> ConfigError:
     )
 
 
-@METHODS.register("prefix")
+@register_method("prefix")
 class Prefix:
+    options = PrefixOptions
     adapter = "rawtune"
     mergeable = False
 
     @staticmethod
-    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+    def apply(model: nn.Module, cfg: PrefixOptions, *, max_length: int | None = None) -> nn.Module:
         layers = attention_layers(model)
         if not layers:
             raise _refuse(model, "none of its attention layers takes a key/value cache")

@@ -3,13 +3,17 @@ tokens do not merge, so a run keeps the adapter and names its base model."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from torch import nn
 
-from rawtune.config.schema import TuningConfig
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.tuning.base import METHODS, head_names, task_type
+from rawtune.tuning.base import VirtualTokenOptions, head_names, register_method, task_type
+
+
+class PromptOptions(VirtualTokenOptions):
+    method: Literal["prompt"] = "prompt"
+    lr: ClassVar[float] = 3e-2
 
 
 class StripVirtualTokens(nn.Module):
@@ -31,7 +35,7 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.peft_model if isinstance(model, StripVirtualTokens) else model
 
 
-def _check_positions(model: nn.Module, cfg: TuningConfig, max_length: int | None) -> None:
+def _check_positions(model: nn.Module, cfg: PromptOptions, max_length: int | None) -> None:
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit and max_length and max_length + cfg.num_virtual_tokens > limit:
         raise ConfigError(
@@ -45,13 +49,14 @@ def _check_positions(model: nn.Module, cfg: TuningConfig, max_length: int | None
         )
 
 
-@METHODS.register("prompt")
+@register_method("prompt")
 class Prompt:
+    options = PromptOptions
     adapter = "peft"
     mergeable = False
 
     @staticmethod
-    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+    def apply(model: nn.Module, cfg: PromptOptions, *, max_length: int | None = None) -> nn.Module:
         from peft import PromptTuningConfig, get_peft_model
 
         tt = task_type(model, "prompt")
