@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rawtune.errors import ModelError
 from rawtune.evaluation.metrics import ReportKind
-from rawtune.modeling.tokenizers import pad_id
 from rawtune.tasks.base import register_task
 from rawtune.tasks.generation import GenerationOptions, GenerationTask
 
@@ -81,6 +80,7 @@ class CausalTask(GenerationTask):
         ]
 
     def collator(self, tokenizer: Any) -> PadCollator:
+        from rawtune.modeling.tokenizers import pad_id
         from rawtune.tasks.features import PadCollator
 
         return PadCollator(pad_id(tokenizer), "tokens")

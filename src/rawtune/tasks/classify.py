@@ -11,7 +11,6 @@ from pydantic import Field
 
 from rawtune.config.options import TaskOptions
 from rawtune.evaluation.metrics import ReportKind
-from rawtune.modeling.tokenizers import pad_id
 from rawtune.tasks.base import Inference, Task, register_task
 
 if TYPE_CHECKING:
@@ -163,6 +162,7 @@ class ClassificationTask(Task):
         return self.encode(tokenizer, data.examples, space)
 
     def collator(self, tokenizer: Any) -> PadCollator:
+        from rawtune.modeling.tokenizers import pad_id
         from rawtune.tasks.features import PadCollator
 
         return PadCollator(pad_id(tokenizer), self.kind)

@@ -10,7 +10,6 @@ from pydantic import Field
 
 from rawtune.config.options import TaskOptions
 from rawtune.evaluation.metrics import ReportKind
-from rawtune.modeling.tokenizers import pad_id
 from rawtune.modeling.word_shapes import uses_shapes
 from rawtune.tasks.base import Inference, Task, register_task
 
@@ -233,6 +232,7 @@ class NerTask(Task):
         return windows
 
     def collator(self, tokenizer: Any) -> PadCollator:
+        from rawtune.modeling.tokenizers import pad_id
         from rawtune.tasks.features import PadCollator
 
         return PadCollator(pad_id(tokenizer), "tokens")

@@ -12,7 +12,6 @@ from pydantic import Field
 from rawtune.config.options import TaskOptions
 from rawtune.errors import DataError
 from rawtune.evaluation.metrics import ReportKind
-from rawtune.modeling.tokenizers import pad_id
 from rawtune.tasks.base import Inference, Task, register_task
 
 if TYPE_CHECKING:
@@ -136,6 +135,7 @@ class QuestionAnsweringTask(Task):
         return self.encode(tokenizer, data.examples, labels=True, offsets=False)
 
     def collator(self, tokenizer: Any) -> QACollator:
+        from rawtune.modeling.tokenizers import pad_id
         from rawtune.tasks.qa_features import QACollator
 
         return QACollator(pad_id(tokenizer))

@@ -17,7 +17,6 @@ from pydantic import Field
 from rawtune.config.options import TaskOptions
 from rawtune.errors import DataError
 from rawtune.evaluation.metrics import ReportKind
-from rawtune.modeling.tokenizers import pad_id
 from rawtune.tasks.base import Inference, Task, register_task
 from rawtune.tasks.relation_markers import MarkerSet, add_markers, check_type_names, marker_ids
 
@@ -191,6 +190,7 @@ class RelationTask(Task):
         return self.encode(tokenizer, data.examples, space)[0]
 
     def collator(self, tokenizer: Any) -> RelationCollator:
+        from rawtune.modeling.tokenizers import pad_id
         from rawtune.tasks.relation_features import RelationCollator
 
         return RelationCollator(pad_id(tokenizer))
@@ -209,6 +209,7 @@ class RelationTask(Task):
         self, model: nn.Module, tokenizer: Any, examples: list[Any], space: Any, run: Inference, **kw: Any
     ) -> PairDecoder:
         """Relation probabilities of every example (rows of NaN: skipped with `skip_long`)."""
+        from rawtune.modeling.tokenizers import pad_id
         from rawtune.tasks.features import forward_batches
         from rawtune.tasks.relation_features import PairDecoder, RelationCollator
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rawtune.evaluation.metrics import ReportKind
-from rawtune.modeling.tokenizers import pad_id
 from rawtune.tasks.base import register_task
 from rawtune.tasks.generation import GenerationOptions, GenerationTask
 
@@ -46,6 +45,7 @@ class Seq2SeqTask(GenerationTask):
         return [{"input_ids": s, "labels": t} for s, t in zip(sources, targets)]
 
     def collator(self, tokenizer: Any) -> Seq2SeqCollator:
+        from rawtune.modeling.tokenizers import pad_id
         from rawtune.tasks.seq2seq_features import Seq2SeqCollator
 
         return Seq2SeqCollator(pad_id(tokenizer))

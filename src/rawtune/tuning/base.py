@@ -7,15 +7,16 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import Field, model_validator
-from torch import nn
 
 from rawtune.config.options import TUNING_MODULES, TUNING_OPTIONS, TuningOptions
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.modeling.heads import head_modules
 from rawtune.registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger("rawtune")
 
@@ -147,6 +148,8 @@ def trainable_report(model: nn.Module) -> dict[str, Any]:
 def head_names(model: nn.Module) -> list[str]:
     """Top-level modules outside the backbone that hold weights: `classifier` for BERT token and
     sequence classification, `score` for GPT-2 (peft's modules_to_save)."""
+    from rawtune.modeling.heads import head_modules
+
     if _generates(model):  # an LM head is the (tied) input embedding: no separate head to save
         return []
     return [name for name, module in head_modules(model) if any(True for _ in module.parameters())]

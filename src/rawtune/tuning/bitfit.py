@@ -5,12 +5,13 @@ biases and the head (rawtune's native adapter, about 0.5 % of the model); RUN/mo
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
-
-from torch import nn
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from rawtune.config.options import TuningOptions
 from rawtune.tuning.base import register_method, train_only
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class BitFitOptions(TuningOptions):

@@ -11,15 +11,16 @@ names and code are untouched and the adapter is saved as rawtune's native adapte
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import torch
 from pydantic import Field
-from torch import nn
 
 from rawtune.config.options import TuningOptions
 from rawtune.errors import ConfigError, ConfigIssue
 from rawtune.tuning.base import register_method, train_only
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # the output projections of each layer's attention and feed-forward blocks, by model type
 _BERT = {"attention": r"\.attention\.output\.dense$", "ffn": r"\.layer\.\d+\.output\.dense$"}
@@ -28,22 +29,6 @@ PLACES: dict[str, dict[str, str]] = {
     "distilbert": {"attention": r"\.attention\.out_lin$", "ffn": r"\.ffn\.lin2$"},
     "gpt2": {"attention": r"\.attn\.c_proj$", "ffn": r"\.mlp\.c_proj$"},
 }
-
-
-class Bottleneck(nn.Module):
-    def __init__(self, hidden: int, size: int):
-        super().__init__()
-        self.down = nn.Linear(hidden, size)
-        self.up = nn.Linear(size, hidden)
-        nn.init.zeros_(self.up.weight)  # starts as the identity: training begins from the base model
-        nn.init.zeros_(self.up.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.up(torch.relu(self.down(x)))
-
-
-def _run_adapter(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-    return module.adapter(output)
 
 
 def places(model: nn.Module, placement: str) -> list[str]:
@@ -84,6 +69,8 @@ class Adapter:
 
     @staticmethod
     def apply(model: nn.Module, cfg: AdapterOptions, *, max_length: int | None = None) -> nn.Module:
+        from rawtune.tuning.bottleneck_layers import Bottleneck, run_adapter
+
         names = places(model, cfg.adapter_placement)
         hidden = model.config.hidden_size
         size = max(1, hidden // cfg.adapter_reduction)
@@ -92,5 +79,5 @@ class Adapter:
             module = model.get_submodule(name)
             weight = next(module.parameters())
             module.adapter = Bottleneck(hidden, size).to(device=weight.device, dtype=weight.dtype)
-            module.register_forward_hook(_run_adapter)
+            module.register_forward_hook(run_adapter)
         return model

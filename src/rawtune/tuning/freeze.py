@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
-from torch import nn
+from typing import TYPE_CHECKING, Literal
 
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.modeling.heads import apply_freezing
 from rawtune.tuning.base import register_method
 from rawtune.tuning.full import FullOptions
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class FreezeOptions(FullOptions):
@@ -36,5 +36,7 @@ class Freeze:
                     )
                 ]
             )
+        from rawtune.modeling.heads import apply_freezing
+
         apply_freezing(model, cfg)
         return model

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field, model_validator
-from torch import nn
 
 from rawtune.config.options import TuningOptions
-from rawtune.modeling.heads import apply_freezing
 from rawtune.tuning.base import register_method
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class FullOptions(TuningOptions):
@@ -45,5 +46,7 @@ class Full:
 
     @staticmethod
     def apply(model: nn.Module, cfg: FullOptions, *, max_length: int | None = None) -> nn.Module:
+        from rawtune.modeling.heads import apply_freezing
+
         apply_freezing(model, cfg)
         return model

@@ -3,10 +3,9 @@ trains in full and is saved with the adapter."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
-from torch import nn
 
 from rawtune.errors import ConfigError, ConfigIssue
 from rawtune.tuning.base import (
@@ -17,6 +16,9 @@ from rawtune.tuning.base import (
     register_method,
     task_type,
 )
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class IA3Options(TargetOptions):

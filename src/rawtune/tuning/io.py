@@ -20,7 +20,7 @@ from rawtune.errors import ModelError
 from rawtune.runs.atomic import atomic_dir, write_json
 from rawtune.tuning import native
 from rawtune.tuning.base import METHODS, Tuned
-from rawtune.tuning.prompt import StripVirtualTokens, unwrap
+from rawtune.tuning.virtual_tokens import StripVirtualTokens, unwrap
 
 META = "rawtune_adapter.json"
 _HEAD_KEYS = ("num_labels", "id2label", "label2id", "problem_type")

@@ -8,12 +8,14 @@ with 0.34 % trainable, all linear layers 0.826 with 1.46 %."""
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from pydantic import Field
-from torch import nn
 
 from rawtune.tuning.base import TargetOptions, check_targets, head_names, register_method, task_type
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 class LoraOptions(TargetOptions):
