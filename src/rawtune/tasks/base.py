@@ -67,6 +67,7 @@ class Task:
     needs_model_dir: ClassVar[bool] = False  # loads from RUN/model/ even where an adapter was kept
     inputs: ClassVar[tuple[str, ...]] = ("texts",)
     entities: ClassVar[bool] = False
+    augmentable: ClassVar[bool] = False  # `--augment N` has an augmenter for its examples
     purpose: ClassVar[str] = ""
     sample: ClassVar[str | None] = None
 
@@ -123,6 +124,13 @@ class Task:
     def line_example(self, text: str, file: str, line: int) -> Any:
         """The unlabeled example one line of raw text gives (distillation on raw text)."""
         raise DataError(f"task {self.name} reads no raw text lines", file=file, line=line)
+
+    @property
+    def distill_kind(self) -> str | None:
+        """What a row of the model's logits scores, for distillation and compression: "tokens" (one
+        row per token), a label kind ("single", "multi", "regression": one row per text), or None
+        (not supported)."""
+        return None
 
     def head_space(self, id2label: Mapping[int, str]) -> Any:
         """The label space of a saved head (id -> label)."""

@@ -51,6 +51,7 @@ class ClassificationTask(Task):
     report_kinds: ClassVar[dict[str, ReportKind]] = dict(REPORTS.values())
     purpose = "Classifies texts into {labels}."
     sample = "the service was excellent"
+    augmentable = True
     pairs = False  # two texts per example (text, text_b)
 
     def __init__(self, cfg: Any):
@@ -65,6 +66,10 @@ class ClassificationTask(Task):
 
     def recorded(self) -> Mapping[str, Any]:
         return {"task": {"label_kind": self.kind}}
+
+    @property
+    def distill_kind(self) -> str | None:
+        return str(self.kind)  # one row of logits per text
 
     def example(self, item: Any, where: str) -> Any:
         """A prediction input: a string, a {'text', 'text_b'} object or a pair."""
@@ -252,6 +257,7 @@ class PairsTask(ClassificationTask):
     inputs = ("texts", "pairs")
     purpose = "Classifies pairs of texts into {labels}."
     sample = None
+    augmentable = False  # the augmenters rewrite one text
     pairs = True
 
     def line_example(self, text: str, file: str, line: int) -> Any:

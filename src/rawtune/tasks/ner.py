@@ -58,6 +58,8 @@ class NerTask(Task):
     report_kinds: ClassVar[dict[str, ReportKind]] = {"ner": ReportKind("f1")}
     inputs = ("texts", "tokens")
     entities = True
+    augmentable = True
+    distill_kind = "tokens"  # type: ignore[assignment]  (one row of logits per token)
     purpose = "Tags named entities ({labels}) in text, word by word."
     sample = "Maria Lopez flew to Paris."
 
