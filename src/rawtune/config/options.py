@@ -64,7 +64,8 @@ TUNING_OPTIONS: Registry[type[TuningOptions]] = Registry("tuning method", member
 
 class Selector:
     """A config section whose options class is the registry member its `key` names (`task.name`,
-    `tuning.method`): `annotation` is the field's type, `default` its default factory."""
+    `tuning.method`): `annotation` is the field's type, `factory` its default (the options of the
+    member named `default`), `parse` reads a section's data (an old flat section's too)."""
 
     def __init__(self, registry: Registry[Any], section: str, key: str, default: str, word: str):
         self.registry, self.section, self.key, self.default, self.word = registry, section, key, default, word
