@@ -5,7 +5,7 @@ prompt tuning, prefix tuning, bottleneck adapters) on CoNLL-2003 NER and, option
 Same machine, same run, same backbone (packaged all-MiniLM-L6-v2, fresh task head), same files, same budget:
 --epochs epochs, batch 16, rawtune's default schedule (linear, 10 % warm-up, weight decay 0.01, max 128 tokens),
 no evaluation or checkpoint during training (eval/save interval 1,000,000 steps), final model. Only the method
-and its learning rate differ: each method runs at rawtune's default for it (rawtune.config.schema.METHOD_LR,
+and its learning rate differ: each method runs at rawtune's default for it (each method's options' `lr`,
 chosen by a sweep on this benchmark; --lr-METHOD overrides,
 --method-args passes extra `--tuning.*` flags to one method).
 
@@ -70,11 +70,12 @@ from harness import (
     workdir,
     write_payload,
 )
-from rawtune.config.schema import METHOD_LR
+from rawtune.config.options import TUNING_OPTIONS
 from recipe import BATCH_SIZE, NEVER, minilm, quiet_flags, rawtune_command, rawtune_preflight
 
 # rawtune's default learning rate of each method (train.lr unset); "freeze" is full with frozen parts
-LRS = {m: lr for m, lr in METHOD_LR.items() if m != "freeze"}
+ORDER = ("full", "bitfit", "lora", "ia3", "prompt", "prefix", "adapter")
+LRS = {m: TUNING_OPTIONS.get(m).lr for m in ORDER}
 TASKS = {"ner": "CoNLL-2003 NER", "sst2": "SST-2"}
 TIME_BIN = "/usr/bin/time"
 RSS_POLL_S = 0.2

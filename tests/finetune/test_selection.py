@@ -121,17 +121,17 @@ def test_head_lr_and_layer_decay_groups(tiny_backbone):
 def test_freezing(tiny_backbone):
     from transformers import AutoModelForTokenClassification
 
-    from rawtune.config.schema import TuningConfig
     from rawtune.modeling.heads import apply_freezing
+    from rawtune.tuning.base import tuning_options
 
     def fresh():
         return AutoModelForTokenClassification.from_pretrained(tiny_backbone, num_labels=3)
 
     m = fresh()
-    apply_freezing(m, TuningConfig(head_only=True))
+    apply_freezing(m, tuning_options(head_only=True))
     assert {n for n, p in m.named_parameters() if p.requires_grad} == {"classifier.weight", "classifier.bias"}
     m = fresh()
-    apply_freezing(m, TuningConfig(freeze_embeddings=True, freeze_layers=1))
+    apply_freezing(m, tuning_options(freeze_embeddings=True, freeze_layers=1))
     trainable = {n for n, p in m.named_parameters() if p.requires_grad}
     assert not any("embeddings" in n or "layer.0." in n for n in trainable)
     assert any("layer.1." in n for n in trainable)

@@ -150,11 +150,11 @@ def test_http_takes_questions(qa_run):
 def test_tuning_methods_train_and_reload(qa_config, qa_data, tiny_backbone, method):
     from transformers import AutoModelForQuestionAnswering
 
-    from rawtune.config.schema import TuningConfig
     from rawtune.tuning import apply
+    from rawtune.tuning.base import tuning_options
 
     model = AutoModelForQuestionAnswering.from_pretrained(tiny_backbone)
-    tuned = apply(model, TuningConfig(method=method), base_ref=str(tiny_backbone))
+    tuned = apply(model, tuning_options(method), base_ref=str(tiny_backbone))
     trainable = [n for n, p in tuned.model.named_parameters() if p.requires_grad]
     assert any("qa_outputs" in n for n in trainable)  # the start/end head always trains
     run = run_finetune(

@@ -177,6 +177,7 @@ class StubNer:
 
     class task:
         name = "ner"
+        entities = True  # it tags entities (Task.entities)
 
     run_path = "stub"
 

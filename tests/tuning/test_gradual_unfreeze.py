@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from rawtune.config.schema import TuningConfig
 from rawtune.stages.finetune import run_finetune
+from rawtune.tuning.base import tuning_options
 
 
 def _model(tiny_backbone):
@@ -40,7 +40,7 @@ def _training(model) -> set[str]:
 def test_schedule_goes_top_down(tiny_backbone):
     from rawtune.tuning import apply
 
-    tuned = apply(_model(tiny_backbone), TuningConfig(gradual_unfreeze=2), base_ref="x")
+    tuned = apply(_model(tiny_backbone), tuning_options(gradual_unfreeze=2), base_ref="x")
     (schedule,) = tuned.callbacks
     seen = []
     for step in range(1, 10):
@@ -55,7 +55,7 @@ def test_schedule_goes_top_down(tiny_backbone):
 def test_frozen_layers_never_thaw(tiny_backbone):
     from rawtune.tuning import apply
 
-    cfg = TuningConfig(method="freeze", gradual_unfreeze=1, freeze_layers=1, freeze_embeddings=True)
+    cfg = tuning_options("freeze", gradual_unfreeze=1, freeze_layers=1, freeze_embeddings=True)
     tuned = apply(_model(tiny_backbone), cfg, base_ref="x")
     (schedule,) = tuned.callbacks
     schedule.set_step(100)

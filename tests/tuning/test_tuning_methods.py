@@ -12,9 +12,9 @@ import typing
 
 import pytest
 
-from rawtune.config.schema import TuningConfig
 from rawtune.stages.evaluate import evaluate_run
 from rawtune.stages.finetune import run_finetune
+from rawtune.tuning.base import tuning_options
 
 TRAINABLE = ["full", "freeze", "bitfit", "lora", "ia3", "prompt", "prefix", "adapter"]
 OPTIONS = {
@@ -48,10 +48,14 @@ def _run(ft_config, task: str, data: dict, method: str, **train):
 
 
 def test_registry_matches_schema():
+    from rawtune.config.options import TUNING_OPTIONS
     from rawtune.tuning.base import METHODS
 
-    literal = typing.get_args(TuningConfig.model_fields["method"].annotation)
-    assert set(METHODS.names()) == set(literal)
+    # every method has its options class, whose `method` names it
+    literal = {
+        typing.get_args(TUNING_OPTIONS.get(m).model_fields["method"].annotation)[0] for m in TUNING_OPTIONS
+    }
+    assert set(METHODS.names()) == set(TUNING_OPTIONS.names()) == literal
 
 
 @pytest.mark.parametrize("method", TRAINABLE)
@@ -109,7 +113,7 @@ def _task_model(tiny_backbone, kind: str):
 def test_trainable_parameters_are_the_methods(tiny_backbone, kind, method, allowed):
     from rawtune.tuning import apply
 
-    tuned = apply(_task_model(tiny_backbone, kind), TuningConfig(method=method), base_ref=str(tiny_backbone))
+    tuned = apply(_task_model(tiny_backbone, kind), tuning_options(method), base_ref=str(tiny_backbone))
     names = [n for n, p in tuned.model.named_parameters() if p.requires_grad]
     frozen = [n for n, p in tuned.model.named_parameters() if not p.requires_grad]
     assert any("classifier" in n for n in names), "the head must train"
@@ -148,7 +152,7 @@ def test_adapter_changes_the_base_and_merges_exactly(tiny_backbone, kind, method
     mask[1, 6:] = 0
     with torch.no_grad():
         base = model.eval()(input_ids=ids, attention_mask=mask).logits.clone()
-    cfg = TuningConfig(method=method, **{"lora": {"lora_dropout": 0.0}, **OPTIONS}.get(method, {}))
+    cfg = tuning_options(method, **{"lora": {"lora_dropout": 0.0}, **OPTIONS}.get(method, {}))
     tuned = apply(model, cfg, base_ref=str(tiny_backbone))
     _perturb(tuned.model, skip_head=True)  # the method's own parameters alone change the outputs
     tuned.model.eval()
@@ -179,7 +183,7 @@ def test_trainable_parameters_reduce_the_loss(tiny_backbone, method):
     from rawtune.tuning import apply
 
     model = _task_model(tiny_backbone, "Sequence")
-    cfg = TuningConfig(method=method, **{**OPTIONS, "freeze": {"freeze_layers": 1}}.get(method, {}))
+    cfg = tuning_options(method, **{**OPTIONS, "freeze": {"freeze_layers": 1}}.get(method, {}))
     tuned = apply(model, cfg, base_ref=str(tiny_backbone))
     torch.manual_seed(1)
     ids, labels = torch.randint(5, 100, (8, 12)), torch.randint(0, 3, (8,))
@@ -212,14 +216,14 @@ def test_prefix_refused_where_attention_takes_no_cache():
 
     config = DistilBertConfig(vocab_size=120, dim=32, n_layers=2, n_heads=2, hidden_dim=64)
     with pytest.raises(ConfigError, match=r"tuning.method: 'prefix' cannot run on DistilBert"):
-        apply(DistilBertForSequenceClassification(config), TuningConfig(method="prefix"), base_ref="d")
+        apply(DistilBertForSequenceClassification(config), tuning_options("prefix"), base_ref="d")
 
 
 def test_adapter_placements_differ(tiny_backbone):
     from rawtune.tuning import apply
 
     def adapted(placement: str) -> list[str]:
-        cfg = TuningConfig(method="adapter", adapter_placement=placement)
+        cfg = tuning_options("adapter", adapter_placement=placement)
         tuned = apply(_task_model(tiny_backbone, "Token"), cfg, base_ref=str(tiny_backbone))
         return sorted(
             {n.split(".adapter.")[0] for n, _ in tuned.model.named_parameters() if ".adapter." in n}
@@ -236,7 +240,7 @@ def test_unknown_target_module_lists_existing(tiny_backbone):
     from rawtune.errors import ConfigError
     from rawtune.tuning import apply
 
-    cfg = TuningConfig(method="lora", target_modules=["query", "q_proj"])
+    cfg = tuning_options("lora", target_modules=["query", "q_proj"])
     with pytest.raises(ConfigError) as e:
         apply(_task_model(tiny_backbone, "Sequence"), cfg, base_ref=str(tiny_backbone))
     msg = str(e.value)

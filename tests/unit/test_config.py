@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import typing
-
 import pytest
 
 from rawtune.config.loader import dump_config, load_config
@@ -77,8 +75,9 @@ def test_learning_rate_defaults_to_the_tuning_methods(tmp_path):
     import yaml
 
     from rawtune.config.loader import load_config
-    from rawtune.config.schema import METHOD_LR
+    from rawtune.config.options import TUNING_OPTIONS
 
+    METHOD_LR = {m: TUNING_OPTIONS.get(m).lr for m in TUNING_OPTIONS}  # each method's own default
     assert load_config("finetune", overrides={}, require=False).train.lr == METHOD_LR["full"]
     lora = load_config("finetune", overrides={"tuning.method": "lora"}, require=False)
     assert lora.train.lr == METHOD_LR["lora"] != METHOD_LR["full"]
@@ -88,4 +87,10 @@ def test_learning_rate_defaults_to_the_tuning_methods(tmp_path):
     path = tmp_path / "resolved.yaml"
     path.write_text(yaml.safe_dump(lora.model_dump(mode="json")))
     assert load_config("finetune", file=path, require=False).train.lr == METHOD_LR["lora"]
-    assert set(METHOD_LR) == set(typing.get_args(type(lora.tuning).model_fields["method"].annotation))
+    from rawtune.tuning.base import METHODS
+
+    assert (
+        set(METHOD_LR)
+        == set(METHODS.names())
+        == {TUNING_OPTIONS.get(m).model_fields["method"].default for m in METHODS}
+    )

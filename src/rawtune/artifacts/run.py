@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from rawtune.errors import DataError, ModelError, RunDirError
+from rawtune.errors import ModelError, RunDirError
 
 log = logging.getLogger("rawtune")
 # a compressed run (and an ONNX export of a run) keeps its parent's fine-tuning config here: the task,
@@ -38,36 +38,11 @@ class LoadedRun:
     space: Any
 
     # --- inputs -------------------------------------------------------------------------------
-    def example(self, item: Any, where: str) -> Any:
-        """(the task's example for `item`, the raw text its entities' offsets index, or None): a
-        string, a list of words (NER), a {'text', 'text_b'} object or a pair."""
-        from rawtune.data.readers.labeled import TextExample, TokenExample
-        from rawtune.data.words import split_words
-
-        if hasattr(self.task, "example"):  # qa, relations, generation: the task parses its own inputs
-            return self.task.example(item, where), None
-        if self.task.name == "ner":
-            if isinstance(item, str):
-                words = split_words(item)
-                return TokenExample(
-                    tokens=[w for w, _, _ in words],
-                    tags=None,
-                    file=where,
-                    line=0,
-                    spans=[(s, e) for _, s, e in words],
-                ), item
-            if isinstance(item, (list, tuple)) and all(isinstance(t, str) for t in item):
-                return TokenExample(tokens=list(item), tags=None, file=where, line=0), None
-            raise DataError(f"NER input must be a string or a list of words, not {type(item).__name__}")
-        if isinstance(item, str):
-            return TextExample(text=item, label=None, file=where, line=0), None
-        if isinstance(item, dict) and "text" in item:
-            return TextExample(
-                text=item["text"], label=None, file=where, line=0, text_b=item.get("text_b")
-            ), None
-        if isinstance(item, (list, tuple)) and len(item) == 2:
-            return TextExample(text=item[0], label=None, file=where, line=0, text_b=item[1]), None
-        raise DataError(f"input must be a string, a {{'text', 'text_b'}} object or a pair, not {item!r:.60}")
+    def example(self, item: Any, where: str) -> tuple[Any, str | None]:
+        """(the task's example for `item`, the raw text its entities' offsets index, or None): the
+        task parses its own inputs (a string, a list of words, a {'text', 'text_b'} object, a
+        pair, a question...)."""
+        return self.task.example(item, where), self.task.raw_text(item)
 
     def predict(self, items: Iterable[Any], *, batch_size: int = 32) -> list[dict[str, Any]]:
         """Predictions for strings (raw text: words and character offsets are found for you), lists
@@ -149,7 +124,7 @@ def decoded_as_written(cfg: Any, run_path: Path) -> Any:
     import yaml
 
     written = yaml.safe_load(finetune_config(run_path).read_text()) or {}
-    if cfg.task.name != "ner" or "decode" in (written.get("task") or {}):
+    if "decode" not in type(cfg.task).model_fields or "decode" in (written.get("task") or {}):
         return cfg
     return cfg.model_copy(update={"task": cfg.task.model_copy(update={"decode": "argmax"})})
 
@@ -177,7 +152,6 @@ def _load_torch(
     from rawtune.artifacts.formats import load_model
     from rawtune.artifacts.int8 import is_quantized
     from rawtune.config.loader import load_config
-    from rawtune.data.labels import LabelSpace
     from rawtune.modeling.backbone import load_tokenizer
     from rawtune.runs.rundir import RunDir
     from rawtune.tasks.base import get_task
@@ -195,31 +169,17 @@ def _load_torch(
         raise RunDirError(f"{path}: base= needs a run with an adapter/ (this one saved a whole model)")
     cfg = decoded_as_written(load_config("finetune", file=finetune_config(run.path), require=False), run.path)
     task = get_task(cfg)
-    merged = merged or getattr(task, "needs_model_dir", False)  # relations: the markers' embeddings
+    merged = merged or task.needs_model_dir  # e.g. tokens the task added live in RUN/model/ only
     on_base = adapter and (base is not None or not merged or not has_model)
     model = load_model(run.adapter_dir if on_base else run.model_dir, task.auto_class_name, base=base)
-    if hasattr(task, "restore_model"):  # ner: a CRF layer outside the architecture
-        model = task.restore_model(model, str(run.adapter_dir if on_base else run.model_dir))
+    model = task.restore_model(model, str(run.adapter_dir if on_base else run.model_dir))
     if is_quantized(run.model_dir) and device != "cpu":
         log.info("%s: a dynamic int8 model runs on the CPU only; loading it there", path)
         device = "cpu"
     model.to(device)
     model.eval()
     tokenizer = load_tokenizer(str(run.model_dir if has_model else run.adapter_dir))
-    if getattr(task, "generative", False):
-        space = LabelSpace(())  # text in, text out (the config's default id2label means nothing)
-    else:
-        space = label_space(task, head_labels(model))
-    return LoadedRun(run.path, cfg, task, model, tokenizer, space)
-
-
-def label_space(task: Any, id2label: dict[int, str]) -> Any:
-    """The label space a model's head (id -> label) gives `task`."""
-    from rawtune.data.labels import LabelSpace
-
-    if hasattr(task, "head_space"):  # relations: the head's 2 x L outputs name L relations
-        return task.head_space(id2label)
-    return LabelSpace(tuple(id2label[i] for i in sorted(id2label)))
+    return LoadedRun(run.path, cfg, task, model, tokenizer, task.head_space(head_labels(model)))
 
 
 def load_onnx_run(
@@ -241,5 +201,5 @@ def load_onnx_run(
         )
     cfg = load_config("finetune", file=root / FINETUNE_CONFIG, require=False)
     task = get_task(cfg)
-    space = label_space(task, {int(k): v for k, v in model.config.id2label.items()})
+    space = task.head_space({int(k): v for k, v in model.config.id2label.items()})
     return LoadedRun(root, cfg, task, model, load_tokenizer(str(root)), space)

@@ -173,29 +173,17 @@ class DistillCollator:
 
 
 def read_raw_text(path: str, task: Any, limit: int | None = None) -> list[Any]:
-    """Unlabeled examples for the task from a text file, one per non-empty line (sentence pairs:
-    the two texts separated by a tab). Errors name the file and line."""
-    from rawtune.data.readers.labeled import TextExample, TokenExample
+    """Unlabeled examples for the task from a text file, one per non-empty line, as the task reads a
+    line (`Task.line_example`; sentence pairs: the two texts separated by a tab). Errors name the
+    file and line."""
     from rawtune.data.readers.text import text_lines
-    from rawtune.data.words import split_words
 
     p = Path(path)
     if not p.is_file():
         raise DataError("no such file", file=str(p))
-    pairs = getattr(task, "pairs", False)
     out: list[Any] = []
     for line in text_lines(str(p)):
-        text, n = line.text.strip(), line.line
-        if task.name == "ner":
-            words = [w for w, _, _ in split_words(text)]
-            out.append(TokenExample(tokens=words, tags=None, file=str(p), line=n))
-        elif pairs:
-            if "\t" not in text:
-                raise DataError("a sentence pair needs its two texts separated by a tab", file=str(p), line=n)
-            a, b = text.split("\t", 1)
-            out.append(TextExample(text=a, label=None, file=str(p), line=n, text_b=b))
-        else:
-            out.append(TextExample(text=text, label=None, file=str(p), line=n))
+        out.append(task.line_example(line.text.strip(), str(p), line.line))
         if limit is not None and len(out) >= limit:
             break
     if not out:

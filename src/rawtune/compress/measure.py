@@ -34,9 +34,11 @@ def parameter_count(model: nn.Module) -> int:
 
 def probe_inputs(task: Any, tokenizer: Any, examples: list[Any], max_length: int) -> list[dict[str, Any]]:
     """One tokenised input per example (the dev set's own texts, truncated to max_length)."""
+    from rawtune.data.readers.labeled import TokenExample
+
     out = []
     for ex in examples:
-        if task.name == "ner":
+        if isinstance(ex, TokenExample):  # pre-split words
             enc = tokenizer(ex.tokens, is_split_into_words=True, truncation=True, max_length=max_length)
         elif getattr(ex, "text_b", None) is not None:
             enc = tokenizer(ex.text, ex.text_b, truncation=True, max_length=max_length)

@@ -9,7 +9,6 @@ from pydantic import Field, model_validator
 
 from rawtune.config.base import Section
 
-GENERATION_TASKS = ("seq2seq", "causal")
 METRIC_SETS = ("rouge", "bleu", "chrf", "exact_match")
 # the number each metric set reports under, the default selection metric when it comes first
 METRIC_KEYS = {"rouge": "rougeL", "bleu": "bleu", "chrf": "chrf", "exact_match": "exact_match"}

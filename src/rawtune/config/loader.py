@@ -13,7 +13,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from rawtune._version import __version__
-from rawtune.config.base import STAGES, Section
+from rawtune.config.base import STAGES, Section, get_dotted
+from rawtune.config.options import Selector
 from rawtune.errors import ConfigError, ConfigIssue
 from rawtune.registry import did_you_mean
 
@@ -118,12 +119,17 @@ def parse_value(raw: str) -> Any:
         return raw
 
 
-def _fields_at(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
+def _fields_at(model: type[BaseModel], loc: tuple[str, ...], data: dict[str, Any]) -> list[str]:
+    """The keys a config may hold at `loc` (a section a `Selector` picks: its chosen class's)."""
     cur: Any = model
-    for part in loc:
+    for i, part in enumerate(loc):
         field = cur.model_fields.get(part) if isinstance(cur, type) and issubclass(cur, BaseModel) else None
         if field is None:
             return []
+        chooser = next((m for m in field.metadata if isinstance(m, Selector)), None)
+        if chooser is not None:
+            section = get_dotted(data, ".".join(loc[: i + 1]))
+            return chooser.fields(section) if i == len(loc) - 1 else []
         cur = field.annotation
     if isinstance(cur, type) and issubclass(cur, BaseModel):
         return list(cur.model_fields)
@@ -137,6 +143,7 @@ def _issue(
     marks: Marks,
     kind: str = "",
     hint: str | None = None,
+    data: dict[str, Any] | None = None,
 ) -> ConfigIssue:
     key = ".".join(loc) or "-"
     src = marks.get(loc)
@@ -153,7 +160,7 @@ def _issue(
     file, line = src if src else (None, None)
     if kind == "extra_forbidden":
         msg = "unknown key"
-        hint = did_you_mean(loc[-1], _fields_at(model, loc[:-1]))
+        hint = did_you_mean(loc[-1], _fields_at(model, loc[:-1], data or {}))
         if hint:
             hint = ".".join((*loc[:-1], hint))
     if file == CLI:
@@ -170,7 +177,9 @@ def _message(err: Any) -> str:
     """pydantic's message, with the value it refused when that is a scalar (the message alone, such
     as "Input should be 'full', 'freeze', ...", does not say what was given)."""
     value = err.get("input")
-    if err["type"] in ("missing", "extra_forbidden") or not isinstance(value, (str, int, float, bool)):
+    if err["type"] in ("missing", "extra_forbidden", "other_member_option") or not isinstance(
+        value, (str, int, float, bool)
+    ):
         return err["msg"]
     return f"{err['msg']}, got {_shown(value)}"
 
@@ -225,7 +234,7 @@ def load_config(
         cfg = schema.model_validate(data)
     except ValidationError as e:
         errs = [
-            _issue(schema, tuple(str(p) for p in err["loc"]), _message(err), marks, err["type"], _choice(err))
+            _issue(schema, tuple(map(str, err["loc"])), _message(err), marks, err["type"], _choice(err), data)
             for err in e.errors()
         ]
         issues = errs + issues

@@ -17,14 +17,12 @@ from rawtune._version import __version__
 from rawtune.config.augment import FinetuneAugment
 from rawtune.config.base import STAGES, PathStr, Section, get_dotted
 from rawtune.config.compress import CompressConfig, GateConfig, MeasureConfig
-from rawtune.config.generation import GENERATION_TASKS, GenerationConfig, ScratchTokenizerConfig
+from rawtune.config.generation import GenerationConfig, ScratchTokenizerConfig
 from rawtune.config.model import ModelConfig
+from rawtune.config.options import TASK, TASK_OPTIONS, TUNING, TUNING_OPTIONS
 from rawtune.config.train import FinetuneTrainConfig, TrainConfig
-from rawtune.config.tuning import METHOD_LR, TUNING_METHODS, TuningConfig
 
-__all__ = [  # the tuning and compress sections live in their own modules; importable from here too
-    "METHOD_LR",
-    "TUNING_METHODS",
+__all__ = [  # the compress section lives in its own module; importable from here too
     "CompressConfig",
     "FinetuneTrainConfig",
     "GateConfig",
@@ -32,7 +30,6 @@ __all__ = [  # the tuning and compress sections live in their own modules; impor
     "PathStr",
     "Section",
     "TrainConfig",
-    "TuningConfig",
 ]
 
 
@@ -198,67 +195,6 @@ class LabeledDataConfig(Section):
         return self
 
 
-class TaskConfig(Section):
-    name: Literal["ner", "classification", "pairs", "qa", "relations", "seq2seq", "causal"] = Field(
-        "ner",
-        description="qa: extractive question answering; relations: relation extraction between two "
-        "marked entity mentions; seq2seq: encoder-decoder generation (T5, BART); "
-        "causal: decoder-only (GPT-2).",
-    )
-    label_kind: Literal["single", "multi", "regression"] = Field(
-        "single", description="classification/pairs: one label, several labels, or a number."
-    )
-    subword_labels: Literal["first", "all"] = Field(
-        "first", description="NER: label the first sub-token of a word, or all of them (I- after B-)."
-    )
-    decode: Literal["viterbi", "argmax"] = Field(
-        "viterbi",
-        description="NER: the best tag sequence that is valid IOB2 (no I-X after O or another type), or "
-        "each word's most likely tag (invalid I-X then read as B-X); evaluation and prediction alike.",
-    )
-    crf: bool = Field(
-        False,
-        description="NER: a CRF layer (learned tag transitions) on the word scores; tuning.method full.",
-    )
-    case_features: bool | Literal["auto"] = Field(
-        "auto",
-        description="NER: each word's shape (lower, Capitalised, ALL-CAPS, mixed, digits, punctuation, "
-        "sentence-initial) as a learned input embedding; auto: on when the tokenizer lowercases.",
-    )
-    class_weights: Literal["none", "balanced"] = Field(
-        "none", description="Weight the loss by inverse class frequency in the training set."
-    )
-    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Multi-label decision threshold.")
-    unanswerable: bool = Field(
-        False,
-        description="QA (SQuAD v2): questions may have no answer in the context; they train on [CLS], "
-        "and an empty answer is predicted when the no-answer score beats the best span's.",
-    )
-    null_threshold: float = Field(
-        0.0,
-        description="QA with unanswerable questions: answer nothing when the no-answer score exceeds the "
-        "best span's score (start + end logit) by more than this; higher: fewer empty answers.",
-    )
-    n_best: int = Field(
-        20, ge=1, description="QA: start and end candidates per window, and spans kept per question."
-    )
-    max_answer_length: int = Field(30, ge=1, description="QA: longest answer, in tokens.")
-    max_question_length: int = Field(
-        64, ge=1, description="QA: questions are cut to this many tokens (the context fills the window)."
-    )
-    no_relation_label: str = Field(
-        "no_relation",
-        min_length=1,
-        description="Relations: the label of a pair with no relation; excluded from micro/macro F1, and "
-        "what the pipeline mode predicts for unrelated pairs.",
-    )
-    entity_markers: Literal["typed", "untyped"] = Field(
-        "typed",
-        description="Relations: typed markers ([E1:PER] ... [/E1:PER]) for the entity types seen in training "
-        "(a missing or unseen type gets [E1] ... [/E1]), or untyped markers for every mention.",
-    )
-
-
 @STAGES.register("finetune")
 class FinetuneConfig(Section):
     """`rawtune finetune`: a task head on a backbone, trained on a small labeled set."""
@@ -271,9 +207,20 @@ class FinetuneConfig(Section):
         False, description="Replace a fine-tuned model's head whose labels differ from the data's."
     )
     model: ModelConfig = ModelConfig()
-    task: TaskConfig = TaskConfig()
+    # each task's options are its own (tasks/<task>.py), chosen by task.name; likewise each tuning
+    # method's (tuning/<method>.py), chosen by tuning.method
+    task: TASK.annotation = Field(  # type: ignore[valid-type]
+        default_factory=TASK.factory,
+        description="ner | classification | pairs | qa: extractive question answering | relations: "
+        "relation extraction between two marked entity mentions | seq2seq: encoder-decoder generation "
+        "(T5, BART) | causal: decoder-only (GPT-2); task.* keys are the chosen task's options.",
+    )
     data: LabeledDataConfig = LabeledDataConfig()
-    tuning: TuningConfig = TuningConfig()
+    tuning: TUNING.annotation = Field(  # type: ignore[valid-type]
+        default_factory=TUNING.factory,
+        description="Which parameters train: tuning.method (full, freeze, bitfit, lora, ia3, prompt, "
+        "prefix, adapter) and that method's tuning.* options.",
+    )
     train: FinetuneTrainConfig = FinetuneTrainConfig()
     generation: GenerationConfig = GenerationConfig()
     tokenizer: ScratchTokenizerConfig = Field(
@@ -290,14 +237,14 @@ class FinetuneConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _method_lr(cls, data: Any) -> Any:
-        """train.lr, when not given, is the tuning method's own default (METHOD_LR)."""
+        """train.lr, when not given, is the tuning method's own default (its options' `lr`)."""
         if not isinstance(data, dict):
             return data
         tuning, train = data.get("tuning") or {}, data.get("train") or {}
-        method = tuning.get("method") if isinstance(tuning, dict) else getattr(tuning, "method", None)
+        method = tuning.get("method", TUNING.default) if isinstance(tuning, dict) else tuning.method
         given = "lr" in train if isinstance(train, dict) else "lr" in train.model_fields_set
-        if method in METHOD_LR and not given:
-            lr = METHOD_LR[method]
+        if isinstance(method, str) and method in TUNING_OPTIONS and not given:
+            lr = TUNING_OPTIONS.get(method).lr
             train = {**train, "lr": lr} if isinstance(train, dict) else train.model_copy(update={"lr": lr})
             data = {**data, "train": train}
         return data
@@ -305,11 +252,13 @@ class FinetuneConfig(Section):
     @field_validator("model")
     @classmethod
     def _pretrained_only(cls, model: ModelConfig) -> ModelConfig:
-        if model.init != "pretrained" and model.arch not in _SCRATCH_ARCH.values():
+        archs = _scratch_archs()
+        if model.init != "pretrained" and model.arch not in archs.values():
+            which = ", ".join(f"{arch} for {task}" for task, arch in archs.items())
             raise ValueError(
-                "init must be 'pretrained' for fine-tuning (scratch only builds a generation model: "
-                "arch t5 for seq2seq, gpt2 for causal): pretrain from scratch first "
-                "(rawtune pretrain --init scratch) and fine-tune that run"
+                f"init must be 'pretrained' for fine-tuning (scratch only builds a generation model: "
+                f"arch {which}): pretrain from scratch first (rawtune pretrain --init scratch) and "
+                "fine-tune that run"
             )
         return model
 
@@ -317,14 +266,17 @@ class FinetuneConfig(Section):
     def _scratch_task(self) -> FinetuneConfig:
         """A model from scratch is a small generator trained on the task data alone; a classifier
         from scratch is a pretraining job."""
-        arch = _SCRATCH_ARCH.get(self.task.name)
+        arch = self.task.scratch_arch
         if self.model.init == "scratch" and arch != self.model.arch:
-            need = f"model.arch={arch}" if arch else f"a generation task ({', '.join(GENERATION_TASKS)})"
+            need = f"model.arch={arch}" if arch else f"a generation task ({', '.join(_scratch_archs())})"
             raise ValueError(f"model.init=scratch with task {self.task.name} needs {need}")
         return self
 
 
-_SCRATCH_ARCH = {"seq2seq": "t5", "causal": "gpt2"}
+def _scratch_archs() -> dict[str, str]:
+    """{task: the architecture model.init=scratch builds for it}, for the tasks that have one."""
+    archs = {name: TASK_OPTIONS.get(name).scratch_arch for name in TASK_OPTIONS}
+    return {name: arch for name, arch in archs.items() if arch}
 
 
 @STAGES.register("pretrain")

@@ -10,28 +10,43 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-# The number `train.metric_for_best` defaults to per task, and whether greater is better.
-_PRIMARY: dict[str, tuple[str, bool]] = {
-    "ner": ("f1", True),
-    "classification": ("macro_f1", True),
-    "multilabel": ("micro_f1", True),
-    "pairs": ("macro_f1", True),
-    "regression": ("pearson", True),
-    "qa": ("f1", True),
-    "relations": ("micro_f1", True),
-    "seq2seq": ("rougeL", True),
-    "causal": ("rougeL", True),
-}
+from rawtune.config.options import TASK_MODULES
+from rawtune.registry import Registry
+
+
+@dataclass(frozen=True)
+class ReportKind:
+    """A kind of evaluation report (ner, classification, multilabel, regression, qa, ...): the
+    metric it leads with, which is its task's model-selection metric, and a note on its numbers."""
+
+    metric: str
+    greater_is_better: bool = True
+    note: str = ""
+
+    @property
+    def primary(self) -> tuple[str, bool]:
+        return self.metric, self.greater_is_better
+
+
+# The tasks own their report kinds (`Task.report_kinds`) and register them with themselves, so a
+# report asks the task that wrote it.
+REPORT_KINDS: Registry[ReportKind] = Registry("report kind", members=TASK_MODULES)
 _AVG_ROWS = ("micro avg", "macro avg", "weighted avg")
 
 
-def primary_metric(task: str) -> tuple[str, bool]:
-    """(metric key used for model selection, greater is better) for a report task name."""
-    if task not in _PRIMARY:
-        raise ValueError(f"unknown task {task!r}; known: {', '.join(_PRIMARY)}")
-    return _PRIMARY[task]
+def report_kind(kind: str) -> ReportKind:
+    if kind not in REPORT_KINDS:
+        raise ValueError(f"unknown task {kind!r}; known: {', '.join(REPORT_KINDS)}")
+    return REPORT_KINDS.get(kind)
+
+
+def primary_metric(kind: str) -> tuple[str, bool]:
+    """(the metric a report of this kind leads with: the task's model-selection metric, greater is
+    better)."""
+    return report_kind(kind).primary
 
 
 def _row(p: Any, r: Any, f: Any, s: Any) -> dict[str, Any]:

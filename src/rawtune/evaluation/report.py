@@ -10,14 +10,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from rawtune.evaluation.metrics import format_token_report, primary_metric
+from rawtune.evaluation.metrics import format_token_report, primary_metric, report_kind
 
 _TABLE_COLUMNS = ("precision", "recall", "f1", "support")
-_QA_NOTE = (
-    "Exact match and F1 in percent, as the official SQuAD scripts score them: answers lowercased, "
-    "punctuation and a/an/the removed, whitespace collapsed, the best over the gold answers; an "
-    "unanswerable question's gold answer is the empty string (HasAns_/NoAns_: the two parts)."
-)
 _PLOTS_HINT = "Plots skipped: matplotlib is not installed (`pip install 'rawtune[plots]'` draws them)."
 
 
@@ -32,8 +27,8 @@ def write_report(
 ) -> dict[str, Path]:
     """Write report.json, report.md and plots into `out_dir`; return {file name: path} written.
 
-    `task` is one of ner, classification, pairs, multilabel, regression; `history` holds the
-    metrics.jsonl records (`{"step", "kind": "train"|"eval", "split", "loss", ...}`) for the curves.
+    `task` is a report kind (a task's `report_kind`: ner, classification, multilabel, regression,
+    qa, ...); `history` holds the metrics.jsonl records (`{"step", "kind": "train"|"eval", "split", "loss", ...}`) for the curves.
     """
     from rawtune.evaluation import plots
     from rawtune.runs.atomic import write_json, write_text
@@ -71,11 +66,9 @@ def render_markdown(
     if meta:
         parts.append("\n".join(f"- **{k}**: {_fmt(v)}" for k, v in meta.items()))
     parts.append(_headline(task, metrics))
-    if task == "qa":
-        parts.append(_QA_NOTE)
-    if task == "ner":
-        parts += _ner_sections(metrics)
-    elif task == "relations":
+    parts.append(report_kind(task).note)
+    parts += _ner_sections(metrics)  # entity metrics: per type, per tag
+    if "no_relation" in metrics and "per_class" in metrics:
         parts.append(
             _section("Per relation", _prf_table("relation", metrics["per_class"]), _relations_note(metrics))
         )

@@ -15,7 +15,6 @@ from typing import Any
 from torch import nn
 
 from rawtune.config.model import ModelConfig
-from rawtune.config.schema import TuningConfig
 from rawtune.errors import ModelError
 from rawtune.modeling.backbone import Source, apply_dropout, load_pretrained
 
@@ -95,7 +94,7 @@ def reinit_head_weights(model: nn.Module) -> None:
                 model._init_weights(sub)
 
 
-def apply_freezing(model: nn.Module, cfg: TuningConfig) -> dict[str, int]:
+def apply_freezing(model: nn.Module, cfg: Any) -> dict[str, int]:
     """Set requires_grad by the tuning config; returns trainable/total parameter counts."""
     base = getattr(model, model.base_model_prefix, None) if hasattr(model, "base_model_prefix") else None
     if base is None and (cfg.head_only or cfg.freeze_embeddings or cfg.freeze_layers):

@@ -58,7 +58,7 @@ def _split_block(info: RunInfo, split: str, metrics: dict[str, Any], title: str)
         second.append(token_report_block(metrics["token_report"]))
     if isinstance(metrics.get("confusion"), dict):
         second.append(confusion_block(metrics["confusion"]))
-    elif info.task == "ner":
+    elif info.task_info is not None and info.task_info.entities:
         second.append(
             note("No confusion matrix in this run's metrics (runs before rawtune recorded one for NER).")
         )

@@ -15,8 +15,6 @@ SMALL_TRAIN = 1000  # labeled training examples below which the card says the se
 SMALL_DEV = 500  # dev examples below which a metric is called uncertain
 LOW_F1 = 0.5
 LOW_SUPPORT = 10
-AUTO = {"ner": "AutoModelForTokenClassification", "classification": "AutoModelForSequenceClassification"}
-AUTO["pairs"] = AUTO["classification"]
 
 
 def _json(path: Path) -> dict[str, Any]:
@@ -54,9 +52,10 @@ def _data(info: RunInfo) -> Raw:
             )
         )
     labels = info.labels
+    entities = info.task_info is not None and info.task_info.entities
     if labels:
-        types = entity_types(labels) if info.task == "ner" else labels
-        pairs.append(("entity types" if info.task == "ner" else "labels", ", ".join(types)))
+        types = entity_types(labels) if entities else labels
+        pairs.append(("entity types" if entities else "labels", ", ".join(types)))
     base = dig(info.manifest, "model_source", "ref") or dig(info.config, "model", "name_or_path")
     if base:
         pairs.append(("base model", base))
@@ -78,14 +77,13 @@ def intended_use(info: RunInfo) -> str:
             "A language model adapted to the raw text it was trained on, meant as the starting point "
             "for fine-tuning (rawtune finetune --model THIS_RUN), not for predictions of its own."
         )
-    if info.task == "ner":
-        what = f"Tags named entities ({', '.join(entity_types(labels)) or 'types as trained'}) in text, word by word."
-    elif info.task == "pairs":
-        what = f"Classifies pairs of texts into {', '.join(labels) or 'the trained labels'}."
-    elif info.task == "classification":
-        what = f"Classifies texts into {', '.join(labels) or 'the trained labels'}."
-    else:
+    task = info.task_info
+    if task is None:
         what = f"Task: {info.task or 'unknown'}."
+    elif task.entities:
+        what = task.purpose.format(labels=", ".join(entity_types(labels)) or "types as trained")
+    else:
+        what = task.purpose.format(labels=", ".join(labels) or "the trained labels")
     extra = (
         " A compressed copy of its parent run, for faster or smaller CPU serving."
         if info.stage == "compress"
@@ -186,11 +184,11 @@ def how_to_load(info: RunInfo) -> str:
     run = str(info.path)
     if info.stage == "pretrain":
         return _pretrained_snippet(info)
-    sample = {"ner": "Maria Lopez flew to Paris.", "classification": "the service was excellent"}
+    task = info.task_info
     lines = ["import rawtune", "", f"predictor = rawtune.Predictor.from_run({run!r})"]
-    if info.task in sample:
-        lines.append(f"predictor.predict([{sample[info.task]!r}])")
-    auto = AUTO.get(info.task or "", "AutoModel")
+    if task is not None and task.sample:
+        lines.append(f"predictor.predict([{task.sample!r}])")
+    auto = task.auto_class_name if task is not None else "AutoModel"
     lines += _transformers_snippet(info.path / "model", auto) + _peft_snippet(info.path / "adapter", auto)
     lines += [
         "",

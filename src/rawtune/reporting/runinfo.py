@@ -1,6 +1,7 @@
 """Everything a report shows about one run directory, read once and tolerantly: an older run, a
 failed one or a pretraining run lacks some files, and the report says what is missing instead of
-failing. Nothing here imports torch or transformers."""
+failing. Nothing here imports torch or transformers: what a run's task is known from its name and
+recorded config (`tasks.base.task_info`: a task module imports no torch)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rawtune.reporting.files import dig, dir_mb, number, obj, read_json, read_jsonl, read_text, read_yaml, seq
-
-_PRIMARY = {"ner": "f1", "classification": "macro_f1", "pairs": "macro_f1", "multilabel": "micro_f1"}
-_BY_KIND = {"single": "macro_f1", "multi": "micro_f1", "regression": "pearson"}
+from rawtune.tasks.base import TaskInfo, task_info
 
 
 @dataclass
@@ -104,9 +103,10 @@ class RunInfo:
     def labels(self) -> list[str]:
         return [str(x) for x in seq(self.manifest.get("labels"))]
 
-    @property
-    def label_kind(self) -> str:
-        return str(dig(self.finetune_config, "task", "label_kind") or "single")
+    @cached_property
+    def task_info(self) -> TaskInfo | None:
+        """What the run's task is (None: no task recorded, or one this rawtune does not know)."""
+        return task_info(self.task, self.finetune_config)
 
     @property
     def primary(self) -> str:
@@ -118,9 +118,7 @@ class RunInfo:
             return "loss"
         if dig(self.learning_curve, "metric"):
             return str(dig(self.learning_curve, "metric"))
-        if self.task in ("classification", "pairs"):
-            return _BY_KIND.get(self.label_kind, "macro_f1")
-        return _PRIMARY.get(self.task or "", "f1")
+        return self.task_info.primary[0] if self.task_info is not None else "f1"
 
     def split_metrics(self, split: str) -> dict[str, Any]:
         """Final metrics of a split: metrics.json first, then eval/<split>/report.json."""

@@ -96,7 +96,7 @@ class Service:
             req = PredictRequest.model_validate_json(await request.body())
         except ValidationError as e:
             raise ApiError(422, "the request is not valid", details=validation_details(e.errors())) from None
-        kind, items = req.inputs(name, info.task)
+        kind, items = req.inputs(name, info.task, self.predictor.entry(name).task.inputs)
         check_sizes(kind, items, self.settings.max_texts, self.settings.max_chars)
         preds = await self.infer(name, items, request) if items else []
         return JSONResponse({"model": name, "predictions": preds})

@@ -216,4 +216,4 @@ def _source(ex: Any) -> str:
 def provenance_key(task: Any) -> str:
     """The record key of an input's file:line: `source`, or `input` where a generation record's
     `source` is the text it was generated from."""
-    return "input" if getattr(task, "generative", False) else "source"
+    return "input" if task.generative else "source"

@@ -30,9 +30,11 @@ log = logging.getLogger("rawtune")
 class RelationPipeline:
     def __init__(self, relations: Any, ner: Any, *, all_pairs: bool = False, keep_none: bool = False):
         """`relations`, `ner`: `Predictor`s of a relations run and a NER run."""
-        if relations.task.name != "relations":
+        from rawtune.tasks.relations import RelationTask
+
+        if not isinstance(relations.task, RelationTask):
             raise ModelError(f"{relations.run_path} is a {relations.task.name} run, not a relations run")
-        if ner.task.name != "ner":
+        if not ner.task.entities:
             raise ModelError(f"--ner {ner.run_path} is a {ner.task.name} run, not a NER run")
         self.re, self.ner, self.keep_none = relations, ner, keep_none
         self.type_pairs = None if all_pairs else _trained_type_pairs(Path(relations.run_path))

@@ -8,14 +8,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rawtune.serve.http_errors import ApiError
 
-KINDS = ("texts", "tokens", "pairs", "questions", "relations")
-ACCEPTS = {
-    "ner": ("texts", "tokens"),
-    "pairs": ("texts", "pairs"),
-    "qa": ("questions",),
-    "relations": ("relations",),
-}  # others: texts
-
 
 class Question(BaseModel):
     """Extractive QA: a question and the context its answer is taken from."""
@@ -67,15 +59,16 @@ class PredictRequest(BaseModel):
 
     @model_validator(mode="after")
     def _one_kind(self) -> PredictRequest:
-        given = [k for k in KINDS if getattr(self, k) is not None]
+        kinds = list(type(self).model_fields)  # the kinds of input: texts, tokens, pairs, ...
+        given = [k for k in kinds if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"send exactly one of {', '.join(KINDS)} (got {', '.join(given) or 'none'})")
+            raise ValueError(f"send exactly one of {', '.join(kinds)} (got {', '.join(given) or 'none'})")
         return self
 
-    def inputs(self, model: str, task: str) -> tuple[str, list[Any]]:
-        """(kind, the inputs as `Predictor.predict` takes them); 422 for a kind the task does not take."""
-        kind = next(k for k in KINDS if getattr(self, k) is not None)
-        accepted = ACCEPTS.get(task, ("texts",))
+    def inputs(self, model: str, task: str, accepted: tuple[str, ...]) -> tuple[str, list[Any]]:
+        """(kind, the inputs as `Predictor.predict` takes them); 422 for a kind the task does not
+        take (`accepted`: the task's `inputs`)."""
+        kind = next(k for k in type(self).model_fields if getattr(self, k) is not None)
         if kind not in accepted:
             raise ApiError(
                 422,
@@ -83,9 +76,14 @@ class PredictRequest(BaseModel):
                 code="wrong_input_kind",
             )
         items = getattr(self, kind)
-        if kind in ("questions", "relations"):
-            return kind, [q.model_dump(exclude_none=True) for q in items]
-        return kind, [list(x) for x in items] if kind == "pairs" else list(items)
+        return kind, [
+            x.model_dump(exclude_none=True) if isinstance(x, BaseModel) else _plain(x) for x in items
+        ]
+
+
+def _plain(item: Any) -> Any:
+    """A text as it is; a list of words or a pair as a list."""
+    return list(item) if isinstance(item, (list, tuple)) else item
 
 
 class PredictResponse(BaseModel):

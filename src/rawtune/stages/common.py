@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from rawtune.config.loader import load_config
+from rawtune.config.options import flat_view
 from rawtune.config.schema import Section, TrainConfig
 from rawtune.errors import CheckpointError, ConfigError, ConfigIssue, RawtuneError
 from rawtune.logs import setup_logging
@@ -55,9 +56,8 @@ def _drop_inert(flat: dict[str, Any]) -> dict[str, Any]:
 
 
 def config_fingerprint(cfg: Section) -> str:
-    flat = {
-        k: v for k, v in _drop_inert(_flatten(cfg.model_dump(mode="json"))).items() if not _resume_free(k)
-    }
+    data = flat_view(cfg.model_dump(mode="json"))  # the task and tuning keys as they were fingerprinted
+    flat = {k: v for k, v in _drop_inert(_flatten(data)).items() if not _resume_free(k)}
     return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -71,8 +71,16 @@ def check_resume_config(run: RunDir, cfg: Section) -> None:
 
 
 def check_same_config(path: Path, cfg: Section) -> None:
-    """The resolved config written at `path` is `cfg` (but for keys that change nothing computed)."""
-    stored = _drop_inert(_flatten(yaml.safe_load(path.read_text()) or {}))
+    """The resolved config written at `path` is `cfg` (but for keys that change nothing computed).
+    The written one is read through the schema first, so keys an older rawtune wrote in another
+    shape (the flat task and tuning sections) compare as they load; one that does not validate is
+    compared as written."""
+    from pydantic import ValidationError
+
+    written = yaml.safe_load(path.read_text()) or {}
+    with contextlib.suppress(ValidationError):
+        written = type(cfg).model_validate(written).model_dump(mode="json")
+    stored = _drop_inert(_flatten(written))
     now = _drop_inert(_flatten(cfg.model_dump(mode="json")))
     diff = sorted(k for k in set(stored) | set(now) if not _resume_free(k) and stored.get(k) != now.get(k))
     if diff:

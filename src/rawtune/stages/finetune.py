@@ -149,11 +149,9 @@ def run_finetune(config: Any, *, resume: bool = False, extension: Extension | No
     if hasattr(task, "prepare_tokenizer"):  # relations: entity markers become special tokens
         tokenizer = task.prepare_tokenizer(tokenizer, splits["train"])
     torch.manual_seed(cfg.seed)  # the head's initialisation is a function of the seed
-    if ext.build is not None:
-        model = ext.build(cfg, src, task, space)
-    elif hasattr(task, "build_model"):  # generation: the model's own LM head, no label head
-        model = task.build_model(src, tokenizer)
-    else:
+    build = ext.build or (lambda cfg, src, task, space: task.build_model(src, tokenizer, cfg, space))
+    model = build(cfg, src, task, space)
+    if model is None:
         model = build_task_model(
             cfg.model, src, task.auto_class_name, task.head_config(space), space, reinit_head=cfg.reinit_head
         )
@@ -318,9 +316,7 @@ def _select(name: str) -> tuple[str, bool]:
 
 
 def _report_task(task: Any) -> str:
-    if task.name in ("ner", "qa", "relations", "seq2seq", "causal"):
-        return task.name
-    return {"single": "classification", "multi": "multilabel", "regression": "regression"}[task.kind]
+    return task.report_kind
 
 
 def _rate(st: dict[str, Any]) -> float:

@@ -4,15 +4,22 @@ loss (the prompt's labels are -100), so the model is taught to answer, not to wr
 
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rawtune.errors import ModelError
-from rawtune.modeling.tokenizers import pad_id
-from rawtune.tasks.base import TASKS
-from rawtune.tasks.features import IGNORE, PadCollator
-from rawtune.tasks.generation import GenerationTask
+from rawtune.evaluation.metrics import ReportKind
+from rawtune.tasks.base import register_task
+from rawtune.tasks.generation import GenerationOptions, GenerationTask
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from rawtune.tasks.features import PadCollator
+
+
+class CausalOptions(GenerationOptions):
+    name: Literal["causal"] = "causal"
+    scratch_arch = "gpt2"
 
 
 def _eos(tokenizer: Any) -> int:
@@ -28,15 +35,19 @@ def prompt_response(
     """input_ids = prompt + response + eos, labels -100 on the prompt. The response (eos included)
     keeps at most `max_target` tokens and leaves at least one for the prompt, which loses its
     beginning when the whole is longer than `max_length`."""
+    from rawtune.tasks.features import IGNORE
+
     keep = max(1, min(max_target, max_length - 1))
     reply = [*response[: keep - 1], eos]
     prompt = prompt[-(max_length - len(reply)) :]
     return {"input_ids": prompt + reply, "labels": [IGNORE] * len(prompt) + reply}
 
 
-@TASKS.register("causal")
+@register_task("causal")
 class CausalTask(GenerationTask):
     name = "causal"
+    options = CausalOptions
+    report_kinds: ClassVar[dict[str, ReportKind]] = {"causal": ReportKind("rougeL")}
     auto_class_name = "AutoModelForCausalLM"
     left_pad = True
 
@@ -69,6 +80,9 @@ class CausalTask(GenerationTask):
         ]
 
     def collator(self, tokenizer: Any) -> PadCollator:
+        from rawtune.modeling.tokenizers import pad_id
+        from rawtune.tasks.features import PadCollator
+
         return PadCollator(pad_id(tokenizer), "tokens")
 
     def train_module(self, model: nn.Module, space: Any, train: Any) -> nn.Module:

@@ -4,29 +4,90 @@ number) per text out."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
-from torch import nn
+from pydantic import Field
 
-from rawtune.modeling.tokenizers import pad_id
-from rawtune.tasks.base import TASKS, Inference
-from rawtune.tasks.features import PadCollator, forward_batches
-from rawtune.tasks.ner import balanced_weights
-from rawtune.tasks.sequence_classification import SequenceClassifierLoss, TextDecoder, encode_texts
+from rawtune.config.options import TaskOptions
+from rawtune.evaluation.metrics import ReportKind
+from rawtune.tasks.base import Inference, Task, register_task
 
-_PRIMARY = {"single": ("macro_f1", True), "multi": ("micro_f1", True), "regression": ("pearson", True)}
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import nn
+
+    from rawtune.tasks.features import PadCollator
+    from rawtune.tasks.sequence_classification import TextDecoder
+
+# each label kind's report: the report kind it writes and the metric it leads with
+REPORTS = {
+    "single": ("classification", ReportKind("macro_f1")),
+    "multi": ("multilabel", ReportKind("micro_f1")),
+    "regression": ("regression", ReportKind("pearson")),
+}
 
 
-class ClassificationTask:
+class ClassificationOptions(TaskOptions):
+    name: Literal["classification"] = "classification"
+    label_kind: Literal["single", "multi", "regression"] = Field(
+        "single", description="classification/pairs: one label, several labels, or a number."
+    )
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="Weight the loss by inverse class frequency in the training set."
+    )
+    threshold: float = Field(0.5, gt=0.0, lt=1.0, description="Multi-label decision threshold.")
+
+
+class PairsOptions(ClassificationOptions):
+    name: Literal["pairs"] = "pairs"  # type: ignore[assignment]
+
+
+@register_task("classification")
+class ClassificationTask(Task):
     name = "classification"
+    options = ClassificationOptions
     auto_class_name = "AutoModelForSequenceClassification"
-    pairs = False
+    report_kinds: ClassVar[dict[str, ReportKind]] = dict(REPORTS.values())
+    purpose = "Classifies texts into {labels}."
+    sample = "the service was excellent"
+    augmentable = True
+    pairs = False  # two texts per example (text, text_b)
 
     def __init__(self, cfg: Any):
-        self.cfg = cfg
+        super().__init__(cfg)
         self.kind = cfg.task.label_kind
-        self.primary = _PRIMARY[self.kind]
+
+    @classmethod
+    def report_kind_of(cls, config: Mapping[str, Any]) -> str:
+        task = config.get("task")
+        kind = task.get("label_kind") if isinstance(task, Mapping) else None
+        return REPORTS.get(str(kind or "single"), REPORTS["single"])[0]
+
+    def recorded(self) -> Mapping[str, Any]:
+        return {"task": {"label_kind": self.kind}}
+
+    @property
+    def distill_kind(self) -> str | None:
+        return str(self.kind)  # one row of logits per text
+
+    def example(self, item: Any, where: str) -> Any:
+        """A prediction input: a string, a {'text', 'text_b'} object or a pair."""
+        from rawtune.data.readers.labeled import TextExample
+        from rawtune.errors import DataError
+
+        if isinstance(item, str):
+            return TextExample(text=item, label=None, file=where, line=0)
+        if isinstance(item, dict) and "text" in item:
+            return TextExample(text=item["text"], label=None, file=where, line=0, text_b=item.get("text_b"))
+        if isinstance(item, (list, tuple)) and len(item) == 2:
+            return TextExample(text=item[0], label=None, file=where, line=0, text_b=item[1])
+        raise DataError(f"input must be a string, a {{'text', 'text_b'}} object or a pair, not {item!r:.60}")
+
+    def line_example(self, text: str, file: str, line: int) -> Any:
+        from rawtune.data.readers.labeled import TextExample
+
+        return TextExample(text=text, label=None, file=file, line=line)
 
     # --- data ---------------------------------------------------------------------------------
     def read(self, path: str, *, labeled: bool = True) -> Any:
@@ -89,6 +150,8 @@ class ClassificationTask:
         return l2i[ex.label]
 
     def encode(self, tokenizer: Any, examples: list[Any], space: Any | None) -> list[dict[str, Any]]:
+        from rawtune.tasks.sequence_classification import encode_texts
+
         labeled = space is not None and bool(examples) and examples[0].label is not None
         targets = [self._target(ex, space.label2id()) for ex in examples] if labeled else None
         return encode_texts(
@@ -104,9 +167,15 @@ class ClassificationTask:
         return self.encode(tokenizer, data.examples, space)
 
     def collator(self, tokenizer: Any) -> PadCollator:
+        from rawtune.modeling.tokenizers import pad_id
+        from rawtune.tasks.features import PadCollator
+
         return PadCollator(pad_id(tokenizer), self.kind)
 
     def train_module(self, model: nn.Module, space: Any, train: Any) -> nn.Module:
+        from rawtune.tasks.features import balanced_weights
+        from rawtune.tasks.sequence_classification import SequenceClassifierLoss
+
         weights = None
         if self.cfg.task.class_weights == "balanced" and self.kind == "single":
             weights = balanced_weights(Counter(ex.label for ex in train.examples), space.labels)
@@ -116,6 +185,9 @@ class ClassificationTask:
     def _decode(
         self, model: nn.Module, tokenizer: Any, examples: list[Any], space: Any, run: Inference
     ) -> TextDecoder:
+        from rawtune.tasks.features import forward_batches
+        from rawtune.tasks.sequence_classification import TextDecoder
+
         features = self.encode(tokenizer, examples, space)
         decoder = TextDecoder(features, len(examples), len(space.labels), self.kind)
         forward_batches(
@@ -130,6 +202,8 @@ class ClassificationTask:
         return decoder
 
     def _decide(self, scores: np.ndarray, space: Any) -> list[Any]:
+        import numpy as np
+
         if self.kind == "regression":
             return [float(s) for s in scores]
         if self.kind == "multi":
@@ -171,10 +245,27 @@ class ClassificationTask:
         return out
 
 
-TASKS.register("classification")(ClassificationTask)
-
-
-@TASKS.register("pairs")
+@register_task("pairs")
 class PairsTask(ClassificationTask):
     name = "pairs"
+    options = PairsOptions
+    # its reports are classification's (by label kind); "pairs" names the single-label one too
+    report_kinds: ClassVar[dict[str, ReportKind]] = {
+        **ClassificationTask.report_kinds,
+        "pairs": ReportKind("macro_f1"),
+    }
+    inputs = ("texts", "pairs")
+    purpose = "Classifies pairs of texts into {labels}."
+    sample = None
+    augmentable = False  # the augmenters rewrite one text
     pairs = True
+
+    def line_example(self, text: str, file: str, line: int) -> Any:
+        """Two texts separated by a tab."""
+        from rawtune.data.readers.labeled import TextExample
+        from rawtune.errors import DataError
+
+        if "\t" not in text:
+            raise DataError("a sentence pair needs its two texts separated by a tab", file=file, line=line)
+        a, b = text.split("\t", 1)
+        return TextExample(text=a, label=None, file=file, line=line, text_b=b)

@@ -5,6 +5,7 @@ never accumulated across a dataset)."""
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -141,3 +142,9 @@ def chunked(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
             chunk = []
     if chunk:
         yield chunk
+
+
+def balanced_weights(counts: Counter, labels: tuple[str, ...]) -> torch.Tensor:
+    """sklearn's 'balanced' class weights, n / (k * count); unseen classes get weight 1."""
+    total, k = sum(counts.values()), len(labels)
+    return torch.tensor([total / (k * counts[lab]) if counts[lab] else 1.0 for lab in labels])

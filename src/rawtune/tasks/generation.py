@@ -5,26 +5,46 @@ A subclass says how examples become training features and prompts, and which los
 
 from __future__ import annotations
 
-from typing import Any
-
-from torch import nn
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from rawtune.config.generation import METRIC_KEYS
-from rawtune.tasks.base import Inference
+from rawtune.config.options import TaskOptions
+from rawtune.tasks.base import Inference, Task, TaskInfo
+
+if TYPE_CHECKING:
+    from torch import nn
 
 N_SAMPLES = 5  # generated examples shown in reports
 
 
-class GenerationTask:
-    name: str
-    auto_class_name: str
+class GenerationOptions(TaskOptions):
+    """A generation task has no `task.*` options of its own: decoding and its metrics are the
+    `generation` section, the fields of its data the `data` section."""
+
+
+class GenerationTask(Task):
     left_pad: bool  # decoder-only prompts are padded on the left for generation
     generative = True  # prediction records are {"source", "generated"}; no label space
 
     def __init__(self, cfg: Any):
-        self.cfg = cfg
+        super().__init__(cfg)
         self.gen = cfg.generation
-        self.primary = (METRIC_KEYS[self.gen.metrics[0]], True)
+
+    @classmethod
+    def describe(cls, config: Mapping[str, Any] | None = None) -> TaskInfo:
+        """The primary metric is the first of generation.metrics (rouge: rougeL, bleu, ...)."""
+        from dataclasses import replace
+
+        gen = (config or {}).get("generation")
+        metrics = gen.get("metrics") if isinstance(gen, Mapping) else None
+        info = super().describe(config)
+        if metrics and metrics[0] in METRIC_KEYS:
+            info = replace(info, primary=(METRIC_KEYS[metrics[0]], True))
+        return info
+
+    def recorded(self) -> Mapping[str, Any]:
+        return {"generation": {"metrics": list(self.gen.metrics)}}
 
     # --- data ---------------------------------------------------------------------------------
     def fields(self) -> Any:
@@ -64,10 +84,11 @@ class GenerationTask:
         return self.cfg.data.source_template.replace("{source}", ex.source)
 
     # --- model --------------------------------------------------------------------------------
-    def build_model(self, src: Any, tokenizer: Any) -> nn.Module:
+    def build_model(self, src: Any, tokenizer: Any, cfg: Any, space: Any) -> nn.Module:
+        """The model's own LM head (no label head), from a checkpoint or built from scratch."""
         from rawtune.modeling.generators import build_generator
 
-        return build_generator(self.cfg, src, self.auto_class_name, tokenizer)
+        return build_generator(cfg, src, self.auto_class_name, tokenizer)
 
     def scratch_tokenizer(self, train: Any) -> Any:
         from rawtune.modeling.generators import train_scratch_tokenizer

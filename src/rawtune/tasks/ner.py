@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import torch
-from torch import nn
+from pydantic import Field
 
-from rawtune.modeling.tokenizers import pad_id
+from rawtune.config.options import TaskOptions
+from rawtune.evaluation.metrics import ReportKind
 from rawtune.modeling.word_shapes import uses_shapes
-from rawtune.tasks.base import TASKS, Inference
-from rawtune.tasks.features import PadCollator, forward_batches
-from rawtune.tasks.token_classification import (
-    IGNORE,
-    EncodedTokens,
-    TokenClassifierLoss,
-    WordDecoder,
-    encode_tokens,
-)
+from rawtune.tasks.base import Inference, Task, register_task
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from rawtune.tasks.features import PadCollator
+    from rawtune.tasks.token_classification import EncodedTokens, WordDecoder
 
 log = logging.getLogger("rawtune")
 
@@ -28,20 +26,45 @@ log = logging.getLogger("rawtune")
 UNSCORED = "<unscored>"
 
 
-def balanced_weights(counts: Counter, labels: tuple[str, ...]) -> torch.Tensor:
-    """sklearn's 'balanced' weights, n / (k * count); unseen classes get weight 1."""
-    total, k = sum(counts.values()), len(labels)
-    return torch.tensor([total / (k * counts[lab]) if counts[lab] else 1.0 for lab in labels])
+class NerOptions(TaskOptions):
+    name: Literal["ner"] = "ner"
+    subword_labels: Literal["first", "all"] = Field(
+        "first", description="NER: label the first sub-token of a word, or all of them (I- after B-)."
+    )
+    decode: Literal["viterbi", "argmax"] = Field(
+        "viterbi",
+        description="NER: the best tag sequence that is valid IOB2 (no I-X after O or another type), or "
+        "each word's most likely tag (invalid I-X then read as B-X); evaluation and prediction alike.",
+    )
+    crf: bool = Field(
+        False,
+        description="NER: a CRF layer (learned tag transitions) on the word scores; tuning.method full.",
+    )
+    case_features: bool | Literal["auto"] = Field(
+        "auto",
+        description="NER: each word's shape (lower, Capitalised, ALL-CAPS, mixed, digits, punctuation, "
+        "sentence-initial) as a learned input embedding; auto: on when the tokenizer lowercases.",
+    )
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="Weight the loss by inverse class frequency in the training set."
+    )
 
 
-@TASKS.register("ner")
-class NerTask:
+@register_task("ner")
+class NerTask(Task):
     name = "ner"
+    options = NerOptions
     auto_class_name = "AutoModelForTokenClassification"
-    primary = ("f1", True)
+    report_kinds: ClassVar[dict[str, ReportKind]] = {"ner": ReportKind("f1")}
+    inputs = ("texts", "tokens")
+    entities = True
+    augmentable = True
+    distill_kind = "tokens"  # type: ignore[assignment]  (one row of logits per token)
+    purpose = "Tags named entities ({labels}) in text, word by word."
+    sample = "Maria Lopez flew to Paris."
 
     def __init__(self, cfg: Any):
-        self.cfg = cfg
+        super().__init__(cfg)
         self.shapes = False  # word shapes as token_type_ids (set by configure_model)
         self._warned = False
 
@@ -59,6 +82,30 @@ class NerTask:
             labeled=labeled,
             doc_field=d.doc_field,
         )
+
+    def example(self, item: Any, where: str) -> Any:
+        """A prediction input: raw text (its words and their character offsets found) or a list of
+        words."""
+        from rawtune.data.readers.labeled import TokenExample
+        from rawtune.data.words import split_words
+        from rawtune.errors import DataError
+
+        if isinstance(item, str):
+            words = split_words(item)
+            tokens, spans = [w for w, _, _ in words], [(s, e) for _, s, e in words]
+            return TokenExample(tokens=tokens, tags=None, file=where, line=0, spans=spans)
+        if isinstance(item, (list, tuple)) and all(isinstance(t, str) for t in item):
+            return TokenExample(tokens=list(item), tags=None, file=where, line=0)
+        raise DataError(f"NER input must be a string or a list of words, not {type(item).__name__}")
+
+    def raw_text(self, item: Any) -> str | None:
+        return item if isinstance(item, str) else None
+
+    def line_example(self, text: str, file: str, line: int) -> Any:
+        from rawtune.data.readers.labeled import TokenExample
+        from rawtune.data.words import split_words
+
+        return TokenExample(tokens=[w for w, _, _ in split_words(text)], tags=None, file=file, line=line)
 
     def label_space(self, train: Any) -> Any:
         from rawtune.data.labels import LabelSpace
@@ -81,6 +128,9 @@ class NerTask:
     def encode(
         self, tokenizer: Any, examples: list[Any], space: Any | None, *, shapes: bool = False
     ) -> EncodedTokens:
+        from rawtune.tasks.features import IGNORE
+        from rawtune.tasks.token_classification import encode_tokens
+
         d = self.cfg.data
         tag_ids = None
         if space is not None and examples and examples[0].tags is not None:
@@ -151,11 +201,14 @@ class NerTask:
         transition scores, from the saved weights)."""
         from rawtune.tasks.tag_decoding import load_crf
 
-        if getattr(model.config, "crf", False) and getattr(model, "crf", None) is None:
+        config = getattr(model, "config", None)  # a prompt-tuned model is wrapped: no CRF there
+        if getattr(config, "crf", False) and getattr(model, "crf", None) is None:
             load_crf(model, model_dir)
         return model
 
     def train_features(self, tokenizer: Any, data: Any, space: Any) -> list[dict[str, Any]]:
+        from rawtune.tasks.features import IGNORE
+
         features = self.encode(tokenizer, data.examples, space, shapes=self.shapes).features
         if self.cfg.task.crf:  # the CRF scores each sentence's labelled words as one sequence
             for f in features:
@@ -181,9 +234,15 @@ class NerTask:
         return windows
 
     def collator(self, tokenizer: Any) -> PadCollator:
+        from rawtune.modeling.tokenizers import pad_id
+        from rawtune.tasks.features import PadCollator
+
         return PadCollator(pad_id(tokenizer), "tokens")
 
     def train_module(self, model: nn.Module, space: Any, train: Any) -> nn.Module:
+        from rawtune.tasks.features import balanced_weights
+        from rawtune.tasks.token_classification import TokenClassifierLoss
+
         weights = None
         if self.cfg.task.class_weights == "balanced":
             weights = balanced_weights(Counter(t for ex in train.examples for t in ex.tags), space.labels)
@@ -196,6 +255,8 @@ class NerTask:
         """The tags of every sentence as `evaluate` scores them and `predict` returns them (one
         decode path), with each tag's probability."""
         from rawtune.data.labels import repair_iob2
+        from rawtune.tasks.features import forward_batches
+        from rawtune.tasks.token_classification import WordDecoder
 
         encoded = self.encode(tokenizer, examples, space, shapes=uses_shapes(model))
         decoder = WordDecoder(

@@ -5,19 +5,28 @@ token), trained by the same loop as every task through `QuestionAnsweringLoss`."
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from torch import nn
+from pydantic import Field
 
+from rawtune.config.options import TaskOptions
 from rawtune.errors import DataError
-from rawtune.modeling.tokenizers import pad_id
-from rawtune.tasks.base import TASKS, Inference
-from rawtune.tasks.features import forward_batches
-from rawtune.tasks.qa_decode import Decision, SpanDecoder
-from rawtune.tasks.qa_features import QACollator, QuestionAnsweringLoss, encode_questions
+from rawtune.evaluation.metrics import ReportKind
+from rawtune.tasks.base import Inference, Task, register_task
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from rawtune.tasks.qa_decode import Decision
+    from rawtune.tasks.qa_features import QACollator
 
 log = logging.getLogger("rawtune")
 LABELS = ("start", "end")  # the head's two outputs, recorded as its id2label
+SQUAD_NOTE = (
+    "Exact match and F1 in percent, as the official SQuAD scripts score them: answers lowercased, "
+    "punctuation and a/an/the removed, whitespace collapsed, the best over the gold answers; an "
+    "unanswerable question's gold answer is the empty string (HasAns_/NoAns_: the two parts)."
+)
 
 
 def _span_logits(out: Any) -> Any:
@@ -26,14 +35,34 @@ def _span_logits(out: Any) -> Any:
     return torch.stack((out.start_logits, out.end_logits), dim=-1)
 
 
-@TASKS.register("qa")
-class QuestionAnsweringTask:
-    name = "qa"
-    auto_class_name = "AutoModelForQuestionAnswering"
-    primary = ("f1", True)
+class QAOptions(TaskOptions):
+    name: Literal["qa"] = "qa"
+    unanswerable: bool = Field(
+        False,
+        description="QA (SQuAD v2): questions may have no answer in the context; they train on [CLS], "
+        "and an empty answer is predicted when the no-answer score beats the best span's.",
+    )
+    null_threshold: float = Field(
+        0.0,
+        description="QA with unanswerable questions: answer nothing when the no-answer score exceeds the "
+        "best span's score (start + end logit) by more than this; higher: fewer empty answers.",
+    )
+    n_best: int = Field(
+        20, ge=1, description="QA: start and end candidates per window, and spans kept per question."
+    )
+    max_answer_length: int = Field(30, ge=1, description="QA: longest answer, in tokens.")
+    max_question_length: int = Field(
+        64, ge=1, description="QA: questions are cut to this many tokens (the context fills the window)."
+    )
 
-    def __init__(self, cfg: Any):
-        self.cfg = cfg
+
+@register_task("qa")
+class QuestionAnsweringTask(Task):
+    name = "qa"
+    options = QAOptions
+    auto_class_name = "AutoModelForQuestionAnswering"
+    report_kinds: ClassVar[dict[str, ReportKind]] = {"qa": ReportKind("f1", note=SQUAD_NOTE)}
+    inputs = ("questions",)
 
     # --- data ---------------------------------------------------------------------------------
     def read(self, path: str, *, labeled: bool = True) -> Any:
@@ -89,6 +118,8 @@ class QuestionAnsweringTask:
     def encode(
         self, tokenizer: Any, examples: list[Any], *, labels: bool, offsets: bool
     ) -> list[dict[str, Any]]:
+        from rawtune.tasks.qa_features import encode_questions
+
         d, t = self.cfg.data, self.cfg.task
         return encode_questions(
             tokenizer,
@@ -104,15 +135,23 @@ class QuestionAnsweringTask:
         return self.encode(tokenizer, data.examples, labels=True, offsets=False)
 
     def collator(self, tokenizer: Any) -> QACollator:
+        from rawtune.modeling.tokenizers import pad_id
+        from rawtune.tasks.qa_features import QACollator
+
         return QACollator(pad_id(tokenizer))
 
     def train_module(self, model: nn.Module, space: Any, train: Any) -> nn.Module:
+        from rawtune.tasks.qa_features import QuestionAnsweringLoss
+
         return QuestionAnsweringLoss(model)
 
     # --- decoding -----------------------------------------------------------------------------
     def _decode(
         self, model: nn.Module, tokenizer: Any, examples: list[Any], run: Inference
     ) -> tuple[list[Decision], float | None, list[tuple[str, float]]]:
+        from rawtune.tasks.features import forward_batches
+        from rawtune.tasks.qa_decode import SpanDecoder
+
         t = self.cfg.task
         labeled = bool(examples) and examples[0].answers is not None
         features = self.encode(tokenizer, examples, labels=labeled, offsets=True)
@@ -158,15 +197,15 @@ class QuestionAnsweringTask:
             for ex, d in zip(examples, decisions)
         ]
 
+    def with_null_threshold(self, value: float) -> None:
+        """`--null-threshold` of `evaluate` and `predict`: decide no-answer with another threshold
+        than the run was trained with (e.g. a dev evaluation's `best_f1_thresh`), without retraining."""
+        if not self.cfg.task.unanswerable:
+            super().with_null_threshold(value)
+        task = self.cfg.task.model_copy(update={"null_threshold": value})
+        self.cfg = self.cfg.model_copy(update={"task": task})
 
-def set_null_threshold(task: Any, value: float) -> None:
-    """`--null-threshold` of `evaluate` and `predict`: decide no-answer with another threshold than the
-    run was trained with (e.g. a dev evaluation's `best_f1_thresh`), without retraining."""
-    from rawtune.errors import ConfigError, ConfigIssue
 
-    if getattr(task, "name", None) != "qa" or not task.cfg.task.unanswerable:
-        why = "applies only to qa runs trained with task.unanswerable=true"
-        raise ConfigError([ConfigIssue("--null-threshold", why, file="command line")])
-    task.cfg = task.cfg.model_copy(
-        update={"task": task.cfg.task.model_copy(update={"null_threshold": value})}
-    )
+def set_null_threshold(task: Task, value: float) -> None:
+    """`--null-threshold` on a loaded run's task (refused unless it decides no-answer)."""
+    task.with_null_threshold(value)

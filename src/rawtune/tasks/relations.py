@@ -9,31 +9,55 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from torch import nn
+from pydantic import Field
 
+from rawtune.config.options import TaskOptions
 from rawtune.errors import DataError
-from rawtune.modeling.tokenizers import pad_id
-from rawtune.tasks.base import TASKS, Inference
-from rawtune.tasks.features import forward_batches
-from rawtune.tasks.ner import balanced_weights
-from rawtune.tasks.relation_features import PairDecoder, RelationCollator, RelationLoss, encode_pairs
+from rawtune.evaluation.metrics import ReportKind
+from rawtune.tasks.base import Inference, Task, register_task
 from rawtune.tasks.relation_markers import MarkerSet, add_markers, check_type_names, marker_ids
+
+if TYPE_CHECKING:
+    from torch import nn
+
+    from rawtune.tasks.relation_features import PairDecoder, RelationCollator
 
 log = logging.getLogger("rawtune")
 HEAD, TAIL = "E1", "E2"  # id2label prefixes of the two halves of the head's outputs
 
 
-@TASKS.register("relations")
-class RelationTask:
+class RelationOptions(TaskOptions):
+    name: Literal["relations"] = "relations"
+    class_weights: Literal["none", "balanced"] = Field(
+        "none", description="Weight the loss by inverse class frequency in the training set."
+    )
+    no_relation_label: str = Field(
+        "no_relation",
+        min_length=1,
+        description="Relations: the label of a pair with no relation; excluded from micro/macro F1, and "
+        "what the pipeline mode predicts for unrelated pairs.",
+    )
+    entity_markers: Literal["typed", "untyped"] = Field(
+        "typed",
+        description="Relations: typed markers ([E1:PER] ... [/E1:PER]) for the entity types seen in training "
+        "(a missing or unseen type gets [E1] ... [/E1]), or untyped markers for every mention.",
+    )
+
+
+@register_task("relations")
+class RelationTask(Task):
     name = "relations"
+    options = RelationOptions
     auto_class_name = "AutoModelForTokenClassification"  # 2 x L outputs, see relation_features
-    primary = ("micro_f1", True)
+    report_kinds: ClassVar[dict[str, ReportKind]] = {"relations": ReportKind("micro_f1")}
     needs_model_dir = True  # the marker embeddings live in RUN/model/, never in the base + adapter
+    inputs = ("relations",)
 
     def __init__(self, cfg: Any):
-        self.cfg = cfg
+        super().__init__(cfg)
         self.no_relation = cfg.task.no_relation_label
         self.typed = cfg.task.entity_markers == "typed"
 
@@ -62,7 +86,7 @@ class RelationTask:
             )
         return LabelSpace((self.no_relation, *rest))
 
-    def head_space(self, id2label: dict[int, str]) -> Any:
+    def head_space(self, id2label: Mapping[int, str]) -> Any:
         """The relation labels of a saved head (whose id2label names both halves, E1:x and E2:x)."""
         from rawtune.data.labels import LabelSpace
 
@@ -141,6 +165,8 @@ class RelationTask:
     def encode(
         self, tokenizer: Any, examples: list[Any], space: Any | None, *, skip_long: bool = False
     ) -> tuple[list[dict[str, Any]], MarkerSet]:
+        from rawtune.tasks.relation_features import encode_pairs
+
         markers = MarkerSet(tokenizer, self.typed)
         labeled = space is not None and bool(examples) and examples[0].label is not None
         features, cut = encode_pairs(
@@ -164,9 +190,15 @@ class RelationTask:
         return self.encode(tokenizer, data.examples, space)[0]
 
     def collator(self, tokenizer: Any) -> RelationCollator:
+        from rawtune.modeling.tokenizers import pad_id
+        from rawtune.tasks.relation_features import RelationCollator
+
         return RelationCollator(pad_id(tokenizer))
 
     def train_module(self, model: nn.Module, space: Any, train: Any) -> nn.Module:
+        from rawtune.tasks.features import balanced_weights
+        from rawtune.tasks.relation_features import RelationLoss
+
         weights = None
         if self.cfg.task.class_weights == "balanced":
             weights = balanced_weights(Counter(ex.label for ex in train.examples), space.labels)
@@ -177,6 +209,10 @@ class RelationTask:
         self, model: nn.Module, tokenizer: Any, examples: list[Any], space: Any, run: Inference, **kw: Any
     ) -> PairDecoder:
         """Relation probabilities of every example (rows of NaN: skipped with `skip_long`)."""
+        from rawtune.modeling.tokenizers import pad_id
+        from rawtune.tasks.features import forward_batches
+        from rawtune.tasks.relation_features import PairDecoder, RelationCollator
+
         features, _ = self.encode(tokenizer, examples, space, **kw)
         decoder = PairDecoder(features, len(examples), len(space.labels))
         forward_batches(

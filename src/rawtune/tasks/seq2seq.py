@@ -4,73 +4,28 @@ labels; padding is -100 and carries no loss). Summarisation, translation, any te
 
 from __future__ import annotations
 
-import math
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+from rawtune.evaluation.metrics import ReportKind
+from rawtune.tasks.base import register_task
+from rawtune.tasks.generation import GenerationOptions, GenerationTask
 
-from rawtune.modeling.tokenizers import pad_id
-from rawtune.tasks.base import TASKS
-from rawtune.tasks.features import IGNORE
-from rawtune.tasks.generation import GenerationTask
+if TYPE_CHECKING:
+    from torch import nn
+
+    from rawtune.tasks.seq2seq_features import Seq2SeqCollator
 
 
-def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
-    """Cross-entropy summed over the labelled tokens, their mean (to backpropagate), count and the
-    tokens predicted right: the loop's contract (train/objectives.py)."""
-    selected = labels != IGNORE
-    logits, target = logits[selected].float(), labels[selected]
-    loss_sum = F.cross_entropy(logits, target, reduction="sum")
-    count = int(target.numel())
-    return {
-        "loss": loss_sum / max(count, 1),
-        "loss_sum": loss_sum.detach(),
-        "count": count,
-        "correct": (logits.detach().argmax(-1) == target).sum(),
-    }
+class Seq2SeqOptions(GenerationOptions):
+    name: Literal["seq2seq"] = "seq2seq"
+    scratch_arch = "t5"
 
 
-class Seq2SeqLoss(nn.Module):
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, input_ids, attention_mask, labels) -> dict[str, Any]:
-        # the model shifts the labels into decoder inputs (decoder_start_token_id first, -100 -> pad)
-        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, labels=labels).logits
-        return token_loss(logits, labels)
-
-
-class Seq2SeqCollator:
-    """Sources padded with the pad token, targets with -100, each to its own longest length rounded
-    up to a multiple of 8 (what `DataCollatorForSeq2Seq(pad_to_multiple_of=8)` does)."""
-
-    def __init__(self, pad: int):
-        self.pad = pad
-
-    @staticmethod
-    def _pad(rows: list[list[int]], value: int) -> np.ndarray:
-        width = math.ceil(max(len(r) for r in rows) / 8) * 8
-        out = np.full((len(rows), width), value, dtype=np.int64)
-        for i, r in enumerate(rows):
-            out[i, : len(r)] = r
-        return out
-
-    def __call__(self, samples: list[dict[str, Any]], *_: Any) -> dict[str, torch.Tensor]:
-        ids = self._pad([s["input_ids"] for s in samples], self.pad)
-        mask = self._pad([[1] * len(s["input_ids"]) for s in samples], 0)
-        batch = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
-        if "labels" in samples[0]:
-            batch["labels"] = torch.from_numpy(self._pad([s["labels"] for s in samples], IGNORE))
-        return batch
-
-
-@TASKS.register("seq2seq")
+@register_task("seq2seq")
 class Seq2SeqTask(GenerationTask):
     name = "seq2seq"
+    options = Seq2SeqOptions
+    report_kinds: ClassVar[dict[str, ReportKind]] = {"seq2seq": ReportKind("rougeL")}
     auto_class_name = "AutoModelForSeq2SeqLM"
     left_pad = False
 
@@ -90,7 +45,12 @@ class Seq2SeqTask(GenerationTask):
         return [{"input_ids": s, "labels": t} for s, t in zip(sources, targets)]
 
     def collator(self, tokenizer: Any) -> Seq2SeqCollator:
+        from rawtune.modeling.tokenizers import pad_id
+        from rawtune.tasks.seq2seq_features import Seq2SeqCollator
+
         return Seq2SeqCollator(pad_id(tokenizer))
 
     def train_module(self, model: nn.Module, space: Any, train: Any) -> nn.Module:
+        from rawtune.tasks.seq2seq_features import Seq2SeqLoss
+
         return Seq2SeqLoss(model)

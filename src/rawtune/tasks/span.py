@@ -13,7 +13,7 @@ import torch
 
 from rawtune.errors import ModelError
 from rawtune.tasks.lm import OBJECTIVES
-from rawtune.tasks.seq2seq import Seq2SeqCollator, Seq2SeqLoss
+from rawtune.tasks.seq2seq_features import Seq2SeqCollator, Seq2SeqLoss
 
 N_SENTINELS = 100  # as T5's vocabulary
 

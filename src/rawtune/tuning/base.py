@@ -7,37 +7,72 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from torch import nn
+from pydantic import Field, model_validator
 
-from rawtune.config.schema import TuningConfig
+from rawtune.config.options import TUNING_MODULES, TUNING_OPTIONS, TuningOptions
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.modeling.heads import head_modules
 from rawtune.registry import Registry
+
+if TYPE_CHECKING:
+    from torch import nn
 
 log = logging.getLogger("rawtune")
 
 
 class TuningMethod(Protocol):
+    options: type[TuningOptions]  # its `tuning.*` options (a TuningOptions subclass)
     # what RUN/adapter/ holds: None (no adapter: RUN/model/ is the run's model), "peft" (the model is a
     # PeftModel, saved by peft) or "rawtune" (the method's trainable parameters, `tuning.native`)
     adapter: str | None
     mergeable: bool  # RUN/model/ can hold the adapter merged into the base weights
 
-    def apply(self, model: nn.Module, cfg: TuningConfig, *, max_length: int | None) -> nn.Module:
+    def apply(self, model: nn.Module, cfg: Any, *, max_length: int | None) -> nn.Module:
         """Set what trains (in place, or wrapping the model); the head always trains."""
         ...
 
 
-# each module registers its method (`@METHODS.register("lora")`); the first lookup imports them all
-METHODS: Registry[TuningMethod] = Registry(
-    "tuning method",
-    members=tuple(
-        f"rawtune.tuning.{m}"
-        for m in ("bitfit", "bottleneck", "freeze", "full", "ia3", "lora", "prefix", "prompt")
-    ),
-)
+# each module registers its method (`@register_method("lora")`); the first lookup imports them all
+METHODS: Registry[TuningMethod] = Registry("tuning method", members=TUNING_MODULES)
+
+
+def register_method(name: str) -> Callable[[Any], Any]:
+    """Register a tuning method and its options class (`cls.options`, picked by tuning.method)."""
+
+    def deco(cls: Any) -> Any:
+        METHODS.register(name)(cls)
+        TUNING_OPTIONS.register(name)(cls.options)
+        return cls
+
+    return deco
+
+
+class TargetOptions(TuningOptions):
+    """lora and ia3: which layers get adapted."""
+
+    target_modules: list[str] | None = Field(
+        None,
+        description="LoRA/IA3: module names to adapt; default: LoRA every linear layer of the backbone, "
+        "IA3 peft's choice for the architecture.",
+    )
+
+    @model_validator(mode="after")
+    def _some_targets(self) -> TargetOptions:
+        if self.target_modules is not None and not self.target_modules:
+            raise ValueError("tuning.target_modules must name at least one module (or be left unset)")
+        return self
+
+
+class VirtualTokenOptions(TuningOptions):
+    """prompt and prefix: how many virtual tokens."""
+
+    num_virtual_tokens: int = Field(20, ge=1, description="prompt/prefix: virtual tokens prepended.")
+
+
+def tuning_options(method: str = "full", **options: Any) -> TuningOptions:
+    """The options of `method` (its defaults, `options` set): what a config's `tuning` section holds."""
+    return TUNING_OPTIONS.get(method)(method=method, **options)
 
 
 @dataclass
@@ -54,7 +89,7 @@ class Tuned:
 
 def apply(
     model: nn.Module,
-    cfg: TuningConfig,
+    cfg: TuningOptions,
     *,
     base_ref: str,
     max_length: int | None = None,
@@ -76,15 +111,15 @@ def apply(
         )
     report = trainable_report(tuned)
     callbacks: list[Any] = []
-    if cfg.gradual_unfreeze:
+    if cfg.unfreeze_every():
         from rawtune.tuning.unfreeze import GradualUnfreezing
 
-        schedule = GradualUnfreezing(tuned, cfg.gradual_unfreeze)
+        schedule = GradualUnfreezing(tuned, cfg.unfreeze_every())
         callbacks.append(schedule)
         log.info(
             "gradual unfreezing: the head first, then one more of %d layer groups every %d steps",
             schedule.stages() - 1,
-            cfg.gradual_unfreeze,
+            cfg.unfreeze_every(),
         )
     log.info(
         "tuning %s: %s of %s parameters train (%.3f%%)",
@@ -113,6 +148,8 @@ def trainable_report(model: nn.Module) -> dict[str, Any]:
 def head_names(model: nn.Module) -> list[str]:
     """Top-level modules outside the backbone that hold weights: `classifier` for BERT token and
     sequence classification, `score` for GPT-2 (peft's modules_to_save)."""
+    from rawtune.modeling.heads import head_modules
+
     if _generates(model):  # an LM head is the (tied) input embedding: no separate head to save
         return []
     return [name for name, module in head_modules(model) if any(True for _ in module.parameters())]

@@ -11,13 +11,16 @@ names and code are untouched and the adapter is saved as rawtune's native adapte
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-import torch
-from torch import nn
+from pydantic import Field
 
-from rawtune.config.schema import TuningConfig
+from rawtune.config.options import TuningOptions
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.tuning.base import METHODS, train_only
+from rawtune.tuning.base import register_method, train_only
+
+if TYPE_CHECKING:
+    from torch import nn
 
 # the output projections of each layer's attention and feed-forward blocks, by model type
 _BERT = {"attention": r"\.attention\.output\.dense$", "ffn": r"\.layer\.\d+\.output\.dense$"}
@@ -26,22 +29,6 @@ PLACES: dict[str, dict[str, str]] = {
     "distilbert": {"attention": r"\.attention\.out_lin$", "ffn": r"\.ffn\.lin2$"},
     "gpt2": {"attention": r"\.attn\.c_proj$", "ffn": r"\.mlp\.c_proj$"},
 }
-
-
-class Bottleneck(nn.Module):
-    def __init__(self, hidden: int, size: int):
-        super().__init__()
-        self.down = nn.Linear(hidden, size)
-        self.up = nn.Linear(size, hidden)
-        nn.init.zeros_(self.up.weight)  # starts as the identity: training begins from the base model
-        nn.init.zeros_(self.up.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.up(torch.relu(self.down(x)))
-
-
-def _run_adapter(module: nn.Module, args: tuple, output: torch.Tensor) -> torch.Tensor:
-    return module.adapter(output)
 
 
 def places(model: nn.Module, placement: str) -> list[str]:
@@ -61,13 +48,29 @@ def places(model: nn.Module, placement: str) -> list[str]:
     return [n for n, _ in model.named_modules() if any(p.search(n) for p in patterns)]
 
 
-@METHODS.register("adapter")
+class AdapterOptions(TuningOptions):
+    method: Literal["adapter"] = "adapter"
+    lr: ClassVar[float] = 1e-2
+    adapter_placement: Literal["pfeiffer", "houlsby"] = Field(
+        "pfeiffer",
+        description="adapter: 'pfeiffer' (after each feed-forward block) or 'houlsby' (after the "
+        "attention and the feed-forward block of every layer).",
+    )
+    adapter_reduction: int = Field(
+        16, ge=1, description="adapter: bottleneck size = hidden size / reduction factor."
+    )
+
+
+@register_method("adapter")
 class Adapter:
+    options = AdapterOptions
     adapter = "rawtune"
     mergeable = False  # the ReLU in the bottleneck cannot fold into a linear weight
 
     @staticmethod
-    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+    def apply(model: nn.Module, cfg: AdapterOptions, *, max_length: int | None = None) -> nn.Module:
+        from rawtune.tuning.bottleneck_layers import Bottleneck, run_adapter
+
         names = places(model, cfg.adapter_placement)
         hidden = model.config.hidden_size
         size = max(1, hidden // cfg.adapter_reduction)
@@ -76,5 +79,5 @@ class Adapter:
             module = model.get_submodule(name)
             weight = next(module.parameters())
             module.adapter = Bottleneck(hidden, size).to(device=weight.device, dtype=weight.dtype)
-            module.register_forward_hook(_run_adapter)
+            module.register_forward_hook(run_adapter)
         return model

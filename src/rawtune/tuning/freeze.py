@@ -2,21 +2,30 @@
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING, Literal
 
-from rawtune.config.schema import TuningConfig
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.modeling.heads import apply_freezing
-from rawtune.tuning.base import METHODS
+from rawtune.tuning.base import register_method
+from rawtune.tuning.full import FullOptions
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
-@METHODS.register("freeze")
+class FreezeOptions(FullOptions):
+    """full's options, of which one that freezes something must be set."""
+
+    method: Literal["freeze"] = "freeze"  # type: ignore[assignment]
+
+
+@register_method("freeze")
 class Freeze:
+    options = FreezeOptions
     adapter = None
     mergeable = False
 
     @staticmethod
-    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+    def apply(model: nn.Module, cfg: FreezeOptions, *, max_length: int | None = None) -> nn.Module:
         if not (cfg.head_only or cfg.freeze_embeddings or cfg.freeze_layers or cfg.gradual_unfreeze):
             raise ConfigError(
                 [
@@ -27,5 +36,7 @@ class Freeze:
                     )
                 ]
             )
+        from rawtune.modeling.heads import apply_freezing
+
         apply_freezing(model, cfg)
         return model

@@ -3,20 +3,40 @@ trains in full and is saved with the adapter."""
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from rawtune.config.schema import TuningConfig
+from pydantic import Field
+
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.tuning.base import METHODS, check_targets, default_targets, head_names, task_type
+from rawtune.tuning.base import (
+    TargetOptions,
+    check_targets,
+    default_targets,
+    head_names,
+    register_method,
+    task_type,
+)
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
-@METHODS.register("ia3")
+class IA3Options(TargetOptions):
+    method: Literal["ia3"] = "ia3"
+    lr: ClassVar[float] = 3e-2
+    feedforward_modules: list[str] | None = Field(
+        None, description="IA3: which target modules are feed-forward (scaled at their input)."
+    )
+
+
+@register_method("ia3")
 class IA3:
+    options = IA3Options
     adapter = "peft"
     mergeable = True
 
     @staticmethod
-    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+    def apply(model: nn.Module, cfg: IA3Options, *, max_length: int | None = None) -> nn.Module:
         from peft import IA3Config, get_peft_model
         from peft.utils.constants import (
             TRANSFORMERS_MODELS_TO_IA3_FEEDFORWARD_MODULES_MAPPING as FF,

@@ -19,8 +19,8 @@ from torch import nn
 from rawtune.errors import ModelError
 from rawtune.runs.atomic import atomic_dir, write_json
 from rawtune.tuning import native
-from rawtune.tuning.base import Tuned
-from rawtune.tuning.prompt import StripVirtualTokens, unwrap
+from rawtune.tuning.base import METHODS, Tuned
+from rawtune.tuning.virtual_tokens import StripVirtualTokens, unwrap
 
 META = "rawtune_adapter.json"
 _HEAD_KEYS = ("num_labels", "id2label", "label2id", "problem_type")
@@ -97,12 +97,12 @@ def attach_adapter(model: nn.Module, adapter_dir: Path, meta: dict[str, Any]) ->
     """The adapter saved in `adapter_dir` (its head included) put on `model`, the base model with a
     fresh head built from the recorded head config, the way its method applies it; for inference.
     `meta`: the adapter's `rawtune_adapter.json`."""
-    from rawtune.config.schema import TuningConfig
-    from rawtune.tuning.base import METHODS
+    from rawtune.config.options import TUNING
 
     if meta["format"] == "rawtune":
         method = METHODS.get(meta["method"])
-        model = method.apply(model, TuningConfig(**meta["options"]), max_length=None)
+        options = TUNING.parse({**meta["options"], "method": meta["method"]})  # an old flat one too
+        model = method.apply(model, options, max_length=None)
         return native.load(model, adapter_dir)
     from peft import PeftModel
 

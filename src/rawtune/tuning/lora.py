@@ -8,21 +8,36 @@ with 0.34 % trainable, all linear layers 0.826 with 1.46 %."""
 
 from __future__ import annotations
 
-from torch import nn
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from rawtune.config.schema import TuningConfig
-from rawtune.tuning.base import METHODS, check_targets, head_names, task_type
+from pydantic import Field
+
+from rawtune.tuning.base import TargetOptions, check_targets, head_names, register_method, task_type
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
-@METHODS.register("lora")
+class LoraOptions(TargetOptions):
+    method: Literal["lora"] = "lora"
+    lr: ClassVar[float] = 2e-3
+    lora_r: int = Field(8, ge=1, description="LoRA rank.")
+    lora_alpha: float = Field(16, gt=0.0, description="LoRA scaling numerator (scale alpha/r).")
+    lora_dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    use_dora: bool = Field(False, description="LoRA: weight-decomposed low-rank adaptation (DoRA).")
+    use_rslora: bool = Field(False, description="LoRA: rank-stabilised scaling alpha/sqrt(r).")
+
+
+@register_method("lora")
 class Lora:
+    options = LoraOptions
     adapter = "peft"
     mergeable = True
     trains_tokens = True  # rows of the input embedding given as `tokens` train too (peft trainable tokens)
 
     @staticmethod
     def apply(
-        model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None, tokens: list[int] | None = None
+        model: nn.Module, cfg: LoraOptions, *, max_length: int | None = None, tokens: list[int] | None = None
     ) -> nn.Module:
         from peft import LoraConfig, get_peft_model
 

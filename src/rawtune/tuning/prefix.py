@@ -13,14 +13,19 @@ initialisation from real activations), so training starts close to the base mode
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import torch
-from torch import nn
-
-from rawtune.config.schema import TuningConfig
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.tuning.base import METHODS, train_only
+from rawtune.tuning.base import VirtualTokenOptions, register_method, train_only
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+
+class PrefixOptions(VirtualTokenOptions):
+    method: Literal["prefix"] = "prefix"
+    lr: ClassVar[float] = 3e-2
 
 
 class _Prefix:
@@ -30,6 +35,8 @@ class _Prefix:
         self.key, self.value = key, value
 
     def update(self, key: torch.Tensor, value: torch.Tensor, *args: Any, **kwargs: Any):
+        import torch
+
         b = key.shape[0]
         pk = self.key.to(key.dtype).unsqueeze(0).expand(b, -1, -1, -1)
         pv = self.value.to(value.dtype).unsqueeze(0).expand(b, -1, -1, -1)
@@ -49,6 +56,8 @@ class _Capture:
 
 def _widen(mask: torch.Tensor | None, n: int) -> torch.Tensor | None:
     """The prepared attention mask (None: attend everywhere) with n visible positions in front."""
+    import torch
+
     if mask is None:
         return None
     see = torch.ones if mask.dtype == torch.bool else torch.zeros  # bool: True attends; float: additive 0
@@ -83,13 +92,16 @@ def _refuse(model: nn.Module, why: str) -> ConfigError:
     )
 
 
-@METHODS.register("prefix")
+@register_method("prefix")
 class Prefix:
+    options = PrefixOptions
     adapter = "rawtune"
     mergeable = False
 
     @staticmethod
-    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+    def apply(model: nn.Module, cfg: PrefixOptions, *, max_length: int | None = None) -> nn.Module:
+        import torch
+
         layers = attention_layers(model)
         if not layers:
             raise _refuse(model, "none of its attention layers takes a key/value cache")
@@ -116,7 +128,7 @@ class Prefix:
             raise _refuse(model, "its attention does not pass keys and values through the cache")
         train_only(model)
         for m, (key, value) in zip(layers, captured):
-            m.prefix_key = nn.Parameter(key)  # (heads, n, head size)
-            m.prefix_value = nn.Parameter(value)
+            m.prefix_key = torch.nn.Parameter(key)  # (heads, n, head size)
+            m.prefix_value = torch.nn.Parameter(value)
             m.register_forward_pre_hook(_with_prefix, with_kwargs=True)
         return model

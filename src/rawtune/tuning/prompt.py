@@ -3,35 +3,21 @@ tokens do not merge, so a run keeps the adapter and names its base model."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, ClassVar, Literal
 
-from torch import nn
-
-from rawtune.config.schema import TuningConfig
 from rawtune.errors import ConfigError, ConfigIssue
-from rawtune.tuning.base import METHODS, head_names, task_type
+from rawtune.tuning.base import VirtualTokenOptions, head_names, register_method, task_type
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
-class StripVirtualTokens(nn.Module):
-    """Token classification under prompt tuning: peft prepends the virtual tokens to the sequence and
-    returns their logits too; dropping them aligns the logits with the input tokens again."""
-
-    def __init__(self, peft_model: nn.Module, n: int):
-        super().__init__()
-        self.peft_model, self.n = peft_model, n
-
-    def forward(self, **inputs: Any) -> Any:
-        out = self.peft_model(**inputs)
-        out.logits = out.logits[:, self.n :]
-        return out
+class PromptOptions(VirtualTokenOptions):
+    method: Literal["prompt"] = "prompt"
+    lr: ClassVar[float] = 3e-2
 
 
-def unwrap(model: nn.Module) -> nn.Module:
-    """The PeftModel inside a training model (itself, unless wrapped)."""
-    return model.peft_model if isinstance(model, StripVirtualTokens) else model
-
-
-def _check_positions(model: nn.Module, cfg: TuningConfig, max_length: int | None) -> None:
+def _check_positions(model: nn.Module, cfg: PromptOptions, max_length: int | None) -> None:
     limit = getattr(model.config, "max_position_embeddings", None)
     if limit and max_length and max_length + cfg.num_virtual_tokens > limit:
         raise ConfigError(
@@ -45,14 +31,17 @@ def _check_positions(model: nn.Module, cfg: TuningConfig, max_length: int | None
         )
 
 
-@METHODS.register("prompt")
+@register_method("prompt")
 class Prompt:
+    options = PromptOptions
     adapter = "peft"
     mergeable = False
 
     @staticmethod
-    def apply(model: nn.Module, cfg: TuningConfig, *, max_length: int | None = None) -> nn.Module:
+    def apply(model: nn.Module, cfg: PromptOptions, *, max_length: int | None = None) -> nn.Module:
         from peft import PromptTuningConfig, get_peft_model
+
+        from rawtune.tuning.virtual_tokens import StripVirtualTokens
 
         tt = task_type(model, "prompt")
         if tt == "QUESTION_ANS":  # the virtual tokens would shift every start/end position
