@@ -39,10 +39,13 @@ def phase1_run(tmp_path_factory, tiny_backbone, phases):
         "output": str(out),
         "seed": 3,
         "model": {"name_or_path": str(tiny_backbone)},
-        "task": {"name": "ner"},
-        "data": {"train": str(phases["train1"]), "dev": str(phases["dev1"]), "max_length": 64, "stride": 16},
+        # sentences alone and no word shapes: with them the tiny model fits phase 1 so closely that
+        # its loss gradients, the EWC Fisher, all but vanish and the penalty tests would measure nothing
+        "task": {"name": "ner", "case_features": False},
+        "data": {"train": str(phases["train1"]), "dev": str(phases["dev1"]), "max_length": 64, "stride": 16,
+                 "doc_context": False},
         "train": {"max_steps": 40, "eval_steps": 20, "save_steps": 20, "batch_size": 8, "lr": 1e-2},
-    }
+    }  # fmt: skip
     cfg["train"].update(threads=1, progress=False)
     return run_finetune(cfg).path
 

@@ -145,7 +145,8 @@ def test_old_sets_do_not_score_entities_of_added_types(monkeypatch):
     pred = [[1, 2, 3, 4], [3, 0, 1]]  # both persons found, plus two ORGs the old data cannot judge
     decoder = SimpleNamespace(tags=[np.array(p) for p in pred], loss=lambda: 0.0)
     task = NerTask(SimpleNamespace())
-    monkeypatch.setattr(task, "_decode", lambda *a: (decoder, SimpleNamespace(uncovered=0)))
+    names = [[space.labels[i] for i in p] for p in pred]
+    monkeypatch.setattr(task, "_decode", lambda *a: (names, None, SimpleNamespace(uncovered=0), decoder))
     data = SimpleNamespace(examples=[SimpleNamespace(tags=g) for g in gold])
     plain = task.evaluate(None, None, data, space, None)
     old_only = task.evaluate(None, None, data, space, None, only_types={"PER"})
@@ -174,7 +175,7 @@ def test_masked_outside_words_of_replayed_examples_carry_no_loss(tiny_tokenizer)
         scheme="iob2",
         repair_tags=False,
     )
-    task = NerTask(SimpleNamespace(data=data, task=SimpleNamespace(subword_labels="first")))
+    task = NerTask(SimpleNamespace(data=data, task=SimpleNamespace(subword_labels="first", crf=False)))
     space = LabelSpace(("O", "B-LOC", "I-LOC", "B-PER", "I-PER"))
     plain, unscored = (
         task.train_features(tiny_tokenizer, SimpleNamespace(examples=[e]), space)[0] for e in (ex, masked)

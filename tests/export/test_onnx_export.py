@@ -57,7 +57,10 @@ def _batches(tokenizer, names):
         texts = [TEXTS[i % len(TEXTS)] for i in range(batch)]
         enc = tokenizer(texts, padding="max_length", truncation=True, max_length=length, return_tensors="np")
         assert (enc["attention_mask"] == 0).any() or length == 6  # real padding in the longer ones
-        out.append({n: enc[n].astype(np.int64) for n in names})
+        batch = {n: enc[n].astype(np.int64) for n in names if n in enc}
+        if "token_type_ids" in names and "token_type_ids" not in batch:  # word shapes (an uncased NER model)
+            batch["token_type_ids"] = np.random.default_rng(length).integers(0, 7, enc["input_ids"].shape)
+        out.append({n: batch[n] for n in names})
     return out
 
 

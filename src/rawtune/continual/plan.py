@@ -160,9 +160,10 @@ class ContinualPlan:
                 self.old_pool,
                 replay.sample(self.old_pool.examples, self.cfg.regularize.fisher_examples, self.cfg.seed),
             )
+            self.task.configure_model(model, self.tokenizer, old_space)  # encode as the model reads (word shapes)
             feats = self.task.train_features(self.tokenizer, data, old_space)
             collate = self.task.collator(self.tokenizer)
-            size = self.ft.train.batch_size
+            size = self.task.window_batch(feats, self.ft.train.batch_size)  # as training batches them
             batches = (collate(feats[i : i + size]) for i in range(0, len(feats), size))
             weights = fisher_diagonal(self.task.train_module(model, old_space, data), batches)
             log.info("EWC: Fisher estimated on %d earlier examples", len(data.examples))

@@ -71,11 +71,16 @@ def describe(model: nn.Module) -> tuple[str, str, bool]:
 
 
 def model_inputs(model: nn.Module, tokenizer: Any) -> list[str]:
-    """input_ids and attention_mask, plus token_type_ids when the model and the tokenizer use them."""
+    """input_ids and attention_mask, plus token_type_ids when the model and the tokenizer use them,
+    or the model reads word shapes through them (modeling.word_shapes)."""
     import inspect
 
+    from rawtune.modeling.word_shapes import uses_shapes
+
     takes = inspect.signature(_hf_model(model).forward).parameters
-    names = getattr(tokenizer, "model_input_names", None) or list(INPUTS)
+    names = list(getattr(tokenizer, "model_input_names", None) or INPUTS)
+    if uses_shapes(_hf_model(model)):
+        names.append("token_type_ids")
     return [n for n in INPUTS if n in takes and (n != "token_type_ids" or n in names)]
 
 

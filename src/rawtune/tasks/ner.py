@@ -169,8 +169,10 @@ class NerTask(Task):
         return docs
 
     def configure_model(self, model: nn.Module, tokenizer: Any, space: Any) -> nn.Module:
-        """Before training: word shapes on an uncased backbone (task.case_features) and the CRF
-        layer (task.crf), each recorded in the model's config so a loaded run uses them again."""
+        """Before training (or encoding for a model made elsewhere): word shapes on an uncased backbone
+        (task.case_features) and the CRF layer (task.crf), each recorded in the model's config so a
+        loaded run uses them again; a model that reads word shapes already keeps them, and this task
+        then encodes them."""
         from rawtune.errors import ConfigError, ConfigIssue
         from rawtune.modeling.word_shapes import add_word_shapes, lowercases
         from rawtune.tasks.tag_decoding import CRF
@@ -186,7 +188,7 @@ class NerTask(Task):
             )
         elif wanted and add_word_shapes(model):
             log.info("word shapes (case features) on: the tokenizer lowercases")
-        if t.crf:
+        if t.crf and getattr(model, "crf", None) is None:  # idempotent: a model may come back here
             if tuning.method not in ("full", "freeze"):
                 raise ConfigError(
                     [ConfigIssue("task.crf", f"a CRF layer needs tuning.method full, not {tuning.method}")]
