@@ -11,13 +11,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rawtune.config.loader import dump_config
+from rawtune.config.loader import coerce_config, dump_config
 from rawtune.config.zeroshot import ZeroshotConfig
 from rawtune.errors import DataError
 from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_text
-from rawtune.runs.rundir import RunDir
-from rawtune.stages.common import coerce_config, records_failure
+from rawtune.runs.rundir import RunDir, records_failure
 
 log = logging.getLogger("rawtune")
 
