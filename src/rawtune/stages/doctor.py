@@ -157,9 +157,9 @@ def _config(d: Diagnosis, run: RunDir, manifest: dict[str, Any]) -> Any:
     import yaml
 
     from rawtune.config.base import STAGES
+    from rawtune.config.identity import config_fingerprint
     from rawtune.config.loader import load_config
     from rawtune.errors import ConfigError
-    from rawtune.stages.common import config_fingerprint
 
     if not run.config_path.is_file():
         return None  # reported with the run
@@ -205,11 +205,11 @@ def _data(d: Diagnosis, run: RunDir, manifest: dict[str, Any], cfg: Any) -> None
                 f"input files gone: {', '.join(missing)} (the run cannot be re-checked or replayed)",
             )
             return
-        from rawtune.stages.finetune import _data_fingerprint, read_splits
+        from rawtune.data.splits import data_fingerprint, read_splits
         from rawtune.tasks.base import get_task
 
         splits, _ = read_splits(get_task(cfg), cfg)
-        now = _data_fingerprint(splits)
+        now = data_fingerprint(splits)
     elif stage == "pretrain":
         if not (run.model_dir / "tokenizer_config.json").is_file():
             d.add("data", "warning", "no model/ tokenizer to fingerprint the corpus with")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
 from pathlib import Path
 from typing import Any
@@ -55,9 +54,9 @@ def run_learning_curve(
     each curve starts from (default: the config's model). `min_steps`: a point whose epochs come to
     fewer optimizer steps trains for `min_steps` (1 % of the data for 3 epochs is a handful of steps,
     which would measure too little training rather than too little data)."""
-    from rawtune.config.loader import dump_config
+    from rawtune.config.loader import coerce_config, dump_config
+    from rawtune.data.splits import at_least_steps
     from rawtune.logs import setup_logging
-    from rawtune.stages.common import coerce_config
 
     cfg = coerce_config("finetune", config)
     setup_logging()
@@ -149,19 +148,6 @@ def _count_train(cfg: Any) -> int:
     from rawtune.tasks.base import get_task
 
     return len(get_task(cfg).read(cfg.data.train).examples)
-
-
-def at_least_steps(cfg: Any, frac: float, n_train: int, min_steps: int) -> Any:
-    """`cfg` with train.max_steps = min_steps when its epochs on this fraction come to fewer steps."""
-    if not min_steps or cfg.train.max_steps is not None:
-        return cfg
-    k = max(1, round(n_train * frac))
-    if cfg.data.max_train_examples:
-        k = min(k, cfg.data.max_train_examples)
-    per_epoch = math.ceil(k / (cfg.train.batch_size * cfg.train.grad_accum))
-    if math.ceil(per_epoch * cfg.train.epochs) >= min_steps:
-        return cfg
-    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_steps": min_steps})})
 
 
 def _has_checkpoint(run: RunDir) -> bool:

@@ -67,4 +67,33 @@ TASKS: Registry[Callable[..., LabeledTask]] = Registry(
 
 def get_task(cfg: Any) -> LabeledTask:
     """The task of a FinetuneConfig."""
-    return TASKS.get(cfg.task.name)(cfg)
+    return _declared(TASKS.get(cfg.task.name)(cfg))
+
+
+def _declared(task: Any) -> Any:
+    """TRANSITIONAL (issue 22, skeleton branch): the capabilities the contract branch declares on
+    every task with defaults in a base class (report_kind, prepare_tokenizer, build_model,
+    configure_model, marker_ids, window_batch, generative), filled in where a task lacks them, so
+    callers use the declared names now. Delete when the contract branch merges."""
+    import inspect
+
+    if not hasattr(task, "report_kind"):
+        named = task.name in ("ner", "qa", "relations", "seq2seq", "causal")
+        kinds = {"single": "classification", "multi": "multilabel", "regression": "regression"}
+        task.report_kind = task.name if named else kinds[task.kind]
+    defaults = {
+        "prepare_tokenizer": lambda tokenizer, train: tokenizer,
+        "build_model": lambda src, tokenizer, cfg, space: None,
+        "configure_model": lambda model, tokenizer, space: model,
+        "marker_ids": lambda tokenizer: None,
+        "window_batch": lambda features, batch_size: batch_size,
+    }
+    for name, default in defaults.items():
+        if not hasattr(task, name):
+            setattr(task, name, default)
+    own = task.build_model
+    if len(inspect.signature(own).parameters) == 2:  # generation: build_model(src, tokenizer)
+        task.build_model = lambda src, tokenizer, cfg, space: own(src, tokenizer)
+    if not hasattr(task, "generative"):
+        task.generative = False
+    return task
