@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rawtune.fewshot.methods import FEWSHOT_METHODS, FewshotMethod
+
 log = logging.getLogger("rawtune")
 
 
@@ -60,3 +62,7 @@ def run_neighbours(cfg: Any, seed: int, kshot: dict[str, Any], out: Path, **kw: 
         (metrics.get("dev") or {}).get("f1", float("nan")),
     )
     return metrics
+
+
+for _name in ("nnshot", "proto"):  # nothing trains, so nothing to resume
+    FEWSHOT_METHODS.register(_name)(FewshotMethod(run_neighbours, trains=False))
