@@ -102,7 +102,7 @@ def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None
         raise RunDirError(f"{run.path}: not a rawtune finetune run (no config.yaml)")
     cfg = load_config("finetune", file=ft_config, require=False)
     task = get_task(cfg)
-    if getattr(task, "generative", False):
+    if task.generative:
         raise ModelError(f"{run.path}: ONNX export of a {task.name} (generation) run is not supported yet")
     has_model = (run.model_dir / "config.json").is_file()
     adapter = has_adapter(run.adapter_dir)
