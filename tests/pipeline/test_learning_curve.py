@@ -8,12 +8,13 @@ import json
 import pytest
 import yaml
 
+from rawtune.cli.finetune_cmd import parse_fractions
 from rawtune.cli.main import main
 from rawtune.config.loader import load_config
 from rawtune.data.splits import train_subset
 from rawtune.errors import ConfigError
 from rawtune.pipeline import Pipeline
-from rawtune.stages.learning_curve import parse_fractions, run_learning_curve
+from rawtune.stages.learning_curve import run_learning_curve
 
 
 def test_smaller_fractions_are_subsets_of_larger_ones(ner_data, ner_config, tmp_path):

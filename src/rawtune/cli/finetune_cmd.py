@@ -133,6 +133,21 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def parse_fractions(text: str) -> list[float]:
+    """`0.01,0.05,0.2,1.0` -> sorted unique fractions in (0, 1]."""
+    from rawtune.errors import ConfigError, ConfigIssue
+
+    try:
+        values = sorted({float(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        values = []
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise ConfigError(
+            [ConfigIssue("train_fraction", f"expected fractions in (0, 1] like 0.01,0.1,1.0, got {text!r}")]
+        )
+    return values
+
+
 def _learning_curve(cfg, fractions: list[float], min_steps: int, resume: bool) -> int:
     import json
 
@@ -156,8 +171,6 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     overrides = collect_overrides(args, extra, SHORTCUTS)
     fractions = None
     if args.train_fraction:
-        from rawtune.stages.learning_curve import parse_fractions
-
         fractions = parse_fractions(args.train_fraction)
         if len(fractions) == 1:
             overrides["data.train_fraction"] = fractions[0]

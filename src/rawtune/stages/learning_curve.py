@@ -17,24 +17,11 @@ from typing import Any
 
 import yaml
 
-from rawtune.errors import ConfigError, ConfigIssue, RunDirError
+from rawtune.errors import RunDirError
 from rawtune.runs.atomic import write_json
 from rawtune.runs.rundir import COMPLETE, RunDir
 
 log = logging.getLogger("rawtune")
-
-
-def parse_fractions(text: str) -> list[float]:
-    """`0.01,0.05,0.2,1.0` -> sorted unique fractions in (0, 1]."""
-    try:
-        values = sorted({float(v) for v in text.split(",") if v.strip()})
-    except ValueError:
-        values = []
-    if not values or any(not 0 < v <= 1 for v in values):
-        raise ConfigError(
-            [ConfigIssue("train_fraction", f"expected fractions in (0, 1] like 0.01,0.1,1.0, got {text!r}")]
-        )
-    return values
 
 
 def _series_name(ref: str) -> str:
@@ -115,6 +102,7 @@ def _prepare_root(root: Path, stored: dict[str, Any], resume: bool) -> RunDir:
 
 
 def _point(cfg: Any, name: str, ref: str, frac: float, root: Path) -> dict[str, Any]:
+    from rawtune.runs.checkpoint import latest_verified
     from rawtune.stages.finetune import run_finetune
 
     out = root / name / f"fraction-{frac:g}"
@@ -128,7 +116,7 @@ def _point(cfg: Any, name: str, ref: str, frac: float, root: Path) -> dict[str, 
     point = RunDir(out)
     if point.status != COMPLETE:
         log.info("learning curve %s: %g of the training data", name, frac)
-        resume = RunDir.is_run(out) and _has_checkpoint(point)
+        resume = RunDir.is_run(out) and latest_verified(point.checkpoints_dir, log.warning) is not None
         if out.exists() and not resume:  # interrupted before its first checkpoint: start it again
             shutil.rmtree(out)
         run_finetune(sub, resume=resume)
@@ -148,12 +136,6 @@ def _count_train(cfg: Any) -> int:
     from rawtune.tasks.base import get_task
 
     return len(get_task(cfg).read(cfg.data.train).examples)
-
-
-def _has_checkpoint(run: RunDir) -> bool:
-    from rawtune.runs.checkpoint import latest_verified
-
-    return latest_verified(run.checkpoints_dir, log.warning) is not None
 
 
 def _primary(root: Path, curves: list[dict[str, Any]]) -> str:
