@@ -18,8 +18,9 @@ def export(cfg: Any, parent: Any, dev: Any, run: Any, resume: bool) -> tuple[Any
     from rawtune.artifacts.onnx import load_onnx_model
     from rawtune.artifacts.run import FINETUNE_CONFIG
     from rawtune.export.onnx import export_onnx
+    from rawtune.export.parity import example_texts
 
-    texts = [" ".join(ex.tokens) if hasattr(ex, "tokens") else ex.text for ex in dev.examples[:64]]
+    texts = example_texts(dev.examples[:64])
     log.info("exporting %s to ONNX%s", parent.run_path, " (int8)" if cfg.quantize else "")
     export_onnx(
         parent.model,
