@@ -5,12 +5,11 @@ its manifest."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from rawtune.config.fewshot import FewshotConfig
 from rawtune.config.loader import load_config
-from rawtune.fewshot.methods import FEWSHOT_METHODS, FewshotMethod
+from rawtune.fewshot.methods import FEWSHOT_METHODS, FewshotMethod, SeedSample
 
 
 def finetune_config(cfg: FewshotConfig, seed: int, train: str, output: str) -> Any:
@@ -41,15 +40,13 @@ def finetune_config(cfg: FewshotConfig, seed: int, train: str, output: str) -> A
     )
 
 
-def run_finetune(
-    cfg: FewshotConfig, seed: int, kshot: dict[str, Any], out: Path, *, resume: bool = False, **_: Any
-) -> dict:
+def run_finetune(s: SeedSample) -> dict[str, Any]:
     from rawtune.data.splits import at_least_steps
     from rawtune.finetuning.run import finetune
 
-    ft = finetune_config(cfg, seed, kshot["file"], str(out))
-    run = finetune(at_least_steps(ft, 1.0, kshot["examples"], cfg.floor_steps), resume=resume)
-    run.update_manifest(kshot=kshot)
+    ft = finetune_config(s.cfg, s.seed, s.kshot["file"], str(s.out))
+    run = finetune(at_least_steps(ft, 1.0, s.kshot["examples"], s.cfg.floor_steps), resume=s.resume)
+    run.update_manifest(kshot=s.kshot)
     return json.loads(run.metrics_json.read_text())
 
 

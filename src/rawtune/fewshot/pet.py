@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from rawtune.config.fewshot import FewshotConfig
-from rawtune.fewshot.methods import FEWSHOT_METHODS, FewshotMethod
+from rawtune.fewshot import seed_run
+from rawtune.fewshot.methods import FEWSHOT_METHODS, FewshotMethod, SeedSample
 from rawtune.runs.atomic import write_json
 from rawtune.train.run import RunSpec, Training
 
@@ -30,35 +31,16 @@ def _training(
     return Training(module, stream, train_cfg, seed, fingerprint, evaluate, ("macro_f1", True))
 
 
-def run_pet(
-    cfg: FewshotConfig,
-    seed: int,
-    kshot: dict[str, Any],
-    out: Path,
-    *,
-    sample,
-    splits,
-    space,
-    resume: bool = False,
-    **_: Any,
-) -> dict[str, Any]:
+def run_pet(s: SeedSample) -> dict[str, Any]:
     import torch
 
     from rawtune.evaluation.metrics import classification_metrics
-    from rawtune.fewshot.seed_run import (
-        final_scores,
-        open_seed_run,
-        seed_manifest,
-        seed_summary,
-        write_reports,
-    )
-    from rawtune.modeling.backbone import load_tokenizer, resolve
     from rawtune.modeling.mlm import load_trained_mlm
     from rawtune.modeling.tokenizers import pad_id
     from rawtune.tasks.prompt_cls import PromptLoss, encode_prompts, predict_ids, verbalizer_ids
 
-    src = resolve(cfg.model.name_or_path)
-    tokenizer = load_tokenizer(src.ref, cfg.model)
+    cfg, seed, kshot, sample, splits, space = s.cfg, s.seed, s.kshot, s.sample, s.splits, s.space
+    src, tokenizer = seed_run.backbone(cfg)
     labels = list(space.labels)
     word_ids = verbalizer_ids(tokenizer, cfg.pet.verbalizer or {}, labels)
     torch.manual_seed(seed)
@@ -73,20 +55,20 @@ def run_pet(
         pred = [labels[j] for j in predict_ids(module, feats, pad)]
         return classification_metrics([ex.label for ex in data.examples], pred, labels)
 
-    tr = open_seed_run(cfg, seed, out, cfg.pet.train, resume)
+    tr = seed_run.open_seed_run(s, cfg.pet.train)
     dev = splits.get("dev")
 
     def conclude(result: Any) -> dict[str, Any]:
         module.to("cpu")
-        final = final_scores(result, splits, score)
-        write_reports(tr.run, final, splits, src.ref, "pet")
-        return seed_summary("pet", final, result, {"examples": len(sample)}, kshot)
+        final = seed_run.final_scores(result, splits, score)
+        seed_run.write_reports(tr.run, final, splits, src.ref, "pet")
+        return seed_run.seed_summary("pet", final, result, {"examples": len(sample)}, kshot)
 
     save = {"model": lambda d: _save(d, module.model, tokenizer, cfg, labels)}
     training = _training(
         cfg, seed, module, features, pad, (lambda _m: score(dev)) if dev is not None else None
     )
-    manifest = seed_manifest("pet", src, labels, kshot, splits)
+    manifest = seed_run.seed_manifest(s, "pet", src)
     return tr.train(RunSpec(manifest, training, conclude, save)).summary
 
 

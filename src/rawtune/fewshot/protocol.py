@@ -20,7 +20,7 @@ from rawtune.config.identity import check_same_config
 from rawtune.config.loader import dump_config
 from rawtune.data.kshot import entity_types
 from rawtune.errors import CheckpointError, ConfigError, ConfigIssue, DataError
-from rawtune.fewshot.methods import FEWSHOT_METHODS
+from rawtune.fewshot.methods import FEWSHOT_METHODS, SeedSample
 from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_json, write_text
 from rawtune.runs.rundir import COMPLETE, RunDir
@@ -196,17 +196,8 @@ def run_study(cfg: FewshotConfig, *, resume: bool = False) -> dict[str, Any]:
             log.info(
                 "fewshot %s, seed %d: %d examples (%d per class)", cfg.method, seed, len(sample), cfg.shots
             )
-            m = FEWSHOT_METHODS.get(cfg.method).run(
-                cfg,
-                seed,
-                kshot,
-                out,
-                task=task,
-                sample=sample,
-                splits=splits,
-                space=space,
-                resume=state == "continue",
-            )
+            one = SeedSample(cfg, seed, kshot, out, task, sample, splits, space, resume=state == "continue")
+            m = FEWSHOT_METHODS.get(cfg.method).run(one)
         per_seed.append(_seed_record(seed, out, m, kshot))
     summary = {
         "task": cfg.task,

@@ -4,33 +4,38 @@ summary. They train through the run skeleton (`train.run`)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from rawtune.config.fewshot import FewshotConfig
+from rawtune.fewshot.methods import SeedSample
 from rawtune.runs.rundir import RunDir
 from rawtune.train.run import TrainingRun
 
 
-def open_seed_run(cfg: FewshotConfig, seed: int, out: Path, train: Any, resume: bool) -> TrainingRun:
+def backbone(cfg: Any) -> tuple[Any, Any]:
+    """(where the model comes from, its tokenizer)."""
+    from rawtune.modeling.backbone import load_tokenizer, resolve
+
+    src = resolve(cfg.model.name_or_path)
+    return src, load_tokenizer(src.ref, cfg.model)
+
+
+def open_seed_run(s: SeedSample, train: Any) -> TrainingRun:
     """OUTPUT/seed-N, new, or with `resume` the existing one after checking it was made with this
     config; its config.yaml is the study's with this seed alone."""
-    one = cfg.model_copy(update={"seed": seed, "seeds": 1, "output": str(out)})
-    return TrainingRun.open(one, train, resume=resume)
+    one = s.cfg.model_copy(update={"seed": s.seed, "seeds": 1, "output": str(s.out)})
+    return TrainingRun.open(one, train, resume=s.resume)
 
 
-def seed_manifest(
-    method: str, src: Any, labels: list[str], kshot: dict[str, Any], splits: dict[str, Any]
-) -> dict[str, Any]:
+def seed_manifest(s: SeedSample, method: str, src: Any) -> dict[str, Any]:
     return {
         "stage": "fewshot",
         "method": method,
         "task": "classification",
         "parent": src.parent_run,
         "model_source": {"ref": src.ref, "kind": src.kind},
-        "labels": labels,
-        "kshot": kshot,
-        "data": {k: {"file": v.file, "examples": len(v.examples)} for k, v in splits.items()},
+        "labels": list(s.space.labels),
+        "kshot": s.kshot,
+        "data": {k: {"file": v.file, "examples": len(v.examples)} for k, v in s.splits.items()},
     }
 
 
@@ -69,16 +74,6 @@ def seed_summary(
 def write_reports(
     run: RunDir, final: dict[str, Any], splits: dict[str, Any], model_ref: str, method: str
 ) -> None:
-    from rawtune.evaluation.report import write_report
+    from rawtune.finetuning.reports import write_split_reports
 
-    history = run.read_metrics()
-    for split, metrics in final.items():
-        data = splits[split]
-        write_report(
-            run.eval_dir / split,
-            task="classification",
-            metrics=metrics,
-            title=f"fewshot {method} — {split} ({Path(data.file).name})",
-            history=history,
-            meta={"model": model_ref, "data": data.file, "examples": len(data.examples)},
-        )
+    write_split_reports(run, final, splits, "classification", f"fewshot {method}", model_ref)

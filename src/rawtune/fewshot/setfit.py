@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from rawtune.config.fewshot import FewshotConfig
-from rawtune.fewshot.methods import FEWSHOT_METHODS, FewshotMethod
+from rawtune.fewshot import seed_run
+from rawtune.fewshot.methods import FEWSHOT_METHODS, FewshotMethod, SeedSample
 from rawtune.runs.atomic import write_json
 from rawtune.train.run import RunSpec, Training
 
@@ -66,49 +67,31 @@ def _training(
     )
 
 
-def run_setfit(
-    cfg: FewshotConfig,
-    seed: int,
-    kshot: dict[str, Any],
-    out: Path,
-    *,
-    sample,
-    splits,
-    space,
-    resume: bool = False,
-    **_: Any,
-) -> dict[str, Any]:
+def run_setfit(s: SeedSample) -> dict[str, Any]:
     import torch
     from transformers import AutoModel
 
-    from rawtune.fewshot.seed_run import (
-        final_scores,
-        open_seed_run,
-        seed_manifest,
-        seed_summary,
-        write_reports,
-    )
-    from rawtune.modeling.backbone import load_pretrained, load_tokenizer, resolve
+    from rawtune.modeling.backbone import load_pretrained
 
-    src = resolve(cfg.model.name_or_path)
-    tokenizer = load_tokenizer(src.ref, cfg.model)
+    cfg, seed, kshot, sample, splits, space = s.cfg, s.seed, s.kshot, s.sample, s.splits, s.space
+    src, tokenizer = seed_run.backbone(cfg)
     torch.manual_seed(seed)
     encoder = load_pretrained(src, AutoModel, cfg.model)
-    tr = open_seed_run(cfg, seed, out, cfg.setfit.train, resume)
+    tr = seed_run.open_seed_run(s, cfg.setfit.train)
     fit_head, score = _scorer(tokenizer, sample, cfg, seed, space)
     dev = splits.get("dev")
     evaluate = (lambda m: score(tr.accelerator.unwrap_model(m).model, dev)) if dev is not None else None
 
     def conclude(result: Any) -> dict[str, Any]:
         encoder.to("cpu")
-        final = final_scores(result, splits, lambda data: score(encoder, data))
-        write_reports(tr.run, final, splits, src.ref, "setfit")
+        final = seed_run.final_scores(result, splits, lambda data: score(encoder, data))
+        seed_run.write_reports(tr.run, final, splits, src.ref, "setfit")
         counts = {"examples": len(sample), "pairs": result.state.get("samples_seen")}
-        return seed_summary("setfit", final, result, counts, kshot)
+        return seed_run.seed_summary("setfit", final, result, counts, kshot)
 
     # the head on the final embeddings (the same fit the scores used)
     save = {"model": lambda d: _save(d, encoder, tokenizer, fit_head(encoder), cfg)}
-    manifest = seed_manifest("setfit", src, list(space.labels), kshot, splits)
+    manifest = seed_run.seed_manifest(s, "setfit", src)
     training = _training(cfg, seed, encoder, tokenizer, sample, evaluate)
     return tr.train(RunSpec(manifest, training, conclude, save)).summary
 

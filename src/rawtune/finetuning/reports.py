@@ -38,6 +38,22 @@ def write_reports(
     run: RunDir, task: Any, splits: dict[str, Any], final: dict[str, Any], model_ref: str, best: int | None
 ) -> None:
     """RUN/eval/<split>/report.{json,md} + plots for each evaluated split, and RUN/eval/report.md."""
+    write_split_reports(run, final, splits, task.report_kind, task.name, model_ref, best_step=best)
+    if final:
+        write_text(run.eval_dir / "report.md", _index(task, final, run))
+
+
+def write_split_reports(
+    run: RunDir,
+    final: dict[str, Any],
+    splits: dict[str, Any],
+    kind: str,
+    title: str,
+    model_ref: str,
+    **meta: Any,
+) -> None:
+    """RUN/eval/<split>/report.{json,md} + plots for each split in `final` (its metrics), titled
+    "<title> — <split> (<file>)", with the run's training history."""
     from rawtune.evaluation.report import write_report
 
     history = run.read_metrics()
@@ -45,14 +61,12 @@ def write_reports(
         data = splits[split]
         write_report(
             run.eval_dir / split,
-            task=task.report_kind,
+            task=kind,
             metrics=metrics,
-            title=f"{task.name} — {split} ({Path(data.file).name})",
+            title=f"{title} — {split} ({Path(data.file).name})",
             history=history,
-            meta={"model": model_ref, "data": data.file, "examples": len(data.examples), "best_step": best},
+            meta={"model": model_ref, "data": data.file, "examples": len(data.examples), **meta},
         )
-    if final:
-        write_text(run.eval_dir / "report.md", _index(task, final, run))
 
 
 def fmt(v: Any) -> str:
