@@ -25,7 +25,7 @@ from rawtune.config.loader import dump_config
 from rawtune.config.train import TrainConfig
 from rawtune.data.batching import BatchStream
 from rawtune.errors import CheckpointError
-from rawtune.logs import setup_logging
+from rawtune.logs import close_logfile, setup_logging
 from rawtune.runs.atomic import atomic_dir, write_json
 from rawtune.runs.rundir import COMPLETE, RunDir, records_failure
 from rawtune.train.accelerator import make_accelerator
@@ -133,8 +133,11 @@ class TrainingRun:
         from transformers.utils import logging as hf_logging
 
         setup_logging()
+        close_logfile()  # until this run's own RUN/logs/train.log exists, stderr only
         hf_logging.disable_progress_bar()  # our own progress bar and log lines say what happens
         accelerator = make_accelerator(train)
+        if not accelerator.is_main_process:  # rank 0 speaks for the run; the other processes only warn
+            log.setLevel(logging.WARNING)
         run, done = prepare_run(config, resume)
         accelerator.wait_for_everyone()
         if done:
@@ -154,10 +157,8 @@ class TrainingRun:
                 for name, obj in spec.files.items():
                     write_json(run.path / name, obj)
             self.accelerator.wait_for_everyone()
-        if self.main:  # rank 0 logs to RUN/logs/train.log and stderr; the other processes only warn
+        if self.main:  # rank 0 logs to RUN/logs/train.log and stderr
             setup_logging(run.logs_dir / "train.log")
-        else:
-            log.setLevel(logging.WARNING)
         with records_failure(run, self.main):
             result = spec.training.fit(run, self.accelerator, self.resume)
             summary = spec.conclude(result)
