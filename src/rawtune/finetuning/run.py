@@ -44,6 +44,7 @@ def finetune(cfg: FinetuneConfig, *, resume: bool = False) -> RunDir:
 
 
 def prepare(cfg: FinetuneConfig) -> FineTuning:
+    """Every file read and checked, then the tokenizer, the model and the tuning method."""
     from rawtune.data.splits import data_fingerprint, read_splits
     from rawtune.finetuning.model import build_model, complete_model, load_tokenizer_for, tune
     from rawtune.tasks.base import get_task
@@ -71,6 +72,10 @@ def check_labels(task: Any, space: Any, splits: dict[str, Any]) -> None:
 
 
 def run_spec(tr: TrainingRun, ft: FineTuning) -> RunSpec:
+    """What the skeleton trains: the encoded training set in shuffled batches, the task's training
+    module, the dev evaluation and the metric that picks the best model; the manifest and
+    data_stats.json of a new run; the final scores (test once, at the end) with their reports; and
+    what the tuning method saves."""
     from rawtune.config.identity import config_fingerprint
     from rawtune.data.tokenization import tokenizer_fingerprint
     from rawtune.finetuning.reports import summary, write_reports
