@@ -150,6 +150,9 @@ class TrainingRun:
         return bool(self.accelerator.is_main_process)
 
     def train(self, spec: RunSpec) -> Trained:
+        """Create the run (unless it resumes), train, conclude and save; a failure on the way is
+        recorded in the manifest and raised. The run is complete once metrics.json and the manifest's
+        file list are written; its report comes last."""
         run = self.run
         if not self.resume:
             if self.main:
