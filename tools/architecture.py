@@ -29,6 +29,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
     (
         "features",
         (
+            "finetuning",
             "compress",
             "export",
             "serve",

@@ -29,9 +29,14 @@ def setup_logging(logfile: Path | None = None) -> None:
         h.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(h)
     if logfile is not None:
-        for h in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
-            log.removeHandler(h)
-            h.close()
+        close_logfile()
         fh = logging.FileHandler(logfile, encoding="utf-8")
         fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
         log.addHandler(fh)
+
+
+def close_logfile() -> None:
+    """Stop writing to the run log `setup_logging` opened (a new run must not log into the last one's)."""
+    for h in [h for h in log.handlers if isinstance(h, logging.FileHandler)]:
+        log.removeHandler(h)
+        h.close()

@@ -152,8 +152,8 @@ def test_bpe_vocabulary_offers_whole_words_only(tiny_bpe_tokenizer):
 def test_runs_without_augmentation_keep_their_config_fingerprint(tmp_path, ner_data, tiny_backbone):
     import yaml
 
+    from rawtune.config.identity import check_same_config, config_fingerprint
     from rawtune.config.loader import load_config
-    from rawtune.stages.common import check_same_config, config_fingerprint
 
     base = {"task": {"name": "ner"}, "model": {"name_or_path": str(tiny_backbone)}, "output": str(tmp_path / "r"),
             "data": {"train": str(ner_data["train"])}}  # fmt: skip

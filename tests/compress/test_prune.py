@@ -94,7 +94,7 @@ def test_spec_parses_in_order_and_refuses_bad_ones():
 
 
 def test_prune_re_exports_what_the_stage_uses():
-    """stages/compress_train.py reaches both modules through `prune as P`: the same objects."""
+    """compress/train.py reaches both modules through `prune as P`: the same objects."""
     for name in set(P.__all__) - {"KINDS", "parse_prune_spec"}:
         assert getattr(P, name) is getattr(next(m for m in (M, S, MP) if hasattr(m, name)), name), name
     used = {"apply_masks", "magnitude_masks", "MagnitudeSchedule", "head_importance", "ffn_importance",

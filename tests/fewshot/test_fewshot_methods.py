@@ -9,7 +9,8 @@ import statistics
 import pytest
 
 from rawtune.config.loader import load_config
-from rawtune.stages.fewshot import read_data, run_fewshot
+from rawtune.fewshot.protocol import read_data
+from rawtune.stages.fewshot import run_fewshot
 
 
 def _cfg(tmp_path, tiny_backbone, cls_data, method: str, seeds: int = 1, name: str = "fs") -> dict:
@@ -40,7 +41,7 @@ def test_method_beats_chance(tmp_path, tiny_backbone, cls_data, method):
 
 
 def test_setfit_run_saves_encoder_and_head(tmp_path, tiny_backbone, cls_data):
-    from rawtune.stages.setfit import load_setfit
+    from rawtune.fewshot.setfit import load_setfit
     from rawtune.tasks.contrastive import embed
 
     summary = run_fewshot(_cfg(tmp_path, tiny_backbone, cls_data, "setfit"))

@@ -95,15 +95,15 @@ def _cfg(tmp_path, tiny_backbone, cls_data, **over) -> dict:
 def test_setfit_seed_that_failed_continues_from_its_checkpoint(
     tmp_path, tiny_backbone, cls_data, monkeypatch
 ):
-    import rawtune.stages.setfit as setfit
+    import rawtune.fewshot.setfit as setfit
 
     ref = run_fewshot(_cfg(tmp_path / "ref", tiny_backbone, cls_data))
     real_save = setfit._save
 
-    def dies_in_seed_1(run, *a, **k):
-        if run.path.name == "seed-1":
+    def dies_in_seed_1(model_dir, *a, **k):  # the new RUN/model/ being written, beside it
+        if model_dir.parent.name == "seed-1":
             raise RuntimeError("disk went away")
-        return real_save(run, *a, **k)
+        return real_save(model_dir, *a, **k)
 
     monkeypatch.setattr(setfit, "_save", dies_in_seed_1)
     with pytest.raises(RuntimeError, match="disk went away"):

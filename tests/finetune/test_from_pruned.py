@@ -104,13 +104,19 @@ def test_finetune_from_a_pruned_model_and_from_its_run(pruned, ft_config, cls_da
     path, inputs, _ = pruned
     want = {"heads": [1, 2], "intermediate": [32, 64]}
     saved = []
-    save = io.save_tuned
+    writers = io.tuned_writers
 
-    def capture(tuned, *args, **kwargs):
-        save(tuned, *args, **kwargs)
-        saved.append((shape(tuned.model), logits(tuned.model, inputs), encoder_state(tuned.model)))
+    def capture(tuned, *args, **kwargs):  # the model as each writer saves it (after training)
+        def recording(write):
+            def saving(d):
+                write(d)
+                saved.append((shape(tuned.model), logits(tuned.model, inputs), encoder_state(tuned.model)))
 
-    monkeypatch.setattr(io, "save_tuned", capture)
+            return saving
+
+        return {name: recording(write) for name, write in writers(tuned, *args, **kwargs).items()}
+
+    monkeypatch.setattr(io, "tuned_writers", capture)
     data = {"train": str(cls_data["train"]), "dev": str(cls_data["dev"])}
     cfg = ft_config(task={"name": "classification"}, data=data, train={"max_steps": 4})
     run = run_finetune({**cfg, "model": {"name_or_path": str(path)}, "reinit_head": True})

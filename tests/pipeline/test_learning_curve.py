@@ -8,12 +8,13 @@ import json
 import pytest
 import yaml
 
+from rawtune.cli.finetune_cmd import parse_fractions
 from rawtune.cli.main import main
 from rawtune.config.loader import load_config
+from rawtune.data.splits import train_subset
 from rawtune.errors import ConfigError
 from rawtune.pipeline import Pipeline
-from rawtune.stages.finetune import _subset
-from rawtune.stages.learning_curve import parse_fractions, run_learning_curve
+from rawtune.stages.learning_curve import run_learning_curve
 
 
 def test_smaller_fractions_are_subsets_of_larger_ones(ner_data, ner_config, tmp_path):
@@ -24,15 +25,16 @@ def test_smaller_fractions_are_subsets_of_larger_ones(ner_data, ner_config, tmp_
     kept = {}
     for frac in (0.1, 0.25, 0.5, 1.0):
         cfg = load_config("finetune", base={**base, "data": {**base["data"], "train_fraction": frac}})
-        kept[frac] = {(e.file, e.line) for e in _subset(train, cfg).examples}
+        kept[frac] = {(e.file, e.line) for e in train_subset(train, cfg).examples}
     assert [len(kept[f]) for f in (0.1, 0.25, 0.5, 1.0)] == [6, 16, 32, 64]
     assert kept[0.1] < kept[0.25] < kept[0.5] < kept[1.0]
     again = load_config("finetune", base={**base, "data": {**base["data"], "train_fraction": 0.25}})
-    assert {(e.file, e.line) for e in _subset(train, again).examples} == kept[0.25]  # deterministic
+    assert {(e.file, e.line) for e in train_subset(train, again).examples} == kept[0.25]  # deterministic
     other = load_config(
         "finetune", base={**base, "seed": 4, "data": {**base["data"], "train_fraction": 0.25}}
     )
-    assert {(e.file, e.line) for e in _subset(train, other).examples} != kept[0.25]  # a function of the seed
+    # a function of the seed
+    assert {(e.file, e.line) for e in train_subset(train, other).examples} != kept[0.25]
 
 
 def test_parse_fractions():
@@ -139,7 +141,7 @@ def test_the_pipeline_draws_the_curve_with_and_without_tapt(ner_data, tiny_backb
 
 
 def test_small_fractions_train_at_least_min_steps(ner_config, tmp_path):
-    from rawtune.stages.learning_curve import at_least_steps
+    from rawtune.data.splits import at_least_steps
 
     base = ner_config(tmp_path / "r", train={"epochs": 1})
     base["train"].pop("max_steps")

@@ -11,8 +11,9 @@ import pytest
 
 from rawtune.cli.main import main
 from rawtune.runs.atomic import write_json
+from rawtune.runs.doctor import read_manifest
 from rawtune.runs.rundir import RunDir
-from rawtune.stages.doctor import diagnose, read_manifest
+from rawtune.stages.doctor import diagnose
 
 pytestmark = pytest.mark.slow  # reliability runs: make test-all (CI)
 

@@ -73,7 +73,7 @@ def old_config(tmp_path, task: dict, tuning: dict):
 
 def old_fingerprint(data: dict) -> str:
     """config_fingerprint as it was computed over the flat sections."""
-    from rawtune.stages.common import _drop_inert, _flatten, _resume_free
+    from rawtune.config.identity import _drop_inert, _flatten, _resume_free
 
     flat = {k: v for k, v in _drop_inert(_flatten(data)).items() if not _resume_free(k)}
     return hashlib.sha256(json.dumps(flat, sort_keys=True).encode()).hexdigest()[:16]
@@ -92,7 +92,7 @@ def old_fingerprint(data: dict) -> str:
     ],
 )
 def test_a_flat_config_of_before_loads_resumes_and_keeps_its_fingerprint(tmp_path, task, tuning, options):
-    from rawtune.stages.common import check_same_config, config_fingerprint
+    from rawtune.config.identity import check_same_config, config_fingerprint
 
     path, data = old_config(tmp_path, task, tuning)
     cfg = load_config("finetune", file=path)

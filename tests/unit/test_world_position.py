@@ -73,7 +73,7 @@ def test_sharded_launches_are_refused_before_anything_is_written(kind, monkeypat
 
     from rawtune.config.train import TrainConfig
     from rawtune.errors import ConfigError
-    from rawtune.stages.common import make_accelerator
+    from rawtune.train.accelerator import make_accelerator
 
     real = accelerate.Accelerator
 

@@ -7,4 +7,5 @@ entity words are never touched), entity swap within type for NER, deterministic 
     swap     entity mentions by type, and swapping them
     seeds    a generator per (seed, example, copy)
     formats  reading a file and writing the augmented one in the same format
+    training the training split of a fine-tuning run augmented on the fly (`finetune --augment N`)
 """

@@ -85,3 +85,29 @@ class Replacer:
             out.append(words)
             row += found
         return out
+
+
+_HEADLESS_HINT = (
+    "word replacement samples from that head: train it first with continued pretraining "
+    "(rawtune pretrain --model MODEL --corpus TEXT --output runs/dapt) and pass the run, or use {alt}"
+)
+
+
+def load_replacer(name: str, model_cfg: Any, options: Any, alt: str) -> Any:
+    """The masked LM `name` as a word replacer with `options` (top_k, temperature, max_length);
+    a model without a trained MLM head is refused with how to get one (`alt`: the other way)."""
+    from rawtune.modeling.mlm import load_masked_lm
+
+    model, tokenizer = load_masked_lm(name, model_cfg, _HEADLESS_HINT.format(alt=alt))
+    try:
+        return Replacer(
+            model,
+            tokenizer,
+            top_k=options.top_k,
+            temperature=options.temperature,
+            max_length=options.max_length,
+        )
+    except ValueError as e:
+        from rawtune.errors import ModelError
+
+        raise ModelError(f"model {name}: {e}") from None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.pretrain_cmd import collect_overrides
+from rawtune.cli.overrides import add_config_flag, collect_overrides, set_handler
 
 SHORTCUTS = {
     "model": "model.name_or_path",
@@ -41,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "*ForMaskedLM checkpoint such as bert-base-uncased); a sentence encoder without one is refused. "
         "Any config key is a flag too: --data.scheme=iob1. See 'rawtune config show augment'.",
     )
-    p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
+    add_config_flag(p)
     p.add_argument(
         "--model", metavar="ID|DIR|RUN", help="masked LM: hub id, save_pretrained dir, or a run dir"
     )
@@ -78,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-column", dest="label_column", metavar="NAME")
     p.add_argument("--tag-column", dest="tag_column", type=int, metavar="N", help="CoNLL tag column")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing --output")
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    set_handler(p, handle)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.pretrain_cmd import collect_overrides
+from rawtune.cli.overrides import add_config_flag, add_resume_flag, set_handler, stage_config
 
 SHORTCUTS = {
     "parent": "parent",
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="Any config key is a flag too: --measure.repeats=5. See 'rawtune config show compress'.",
     )
     p.add_argument("parent", metavar="PARENT", nargs="?", help="the fine-tuned run to compress")
-    p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
+    add_config_flag(p)
     p.add_argument("--output", metavar="DIR", help="run directory to create")
     p.add_argument("--quantize", metavar="int8", help="dynamic int8 quantization of the linear layers")
     p.add_argument(
@@ -86,21 +86,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--epochs", type=float, help="distillation epochs (train.epochs)")
     p.add_argument("--lr", type=float, help="distillation / recovery learning rate (train.lr)")
-    p.add_argument(
-        "--resume", action="store_true", help="continue an interrupted distillation or recovery run"
-    )
+    add_resume_flag(p, "continue an interrupted distillation or recovery run")
     p.add_argument("--dev", metavar="FILE", help="labeled data for the metric (default: PARENT's dev)")
     p.add_argument("--max-metric-drop", dest="max_metric_drop", type=float, metavar="POINTS")
     p.add_argument("--min-speedup", dest="min_speedup", type=float, metavar="X")
     p.add_argument("--threads", type=int, help="torch CPU threads while timing")
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    set_handler(p, handle)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
-    from rawtune.config.loader import load_config
     from rawtune.stages.compress import compress_run
 
-    cfg = load_config("compress", file=args.config, overrides=collect_overrides(args, extra, SHORTCUTS))
+    cfg = stage_config("compress", args, extra, SHORTCUTS)
     run, summary = compress_run(cfg, resume=args.resume)
     gate = summary["gate"]
     print(

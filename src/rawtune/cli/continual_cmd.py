@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from rawtune.cli.pretrain_cmd import collect_overrides
+from rawtune.cli.overrides import add_config_flag, add_resume_flag, set_handler, stage_config
 
 SHORTCUTS = {
     "previous": "previous",
@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--train.epochs=2. See 'rawtune config show continual'.",
     )
     p.add_argument("previous", nargs="?", metavar="RUN", help="the run to continue from")
-    p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
+    add_config_flag(p)
     p.add_argument("--new-data", dest="new_data", metavar="FILE", help="the new labeled data")
     p.add_argument("--dev", metavar="FILE", help="evaluation data for the new data")
     p.add_argument(
@@ -74,15 +74,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--promote", action="store_true", default=None, help="with --name: promote if the gate passes"
     )
     p.add_argument("--seed", type=int)
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run in --output")
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    add_resume_flag(p, "continue an interrupted run in --output")
+    set_handler(p, handle)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
-    from rawtune.config.loader import load_config
     from rawtune.stages.continual import GATE_FAILED, run_continual
 
-    cfg = load_config("continual", file=args.config, overrides=collect_overrides(args, extra, SHORTCUTS))
+    cfg = stage_config("continual", args, extra, SHORTCUTS)
     result = run_continual(cfg, resume=args.resume)
     if result is None:
         print(f"no new data: {cfg.data.new} was already used; nothing to do")

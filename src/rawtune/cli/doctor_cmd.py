@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rawtune.cli.overrides import set_handler
+
 PROBLEMS_FOUND = 1  # exit status when a run has a problem (like fsck: 0 healthy)
 
 
@@ -16,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("runs", nargs="+", metavar="RUN")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    set_handler(p, handle)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rawtune.cli.overrides import set_handler
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -24,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="SQuAD v2 runs: the no-answer threshold to decide with (e.g. a dev report's best_f1_thresh)",
     )
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    set_handler(p, handle)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:

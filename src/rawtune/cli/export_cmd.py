@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rawtune.cli.overrides import set_handler
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -28,7 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="with --onnx: also write model.int8.onnx (dynamic int8 weights) and make it the model",
     )
     p.add_argument("--opset", type=int, metavar="N", help="with --onnx: ONNX opset (default: torch's)")
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    set_handler(p, handle)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:

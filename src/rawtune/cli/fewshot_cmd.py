@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.pretrain_cmd import collect_overrides
+from rawtune.cli.overrides import add_config_flag, set_handler, stage_config
 
 SHORTCUTS = {
     "model": "model.name_or_path",
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="Any config key is a flag too: --setfit.iterations=10 --finetune.epochs=30. "
         "See 'rawtune config show fewshot' for every key and its default.",
     )
-    p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
+    add_config_flag(p)
     p.add_argument("--model", metavar="ID|DIR|RUN", help="encoder: hub id, save_pretrained dir, or a run dir")
     p.add_argument(
         "--train", metavar="FILE", help="the pool the k-shot sample is drawn from (.csv/.tsv/.jsonl)"
@@ -77,14 +77,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--text-column", dest="text_column", metavar="NAME")
     p.add_argument("--label-column", dest="label_column", metavar="NAME")
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    set_handler(p, handle)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
-    from rawtune.config.loader import load_config
     from rawtune.stages.fewshot import run_fewshot
 
-    cfg = load_config("fewshot", file=args.config, overrides=collect_overrides(args, extra, SHORTCUTS))
+    cfg = stage_config("fewshot", args, extra, SHORTCUTS)
     summary = run_fewshot(cfg, resume=args.resume)
     n = len(summary["seeds"])
     for split in ("dev", "test"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.pretrain_cmd import collect_overrides
+from rawtune.cli.overrides import add_config_flag, add_resume_flag, collect_overrides, set_handler
 
 SHORTCUTS = {
     "task": "task.name",
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="Any config key is a flag too: --train.head_lr=1e-3 --tuning.freeze_layers=2. "
         "See 'rawtune config show finetune' for every key and its default.",
     )
-    p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
+    add_config_flag(p)
     p.add_argument("--task", metavar="ner|classification|pairs|qa|relations|seq2seq|causal")
     p.add_argument("--model", metavar="ID|DIR|RUN", help="hub id, save_pretrained dir, or a rawtune run dir")
     p.add_argument(
@@ -53,21 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", metavar="DIR", help="run directory to create")
     p.add_argument("--seed", type=int)
     p.add_argument("--seeds", metavar="1,2,3", help="one run per seed (OUTPUT/seed-N) and mean ± std")
-    p.add_argument(
-        "--train-fraction",
-        dest="train_fraction",
-        metavar="0.01,0.1,1.0",
-        help="learning curve: one run per fraction of the training set (OUTPUT/<model>/fraction-F), "
-        "OUTPUT/learning_curve.json and its plot in OUTPUT/report.html; a single value trains on that fraction",
-    )
-    p.add_argument(
-        "--min-steps",
-        dest="min_steps",
-        type=int,
-        default=0,
-        metavar="N",
-        help="learning curve: train each point for at least N optimizer steps",
-    )
+    _learning_curve_flags(p)
     p.add_argument("--text-column", dest="text_column", metavar="NAME")
     p.add_argument("--text-b-column", dest="text_b_column", metavar="NAME", help="pairs: second text")
     p.add_argument("--label-column", dest="label_column", metavar="NAME")
@@ -111,8 +97,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="ID|DIR|RUN",
         help="masked LM for --augment (default --model, which must then have a trained MLM head)",
     )
-    p.add_argument("--resume", action="store_true", help="continue the run in --output from its checkpoint")
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    add_resume_flag(p, "continue the run in --output from its checkpoint")
+    set_handler(p, handle)
+
+
+def _learning_curve_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--train-fraction",
+        dest="train_fraction",
+        metavar="0.01,0.1,1.0",
+        help="learning curve: one run per fraction of the training set (OUTPUT/<model>/fraction-F), "
+        "OUTPUT/learning_curve.json and its plot in OUTPUT/report.html; a single value trains on that fraction",
+    )
+    p.add_argument(
+        "--min-steps",
+        dest="min_steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help="learning curve: train each point for at least N optimizer steps",
+    )
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -131,6 +135,21 @@ def parse_seeds(text: str) -> list[int]:
             ]
         )
     return seeds
+
+
+def parse_fractions(text: str) -> list[float]:
+    """`0.01,0.05,0.2,1.0` -> sorted unique fractions in (0, 1]."""
+    from rawtune.errors import ConfigError, ConfigIssue
+
+    try:
+        values = sorted({float(v) for v in text.split(",") if v.strip()})
+    except ValueError:
+        values = []
+    if not values or any(not 0 < v <= 1 for v in values):
+        raise ConfigError(
+            [ConfigIssue("train_fraction", f"expected fractions in (0, 1] like 0.01,0.1,1.0, got {text!r}")]
+        )
+    return values
 
 
 def _learning_curve(cfg, fractions: list[float], min_steps: int, resume: bool) -> int:
@@ -156,8 +175,6 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     overrides = collect_overrides(args, extra, SHORTCUTS)
     fractions = None
     if args.train_fraction:
-        from rawtune.stages.learning_curve import parse_fractions
-
         fractions = parse_fractions(args.train_fraction)
         if len(fractions) == 1:
             overrides["data.train_fraction"] = fractions[0]

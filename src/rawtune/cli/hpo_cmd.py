@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import argparse
 
+from rawtune.cli.overrides import add_resume_flag, set_handler
+
 FINETUNE_SHORTCUTS = {
     "task": "task.name",
     "model": "model.name_or_path",
@@ -61,8 +63,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", metavar="URL", help="shared Optuna storage for several workers")
     p.add_argument("--study-name", dest="study_name", metavar="NAME")
     p.add_argument("--seed", type=int, help="sampler seed (default 42)")
-    p.add_argument("--resume", action="store_true", help="continue the study in --output")
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    add_resume_flag(p, "continue the study in --output")
+    set_handler(p, handle)
 
 
 def _picked(args: argparse.Namespace, shortcuts: dict[str, str]) -> dict:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import difflib
+from collections.abc import Callable
 from typing import Any
 
 
@@ -45,3 +47,38 @@ def parse_all(overrides: dict[str, str]) -> dict[str, Any]:
     from rawtune.config.loader import parse_value
 
     return {k: parse_value(v) for k, v in overrides.items()}
+
+
+# --- what every stage command's parser shares ------------------------------------------------------
+def add_config_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
+
+
+def add_resume_flag(p: argparse.ArgumentParser, help: str) -> None:
+    p.add_argument("--resume", action="store_true", help=help)
+
+
+def set_handler(p: argparse.ArgumentParser, handler: Callable[..., int], **defaults: Any) -> None:
+    """The command's handler, and the flags its parser declares: anything else on the command line
+    must be a dotted `--a.b=value` config override (`split_overrides`)."""
+    known = [a for act in p._actions for a in act.option_strings]
+    p.set_defaults(handler=handler, known_flags=known, **defaults)
+
+
+def collect_overrides(
+    args: argparse.Namespace, extra: list[str], shortcuts: dict[str, str]
+) -> dict[str, Any]:
+    """The config keys set on the command line: named flags (`shortcuts`: flag dest -> config key)
+    and dotted overrides."""
+    values = {
+        key: getattr(args, dest) for dest, key in shortcuts.items() if getattr(args, dest, None) is not None
+    }
+    values.update(parse_all(split_overrides(extra, args.known_flags)))
+    return values
+
+
+def stage_config(stage: str, args: argparse.Namespace, extra: list[str], shortcuts: dict[str, str]) -> Any:
+    """The stage's config: --config's file, then the command line's keys over it."""
+    from rawtune.config.loader import load_config
+
+    return load_config(stage, file=args.config, overrides=collect_overrides(args, extra, shortcuts))

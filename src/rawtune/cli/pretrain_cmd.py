@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+
+from rawtune.cli.overrides import add_config_flag, add_resume_flag, set_handler, stage_config
 
 # flag dest -> config key
 SHORTCUTS = {
@@ -31,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog="Any config key is a flag too: --train.max_steps=2000 --data.document=paragraph. "
         "See 'rawtune config show pretrain' for every key and its default.",
     )
-    p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
+    add_config_flag(p)
     p.add_argument("--model", metavar="ID|DIR|RUN", help="hub id, save_pretrained dir, or a rawtune run dir")
     p.add_argument("--corpus", nargs="+", metavar="PATH", help="files, dirs, globs, hf:NAME[:CONFIG]")
     p.add_argument("--objective", metavar="mlm|clm|span")
@@ -46,29 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokenizer", metavar="DIR|ID", help="use this tokenizer instead of the model's")
     p.add_argument("--seq-len", type=int, dest="seq_len", help="tokens per packed block")
     p.add_argument("--whole-word", action="store_true", default=None, help="whole-word masking")
-    p.add_argument(
-        "--resume", action="store_true", help="continue the run in --output from its last checkpoint"
-    )
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
-
-
-def collect_overrides(
-    args: argparse.Namespace, extra: list[str], shortcuts: dict[str, str]
-) -> dict[str, Any]:
-    from rawtune.cli.overrides import parse_all, split_overrides
-
-    values = {
-        key: getattr(args, dest) for dest, key in shortcuts.items() if getattr(args, dest, None) is not None
-    }
-    values.update(parse_all(split_overrides(extra, args.known_flags)))
-    return values
+    add_resume_flag(p, "continue the run in --output from its last checkpoint")
+    set_handler(p, handle)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
-    from rawtune.config.loader import load_config
     from rawtune.stages.pretrain import run_pretrain
 
-    cfg = load_config("pretrain", file=args.config, overrides=collect_overrides(args, extra, SHORTCUTS))
+    cfg = stage_config("pretrain", args, extra, SHORTCUTS)
     run = run_pretrain(cfg, resume=args.resume)
     print(run.path)
     return 0

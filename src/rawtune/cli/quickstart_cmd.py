@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rawtune.cli.overrides import set_handler
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -17,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="ID|DIR", help="backbone (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    set_handler(p, handle)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rawtune.cli.overrides import set_handler
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--output", metavar="FILE", help="where to write (several runs: default ./rawtune-report.html)"
     )
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    set_handler(p, handle)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:

@@ -6,6 +6,8 @@ import argparse
 import re
 from typing import TYPE_CHECKING
 
+from rawtune.cli.overrides import set_handler
+
 if TYPE_CHECKING:
     from rawtune.config.serve import ServeConfig
 
@@ -74,7 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     for flag, field, kind in FLAGS:
         p.add_argument(flag, dest=field, type=kind, default=None, help=field)
     p.add_argument("--merged", action="store_true", default=None, help="merged")
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    set_handler(p, handle)
 
 
 def model_table(runs: list[str], named: list[str]) -> dict[str, str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from rawtune.cli.overrides import set_handler
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tokenizer", help="train a tokenizer on raw text")
@@ -18,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--cased", action="store_true", help="keep case (default: lowercase)")
     t.add_argument("--text-field", help="field with the text in .jsonl/.csv/.parquet (default: text)")
     t.add_argument("--document", choices=["line", "paragraph"], help=".txt documents (default: line)")
-    t.set_defaults(handler=handle, known_flags=[a for act in t._actions for a in act.option_strings])
+    set_handler(t, handle)
     p.set_defaults(handler=lambda args, extra: (p.print_help(), 2)[1])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.pretrain_cmd import collect_overrides
+from rawtune.cli.overrides import add_config_flag, set_handler, stage_config
 
 SHORTCUTS = {
     "model": "model.name_or_path",
@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "cloze (a masked LM with its MLM head; --template with {text} and {mask}, --verbalizer), "
         "nli (an NLI classifier; --template with {label}). See 'rawtune config show zeroshot'.",
     )
-    p.add_argument("--config", metavar="YAML", help="config file (flags override it)")
+    add_config_flag(p)
     p.add_argument("--model", metavar="ID|DIR|RUN", help="hub id, save_pretrained dir, or a rawtune run dir")
     p.add_argument("--data", metavar="FILE", help="table to classify (.csv/.tsv/.jsonl)")
     p.add_argument("--labels", metavar="A,B,C", help="the label set, comma-separated")
@@ -48,16 +48,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-column", dest="label_column", metavar="NAME")
     p.add_argument("--split", metavar="NAME", help="split name in metrics.json and eval/ (default dev)")
     p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.set_defaults(handler=handle, known_flags=[a for act in p._actions for a in act.option_strings])
+    set_handler(p, handle)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
     import json
 
-    from rawtune.config.loader import load_config
     from rawtune.stages.zeroshot import run_zeroshot
 
-    cfg = load_config("zeroshot", file=args.config, overrides=collect_overrides(args, extra, SHORTCUTS))
+    cfg = stage_config("zeroshot", args, extra, SHORTCUTS)
     run = run_zeroshot(cfg)
     summary = json.loads(run.metrics_json.read_text())[cfg.data.split]
     if "accuracy" in summary:

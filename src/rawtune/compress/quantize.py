@@ -1,5 +1,5 @@
-"""Writing a dynamic int8 model (`rawtune compress --quantize int8`; the form itself, and how it is
-quantized and loaded, is `artifacts.int8`), without pickle.
+"""`rawtune compress --quantize int8`: the parent's linear layers quantized to dynamic int8 (the form
+itself, and how it is quantized and loaded, is `artifacts.int8`), written without pickle.
 
 A dynamically quantized model has no `save_pretrained`, and its `state_dict` holds packed C++ objects
 that only `torch.save` (pickle) can write. So the artifact is written by hand: `config.json`, the
@@ -9,6 +9,7 @@ with each quantized layer's int8 weight, scale, zero point and bias and every ot
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,9 @@ import torch
 from torch import nn
 
 from rawtune.artifacts.int8 import META, SCHEME, WEIGHTS, plain_tensors, quantized_linears
+from rawtune.compress.methods import COMPRESSORS, Compressor
+
+log = logging.getLogger("rawtune")
 
 
 def save_quantized(model: nn.Module, out: Path, tokenizer: Any, auto_class_name: str) -> None:
@@ -48,3 +52,16 @@ def save_quantized(model: nn.Module, out: Path, tokenizer: Any, auto_class_name:
     tokenizer.save_pretrained(out)
     meta = {"scheme": SCHEME, "auto_class": auto_class_name, "modules": sorted(quantized), "aliases": aliases}
     (out / META).write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def quantize(cfg: Any, parent: Any, labeled: Any, run: Any, resume: bool) -> tuple[nn.Module, dict[str, Any]]:
+    from rawtune.artifacts.int8 import quantize_int8
+    from rawtune.train.run import save
+
+    log.info("quantizing %s (dynamic int8, every linear layer)", parent.run_path)
+    child = quantize_int8(parent.model, keep_fp32=cfg.keep_fp32)
+    save(run, {"model": lambda d: save_quantized(child, d, parent.tokenizer, parent.task.auto_class_name)})
+    return child, {}
+
+
+COMPRESSORS.register("quantize")(Compressor(quantize, lambda cfg: {"quantize": cfg.quantize}))

@@ -8,12 +8,15 @@ weight (embeddings, pooler, task head) starts as the teacher's; its config says 
 from __future__ import annotations
 
 import copy
+import logging
 from typing import Any
 
 from torch import nn
 
 from rawtune.errors import ModelError
 from rawtune.modeling.heads import transformer_layers
+
+log = logging.getLogger("rawtune")
 
 
 def spread(teacher_layers: int, student_layers: int) -> list[int]:
@@ -95,3 +98,79 @@ def default_map(teacher_layers: int, student_layers: int) -> list[int]:
 def describe(student: Any, keep: list[int] | None) -> dict[str, Any]:
     params = sum(p.numel() for p in student.parameters())
     return {"layers": layer_count(student), "teacher_layers": keep, "parameters": params}
+
+
+def build_student(cfg: Any, parent: Any) -> tuple[nn.Module, list[int], dict[str, Any]]:
+    """The student model, the teacher layer each student layer is matched to, and its record."""
+    import torch
+
+    from rawtune.errors import ConfigError, ConfigIssue
+    from rawtune.tuning.io import plain_model as hf_model
+
+    d = cfg.distill
+    teacher = parent.model
+    if d.student is None:
+        source = teacher if plain_model(teacher) else _adapter_base(parent, cfg.seed)
+        n = d.student_layers or max(1, layer_count(source) // 2)
+        student, keep = student_from_teacher(source, n, d.layers)
+        for p in student.parameters():
+            p.requires_grad_(True)
+        return student, keep, {"from": "teacher layers", **describe(student, keep)}
+    from rawtune.data.tokenization import tokenizer_fingerprint
+    from rawtune.modeling.backbone import load_tokenizer, resolve
+    from rawtune.modeling.heads import build_task_model
+
+    src = resolve(d.student)
+    if tokenizer_fingerprint(load_tokenizer(src.ref)) != tokenizer_fingerprint(parent.tokenizer):
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "distill.student",
+                    f"{d.student} tokenizes differently from the teacher; the student learns the "
+                    "teacher's predictions token by token, so it needs the teacher's tokenizer",
+                )
+            ]
+        )
+    torch.manual_seed(cfg.seed)  # the new head's initialisation
+    head = parent.task.head_config(parent.space)
+    model_cfg = parent.cfg.model.model_copy(update={"name_or_path": d.student})
+    student = build_task_model(model_cfg, src, parent.task.auto_class_name, head, parent.space)
+    s_layers = layer_count(student)
+    t_layers = layer_count(hf_model(teacher))
+    layer_map = list(d.layers) if d.layers is not None else default_map(t_layers, s_layers)
+    if len(layer_map) != s_layers or not all(0 <= j < t_layers for j in layer_map):
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "distill.layers", f"needs {s_layers} teacher layers in 0..{t_layers - 1}, got {layer_map}"
+                )
+            ]
+        )
+    return student, layer_map, {"from": d.student, **describe(student, None), "matched_to": layer_map}
+
+
+def _adapter_base(parent: Any, seed: int) -> nn.Module:
+    """For a teacher that is a base model plus an adapter (prompt, prefix, bottleneck), the student
+    starts from the base model's layers with a new head: the adapter cannot be cut into layers."""
+    import json
+    from pathlib import Path
+
+    import torch
+
+    from rawtune.artifacts.pretrained import load_task_model
+
+    meta_path = Path(parent.run_path) / "adapter" / "rawtune_adapter.json"
+    peft_path = Path(parent.run_path) / "adapter" / "adapter_config.json"
+    if meta_path.is_file():
+        base = json.loads(meta_path.read_text()).get("base", {}).get("ref")
+    elif peft_path.is_file():
+        base = json.loads(peft_path.read_text()).get("base_model_name_or_path")
+    else:
+        base = None
+    if not base:
+        raise ModelError(f"{parent.run_path}: cannot find the base model of its adapter to build a student")
+    log.info(
+        "the teacher carries an adapter; the student starts from the base model %s with a new head", base
+    )
+    torch.manual_seed(seed)  # the new head's initialisation
+    return load_task_model(base, parent.task.auto_class_name, **parent.task.head_config(parent.space))

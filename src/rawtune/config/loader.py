@@ -252,3 +252,15 @@ def _deep_merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 def dump_config(cfg: Section) -> str:
     return yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+
+def coerce_config(stage: str, config: Any) -> Any:
+    """A stage's config from what the Python API accepts: the config itself, a dict (nested or
+    dotted keys) or the path of a YAML file."""
+    if isinstance(config, Section):
+        return config
+    if isinstance(config, (str, Path)):
+        return load_config(stage, file=config)
+    if isinstance(config, dict):
+        return load_config(stage, base=config)
+    raise TypeError(f"config must be a {stage} config, a dict or a YAML path, not {type(config).__name__}")

@@ -1,6 +1,7 @@
-"""The hooks `rawtune continual` puts into fine-tuning (`stages.finetune.Extension`): the grown
-label space, replay mixed into the training data, the previous model loaded and grown, the
-penalty, and the forgetting report written before the run is marked complete."""
+"""Continual learning as fine-tuning's steps with its own in between: the grown label space, replay
+mixed into the new training data, the previous model loaded and grown (scored before it trains),
+the penalty toward the previous weights around the training module, and the forgetting report
+(with the replay memory the next version reads) before the run is marked complete."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rawtune.continual import replay
+from rawtune.data.splits import with_examples
 
 log = logging.getLogger("rawtune")
 
@@ -27,6 +29,13 @@ class ContinualPlan:
         self.before: dict[str, dict[str, Any]] = {}
         self.penalty = None
         self.tokenizer = None
+        self.manifest["continual"] = {
+            "previous": str(self.previous.resolve()),
+            "base": self.base,
+            "new_data": str(self.cfg.data.new),
+            "new_data_sha256": self.new_sha,
+            "dev_sets": [*self.old_devs, *([str(self.cfg.data.dev)] if self.cfg.data.dev else [])],
+        }
 
     # --- data -----------------------------------------------------------------------------------
     def _read_old_pool(self) -> Any:
@@ -54,9 +63,7 @@ class ContinualPlan:
             log.warning(
                 "the previous run's training data %s is gone: the replay memory holds new data only", train
             )
-            from rawtune.stages.continual import replace_examples
-
-            return replace_examples(self.task.read(str(self.cfg.data.new)), [])  # no earlier examples
+            return with_examples(self.task.read(str(self.cfg.data.new)), [])  # no earlier examples
         if not train or not Path(train).is_file():
             raise DataError(
                 "replay needs the previous run's training data, which is gone; restore it or set replay.ratio=0",
@@ -69,7 +76,6 @@ class ContinualPlan:
         import dataclasses
 
         from rawtune.artifacts.run import load_run
-        from rawtune.stages.continual import replace_examples
 
         previous = load_run(self.previous, device="cpu")
         files = [str(p) for p in self.cfg.data.old_raw]
@@ -82,13 +88,15 @@ class ContinualPlan:
             "replay: %d earlier inputs labeled by the previous model (%s)", len(examples), ", ".join(files)
         )
         self.manifest["pseudo_labels"] = {"files": files, "examples": len(examples)}
-        pool = replace_examples(self.task.read(str(self.cfg.data.new)), examples)
+        pool = with_examples(self.task.read(str(self.cfg.data.new)), examples)
         return dataclasses.replace(pool, file=", ".join(files))
 
     def space(self, new_space: Any) -> Any:
-        from rawtune.stages.continual import grown_space
+        from rawtune.data.labels import LabelSpace
 
-        space = grown_space(self.task.name, self.old_labels, new_space)
+        # the previous labels in their order, then the labels only the new data has
+        old = self.old_labels
+        space = LabelSpace((*old, *(lab for lab in new_space.labels if lab not in old)))
         added = list(space.labels[len(self.old_labels) :])
         if added:
             log.info(
@@ -98,8 +106,6 @@ class ContinualPlan:
         return space
 
     def train(self, new: Any, space: Any) -> Any:
-        from rawtune.stages.continual import replace_examples
-
         self.new_examples = list(new.examples)
         n = round(self.cfg.replay.ratio * len(new.examples))
         mixed = replay.sample(self.old_pool.examples, n, self.cfg.seed)
@@ -111,19 +117,23 @@ class ContinualPlan:
             "pool": self.old_pool.file,
             "new": len(new.examples),
         }
-        return replace_examples(new, self.new_examples + mixed)
+        return with_examples(new, self.new_examples + mixed)
 
     # --- model ----------------------------------------------------------------------------------
-    def build(self, ft: Any, src: Any, task: Any, space: Any) -> Any:
+    def build(self, src: Any, tokenizer: Any, space: Any) -> Any:
+        """The previous model with its head grown to `space` (new rows start silent, so `before`
+        scores the previous model), the penalty anchored on it, and the continued-MLM encoder if
+        there is one; its new rows' initialisation is a function of the seed."""
+        import torch
+
         from rawtune.data.labels import LabelSpace
-        from rawtune.modeling.backbone import load_tokenizer
         from rawtune.modeling.heads import build_task_model, grow_head, init_new_rows
 
-        old_space = LabelSpace(tuple(self.old_labels))
-        model = build_task_model(
-            ft.model, src, task.auto_class_name, task.head_config(old_space), old_space, reinit_head=False
-        )
-        self.tokenizer = load_tokenizer(src.ref, ft.model)
+        torch.manual_seed(self.ft.seed)
+        task, old_space = self.task, LabelSpace(tuple(self.old_labels))
+        head = task.head_config(old_space)
+        model = build_task_model(self.ft.model, src, task.auto_class_name, head, old_space, reinit_head=False)
+        self.tokenizer = tokenizer
         if self.cfg.regularize.method != "none":
             self.penalty = self._penalty(model, old_space)
         n_old = grow_head(model, list(space.labels))  # new rows silent: `before` is the previous model's
@@ -154,9 +164,7 @@ class ContinualPlan:
 
         weights = None
         if self.cfg.regularize.method == "ewc":
-            from rawtune.stages.continual import replace_examples
-
-            data = replace_examples(
+            data = with_examples(
                 self.old_pool,
                 replay.sample(self.old_pool.examples, self.cfg.regularize.fisher_examples, self.cfg.seed),
             )
@@ -173,12 +181,39 @@ class ContinualPlan:
             self.manifest["regularize"]["fisher_examples"] = len(data.examples)
         return Penalty(model, weights, r.strength)
 
-    def module(self, module: Any, space: Any) -> Any:
-        if self.penalty is None:
-            return module
-        from rawtune.continual.penalty import Regularized
+    # --- fine-tuning with continual's steps ------------------------------------------------------
+    def fine_tuning(self) -> Any:
+        """Fine-tuning's data and model steps, with the grown space, the replay mix and the previous
+        model in place of a new head."""
+        from rawtune.data.splits import data_fingerprint, read_splits
+        from rawtune.finetuning.model import complete_model, load_tokenizer_for, tune
+        from rawtune.finetuning.run import FineTuning, check_labels
 
-        return Regularized(module, self.penalty)
+        task, ft = self.task, self.ft
+        splits, new_space = read_splits(task, ft)
+        fingerprint = data_fingerprint(splits)
+        space = self.space(new_space)
+        splits["train"] = self.train(splits["train"], space)
+        check_labels(task, space, splits)
+        src, tokenizer = load_tokenizer_for(task, ft, splits["train"])
+        model = complete_model(task, self.build(src, tokenizer, space), tokenizer, space)
+        tuned = tune(task, ft, src, tokenizer, model)
+        return FineTuning(ft, task, splits, space, src, tokenizer, tuned, fingerprint)
+
+    def run_spec(self, tr: Any, fine: Any) -> Any:
+        """Fine-tuning's RunSpec with the penalty around the training module, continual's manifest
+        entries, and the forgetting report added to the summary."""
+        from rawtune.finetuning.run import run_spec
+
+        spec = run_spec(tr, fine)
+        spec.manifest.update(self.manifest)
+        if self.penalty is not None:
+            from rawtune.continual.penalty import Regularized
+
+            spec.training.module = Regularized(spec.training.module, self.penalty)
+        conclude = spec.conclude
+        spec.conclude = lambda result: {**conclude(result), **self.forgetting(fine.tuned.model, fine.space)}
+        return spec
 
     # --- the report -----------------------------------------------------------------------------
     def _sets(self) -> list[tuple[str, str]]:
@@ -204,8 +239,10 @@ class ContinualPlan:
             out[file] = m
         return out
 
-    def summary(self, model: Any, space: Any) -> dict[str, Any]:
-        from rawtune.stages.continual import write_forgetting
+    def forgetting(self, model: Any, space: Any) -> dict[str, Any]:
+        """Every earlier evaluation set and the new one scored after training, against `before`:
+        the summary's forgetting record and gate; eval/forgetting.json and the replay memory."""
+        from rawtune.runs.atomic import write_json
 
         after = self._scores(model, space)
         key = self.task.primary[0]
@@ -223,7 +260,8 @@ class ContinualPlan:
                 "passed": forgetting["forgetting_points"] <= self.cfg.max_forgetting,
             }
         run = Path(str(self.cfg.output))
-        write_forgetting(run, {**forgetting, "before": self.before, "after": after})
+        (run / "eval").mkdir(parents=True, exist_ok=True)
+        write_json(run / "eval" / "forgetting.json", {**forgetting, "before": self.before, "after": after})
         replay.write_memory(
             run,
             self.task.name,
@@ -234,23 +272,3 @@ class ContinualPlan:
             self.ft.data,
         )
         return out
-
-    def extension(self) -> Any:
-        from rawtune.stages.finetune import Extension
-
-        self.manifest["continual"] = {
-            "previous": str(self.previous.resolve()),
-            "base": self.base,
-            "new_data": str(self.cfg.data.new),
-            "new_data_sha256": self.new_sha,
-            "dev_sets": [*self.old_devs, *([str(self.cfg.data.dev)] if self.cfg.data.dev else [])],
-        }
-        return Extension(
-            config=self.cfg,
-            manifest=self.manifest,
-            space=self.space,
-            train=self.train,
-            build=self.build,
-            module=self.module,
-            summary=self.summary,
-        )

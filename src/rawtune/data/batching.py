@@ -143,3 +143,17 @@ class SequentialBatches:
                     index=j, epoch=0, sample_ids=ids, tensors=tensors, n_tokens=_n_tokens(tensors)
                 )
             j += 1
+
+
+def feature_batches(
+    features: Sequence[dict[str, Any]],
+    batch_size: int,
+    collator: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    seed: int,
+    lengths: Sequence[int] | None = None,
+) -> ShuffledBatches:
+    """Shuffled micro-batches of encoded examples through a collator of a list of features (a task's,
+    which needs neither the sample ids nor the epoch that MLM masking is seeded by)."""
+    return ShuffledBatches(
+        features, batch_size, lambda samples, _ids, _epoch: collator(samples), seed, lengths
+    )

@@ -239,12 +239,7 @@ def export_onnx(
     Raises ModelError (and writes nothing) when a check fails."""
     from rawtune.runs.atomic import atomic_dir, write_json
 
-    _require()
-    if quantize is not None and quantize not in QUANTIZE:
-        raise RawtuneError(f"--quantize {quantize}: ONNX exports quantize to {', '.join(QUANTIZE)}")
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise RunDirError(f"{out} exists and is not empty; choose another --output")
+    out = _new_output(Path(out_dir), quantize)
     task, auto_class, per_token = describe(model)
     names = model_inputs(model, tokenizer)
     config = _hf_model(model).config
@@ -289,13 +284,27 @@ def export_onnx(
                 **(meta or {}),
             },
         )
+    _log_export(task, out, exporter, parity, quantize)
+    return out
+
+
+def _new_output(out: Path, quantize: str | None) -> Path:
+    """`out`, once the extra is installed, the quantization known and the directory new or empty."""
+    _require()
+    if quantize is not None and quantize not in QUANTIZE:
+        raise RawtuneError(f"--quantize {quantize}: ONNX exports quantize to {', '.join(QUANTIZE)}")
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise RunDirError(f"{out} exists and is not empty; choose another --output")
+    return out
+
+
+def _log_export(task: str, out: Path, exporter: str, parity: dict[str, Any], quantize: str | None) -> None:
     log.info(
         "exported %s to %s (%s exporter; max |logit difference| fp32 %.2e%s)", task, out, exporter,
         parity["fp32"]["max_abs_diff"]["logits"],
         f", int8 {parity['int8']['max_abs_diff_real']['logits']:.2e}, argmax agreement "
         f"{parity['int8']['argmax_agreement']:.1%}" if quantize else "",
     )  # fmt: skip
-    return out
 
 
 def _check(

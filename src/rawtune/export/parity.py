@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from rawtune.errors import ModelError
+from rawtune.errors import ModelError, RawtuneError
 
 EXPORT_SHAPE = (2, 16)  # batch, sequence of the traced example; the probes below never use it
 PROBE_SHAPES = ((1, 9), (3, 27), (5, 40), (16, 64))  # the (3, ...) batch is text pairs
@@ -96,3 +96,22 @@ def compare(
         "compared": total,
         "shapes": [list(b["input_ids"].shape) for b in batches],
     }
+
+
+def example_texts(examples: Sequence[Any]) -> list[str]:
+    """Labeled examples as the texts an exported model is probed with (NER: the words joined by spaces)."""
+    return [" ".join(ex.tokens) if hasattr(ex, "tokens") else ex.text for ex in examples]
+
+
+def dev_texts(task: Any, dev: str | None, limit: int = 64) -> list[str] | None:
+    """Up to `limit` texts of a run's dev data, to probe the exported model with inputs like those it
+    will see; None when the file is not there (any more)."""
+    from pathlib import Path
+
+    if not dev or not Path(dev).is_file():
+        return None
+    try:
+        examples = task.read(dev).examples[:limit]
+    except RawtuneError:
+        return None
+    return [t for t in example_texts(examples) if t.strip()] or None

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from rawtune.config.hpo import HpoConfig
-from rawtune.config.loader import dump_config, load_config
+from rawtune.config.identity import check_same_config
+from rawtune.config.loader import coerce_config, dump_config, load_config
 from rawtune.errors import CheckpointError, RawtuneError
 from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_text
 from rawtune.runs.rundir import RunDir
-from rawtune.stages.common import check_same_config, coerce_config
 
 log = logging.getLogger("rawtune")
 PRUNED = "pruned"  # the manifest status of a trial's run the pruner stopped
@@ -128,12 +128,21 @@ def _trial_config(cfg: HpoConfig, params: dict[str, Any], out: Path) -> Any:
     return load_config("finetune", base=cfg.finetune.model_dump(), overrides={**params, "output": str(out)})
 
 
+def _fine_tune(config: Any, reporter: Reporter) -> RunDir:
+    """A trial's fine-tuning run, its dev evaluations reported to the trial."""
+    from rawtune.finetuning.run import prepare, run_spec, train
+    from rawtune.train.run import TrainingRun
+
+    tr = TrainingRun.open(config, config.train, resume=False)
+    spec = run_spec(tr, prepare(config))
+    spec.training.callbacks = [*spec.training.callbacks, reporter]
+    return train(tr, spec)
+
+
 def _run_trial(cfg: HpoConfig, study: Any, space: list, key: str, root: Path) -> None:
     import json
 
     import optuna
-
-    from rawtune.stages.finetune import Extension, run_finetune
 
     trial = study.ask()
     params = {p.key: p.suggest(trial) for p in space}
@@ -142,9 +151,7 @@ def _run_trial(cfg: HpoConfig, study: Any, space: list, key: str, root: Path) ->
     log.info("trial %d: %s", trial.number, ", ".join(f"{k}={v}" for k, v in params.items()))
     start = time.perf_counter()
     try:
-        run = run_finetune(
-            _trial_config(cfg, params, out), extension=Extension(callbacks=[Reporter(trial, key)])
-        )
+        run = _fine_tune(_trial_config(cfg, params, out), Reporter(trial, key))
     except optuna.TrialPruned as e:
         RunDir(out).update_manifest(status=PRUNED, error=str(e))
         trial.set_user_attr("seconds", time.perf_counter() - start)

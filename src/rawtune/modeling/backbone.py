@@ -242,3 +242,15 @@ def build_lm(cfg: ModelConfig, objective: str, tokenizer: Any, src: Source | Non
     ):
         model.tie_weights()
     return model
+
+
+def check_positions(model: Any, seq_len: int) -> None:
+    """A pretraining block of `seq_len` tokens fits the model's position embeddings (RoBERTa-style
+    models keep two of theirs for the padding offset)."""
+    limit = getattr(model.config, "max_position_embeddings", None) or getattr(
+        model.config, "n_positions", None
+    )
+    if model.config.model_type in ("roberta", "xlm-roberta", "camembert") and limit:
+        limit -= 2
+    if limit and seq_len > limit:
+        raise ModelError(f"data.seq_len={seq_len} exceeds the model's {limit} positions")

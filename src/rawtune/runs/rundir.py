@@ -3,6 +3,7 @@ only when its manifest says `"status": "complete"`; metrics.json is written just
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -11,12 +12,13 @@ import platform
 import shutil
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rawtune._version import __version__
-from rawtune.errors import RunDirError
+from rawtune.errors import CheckpointError, RawtuneError, RunDirError
 from rawtune.runs.atomic import hash_tree, write_json, write_text
 from rawtune.runs.faults import act, armed, fault
 
@@ -210,3 +212,19 @@ class RunDir:
         if dst.exists():
             shutil.rmtree(dst)
         os.replace(src, dst)
+
+
+@contextlib.contextmanager
+def records_failure(run: RunDir, main: bool = True) -> Iterator[None]:
+    """Any failure while a stage works in `run` is written to its manifest ("failed" + the error)
+    and re-raised; a refused --resume (CheckpointError) leaves the run as it was, and a kill -9
+    leaves it "running" — never looking finished either way. `main`: this process writes the run's
+    files (rank 0)."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except BaseException as e:
+        if main:
+            run.fail(str(e) if isinstance(e, RawtuneError) else f"{type(e).__name__}: {e}")
+        raise

@@ -24,19 +24,17 @@ log = logging.getLogger("rawtune")
 REJECTED = "rejected"
 
 
-def _scalars(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-
-
 def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, Any]]:
     from transformers.utils import logging as hf_logging
 
     from rawtune.artifacts.run import FINETUNE_CONFIG, finetune_config
-    from rawtune.config.loader import dump_config
+    from rawtune.compress.compare import compare, log_summary
+    from rawtune.compress.methods import COMPRESSORS
+    from rawtune.config.loader import coerce_config, dump_config
     from rawtune.errors import GateError
     from rawtune.logs import setup_logging
-    from rawtune.runs.rundir import RunDir
-    from rawtune.stages.common import coerce_config, prepare_run, records_failure
+    from rawtune.runs.rundir import RunDir, records_failure
+    from rawtune.train.run import prepare_run
 
     cfg: CompressConfig = coerce_config("compress", config)
     setup_logging()
@@ -46,6 +44,7 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
         log.info("%s is already complete; nothing to resume", run.path)
         return run, json.loads(run.metrics_json.read_text())
     parent, dev, labeled = _parent_and_dev(cfg)
+    compressor = COMPRESSORS.get(cfg.methods[0])
     parent_src = Path(parent.run_path)
     if not resume:
         RunDir.create(
@@ -55,7 +54,7 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
                 "stage": "compress",
                 "task": parent.task.name,
                 "parent": str(parent_src.resolve()),
-                "method": _method_record(cfg),
+                "method": compressor.record(cfg),
                 "labels": list(parent.space.labels),
                 "data": {"dev": {"file": str(dev), "examples": len(labeled.examples)}},
             },
@@ -63,11 +62,11 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
         shutil.copyfile(finetune_config(parent_src), run.path / FINETUNE_CONFIG)
     setup_logging(run.logs_dir / "compress.log")
     with records_failure(run):
-        child, extra = _child(cfg, parent, labeled, run, resume)
-        measured, failed = _measure(cfg, parent, child, labeled, run)
+        child, extra = compressor.compress(cfg, parent, labeled, run, resume)
+        measured, failed = compare(cfg, parent, child, labeled, run)
         summary = {**measured, **extra}
         run.finish(summary)
-    _log_summary(cfg, summary, parent.task.primary[0])
+    log_summary(cfg, summary, parent.task.primary[0])
     if failed:
         run.update_manifest(status=REJECTED, error="; ".join(failed))
     from rawtune.reporting import write_run_report
@@ -85,7 +84,7 @@ def _parent_and_dev(cfg: CompressConfig) -> tuple[Any, Any, Any]:
     from rawtune.errors import ConfigError, ConfigIssue, DataError
 
     parent = load_run(cfg.parent, device="cpu")
-    if getattr(parent.task, "generative", False):
+    if parent.task.generative:
         from rawtune.errors import ModelError
 
         raise ModelError(
@@ -110,168 +109,6 @@ def _parent_and_dev(cfg: CompressConfig) -> tuple[Any, Any, Any]:
     return parent, dev, labeled
 
 
-def _child(
-    cfg: CompressConfig, parent: Any, labeled: Any, run: Any, resume: bool
-) -> tuple[Any, dict[str, Any]]:
-    """The compressed model, saved to RUN/model/, and what its method records (training, pruning)."""
-    from rawtune.runs.atomic import atomic_dir
-
-    method = cfg.methods[0]
-    if method == "quantize":
-        from rawtune.artifacts.int8 import quantize_int8
-        from rawtune.compress.quantize import save_quantized
-
-        log.info("quantizing %s (dynamic int8, every linear layer)", parent.run_path)
-        child = quantize_int8(parent.model, keep_fp32=cfg.keep_fp32)
-        with atomic_dir(run.model_dir) as tmp:
-            save_quantized(child, tmp, parent.tokenizer, parent.task.auto_class_name)
-        return child, {}
-    if method == "onnx":
-        return _onnx(cfg, parent, labeled, run), {}
-    from rawtune.stages.compress_train import distill, prune
-
-    child, extra, save = (distill if method == "distill" else prune)(cfg, parent, labeled, run, resume)
-    with atomic_dir(run.model_dir) as tmp:
-        save(tmp)
-    return child, extra
-
-
-def _measure(
-    cfg: CompressConfig, parent: Any, child: Any, labeled: Any, run: Any
-) -> tuple[dict[str, Any], list[str]]:
-    """The summary (task metric on dev, size, CPU latency and throughput, each for parent and
-    compressed, and the gate's record) and the gate's failures."""
-    import torch
-
-    from rawtune.compress import gate, measure
-    from rawtune.tasks.base import Inference
-
-    method = cfg.methods[0]
-    if cfg.measure.threads:
-        torch.set_num_threads(cfg.measure.threads)
-    child.eval()
-    inference = Inference(batch_size=32)
-    scores = {
-        name: parent.task.evaluate(m, parent.tokenizer, labeled, parent.space, inference)
-        for name, m in (("parent", parent.model), ("compressed", child))
-    }
-    probes = measure.probe_inputs(
-        parent.task, parent.tokenizer, labeled.examples[: cfg.measure.probe_examples], cfg.measure.max_length
-    )
-    times = measure.timing(
-        {"parent": parent.model, "compressed": child},
-        parent.tokenizer,
-        probes,
-        repeats=cfg.measure.repeats,
-        latency_examples=cfg.measure.latency_examples,
-        batch_size=cfg.measure.batch_size,
-    )
-    metric, greater = parent.task.primary
-    sizes = {
-        "parent": {
-            "mb": round(_parent_mb(Path(parent.run_path), parent.model, measure), 3),
-            "parameters": measure.parameter_count(parent.model),
-        },
-        "compressed": {
-            "mb": round(_child_mb(run.model_dir, measure), 3),
-            # an ONNX graph computes with the parent's parameters (the session holds no torch ones)
-            "parameters": measure.parameter_count(parent.model if method == "onnx" else child),
-        },
-    }
-    record, failed = gate.check(
-        {metric: scores["parent"][metric], **times["parent"]},
-        {metric: scores["compressed"][metric], **times["compressed"]},
-        metric=metric,
-        greater=greater,
-        max_metric_drop=cfg.gate.max_metric_drop,
-        min_speedup=cfg.gate.min_speedup,
-    )
-    summary = {
-        "task": parent.task.name,
-        "method": method,
-        "dev": scores["compressed"],
-        "parent": {"run": str(parent.run_path), "dev": _scalars(scores["parent"])},
-        "size": sizes,
-        "latency": {
-            **times,
-            "threads": torch.get_num_threads(),
-            "repeats": cfg.measure.repeats,
-            "batch_size": cfg.measure.batch_size,
-            "latency_examples": min(cfg.measure.latency_examples, len(probes)),
-        },
-        "gate": record,
-    }
-    return summary, failed
-
-
-def _log_summary(cfg: CompressConfig, summary: dict[str, Any], metric: str) -> None:
-    times, sizes, record = summary["latency"], summary["size"], summary["gate"]
-    log.info(
-        "%s %.4f -> %.4f (%+.2f points), batch-1 %.2f -> %.2f ms (%.2fx), batch-%d %.1f -> %.1f ex/s, "
-        "%.1f -> %.1f MB",
-        metric,
-        summary["parent"]["dev"][metric],
-        summary["dev"][metric],
-        -record["metric_drop_points"],
-        times["parent"]["latency_ms"],
-        times["compressed"]["latency_ms"],
-        record["speedup"],
-        cfg.measure.batch_size,
-        times["parent"]["throughput"],
-        times["compressed"]["throughput"],
-        sizes["parent"]["mb"],
-        sizes["compressed"]["mb"],
-    )
-
-
-def _onnx(cfg: CompressConfig, parent: Any, dev: Any, run: Any) -> Any:
-    """The parent exported to ONNX (int8 with --quantize) into RUN/model/, checked for parity on the
-    dev texts by the exporter, and loaded back as an onnxruntime session to be measured."""
-    from rawtune.artifacts.onnx import load_onnx_model
-    from rawtune.artifacts.run import FINETUNE_CONFIG
-    from rawtune.export.onnx import export_onnx
-
-    texts = [" ".join(ex.tokens) if hasattr(ex, "tokens") else ex.text for ex in dev.examples[:64]]
-    log.info("exporting %s to ONNX%s", parent.run_path, " (int8)" if cfg.quantize else "")
-    export_onnx(
-        parent.model,
-        parent.tokenizer,
-        run.model_dir,
-        quantize=cfg.quantize,
-        threads=cfg.measure.threads,
-        texts=texts,
-        texts_from=str(cfg.dev or parent.cfg.data.dev),
-        files=[(run.path / FINETUNE_CONFIG, FINETUNE_CONFIG)],
-        meta={"source": {"run": str(Path(parent.run_path).resolve())}},
-        # the gate judges int8 by the task metric on the whole dev set, a stronger test than argmax
-        # agreement on a few texts; the agreement is still recorded in rawtune_onnx.json
-        min_agreement=None,
-    )
-    return load_onnx_model(run.model_dir, threads=cfg.measure.threads)
-
-
-def _child_mb(model_dir: Path, measure: Any) -> float:
-    """The compressed model's weight files; for an ONNX export, the graph that runs (an int8 export
-    keeps the fp32 model.onnx beside model.int8.onnx, which is not what is served)."""
-    from rawtune.artifacts.onnx import is_onnx_dir, read_meta
-
-    if is_onnx_dir(model_dir):
-        name = read_meta(model_dir)["model"]
-        files = [p for p in model_dir.iterdir() if p.name == name or p.name.startswith(name + ".")]
-        return sum(p.stat().st_size for p in set(files)) / 1e6
-    return measure.artifact_mb(model_dir)
-
-
-def _method_record(cfg: CompressConfig) -> dict[str, Any]:
-    if cfg.onnx:
-        return {"onnx": {"quantize": cfg.quantize}}
-    if cfg.quantize:
-        return {"quantize": cfg.quantize}
-    if cfg.distill.enabled:
-        return {"distill": cfg.distill.model_dump(mode="json")}
-    return {"prune": cfg.prune.model_dump(mode="json")}
-
-
 def _refuse_quantized(parent: Any) -> None:
     from rawtune.artifacts.int8 import is_quantized
     from rawtune.errors import ModelError
@@ -281,10 +118,3 @@ def _refuse_quantized(parent: Any) -> None:
             f"{parent.run_path} is an int8 model, which cannot be trained further; distil or prune "
             "its fp32 parent, then quantize the result"
         )
-
-
-def _parent_mb(run_path: Path, model: Any, measure: Any) -> float:
-    """The parent's model/ on disk; for an adapter-only run, base + adapter as held in memory."""
-    if (run_path / "model" / "config.json").is_file():
-        return measure.artifact_mb(run_path / "model")
-    return sum(p.numel() * p.element_size() for p in model.parameters()) / 1e6

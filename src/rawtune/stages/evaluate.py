@@ -26,7 +26,6 @@ def evaluate_run(
     from rawtune.artifacts.run import load_run
     from rawtune.evaluation.report import write_report
     from rawtune.logs import setup_logging
-    from rawtune.stages.finetune import _report_task
     from rawtune.tasks.base import Inference
 
     setup_logging()
@@ -47,7 +46,7 @@ def evaluate_run(
     history = None
     write_report(
         out,
-        task=_report_task(pred.task),
+        task=pred.task.report_kind,
         metrics=metrics,
         title=f"{pred.task.name} — {Path(data).name}",
         history=history,

@@ -94,6 +94,7 @@ def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None
     from rawtune.artifacts.run import FINETUNE_CONFIG, finetune_config
     from rawtune.config.loader import load_config
     from rawtune.export.onnx import export_onnx
+    from rawtune.export.parity import dev_texts
     from rawtune.modeling.backbone import load_tokenizer
     from rawtune.tasks.base import get_task
 
@@ -102,7 +103,7 @@ def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None
         raise RunDirError(f"{run.path}: not a rawtune finetune run (no config.yaml)")
     cfg = load_config("finetune", file=ft_config, require=False)
     task = get_task(cfg)
-    if getattr(task, "generative", False):
+    if task.generative:
         raise ModelError(f"{run.path}: ONNX export of a {task.name} (generation) run is not supported yet")
     has_model = (run.model_dir / "config.json").is_file()
     adapter = has_adapter(run.adapter_dir)
@@ -125,7 +126,7 @@ def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None
     model = load_model(source, task.auto_class_name)
     tokenizer = load_tokenizer(str(run.model_dir if has_model else run.adapter_dir))
     meta = {"source": {"run": str(run.path.resolve()), "dir": source.name, "tuning": method or "full"}}
-    texts = _dev_texts(task, cfg)
+    texts = dev_texts(task, cfg.data.dev)
     try:
         export_onnx(
             model, tokenizer, out, opset=opset, quantize=quantize, texts=texts,
@@ -140,16 +141,3 @@ def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None
         raise
     info = json.loads((out / "rawtune_onnx.json").read_text())
     return {"output": str(out), "onnx": True, "model": info["model"], "parity": info["parity"]}
-
-
-def _dev_texts(task: Any, cfg: Any, limit: int = 64) -> list[str] | None:
-    """Up to `limit` texts of the run's dev data (NER: the words joined by spaces), to probe the
-    exported model with inputs like those it will see; None when the file is not there (any more)."""
-    if not cfg.data.dev or not Path(cfg.data.dev).is_file():
-        return None
-    try:
-        examples = task.read(cfg.data.dev).examples[:limit]
-    except RawtuneError:
-        return None
-    texts = [" ".join(ex.tokens) if hasattr(ex, "tokens") else ex.text for ex in examples]
-    return [t for t in texts if t.strip()] or None

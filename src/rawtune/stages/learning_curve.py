@@ -11,31 +11,17 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from rawtune.errors import ConfigError, ConfigIssue, RunDirError
+from rawtune.errors import RunDirError
 from rawtune.runs.atomic import write_json
 from rawtune.runs.rundir import COMPLETE, RunDir
 
 log = logging.getLogger("rawtune")
-
-
-def parse_fractions(text: str) -> list[float]:
-    """`0.01,0.05,0.2,1.0` -> sorted unique fractions in (0, 1]."""
-    try:
-        values = sorted({float(v) for v in text.split(",") if v.strip()})
-    except ValueError:
-        values = []
-    if not values or any(not 0 < v <= 1 for v in values):
-        raise ConfigError(
-            [ConfigIssue("train_fraction", f"expected fractions in (0, 1] like 0.01,0.1,1.0, got {text!r}")]
-        )
-    return values
 
 
 def _series_name(ref: str) -> str:
@@ -55,9 +41,9 @@ def run_learning_curve(
     each curve starts from (default: the config's model). `min_steps`: a point whose epochs come to
     fewer optimizer steps trains for `min_steps` (1 % of the data for 3 epochs is a handful of steps,
     which would measure too little training rather than too little data)."""
-    from rawtune.config.loader import dump_config
+    from rawtune.config.loader import coerce_config, dump_config
+    from rawtune.data.splits import at_least_steps
     from rawtune.logs import setup_logging
-    from rawtune.stages.common import coerce_config
 
     cfg = coerce_config("finetune", config)
     setup_logging()
@@ -116,6 +102,7 @@ def _prepare_root(root: Path, stored: dict[str, Any], resume: bool) -> RunDir:
 
 
 def _point(cfg: Any, name: str, ref: str, frac: float, root: Path) -> dict[str, Any]:
+    from rawtune.runs.checkpoint import latest_verified
     from rawtune.stages.finetune import run_finetune
 
     out = root / name / f"fraction-{frac:g}"
@@ -129,7 +116,7 @@ def _point(cfg: Any, name: str, ref: str, frac: float, root: Path) -> dict[str, 
     point = RunDir(out)
     if point.status != COMPLETE:
         log.info("learning curve %s: %g of the training data", name, frac)
-        resume = RunDir.is_run(out) and _has_checkpoint(point)
+        resume = RunDir.is_run(out) and latest_verified(point.checkpoints_dir, log.warning) is not None
         if out.exists() and not resume:  # interrupted before its first checkpoint: start it again
             shutil.rmtree(out)
         run_finetune(sub, resume=resume)
@@ -149,25 +136,6 @@ def _count_train(cfg: Any) -> int:
     from rawtune.tasks.base import get_task
 
     return len(get_task(cfg).read(cfg.data.train).examples)
-
-
-def at_least_steps(cfg: Any, frac: float, n_train: int, min_steps: int) -> Any:
-    """`cfg` with train.max_steps = min_steps when its epochs on this fraction come to fewer steps."""
-    if not min_steps or cfg.train.max_steps is not None:
-        return cfg
-    k = max(1, round(n_train * frac))
-    if cfg.data.max_train_examples:
-        k = min(k, cfg.data.max_train_examples)
-    per_epoch = math.ceil(k / (cfg.train.batch_size * cfg.train.grad_accum))
-    if math.ceil(per_epoch * cfg.train.epochs) >= min_steps:
-        return cfg
-    return cfg.model_copy(update={"train": cfg.train.model_copy(update={"max_steps": min_steps})})
-
-
-def _has_checkpoint(run: RunDir) -> bool:
-    from rawtune.runs.checkpoint import latest_verified
-
-    return latest_verified(run.checkpoints_dir, log.warning) is not None
 
 
 def _primary(root: Path, curves: list[dict[str, Any]]) -> str:

@@ -11,44 +11,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from rawtune.config.loader import dump_config
+from rawtune.config.loader import coerce_config, dump_config
 from rawtune.config.zeroshot import ZeroshotConfig
-from rawtune.errors import DataError
+from rawtune.data.readers.tables import read_scored_table
 from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_text
-from rawtune.runs.rundir import RunDir
-from rawtune.stages.common import coerce_config, records_failure
+from rawtune.runs.rundir import RunDir, records_failure
 
 log = logging.getLogger("rawtune")
-
-
-def read_data(cfg: ZeroshotConfig) -> tuple[Any, bool]:
-    """The table and whether it is labeled (it is unless it lacks the label column or is .txt).
-    Every gold label must be one of cfg.labels: the first one that is not is named with file:line."""
-    from rawtune.data.readers.labeled import read_text_table
-
-    d = cfg.data
-    assert d.file is not None
-    try:
-        data = read_text_table(d.file, text_column=d.text_column, label_column=d.label_column)
-        labeled = True
-    except DataError as e:
-        if e.field != d.label_column and not d.file.lower().endswith(".txt"):
-            raise
-        log.warning("%s: no '%s' column: scoring without gold labels (%s)", d.file, d.label_column, e)
-        data = read_text_table(d.file, text_column=d.text_column, labeled=False)
-        labeled = False
-    if labeled:
-        known = set(cfg.labels)
-        for ex in data.examples:
-            if ex.label not in known:
-                raise DataError(
-                    f"gold label {ex.label!r} is not in --labels ({', '.join(cfg.labels)})",
-                    file=ex.file,
-                    line=ex.line,
-                    field=d.label_column,
-                )
-    return data, labeled
 
 
 def _scorer(cfg: ZeroshotConfig) -> tuple[Any, dict[str, Any]]:
@@ -105,7 +75,7 @@ def run_zeroshot(config: Any) -> RunDir:
     cfg: ZeroshotConfig = coerce_config("zeroshot", config)
     setup_logging()
     RunDir.check_new(Path(str(cfg.output)))
-    data, labeled = read_data(cfg)
+    data, labeled = read_scored_table(cfg.data.file, cfg.data.text_column, cfg.data.label_column, cfg.labels)
     score, facts = _scorer(cfg)
     split = cfg.data.split
     manifest = {

@@ -171,9 +171,19 @@ def _improved(metrics: dict[str, Any], best: dict[str, Any] | None, select: tupl
 
 
 def _on_eval(
-    state: dict[str, Any], metrics: dict[str, Any], step: int, cfg: TrainConfig, select: tuple[str, bool]
+    state: dict[str, Any],
+    metrics: dict[str, Any],
+    step: int,
+    cfg: TrainConfig,
+    select: tuple[str, bool],
+    log_metrics: Callable[[dict[str, Any]], None],
+    cbs: Sequence[Callback],
 ) -> tuple[bool, bool]:
-    """Update best/patience; returns (new best, early stopping triggers)."""
+    """Log an evaluation, tell the callbacks, update best/patience; returns (new best, early
+    stopping triggers)."""
+    log_metrics({"step": step, "kind": "eval", "split": "validation", **_scalars(metrics)})
+    for cb in cbs:
+        cb.on_eval(step, metrics)
     state["last_eval"] = metrics
     if _improved(metrics, state["best"], select):
         state["best"], state["best_step"], state["bad_evals"] = metrics, step, 0
@@ -225,46 +235,16 @@ def fit(
     elif evaluate is not None and cfg.eval_before:
         state["before"] = evaluate(module)
         log_metrics({"step": 0, "kind": "eval", "split": "validation", **_scalars(state["before"])})
-    cbs: list[Any] = [ProgressBar(steps, state["step"], cfg.progress and accelerator.is_main_process)]
-    if accelerator.is_main_process and (tb := TensorBoard.maybe(str(run.logs_dir))) is not None:
-        cbs.append(tb)
-    cbs.extend(callbacks)
-    state["total_steps"] = steps  # schedules that callbacks keep (pruning) need the run's length
-    for cb in cbs:
-        cb.on_start(state)
-    # the data position in micro-batches (of every process) consumed, so that a run resumed with a
-    # different number of processes continues where the data stopped (checkpoints from before this
-    # was recorded: every step consumed grad_accum x world of them)
-    state.setdefault("micro_consumed", state["step"] * cfg.grad_accum * world)
-    if resume and state.get("world", world) != world:
-        log.warning(
-            "resuming with %d processes where the checkpoint was made with %d: the data continues at the "
-            "same position; the global batch is now %d micro-batches per step (was %d)",
-            world,
-            state["world"],
-            cfg.grad_accum * world,
-            cfg.grad_accum * state["world"],
-        )
-    state["world"] = world
+    cbs = _start_callbacks(cfg, run, accelerator, steps, state, callbacks)
+    _data_position(state, cfg, world, resume)
     batches = stream.iterate(state["micro_consumed"], accelerator.process_index, world)
     window: list[StepResult] = []
     evaluated_at = -1
     for res in train_steps(
-        module,
-        optimizer,
-        scheduler,
-        batches,
-        accelerator,
-        cfg,
-        start_step=state["step"],
-        total_steps=steps,
-        seed=seed,
-    ):
-        state["step"] = res.step
-        state["micro_consumed"] += cfg.grad_accum * world
-        state["tokens_seen"] += res.tokens * world
-        state["samples_seen"] = state.get("samples_seen", 0) + len(res.samples) * world
-        state["train_seconds"] += res.seconds
+        module, optimizer, scheduler, batches, accelerator, cfg,
+        start_step=state["step"], total_steps=steps, seed=seed,
+    ):  # fmt: skip
+        _count(state, res, cfg, world)
         window.append(res)
         for cb in cbs:
             cb.on_step(res, state)
@@ -276,10 +256,7 @@ def fit(
             metrics = evaluate(module)
             fault("eval")
             evaluated_at = res.step
-            log_metrics({"step": res.step, "kind": "eval", "split": "validation", **_scalars(metrics)})
-            for cb in cbs:
-                cb.on_eval(res.step, metrics)
-            best, stop = _on_eval(state, metrics, res.step, cfg, select)
+            best, stop = _on_eval(state, metrics, res.step, cfg, select, log_metrics, cbs)
         periodic = res.step % cfg.save_steps == 0 and res.step < steps and not stop
         if periodic or (best and cfg.restore_best and res.step < steps):
             _save(run, module, optimizer, scheduler, state, cfg.keep_last, accelerator)
@@ -302,3 +279,44 @@ def fit(
     return FitResult(
         state=state, before=state["before"], after=after, total_steps=steps, resumed_from=resumed_from
     )
+
+
+def _start_callbacks(
+    cfg: TrainConfig, run: RunDir, accelerator, steps: int, state: dict[str, Any], extra: Sequence[Callback]
+) -> list[Any]:
+    """The progress bar (rank 0), TensorBoard when installed (rank 0), then the caller's callbacks,
+    each told the run starts."""
+    cbs: list[Any] = [ProgressBar(steps, state["step"], cfg.progress and accelerator.is_main_process)]
+    if accelerator.is_main_process and (tb := TensorBoard.maybe(str(run.logs_dir))) is not None:
+        cbs.append(tb)
+    cbs.extend(extra)
+    state["total_steps"] = steps  # schedules that callbacks keep (pruning) need the run's length
+    for cb in cbs:
+        cb.on_start(state)
+    return cbs
+
+
+def _data_position(state: dict[str, Any], cfg: TrainConfig, world: int, resume: bool) -> None:
+    """The data position in micro-batches (of every process) consumed, so that a run resumed with a
+    different number of processes continues where the data stopped (checkpoints from before this
+    was recorded: every step consumed grad_accum x world of them)."""
+    state.setdefault("micro_consumed", state["step"] * cfg.grad_accum * world)
+    if resume and state.get("world", world) != world:
+        log.warning(
+            "resuming with %d processes where the checkpoint was made with %d: the data continues at the "
+            "same position; the global batch is now %d micro-batches per step (was %d)",
+            world,
+            state["world"],
+            cfg.grad_accum * world,
+            cfg.grad_accum * state["world"],
+        )
+    state["world"] = world
+
+
+def _count(state: dict[str, Any], res: StepResult, cfg: TrainConfig, world: int) -> None:
+    """What one optimizer step (of every process) adds to the run's counters."""
+    state["step"] = res.step
+    state["micro_consumed"] += cfg.grad_accum * world
+    state["tokens_seen"] += res.tokens * world
+    state["samples_seen"] = state.get("samples_seen", 0) + len(res.samples) * world
+    state["train_seconds"] += res.seconds

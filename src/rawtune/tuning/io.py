@@ -11,13 +11,14 @@ run is loaded by `rawtune.artifacts`, which calls `attach_adapter` here)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
 from rawtune.errors import ModelError
-from rawtune.runs.atomic import atomic_dir, write_json
+from rawtune.runs.atomic import write_json
 from rawtune.tuning import native
 from rawtune.tuning.base import METHODS, Tuned
 from rawtune.tuning.virtual_tokens import StripVirtualTokens, unwrap
@@ -32,35 +33,39 @@ def plain_model(model: nn.Module) -> nn.Module:
     return inner.get_base_model() if hasattr(inner, "get_base_model") else inner
 
 
-def save_tuned(
-    tuned: Tuned, model_dir: Path, adapter_dir: Path, tokenizer: Any, auto_class_name: str
-) -> None:
+def tuned_writers(tuned: Tuned, tokenizer: Any, auto_class_name: str) -> dict[str, Callable[[Path], None]]:
+    """What a tuned run saves: {"model": ...} for full / freeze, {"adapter": ..., "model": ...} for a
+    mergeable adapter, {"adapter": ...} for the others; each writes its directory's files into the
+    empty directory it is given (the run skeleton renames it into place)."""
     if tuned.adapter is None:
-        with atomic_dir(model_dir) as tmp:
-            _save_model(tuned.model, tmp, tokenizer, auto_class_name)
-        return
-    config = plain_model(tuned.model).config
-    head = {k: getattr(config, k) for k in _HEAD_KEYS if getattr(config, k, None) is not None}
-    meta = {
-        "format": tuned.adapter,
-        "method": tuned.method,
-        "options": tuned.options,
-        "mergeable": tuned.mergeable,
-        "base": tuned.base,
-        "auto_class": auto_class_name,
-        "head": head,
-    }
-    with atomic_dir(adapter_dir) as tmp:
+        return {"model": lambda d: _save_model(tuned.model, d, tokenizer, auto_class_name)}
+
+    def adapter(d: Path) -> None:
+        config = plain_model(tuned.model).config
+        head = {k: getattr(config, k) for k in _HEAD_KEYS if getattr(config, k, None) is not None}
+        meta = {
+            "format": tuned.adapter,
+            "method": tuned.method,
+            "options": tuned.options,
+            "mergeable": tuned.mergeable,
+            "base": tuned.base,
+            "auto_class": auto_class_name,
+            "head": head,
+        }
         if tuned.adapter == "peft":
-            unwrap(tuned.model).save_pretrained(tmp)
+            unwrap(tuned.model).save_pretrained(d)
         else:
-            native.save(tuned.model, tmp)
-        write_json(tmp / META, meta)
+            native.save(tuned.model, d)
+        write_json(d / META, meta)
         if not tuned.mergeable:
-            tokenizer.save_pretrained(tmp)
-    if tuned.mergeable:
-        with atomic_dir(model_dir) as tmp:
-            _save_model(merge(tuned.model), tmp, tokenizer, auto_class_name)
+            tokenizer.save_pretrained(d)
+
+    if not tuned.mergeable:
+        return {"adapter": adapter}
+    return {
+        "adapter": adapter,
+        "model": lambda d: _save_model(merge(tuned.model), d, tokenizer, auto_class_name),
+    }
 
 
 def _save_model(model: nn.Module, out: Path, tokenizer: Any, auto_class_name: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import logging
 import math
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,7 @@ from rawtune.data.readers.examples import TextData, TextExample
 from rawtune.data.readers.text import decoded_lines, json_objects
 from rawtune.errors import DataError
 
+log = logging.getLogger("rawtune")
 LABEL_KINDS = ("single", "multi", "regression")
 _CSV_FIELD_LIMIT = 2**31 - 1
 
@@ -175,3 +177,32 @@ def read_text_table(
         header = path.lower().removesuffix(".gz").endswith((".csv", ".tsv"))
         raise DataError("no rows after the header" if header else "empty file: no rows", file=path)
     return TextData(examples=examples, file=path, columns=columns)
+
+
+def read_scored_table(
+    path: str | None, text_column: str, label_column: str, labels: list[str]
+) -> tuple[TextData, bool]:
+    """A table to score against known `labels` (`rawtune zeroshot`), and whether it is labeled (it is
+    unless it lacks the label column or is .txt). Every gold label must be one of `labels`: the
+    first one that is not is named with file:line."""
+    assert path is not None
+    try:
+        data = read_text_table(path, text_column=text_column, label_column=label_column)
+        labeled = True
+    except DataError as e:
+        if e.field != label_column and not path.lower().endswith(".txt"):
+            raise
+        log.warning("%s: no '%s' column: scoring without gold labels (%s)", path, label_column, e)
+        data = read_text_table(path, text_column=text_column, labeled=False)
+        labeled = False
+    if labeled:
+        known = set(labels)
+        for ex in data.examples:
+            if ex.label not in known:
+                raise DataError(
+                    f"gold label {ex.label!r} is not in --labels ({', '.join(labels)})",
+                    file=ex.file,
+                    line=ex.line,
+                    field=label_column,
+                )
+    return data, labeled

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from typing import Any
+
+from rawtune.fewshot.methods import FEWSHOT_METHODS, FewshotMethod, SeedSample
 
 log = logging.getLogger("rawtune")
 
 
-def run_neighbours(cfg: Any, seed: int, kshot: dict[str, Any], out: Path, **kw: Any) -> dict[str, Any]:
+def run_neighbours(s: SeedSample) -> dict[str, Any]:
     from transformers import AutoModel
 
     from rawtune.config.loader import dump_config
@@ -24,7 +25,7 @@ def run_neighbours(cfg: Any, seed: int, kshot: dict[str, Any], out: Path, **kw: 
     from rawtune.runs.rundir import RunDir
     from rawtune.tasks.fewshot_ner import WordNeighbours, embed_words
 
-    sample, splits = kw["sample"], kw["splits"]
+    cfg, seed, kshot, out, sample, splits = s.cfg, s.seed, s.kshot, s.out, s.sample, s.splits
     run = RunDir.create(
         out,
         dump_config(cfg),
@@ -60,3 +61,7 @@ def run_neighbours(cfg: Any, seed: int, kshot: dict[str, Any], out: Path, **kw: 
         (metrics.get("dev") or {}).get("f1", float("nan")),
     )
     return metrics
+
+
+for _name in ("nnshot", "proto"):  # nothing trains, so nothing to resume
+    FEWSHOT_METHODS.register(_name)(FewshotMethod(run_neighbours, trains=False))
