@@ -202,6 +202,29 @@ def pair_data(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
+def fixed_vocab(tokenizer_json: Path, text: str, size: int) -> None:
+    """Replace a trained WordPiece vocabulary by one made deterministically from `text`: the
+    tokenizers library breaks frequency ties in hash-map order, which changes from one process to
+    the next (huggingface/tokenizers#1794), so a trained tiny vocabulary — and every number a test
+    measures on the tiny backbone — would differ between sessions. Special tokens keep their ids;
+    then every character, every character as a continuation (##c), then whole words by frequency."""
+    import json
+    import re
+    from collections import Counter
+
+    data = json.loads(tokenizer_json.read_text())
+    vocab = data["model"]["vocab"]
+    specials = sorted((v, k) for k, v in vocab.items() if k.startswith("[") and k.endswith("]"))
+    words = Counter(re.findall(r"\w+|[^\w\s]", text.lower()))
+    chars = sorted({c for w in words for c in w})
+    out = [k for _, k in specials] + chars + [f"##{c}" for c in chars]
+    out += [w for w, _ in sorted(words.items(), key=lambda kv: (-kv[1], kv[0])) if len(w) > 1][
+        : size - len(out)
+    ]
+    data["model"]["vocab"] = {tok: i for i, tok in enumerate(dict.fromkeys(out))}
+    tokenizer_json.write_text(json.dumps(data, ensure_ascii=False))
+
+
 @pytest.fixture(scope="session")
 def tiny_backbone(tmp_path_factory, ner_data) -> Path:
     """A randomly initialised 2-layer BERT saved with save_pretrained, tokenizer included."""
@@ -221,6 +244,7 @@ def tiny_backbone(tmp_path_factory, ner_data) -> Path:
     lines += [review(rng, lab) for lab in ("pos", "neg") * 20]
     text.write_text("\n".join(lines) + "\n")
     train_tokenizer([str(text)], root / "tok", type="wordpiece", vocab_size=400, min_frequency=1)
+    fixed_vocab(root / "tok" / "tokenizer.json", text.read_text(), 400)
     tok = load_tokenizer(str(root / "tok"))
     torch.manual_seed(0)
     config = BertConfig(

@@ -73,17 +73,24 @@ def test_penalties_hold_the_weights_near_the_previous_ones(tmp_path, phase1_run,
     assert run.manifest()["regularize"] == {"method": "ewc", "strength": 1e4, "fisher_examples": 64}
     naive = run_continual(config("naive")).run
 
-    def moved(r) -> float:  # squared distance of the backbone from the previous version's
+    def moved(r, keep=lambda k: k.startswith("bert.")) -> float:  # squared distance from the previous version
         a, b = (
             load_file(phase1_run / "model" / "model.safetensors"),
             load_file(r.model_dir / "model.safetensors"),
         )
-        return sum(float(((b[k] - a[k]) ** 2).sum()) for k in a if k.startswith("bert.") and k in b)
+        return sum(float(((b[k][: a[k].shape[0]] - a[k]) ** 2).sum()) for k in a if keep(k) and k in b)
 
     held = run_continual(config("l2sp", regularize={"method": "l2sp", "strength": 1e4})).run
+
     # the penalty holds the weights near the old ones: every weight equally (L2-SP), or those the
-    # old task's Fisher marks (EWC); measured: naive 0.53, EWC 0.27, L2-SP 0.01
-    assert moved(held) < 0.5 * moved(naive) and moved(run) < 0.8 * moved(naive)
+    # old task's Fisher marks (EWC): most of its mass sits on the head (measured: a third on the
+    # classifier, the rest on the embeddings), so the old labels' head rows stay put while the
+    # encoder, which the old task's loss hardly depends on, moves as freely as without a penalty
+    def head(k: str) -> bool:
+        return k.startswith("classifier.")
+
+    assert moved(held) < 0.5 * moved(naive)
+    assert moved(run, head) < 0.5 * moved(naive, head), (moved(run, head), moved(naive, head))
 
 
 def test_gate_fails_when_new_data_contradicts_the_old(tmp_path, cls_phase1, flipped_train):

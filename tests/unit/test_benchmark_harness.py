@@ -27,7 +27,8 @@ def _load(name: str):
 
 harness = _load("harness")
 corpora = _load("corpora")
-SCRIPTS = sorted(p for p in BENCH.glob("*.py") if p.stem not in ("harness", "recipe", "corpora"))
+# the scripts (a module the scripts share — harness, recipe, corpora, ner_hf — has no __main__)
+SCRIPTS = sorted(p for p in BENCH.glob("*.py") if '__name__ == "__main__"' in p.read_text(encoding="utf-8"))
 CPUINFO = """\
 processor\t: 0
 vendor_id\t: GenuineIntel

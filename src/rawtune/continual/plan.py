@@ -168,7 +168,9 @@ class ContinualPlan:
                 self.old_pool,
                 replay.sample(self.old_pool.examples, self.cfg.regularize.fisher_examples, self.cfg.seed),
             )
-            self.task.configure_model(model, self.tokenizer, old_space)  # encode as the model reads (word shapes)
+            self.task.configure_model(
+                model, self.tokenizer, old_space
+            )  # encode as the model reads (word shapes)
             feats = self.task.train_features(self.tokenizer, data, old_space)
             collate = self.task.collator(self.tokenizer)
             size = self.task.window_batch(feats, self.ft.train.batch_size)  # as training batches them

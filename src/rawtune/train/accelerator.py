@@ -4,7 +4,6 @@ change; launches that shard the weights are refused."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from rawtune.config.train import TrainConfig
@@ -13,7 +12,6 @@ from rawtune.errors import ConfigError, ConfigIssue
 # launches whose processes each hold a shard of the weights: rawtune's checkpoints and RUN/model are
 # written from rank 0's full copy, so under these it would save one shard as if it were the model
 _SHARDED = {"FSDP": "FSDP", "DEEPSPEED": "DeepSpeed", "MEGATRON_LM": "Megatron-LM"}
-log = logging.getLogger("rawtune")
 
 
 def make_accelerator(train: TrainConfig) -> Any:
@@ -30,11 +28,9 @@ def make_accelerator(train: TrainConfig) -> Any:
         raise ConfigError(
             [ConfigIssue("train.precision", "fp16 needs a CUDA device; use bf16 or fp32 on CPU")]
         )
-    if train.precision == "auto":
-        log.info(choice.describe())
     mp = {"fp32": "no", "bf16": "bf16", "fp16": "fp16"}[choice.precision]
     accelerator = _supported(Accelerator(mixed_precision=mp, cpu=not cuda))
-    accelerator.precision_choice = choice  # the run's manifest records what `auto` decided
+    accelerator.precision_choice = choice  # the run logs and records what `auto` decided (train/run.py)
     return accelerator
 
 

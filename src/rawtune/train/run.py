@@ -154,14 +154,20 @@ class TrainingRun:
         recorded in the manifest and raised. The run is complete once metrics.json and the manifest's
         file list are written; its report comes last."""
         run = self.run
+        choice = self.accelerator.precision_choice
         if not self.resume:
             if self.main:
-                RunDir.create(run.path, dump_config(self.config), spec.manifest)
+                manifest = {
+                    **spec.manifest,
+                    "precision": {"used": choice.precision, "decided_by": choice.reason},
+                }
+                RunDir.create(run.path, dump_config(self.config), manifest)
                 for name, obj in spec.files.items():
                     write_json(run.path / name, obj)
             self.accelerator.wait_for_everyone()
         if self.main:  # rank 0 logs to RUN/logs/train.log and stderr
             setup_logging(run.logs_dir / "train.log")
+            log.info(choice.describe())
         with records_failure(run, self.main):
             result = spec.training.fit(run, self.accelerator, self.resume)
             summary = spec.conclude(result)
