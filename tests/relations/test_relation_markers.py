@@ -77,16 +77,16 @@ def test_truncation_never_cuts_a_marker(tokenizer):
     h, t = text.index("Ada"), text.index("London")
     long = ex(text, (h, h + 12, "PER"), (t, t + 6, "LOC"))
     ms = MarkerSet(tokenizer, typed=True)
-    (feat,), cut = encode_pairs(tokenizer, [long], ms, max_length=24, label2id=None)
+    (feat,), cut = encode_pairs(tokenizer, [long], ms, max_length=40, label2id=None)
     pieces = tokenizer.convert_ids_to_tokens(feat["input_ids"])
-    assert cut == 1 and len(pieces) == 24 and pieces[0] == "[CLS]" and pieces[-1] == "[SEP]"
+    assert cut == 1 and len(pieces) == 40 and pieces[0] == "[CLS]" and pieces[-1] == "[SEP]"
     for m in ("[E1:PER]", "[/E1:PER]", "[E2:LOC]", "[/E2:LOC]"):
         assert m in pieces
     assert pieces[feat["head_pos"]] == "[E1:PER]" and pieces[feat["tail_pos"]] == "[E2:LOC]"
     far = ex(text, (0, 3, None), (t, t + 6, "LOC"))  # 150 tokens apart
     with pytest.raises(DataError, match=r"f.jsonl:7: head: .*raise --data.max_length"):
-        encode_pairs(tokenizer, [far], ms, max_length=24, label2id=None)
-    feats, _ = encode_pairs(tokenizer, [far, long], ms, max_length=24, label2id=None, skip_long=True)
+        encode_pairs(tokenizer, [far], ms, max_length=40, label2id=None)
+    feats, _ = encode_pairs(tokenizer, [far, long], ms, max_length=40, label2id=None, skip_long=True)
     assert [f["example"] for f in feats] == [1]
 
 
