@@ -64,7 +64,9 @@ def _corpus(cfg: Config) -> list[tuple[str, Any]]:
 
 
 def _labeled(cfg: Config) -> list[tuple[str, Any]]:
-    return [(f"data.{k}", (cfg.get("data") or {}).get(k)) for k in ("train", "dev", "test")]
+    data = cfg.get("data") or {}
+    named = [(f"data.{k}", data.get(k)) for k in ("train", "dev", "test")]
+    return named + [("data.extra_train", p) for p in data.get("extra_train") or []]
 
 
 def _has_checkpoint(run: RunDir) -> bool:

@@ -48,9 +48,9 @@ class Extension:
 
 def read_splits(task: Any, cfg: FinetuneConfig) -> tuple[dict[str, Any], Any]:
     """Every file read and checked before any model is built (bad data fails in seconds). Returns
-    the splits (train cut to data.train_fraction / max_train_examples) and the label space, which
-    comes from the whole training set: a 1 % subset that happens to miss a rare type still trains
-    and is evaluated on the task's labels."""
+    the splits (train cut to data.train_fraction / max_train_examples, then data.extra_train's
+    weighted examples added) and the label space, which comes from the whole training set: a 1 %
+    subset that happens to miss a rare type still trains and is evaluated on the task's labels."""
     splits = {"train": task.read(cfg.data.train)}
     for name in ("dev", "test"):
         path = getattr(cfg.data, name)
@@ -67,6 +67,10 @@ def read_splits(task: Any, cfg: FinetuneConfig) -> tuple[dict[str, Any], Any]:
     except DataError as e:
         raise e.in_file(splits["train"].file) from None
     splits["train"] = _subset(splits["train"], cfg)
+    if cfg.data.extra_train:
+        from rawtune.data.weighted import with_extra_train
+
+        splits["train"] = with_extra_train(task, splits["train"], cfg.data, space)
     return splits, space
 
 

@@ -11,7 +11,7 @@ from torch import nn
 
 from rawtune.modeling.tokenizers import pad_id
 from rawtune.tasks.base import TASKS, Inference
-from rawtune.tasks.features import PadCollator, forward_batches
+from rawtune.tasks.features import PadCollator, example_weights, forward_batches
 from rawtune.tasks.ner import balanced_weights
 from rawtune.tasks.sequence_classification import SequenceClassifierLoss, TextDecoder, encode_texts
 
@@ -22,6 +22,7 @@ class ClassificationTask:
     name = "classification"
     auto_class_name = "AutoModelForSequenceClassification"
     pairs = False
+    weighted_examples = True  # a training example may carry a loss weight (data.extra_train)
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -101,7 +102,9 @@ class ClassificationTask:
         )
 
     def train_features(self, tokenizer: Any, data: Any, space: Any) -> list[dict[str, Any]]:
-        return self.encode(tokenizer, data.examples, space)
+        features = self.encode(tokenizer, data.examples, space)
+        example_weights(features, data.examples, "example")
+        return features
 
     def collator(self, tokenizer: Any) -> PadCollator:
         return PadCollator(pad_id(tokenizer), self.kind)

@@ -12,7 +12,7 @@ from torch import nn
 from rawtune.modeling.tokenizers import pad_id
 from rawtune.modeling.word_shapes import uses_shapes
 from rawtune.tasks.base import TASKS, Inference
-from rawtune.tasks.features import PadCollator, forward_batches
+from rawtune.tasks.features import PadCollator, example_weights, forward_batches
 from rawtune.tasks.token_classification import (
     IGNORE,
     EncodedTokens,
@@ -39,6 +39,7 @@ class NerTask:
     name = "ner"
     auto_class_name = "AutoModelForTokenClassification"
     primary = ("f1", True)
+    weighted_examples = True  # a training example may carry a loss weight (data.extra_train)
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -157,6 +158,7 @@ class NerTask:
 
     def train_features(self, tokenizer: Any, data: Any, space: Any) -> list[dict[str, Any]]:
         features = self.encode(tokenizer, data.examples, space, shapes=self.shapes).features
+        example_weights(features, data.examples, "sentences")
         if self.cfg.task.crf:  # the CRF scores each sentence's labelled words as one sequence
             for f in features:
                 seg = [-1] * len(f["input_ids"])
