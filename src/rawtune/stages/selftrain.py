@@ -1,0 +1,164 @@
+"""`rawtune selftrain`: self-training on raw text. Round 0 is the teacher (fine-tuned on the labeled
+data, or given as a finished run); each round N labels the unlabeled text with the last model,
+keeps the confident labels (OUTPUT/pseudo/round-N.*, with their statistics) and fine-tunes a student
+from the backbone on the gold data plus them (OUTPUT/round-N/, whose manifest names its teacher as
+`parent` and the pseudo-labels it learnt from). OUTPUT/selftrain.json lists the rounds and the best
+by the dev metric, the run a pipeline's next stage loads. Orchestration only: the method lives in
+`rawtune.selftrain`; every round is a `run_finetune` run."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rawtune.config.loader import dump_config, load_config
+from rawtune.config.selftrain import SelftrainConfig
+from rawtune.logs import setup_logging
+from rawtune.runs.atomic import write_json
+from rawtune.runs.faults import fault
+from rawtune.runs.rundir import COMPLETE, RUNNING, RunDir
+from rawtune.selftrain import pseudo, rounds, unlabeled
+from rawtune.stages.common import coerce_config, prepare_run, records_failure
+from rawtune.stages.finetune import Extension, read_splits, run_finetune
+
+log = logging.getLogger("rawtune")
+
+
+@dataclass(frozen=True)
+class SelftrainResult:
+    output: Path  # OUTPUT, holding every round and selftrain.json
+    best: Path  # the winning round's run directory
+    summary: dict[str, Any]  # selftrain.json
+
+
+def run_selftrain(config: Any, *, resume: bool = False) -> SelftrainResult:
+    """Every round of self-training (see the module); with `resume`, finished rounds and verified
+    pseudo-labels are reused and an interrupted round resumes from its last checkpoint."""
+    from rawtune.tasks.base import get_task
+
+    cfg: SelftrainConfig = coerce_config("selftrain", config)
+    setup_logging()
+    out, given = Path(str(cfg.output)), Path(cfg.teacher) if cfg.teacher else None
+    backbone = cfg.model.name_or_path or rounds.teacher_backbone(given)  # type: ignore[arg-type]
+    base = load_config(
+        "finetune", base=cfg.finetune(model={**cfg.model.model_dump(), "name_or_path": backbone})
+    )
+    task = get_task(base)
+    splits, space = read_splits(task, base)  # every input checked before anything is written
+    sentences = cfg.raw_text.split == "sentences" or (cfg.raw_text.split == "auto" and task.name == "ner")
+    specs = [str(p) for p in cfg.unlabeled]
+    keys = unlabeled.labeled_keys(splits)
+    units, counts = unlabeled.read_units(
+        specs, cfg.raw_text, sentences=sentences, limit=cfg.max_unlabeled, exclude=keys
+    )
+    if given is not None:
+        rounds.check_teacher(given, task.name, space.labels, str(base.data.train))
+    run, done = prepare_run(cfg, resume)
+    if done:
+        return _result(out)
+    if RunDir.is_run(out):
+        run.update_manifest(status=RUNNING)
+    else:
+        RunDir.create(
+            out, dump_config(cfg), {"stage": "selftrain", "task": task.name, "teacher": cfg.teacher}
+        )
+    log_file = run.logs_dir / "selftrain.log"
+    with records_failure(run):
+        teacher, history = _round_zero(cfg, base, given, splits["dev"], out)
+        setup_logging(log_file)
+        for k in range(1, cfg.rounds + 1):
+            fault("selftrain.round")
+            stats = _pseudo_labels(
+                cfg, base, k, teacher, units, pseudo.gold_counts(task.name, splits["train"])
+            )
+            teacher = _student(cfg, base, k, teacher, stats, backbone)
+            setup_logging(log_file)
+            dev, metric, greater = rounds.run_metrics(teacher)
+            labels = {"file": f"{pseudo.PSEUDO}/{stats['file']}", "statistics": f"{pseudo.PSEUDO}/round-{k}.json",
+                      "seen": stats["seen"], "kept": stats["kept"]}  # fmt: skip
+            history.append(
+                rounds.entry(k, teacher, out, dev, teacher=history[-1]["run"], pseudo_labels=labels)
+            )
+        summary = rounds.summary(task.name, history, metric, greater, counts.to_dict())
+        write_json(out / rounds.SUMMARY, summary)
+        run.finish(summary)
+    log.info("best: round %d (%s), dev %s %s", summary["best"]["round"], summary["best"]["run"], metric,
+             summary["best"][metric])  # fmt: skip
+    return _result(out)
+
+
+def _result(out: Path) -> SelftrainResult:
+    import json
+
+    return SelftrainResult(out, rounds.best_run(out), json.loads((out / rounds.SUMMARY).read_text()))
+
+
+def _round_zero(
+    cfg: SelftrainConfig, base: Any, given: Path | None, dev: Any, out: Path
+) -> tuple[Path, list]:
+    """The teacher: the given run (scored on the dev set here), or one fine-tuned on the gold data."""
+    if given is not None:
+        metrics = rounds.teacher_metrics(given, dev, cfg.label_batch_size)
+        return given, [rounds.entry(0, given, out, metrics, given=True)]
+    run = _finetune_round(base.model_copy(update={"output": str(out / "round-0")}).model_dump(mode="json"),
+                          {"selftrain": {"round": 0, "role": "teacher"}})  # fmt: skip
+    return run.path, [rounds.entry(0, run.path, out, rounds.run_metrics(run.path)[0], given=False)]
+
+
+def _pseudo_labels(cfg: SelftrainConfig, base: Any, k: int, teacher: Path, units: list, gold: Any) -> dict:
+    """Round k's pseudo-labels by `teacher`: reused when made by the same teacher from the same
+    units and options, else labeled, chosen and written."""
+    file, stats_path = pseudo.paths(Path(str(cfg.output)), k, base.task.name)
+    d = base.data
+    options = {"select": cfg.select.model_dump(), "seed": cfg.seed, "gold": sorted(gold.items()),
+               "layout": [d.token_column, d.tag_column, d.scheme, d.text_column, d.label_column]}  # fmt: skip
+    fp = pseudo.fingerprint(teacher, units, options)
+    stats = pseudo.reusable(stats_path, file, fp)
+    if stats is not None:
+        log.info("round %d: reusing the pseudo-labels %s", k, file)
+        return stats
+    records = pseudo.label(teacher, units, cfg.label_batch_size)
+    kept, chosen = pseudo.choose(base.task.name, records, gold, cfg.select, cfg.seed)
+    stats = pseudo.write(file, stats_path, records, kept, d, {"round": k, "teacher": str(teacher.resolve()),
+                         "fingerprint": fp, **chosen})  # fmt: skip
+    log.info("round %d: %d pseudo-labeled of %d (%s)", k, stats["kept"], stats["seen"], file)
+    return stats
+
+
+def _student(cfg: SelftrainConfig, base: Any, k: int, teacher: Path, stats: dict, backbone: str) -> Path:
+    out = Path(str(cfg.output))
+    file = out / pseudo.PSEUDO / stats["file"]
+    dropout = cfg.student.dropout if cfg.student.dropout is not None else cfg.model.dropout
+    config = cfg.finetune(
+        output=str(out / f"round-{k}"),
+        model={**cfg.model.model_dump(), "name_or_path": backbone, "dropout": dropout},
+        data={
+            **base.data.model_dump(mode="json"),
+            "extra_train": [str(file)],
+            "extra_weight": cfg.student.weight,
+        },
+    )
+    lineage = {"round": k, "role": "student", "teacher": str(teacher.resolve()),
+               "pseudo_labels": {"file": str(file.resolve()), "sha256": stats["sha256"]}}  # fmt: skip
+    return _finetune_round(config, {"parent": str(teacher.resolve()), "selftrain": lineage}).path
+
+
+def _finetune_round(config: dict[str, Any], manifest: dict[str, Any]) -> RunDir:
+    """A round's fine-tuning run: reused when complete and made from the same inputs, resumed from its
+    last verified checkpoint when interrupted, else (re)started."""
+    from rawtune.runs.checkpoint import latest_verified
+
+    run = RunDir(Path(config["output"]))
+    if RunDir.is_run(run.path) and run.manifest().get("selftrain") == manifest["selftrain"]:
+        if run.status == COMPLETE:
+            log.info("reusing %s (complete)", run.path)
+            return run
+        if latest_verified(run.checkpoints_dir, log.warning) is not None:
+            return run_finetune(config, resume=True, extension=Extension(manifest=manifest))
+    if run.path.exists():
+        log.info("starting %s again (no checkpoint of this round's inputs)", run.path)
+        shutil.rmtree(run.path)
+    return run_finetune(config, extension=Extension(manifest=manifest))
