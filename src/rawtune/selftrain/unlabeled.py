@@ -14,7 +14,6 @@ from typing import Any
 
 from rawtune.config.schema import DataConfig
 from rawtune.data.corpus import normalize
-from rawtune.data.readers.conll import DOCSTART
 from rawtune.data.readers.text import iter_documents
 from rawtune.data.words import split_sentences, split_words
 from rawtune.errors import DataError
@@ -32,13 +31,12 @@ class Unit:
 
 @dataclass
 class UnlabeledCounts:
-    documents: int = 0
+    documents: int = 0  # not blank
     units: int = 0  # sentences (ner) or texts (classification) found
     too_short: int = 0
     too_long: int = 0
     repeated: int = 0
     in_labeled_data: int = 0  # also a sentence or text of data.train/dev/test
-    reserved: int = 0  # holding the word -DOCSTART-, which a CoNLL file reads as a document break
     kept: int = 0
     capped: bool = False  # reading stopped at max_unlabeled
     skipped_bad_lines: int = 0
@@ -86,9 +84,11 @@ def read_units(
 
     seen, excluded, units = set(), set(exclude), []
     for doc in iter_documents(specs, _reader(specs, raw), on_bad):
-        counts.documents += 1
         text = normalize(doc.text, raw.normalize)
-        spans = split_sentences(text) if sentences else ([(0, len(text))] if text else [])
+        if not text:  # a blank line
+            continue
+        counts.documents += 1
+        spans = split_sentences(text) if sentences else [(0, len(text))]
         for start, end in spans:
             counts.units += 1
             key = words_key(text[start:end])
@@ -101,8 +101,6 @@ def read_units(
                 counts.repeated += 1
             elif key in excluded:
                 counts.in_labeled_data += 1
-            elif DOCSTART in key.split(" "):
-                counts.reserved += 1
             else:
                 seen.add(key)
                 units.append(Unit(text[start:end], f"{doc.source}:{doc.line}"))
@@ -124,5 +122,4 @@ def _empty(c: UnlabeledCounts, sentences: bool) -> str:
         f"no unlabeled text left after filtering: {c.documents} documents, {c.units} {what}: "
         f"{c.too_short} under raw_text.min_words, {c.too_long} over raw_text.max_words, "
         f"{c.repeated} repeated, {c.in_labeled_data} in the labeled data"
-        + (f", {c.reserved} holding {DOCSTART}" if c.reserved else "")
     )
