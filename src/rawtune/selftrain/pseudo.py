@@ -66,6 +66,32 @@ def reusable(stats_path: Path, file: Path, fp: str) -> dict[str, Any] | None:
     return stats
 
 
+def round_labels(cfg: Any, data: Any, k: int, teacher: Path, units: Sequence[Unit], gold: Counter) -> dict:
+    """Round k's pseudo-labels by `teacher` (`cfg`: the selftrain config, `data`: the fine-tuning
+    data section whose readers the file is written for): reused when made by the same teacher from
+    the same units and options, else labeled, chosen and written. Returns their statistics."""
+    task = cfg.task.name
+    file, stats_path = paths(Path(str(cfg.output)), k, task)
+    layout = [data.token_column, data.tag_column, data.scheme, data.text_column, data.label_column]
+    options = {
+        "select": cfg.select.model_dump(),
+        "seed": cfg.seed,
+        "gold": sorted(gold.items()),
+        "layout": layout,
+    }
+    fp = fingerprint(teacher, units, options)
+    stats = reusable(stats_path, file, fp)
+    if stats is not None:
+        log.info("round %d: reusing the pseudo-labels %s", k, file)
+        return stats
+    records = label(teacher, units, cfg.label_batch_size)
+    kept, chosen = choose(task, records, gold, cfg.select, cfg.seed)
+    made = {"round": k, "teacher": str(teacher.resolve()), "fingerprint": fp, **chosen}
+    stats = write(file, stats_path, records, kept, data, made)
+    log.info("round %d: %d pseudo-labeled of %d (%s)", k, stats["kept"], stats["seen"], file)
+    return stats
+
+
 def label(teacher: Path, units: Sequence[Unit], batch_size: int) -> list[dict[str, Any]]:
     """The teacher's prediction record for every unit, as `predict` returns it."""
     from rawtune.artifacts.run import load_run

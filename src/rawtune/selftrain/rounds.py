@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from rawtune.errors import DataError, ModelError
+from rawtune.selftrain.pseudo import PSEUDO
 
 SUMMARY = "selftrain.json"
 
@@ -71,8 +72,21 @@ def entry(round_: int, run: Path, output: Path, dev: dict[str, Any], **extra: An
     return {"round": round_, "run": where, **extra, "dev": numbers}
 
 
-def summary(task: str, rounds: list[dict[str, Any]], metric: str, greater: bool, unlabeled: dict) -> dict:
-    """selftrain.json: every round, and the best by `metric` (the earliest on a tie)."""
+def student_entry(k: int, run: Path, output: Path, stats: dict[str, Any], teacher: str) -> dict[str, Any]:
+    """Round k of selftrain.json: the student's run and dev metrics, its teacher, its pseudo-labels."""
+    labels = {
+        "file": f"{PSEUDO}/{stats['file']}",
+        "statistics": f"{PSEUDO}/round-{k}.json",
+        "seen": stats["seen"],
+        "kept": stats["kept"],
+    }
+    return entry(k, run, output, run_metrics(run)[0], teacher=teacher, pseudo_labels=labels)
+
+
+def summary(task: str, rounds: list[dict[str, Any]], last: Path, unlabeled: dict) -> dict:
+    """selftrain.json: every round, and the best by the metric that picked the `last` run's model
+    (the earliest round on a tie)."""
+    _, metric, greater = run_metrics(last)
     values = [r["dev"].get(metric) for r in rounds]
     if any(v is None for v in values):
         raise DataError(

@@ -60,6 +60,16 @@ def labeled_keys(splits: dict[str, Any]) -> set[str]:
     return keys
 
 
+def read_config(cfg: Any, task: str, splits: dict[str, Any]) -> tuple[list[Unit], UnlabeledCounts]:
+    """The units of a selftrain config's raw text: sentences for NER (raw_text.split auto), whole
+    texts for classification; the labeled `splits` left out."""
+    split = cfg.raw_text.split
+    sentences = split == "sentences" or (split == "auto" and task == "ner")
+    specs = [str(p) for p in cfg.unlabeled]
+    limit = cfg.max_unlabeled
+    return read_units(specs, cfg.raw_text, sentences=sentences, limit=limit, exclude=labeled_keys(splits))
+
+
 def _reader(specs: list[str], raw: Any) -> DataConfig:
     return DataConfig(
         corpus=specs,

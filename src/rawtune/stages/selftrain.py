@@ -42,23 +42,18 @@ def run_selftrain(config: Any, *, resume: bool = False) -> SelftrainResult:
     cfg: SelftrainConfig = coerce_config("selftrain", config)
     setup_logging()
     out, given = Path(str(cfg.output)), Path(cfg.teacher) if cfg.teacher else None
+    run, done = prepare_run(cfg, resume)  # creates nothing: a taken --output fails at once
+    if done:
+        return _result(out)
     backbone = cfg.model.name_or_path or rounds.teacher_backbone(given)  # type: ignore[arg-type]
     base = load_config(
         "finetune", base=cfg.finetune(model={**cfg.model.model_dump(), "name_or_path": backbone})
     )
     task = get_task(base)
     splits, space = read_splits(task, base)  # every input checked before anything is written
-    sentences = cfg.raw_text.split == "sentences" or (cfg.raw_text.split == "auto" and task.name == "ner")
-    specs = [str(p) for p in cfg.unlabeled]
-    keys = unlabeled.labeled_keys(splits)
-    units, counts = unlabeled.read_units(
-        specs, cfg.raw_text, sentences=sentences, limit=cfg.max_unlabeled, exclude=keys
-    )
+    units, counts = unlabeled.read_config(cfg, task.name, splits)
     if given is not None:
         rounds.check_teacher(given, task.name, space.labels, str(base.data.train))
-    run, done = prepare_run(cfg, resume)
-    if done:
-        return _result(out)
     if RunDir.is_run(out):
         run.update_manifest(status=RUNNING)
     else:
@@ -69,24 +64,18 @@ def run_selftrain(config: Any, *, resume: bool = False) -> SelftrainResult:
     with records_failure(run):
         teacher, history = _round_zero(cfg, base, given, splits["dev"], out)
         setup_logging(log_file)
+        gold = pseudo.gold_counts(task.name, splits["train"])
         for k in range(1, cfg.rounds + 1):
             fault("selftrain.round")
-            stats = _pseudo_labels(
-                cfg, base, k, teacher, units, pseudo.gold_counts(task.name, splits["train"])
-            )
+            stats = pseudo.round_labels(cfg, base.data, k, teacher, units, gold)
             teacher = _student(cfg, base, k, teacher, stats, backbone)
             setup_logging(log_file)
-            dev, metric, greater = rounds.run_metrics(teacher)
-            labels = {"file": f"{pseudo.PSEUDO}/{stats['file']}", "statistics": f"{pseudo.PSEUDO}/round-{k}.json",
-                      "seen": stats["seen"], "kept": stats["kept"]}  # fmt: skip
-            history.append(
-                rounds.entry(k, teacher, out, dev, teacher=history[-1]["run"], pseudo_labels=labels)
-            )
-        summary = rounds.summary(task.name, history, metric, greater, counts.to_dict())
+            history.append(rounds.student_entry(k, teacher, out, stats, history[-1]["run"]))
+        summary = rounds.summary(task.name, history, teacher, counts.to_dict())
         write_json(out / rounds.SUMMARY, summary)
         run.finish(summary)
-    log.info("best: round %d (%s), dev %s %s", summary["best"]["round"], summary["best"]["run"], metric,
-             summary["best"][metric])  # fmt: skip
+    best, metric = summary["best"], summary["metric"]
+    log.info("best: round %d (%s), dev %s %.4f", best["round"], best["run"], metric, best[metric])
     return _result(out)
 
 
@@ -106,26 +95,6 @@ def _round_zero(
     run = _finetune_round(base.model_copy(update={"output": str(out / "round-0")}).model_dump(mode="json"),
                           {"selftrain": {"round": 0, "role": "teacher"}})  # fmt: skip
     return run.path, [rounds.entry(0, run.path, out, rounds.run_metrics(run.path)[0], given=False)]
-
-
-def _pseudo_labels(cfg: SelftrainConfig, base: Any, k: int, teacher: Path, units: list, gold: Any) -> dict:
-    """Round k's pseudo-labels by `teacher`: reused when made by the same teacher from the same
-    units and options, else labeled, chosen and written."""
-    file, stats_path = pseudo.paths(Path(str(cfg.output)), k, base.task.name)
-    d = base.data
-    options = {"select": cfg.select.model_dump(), "seed": cfg.seed, "gold": sorted(gold.items()),
-               "layout": [d.token_column, d.tag_column, d.scheme, d.text_column, d.label_column]}  # fmt: skip
-    fp = pseudo.fingerprint(teacher, units, options)
-    stats = pseudo.reusable(stats_path, file, fp)
-    if stats is not None:
-        log.info("round %d: reusing the pseudo-labels %s", k, file)
-        return stats
-    records = pseudo.label(teacher, units, cfg.label_batch_size)
-    kept, chosen = pseudo.choose(base.task.name, records, gold, cfg.select, cfg.seed)
-    stats = pseudo.write(file, stats_path, records, kept, d, {"round": k, "teacher": str(teacher.resolve()),
-                         "fingerprint": fp, **chosen})  # fmt: skip
-    log.info("round %d: %d pseudo-labeled of %d (%s)", k, stats["kept"], stats["seen"], file)
-    return stats
 
 
 def _student(cfg: SelftrainConfig, base: Any, k: int, teacher: Path, stats: dict, backbone: str) -> Path:
