@@ -111,3 +111,32 @@ def test_a_pipeline_stage_hands_its_best_round_downstream(
     # the stage's config took the pipeline's seed, and the teacher's backbone (no model named)
     assert yaml.safe_load((out / "st" / "config.yaml").read_text())["model"]["name_or_path"] is None
     assert {s.stage.name: s.action for s in Pipeline.load(path).plan()} == {"st": "skip", "dev": "skip"}
+
+
+@pytest.mark.slow
+def test_killed_between_rounds_it_looks_unfinished_and_resume_completes(
+    tmp_path, ner_run, ner_data, raw_ner
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from rawtune.runs.rundir import COMPLETE, RunDir
+
+    out = tmp_path / "st"
+    argv = [sys.executable, "-m", "rawtune.cli.main", "selftrain", "--task", "ner", "--teacher", str(ner_run.path),
+            "--train", str(ner_data["train"]), "--dev", str(ner_data["dev"]), "--unlabeled", str(raw_ner),
+            "--rounds", "2", "--output", str(out), "--threshold", "0.05", "--train.progress", "false", *TINY]  # fmt: skip
+    env = {**os.environ, "RAWTUNE_FAULT": "selftrain.round#2=kill"}
+    killed = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    assert RunDir(out).status == "running" and not (out / "selftrain.json").exists()
+    assert RunDir(out / "round-1").status == COMPLETE and not (out / "round-2").exists()
+    student = (out / "round-1" / "manifest.json").stat().st_mtime_ns
+    done = subprocess.run([*argv, "--resume"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert (
+        RunDir(out).status == COMPLETE and (out / "round-1" / "manifest.json").stat().st_mtime_ns == student
+    )
+    assert [r["round"] for r in json.loads((out / "selftrain.json").read_text())["rounds"]] == [0, 1, 2]
