@@ -13,9 +13,11 @@ from rawtune._version import __version__
 if TYPE_CHECKING:  # pragma: no cover
     from rawtune.config.augment import AugmentConfig
     from rawtune.config.schema import FinetuneConfig, PretrainConfig
+    from rawtune.config.selftrain import SelftrainConfig
     from rawtune.config.zeroshot import ZeroshotConfig
     from rawtune.runs.rundir import RunDir
     from rawtune.serve.predictor import Predictor
+    from rawtune.stages.selftrain import SelftrainResult
 
 __all__ = [
     "Predictor",
@@ -24,6 +26,7 @@ __all__ = [
     "evaluate",
     "finetune",
     "pretrain",
+    "selftrain",
     "train_tokenizer",
     "zeroshot",
 ]
@@ -52,6 +55,15 @@ def augment(config: AugmentConfig | dict[str, Any] | str) -> dict[str, Any]:
     from rawtune.stages.augment import run_augment
 
     return run_augment(config)
+
+
+def selftrain(config: SelftrainConfig | dict[str, Any] | str, *, resume: bool = False) -> SelftrainResult:
+    """Self-training on raw text: a teacher labels the unlabeled text, students learn from the gold
+    data plus its confident labels, round after round; returns the output directory, the best
+    round's run and OUTPUT/selftrain.json. See `rawtune.config.selftrain.SelftrainConfig`."""
+    from rawtune.stages.selftrain import run_selftrain
+
+    return run_selftrain(config, resume=resume)
 
 
 def evaluate(run: str, data: str, *, name: str | None = None) -> dict[str, Any]:

@@ -104,3 +104,41 @@ def test_conll_conventions_of_pre_split_text() -> None:
     assert words("Plan B.") == ["Plan", "B", "."]
     assert words("It is 1. Then") == ["It", "is", "1", ".", "Then"]  # a list number only opens a text
     assert words("' quoted '") == ["'", "quoted", "'"]
+
+
+def sentences(text: str) -> list[str]:
+    from rawtune.data.words import split_sentences
+
+    return [text[s:e] for s, e in split_sentences(text)]
+
+
+def test_sentences_end_at_a_stop_before_a_capital_and_never_at_an_abbreviation() -> None:
+    assert sentences("Mr. Smith went to Washington. He arrived at 5 p.m. yesterday.") == [
+        "Mr. Smith went to Washington.",
+        "He arrived at 5 p.m. yesterday.",
+    ]
+    assert sentences("Prices rose 3.5 percent. shares fell.") == ["Prices rose 3.5 percent. shares fell."]
+    assert sentences("The U.S. Army came. J. Smith left.") == ["The U.S. Army came.", "J. Smith left."]
+    assert sentences("Is it? Yes! Fine... 42 more") == ["Is it?", "Yes!", "Fine...", "42 more"]
+
+
+def test_closing_quotes_stay_with_their_sentence_and_opening_ones_start_the_next() -> None:
+    assert sentences('He said "Stop." Then he left.') == ['He said "Stop."', "Then he left."]
+    assert sentences('Wow?! "Really." (Then) more') == ["Wow?!", '"Really."', "(Then) more"]
+
+
+def test_blank_lines_cjk_and_devanagari_stops_and_no_words() -> None:
+    assert sentences("one line\n\n  two line\nstill two") == ["one line", "two line\nstill two"]
+    assert sentences("東京に行った。次に大阪。") == ["東京に行った。", "次に大阪。"]
+    assert sentences("यह एक है। वह दो है।") == ["यह एक है।", "वह दो है।"]
+    assert sentences("") == [] and sentences("  \n ") == []
+
+
+@pytest.mark.parametrize(
+    "text", ["New York's mayor, Mr. Smith. He left.", 'A "b." C? d! E... f', "x\n\ny. Z 1. Ajax"]
+)
+def test_sentences_cut_only_between_words(text: str) -> None:
+    from rawtune.data.words import split_sentences
+
+    cut = [w for s, e in split_sentences(text) for w, _, _ in split_words(text[s:e])]
+    assert cut == words(text)

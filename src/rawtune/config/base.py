@@ -32,6 +32,6 @@ STAGES: Registry[type[Section]] = Registry(
     "stage",
     members=tuple(
         f"rawtune.config.{m}"
-        for m in ("schema", "compress", "augment", "fewshot", "hpo", "zeroshot", "continual")
+        for m in ("schema", "compress", "augment", "fewshot", "hpo", "zeroshot", "continual", "selftrain")
     ),
 )

@@ -36,7 +36,10 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def _drop_inert(flat: dict[str, Any]) -> dict[str, Any]:
     """Without augmentation (`data.augment.factor` 0 or absent) the `data.augment.*` options compute
-    nothing: left out, so runs written before the section existed keep their fingerprint and resume."""
+    nothing: left out, so runs written before the section existed keep their fingerprint and resume.
+    So are `data.extra_train` and `data.extra_weight` without extra training files."""
+    if not flat.get("data.extra_train"):
+        flat = {k: v for k, v in flat.items() if k not in ("data.extra_train", "data.extra_weight")}
     if flat.get("data.augment.factor"):
         return flat
     return {k: v for k, v in flat.items() if not k.startswith("data.augment.")}

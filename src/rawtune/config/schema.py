@@ -157,6 +157,19 @@ class LabeledDataConfig(Section):
     group_by_length: bool = Field(
         True, description="Batch examples of similar length together (less padding)."
     )
+    extra_train: list[PathStr] = Field(
+        default_factory=list,
+        description="More training files, read like data.train, whose examples count data.extra_weight "
+        "times in the loss: pseudo-labeled data (rawtune selftrain writes it), silver or distantly "
+        "supervised data (ner, classification). Added after data.train_fraction and "
+        "max_train_examples, which cut data.train only; their labels must be among data.train's.",
+    )
+    extra_weight: float = Field(
+        1.0,
+        gt=0.0,
+        le=100.0,
+        description="Loss weight of every example of data.extra_train (data.train's count 1 each).",
+    )
     augment: FinetuneAugment = Field(
         FinetuneAugment(),
         description="--augment N: N augmented copies of each training example (ner, classification); "

@@ -19,9 +19,9 @@ log = logging.getLogger("rawtune")
 
 def read_splits(task: Any, cfg: Any) -> tuple[dict[str, Any], Any]:
     """The splits {"train"[, "dev"][, "test"]} of a fine-tuning config (train cut to
-    data.train_fraction / max_train_examples) and the label space, which comes from the whole
-    training set: a 1 % subset that happens to miss a rare type still trains and is evaluated on the
-    task's labels."""
+    data.train_fraction / max_train_examples, then data.extra_train's weighted examples added) and
+    the label space, which comes from the whole training set: a 1 % subset that happens to miss a
+    rare type still trains and is evaluated on the task's labels."""
     splits = {"train": task.read(cfg.data.train)}
     for name in ("dev", "test"):
         path = getattr(cfg.data, name)
@@ -38,6 +38,10 @@ def read_splits(task: Any, cfg: Any) -> tuple[dict[str, Any], Any]:
     except DataError as e:
         raise e.in_file(splits["train"].file) from None
     splits["train"] = train_subset(splits["train"], cfg)
+    if getattr(cfg.data, "extra_train", None):
+        from rawtune.data.weighted import with_extra_train
+
+        splits["train"] = with_extra_train(task, splits["train"], cfg.data, space)
     return splits, space
 
 

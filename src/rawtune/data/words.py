@@ -11,6 +11,15 @@ letters with their combining marks, digits, `_`) joined by inner `-`, `'`, `’`
 ("state-of-the-art", "O'Neil", "example.com"), with English clitics split off the end as PTB does
 ("York's" → "York" "'s", "don't" → "do" "n't"); each CJK ideograph or kana is a word of its own
 (as BERT's basic tokenizer does for ideographs); any other visible character (grapheme) is a word.
+
+`split_sentences` cuts raw text into sentences on those words (self-training labels sentences of raw
+text, as `predict` would label each on its own line): a sentence ends after a word of terminal
+punctuation (".", "!", "?", "...", "…", and the CJK and Devanagari full stops) and any closing quotes
+or brackets right after it, when whitespace and then a word that does not start with a lowercase
+letter (a capital, a digit, an opening quote or bracket, a letter of an uncased script) follow; after
+a CJK or Devanagari stop no space is needed. A blank line always ends a sentence. An abbreviation's
+dot never ends one, because `split_words` keeps it on its word ("Mr.", "Inc.", "U.S.", "J. Smith"):
+"in the U.S. The" stays one sentence, a miss taken for "Mr. Smith" never being cut.
 """
 
 from __future__ import annotations
@@ -52,3 +61,49 @@ def split_words(text: str) -> list[tuple[str, int, int]]:
             start = cut
         words.append((text[start:end], start, end))
     return words
+
+
+_TERMINAL = frozenset(".!?…。！？।॥")
+_UNSPACED = frozenset("。！？।॥")  # scripts written without a space (or case) after a full stop
+_CLOSERS = frozenset("\"')]}»”’")
+_OPENERS = frozenset("\"'([{«“‘¿¡")
+_BLANK_LINE = regex.compile(r"\n[^\S\n]*\n")
+
+
+def _terminal(word: str) -> bool:
+    return all(c in _TERMINAL for c in word)
+
+
+def _ends_sentence(text: str, words: list[tuple[str, int, int]], i: int) -> bool:
+    """Whether a sentence ends after word `i` (not the last word)."""
+    _, _, end = words[i]
+    nxt, start, _ = words[i + 1]
+    gap = text[end:start]
+    if _BLANK_LINE.search(gap):
+        return True
+    if _terminal(nxt) or (nxt in _CLOSERS and not gap):  # the closing run goes on
+        return False
+    k = i
+    while k > 0 and words[k][0] in _CLOSERS and words[k][1] == words[k - 1][2]:
+        k -= 1  # back over the quotes and brackets closed right after the stop
+    stop = words[k][0]
+    if not _terminal(stop):
+        return False
+    if any(c in _UNSPACED for c in stop):
+        return True
+    first = nxt[0]
+    return bool(gap) and not first.islower() and (first.isalnum() or first in _OPENERS)
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence of `text` (see the module's rules), from its first word's start
+    to its last word's end: cuts fall only between words, so no word is ever split."""
+    words = split_words(text)
+    spans: list[tuple[int, int]] = []
+    start = None
+    for i, (_, s, e) in enumerate(words):
+        start = s if start is None else start
+        if i == len(words) - 1 or _ends_sentence(text, words, i):
+            spans.append((start, e))
+            start = None
+    return spans

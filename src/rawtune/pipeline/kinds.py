@@ -45,7 +45,9 @@ class Kind:
     inputs: Callable[[Config], list[tuple[str, Any]]] = _no_inputs
     seeded: bool = False  # takes the pipeline's seed unless its config sets one
     resumable: Callable[[RunDir], bool] | None = None  # whether a failed run of it can resume
-    model: str = ""  # what a downstream stage loads: this folder of its run directory ("": the run)
+    # what a downstream stage loads: this folder of its run directory ("": the run), or a function of
+    # the run directory (selftrain: the best round's run, which selftrain.json names)
+    model: str | Callable[[Path], str] = ""
     serves: bool = False  # not run in turn: the pipeline serves it once every other stage is done
 
 

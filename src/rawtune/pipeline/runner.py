@@ -277,8 +277,9 @@ class Pipeline:
 
     def _model_of(self, name: str) -> str:
         """What a downstream stage loads from stage `name`: its run directory (an export stage's
-        model is the exported directory inside it)."""
-        return str(self.run_dir(name) / KINDS.get(self.spec.stage(name).kind).model)
+        model is the exported directory inside it, a selftrain stage's its best round's run)."""
+        model = KINDS.get(self.spec.stage(name).kind).model
+        return model(self.run_dir(name)) if callable(model) else str(self.run_dir(name) / model)
 
     def _execute(
         self, step: Step, entry: dict[str, Any], state: dict[str, Any], outputs, progress: bool

@@ -1,10 +1,11 @@
 """The kinds that train: each calls its command's own function (`run_pretrain`, `run_finetune`,
-`run_learning_curve`, `compress_run`) on that command's config, so a stage is exactly the run
+`run_learning_curve`, `run_selftrain`, `compress_run`) on that command's config, so a stage is exactly the run
 `rawtune <command>` would have made. They take the pipeline's seed, and a failed run resumes."""
 
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -64,7 +65,9 @@ def _corpus(cfg: Config) -> list[tuple[str, Any]]:
 
 
 def _labeled(cfg: Config) -> list[tuple[str, Any]]:
-    return [(f"data.{k}", (cfg.get("data") or {}).get(k)) for k in ("train", "dev", "test")]
+    data = cfg.get("data") or {}
+    named = [(f"data.{k}", data.get(k)) for k in ("train", "dev", "test")]
+    return named + [("data.extra_train", p) for p in data.get("extra_train") or []]
 
 
 def _has_checkpoint(run: RunDir) -> bool:
@@ -105,6 +108,31 @@ def _learning_curve(cfg: Config, resume: bool, progress: bool) -> dict[str, str]
     return {"curve": str(path / "learning_curve.json")}
 
 
+def _selftrain_model(cfg: Config, sources: dict[str, str], model: str | None) -> Config:
+    """As `_backbone`, but a config that names a teacher and no model keeps the teacher's backbone."""
+    if cfg.get("teacher") and not sources and not (cfg.get("model") or {}).get("name_or_path"):
+        return cfg
+    return _backbone(cfg, sources, model)
+
+
+def _selftrain_inputs(cfg: Config) -> list[tuple[str, Any]]:
+    teacher = [("teacher", cfg["teacher"])] if cfg.get("teacher") else []
+    return _labeled(cfg) + [("unlabeled", p) for p in cfg.get("unlabeled") or []] + teacher
+
+
+def _selftrain(cfg: Config, resume: bool, progress: bool) -> dict[str, str]:
+    from rawtune.stages.selftrain import run_selftrain
+
+    result = run_selftrain(_with_progress(cfg, progress), resume=resume)
+    return {"model": str(result.best), "summary": str(result.output / "selftrain.json")}
+
+
+def _best_round(run: Path) -> str:
+    from rawtune.selftrain.rounds import best_run
+
+    return str(best_run(run))
+
+
 def _compress(cfg: Config, resume: bool, progress: bool) -> dict[str, str]:
     from rawtune.stages.compress import compress_run
 
@@ -121,5 +149,15 @@ KINDS.register("finetune")(
 )
 KINDS.register("learning_curve")(  # resumes whatever it had: each point is a run of its own
     trains(_curve_config, _learning_curve, complete=_series, inputs=_labeled, resumable=lambda run: True)
+)
+KINDS.register("selftrain")(  # each round is a run of its own: finished ones are reused
+    trains(
+        partial(_command_config, "selftrain"),
+        _selftrain,
+        complete=_selftrain_model,
+        inputs=_selftrain_inputs,
+        resumable=lambda run: True,
+        model=_best_round,
+    )
 )
 KINDS.register("compress")(trains(partial(_command_config, "compress"), _compress, complete=_parent))

@@ -18,6 +18,8 @@ left on device" raised at that point). The points:
     checkpoint.sealed    the temp dir complete with its checksums.json, not yet renamed into place
     checkpoint.renamed   the checkpoint renamed into place, older ones not yet pruned
     run.finish           the final model written, metrics.json and the "complete" manifest not yet
+    selftrain.round      the start of self-training round N (N >= 1: the rounds before it are done)
+    selftrain.labels     a round's pseudo-labels file written, its statistics (what makes it trusted) not yet
 
 Nothing in a normal run reads the variable more than once per point reached; with it unset each
 point is one dictionary lookup.

@@ -53,6 +53,7 @@ class ClassificationTask(Task):
     sample = "the service was excellent"
     augmentable = True
     pairs = False  # two texts per example (text, text_b)
+    weighted_examples = True  # a training example may carry a loss weight (data.extra_train)
 
     def __init__(self, cfg: Any):
         super().__init__(cfg)
@@ -164,7 +165,11 @@ class ClassificationTask(Task):
         )
 
     def train_features(self, tokenizer: Any, data: Any, space: Any) -> list[dict[str, Any]]:
-        return self.encode(tokenizer, data.examples, space)
+        from rawtune.tasks.features import example_weights
+
+        features = self.encode(tokenizer, data.examples, space)
+        example_weights(features, data.examples, "example")
+        return features
 
     def collator(self, tokenizer: Any) -> PadCollator:
         from rawtune.modeling.tokenizers import pad_id

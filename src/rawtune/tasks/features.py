@@ -51,7 +51,8 @@ TOKEN_FIELDS = {"token_type_ids": 0, "segment_ids": -1}
 class PadCollator:
     """Pads `input_ids` (and `token_type_ids`, `segment_ids`) to the longest in the batch rounded up
     to a multiple of 8 (tensor-core and SIMD friendly), builds the attention mask, and stacks labels:
-    per-token lists are padded with -100, scalars become a tensor, multi-hot lists a float matrix."""
+    per-token lists are padded with -100, scalars become a tensor, multi-hot lists a float matrix.
+    A `weight` per sample (weighted training examples, see `example_weights`) is stacked beside."""
 
     def __init__(self, pad_id: int, label_kind: str = "tokens"):
         self.pad_id, self.label_kind = pad_id, label_kind
@@ -73,6 +74,8 @@ class PadCollator:
         batch.update({k: torch.from_numpy(arr) for k, arr in extra.items()})
         if "labels" in samples[0]:
             batch["labels"] = self._labels([s["labels"] for s in samples], width)
+        if "weight" in samples[0]:
+            batch["weight"] = torch.tensor([s["weight"] for s in samples], dtype=torch.float32)
         return batch
 
     def _labels(self, labels: list[Any], width: int) -> torch.Tensor:
@@ -84,6 +87,21 @@ class PadCollator:
         if self.label_kind in ("multi", "regression"):
             return torch.tensor(labels, dtype=torch.float32)
         return torch.tensor(labels, dtype=torch.int64)
+
+
+def example_weights(features: list[dict[str, Any]], examples: Sequence[Any], key: str) -> None:
+    """Give every feature the loss `weight` of its example (`feature[key]` indexes `examples`; a
+    list there, as NER windows list their sentences, names examples of one file and so of one
+    weight), when any example has a weight other than 1; an unweighted set's features are left as
+    they are, so its batches and losses are what they always were."""
+    weights = [ex.weight for ex in examples]
+    if all(w == 1.0 for w in weights):
+        return
+    for f in features:
+        owner = f[key]
+        if isinstance(owner, list):
+            owner = owner[0] if owner else None
+        f["weight"] = 1.0 if owner is None else weights[owner]
 
 
 def length_batches(features: Sequence[dict[str, Any]], batch_size: int) -> list[list[int]]:

@@ -62,6 +62,7 @@ class NerTask(Task):
     distill_kind = "tokens"  # type: ignore[assignment]  (one row of logits per token)
     purpose = "Tags named entities ({labels}) in text, word by word."
     sample = "Maria Lopez flew to Paris."
+    weighted_examples = True  # a training example may carry a loss weight (data.extra_train)
 
     def __init__(self, cfg: Any):
         super().__init__(cfg)
@@ -209,9 +210,10 @@ class NerTask(Task):
         return model
 
     def train_features(self, tokenizer: Any, data: Any, space: Any) -> list[dict[str, Any]]:
-        from rawtune.tasks.features import IGNORE
+        from rawtune.tasks.features import IGNORE, example_weights
 
         features = self.encode(tokenizer, data.examples, space, shapes=self.shapes).features
+        example_weights(features, data.examples, "sentences")
         if self.cfg.task.crf:  # the CRF scores each sentence's labelled words as one sequence
             for f in features:
                 seg = [-1] * len(f["input_ids"])

@@ -50,7 +50,15 @@ def encode_texts(
     return features
 
 
-def _loss(logits: torch.Tensor, labels: torch.Tensor, kind: str, weights: torch.Tensor | None):
+def _loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    kind: str,
+    weights: torch.Tensor | None,
+    example_weights: torch.Tensor | None = None,
+):
+    if example_weights is not None:
+        return _weighted_loss(logits, labels, kind, weights, example_weights)
     if kind == "regression":
         return F.mse_loss(logits.squeeze(-1), labels, reduction="sum")
     if kind == "multi":
@@ -58,24 +66,41 @@ def _loss(logits: torch.Tensor, labels: torch.Tensor, kind: str, weights: torch.
     return F.cross_entropy(logits, labels, weight=weights, reduction="sum")
 
 
+def _weighted_loss(
+    logits: torch.Tensor, labels: torch.Tensor, kind: str, weights: torch.Tensor | None, example: torch.Tensor
+) -> torch.Tensor:
+    """`_loss` with each window's loss times its example's weight."""
+    if kind == "regression":
+        each = F.mse_loss(logits.squeeze(-1), labels, reduction="none")
+    elif kind == "multi":
+        each = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").sum(-1) / logits.shape[-1]
+    else:
+        each = F.cross_entropy(logits, labels, weight=weights, reduction="none")
+    return (each * example.to(each.dtype)).sum()
+
+
 class SequenceClassifierLoss(nn.Module):
-    """One unit per window; cross-entropy, per-label BCE (multi-label) or MSE (regression)."""
+    """One unit per window; cross-entropy, per-label BCE (multi-label) or MSE (regression). A
+    `weight` per window (weighted examples, e.g. pseudo-labels) scales its loss; the mean still
+    divides by the windows, so a weight below 1 makes those examples count for less."""
 
     def __init__(self, model: nn.Module, kind: str, class_weights: torch.Tensor | None = None):
         super().__init__()
         self.model, self.kind = model, kind
         self.register_buffer("class_weights", class_weights, persistent=False)
 
-    def forward(self, input_ids, attention_mask, labels, token_type_ids=None) -> dict[str, Any]:
+    def forward(self, input_ids, attention_mask, labels, token_type_ids=None, weight=None) -> dict[str, Any]:
         kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits
-        return self.from_logits(logits, labels)
+        return self.from_logits(logits, labels, weight)
 
-    def from_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+    def from_logits(
+        self, logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> dict[str, Any]:
         """The loss of given logits (distillation computes the student's logits itself)."""
         logits = logits.float()
         n = int(labels.shape[0])
-        loss_sum = _loss(logits, labels, self.kind, self.class_weights)
+        loss_sum = _loss(logits, labels, self.kind, self.class_weights, weight)
         if self.kind == "single" and self.class_weights is not None:
             loss = loss_sum / self.class_weights[labels].sum().clamp_min(1e-12)
         else:

@@ -79,9 +79,15 @@ class CRF(nn.Module):
             torch.where(self.trans_mask, self.trans, torch.full_like(self.trans, NEG)),
         )
 
-    def nll(self, emissions: torch.Tensor, tags: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def nll(
+        self,
+        emissions: torch.Tensor,
+        tags: torch.Tensor,
+        mask: torch.Tensor,
+        weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Summed negative log-likelihood of segments: emissions [S, T, L], tags [S, T], mask [S, T]
-        (each segment's words first, then padding)."""
+        (each segment's words first, then padding); `weights` [S] scale each segment's."""
         start, trans = self.scores()
         emissions = emissions.float()
         first = emissions[:, 0]
@@ -95,7 +101,8 @@ class CRF(nn.Module):
             gold = gold + torch.where(on, step, torch.zeros_like(step))
             nxt = torch.logsumexp(alpha[:, :, None] + trans[None], dim=1) + emissions[:, t]
             alpha = torch.where(on[:, None], nxt, alpha)
-        return (torch.logsumexp(alpha, dim=1) - gold).sum()
+        nll = torch.logsumexp(alpha, dim=1) - gold
+        return (nll * weights.to(nll.dtype) if weights is not None else nll).sum()
 
     def numpy_scores(self) -> tuple[np.ndarray, np.ndarray]:
         start, trans = self.scores()

@@ -174,7 +174,9 @@ def _labels(
 class TokenClassifierLoss(nn.Module):
     """Cross-entropy over labelled sub-tokens only (optionally class-weighted), one unit per token;
     or, when the model has a CRF (`model.crf`), the CRF's negative log-likelihood of each sentence
-    part in a window, one unit per labelled word."""
+    part in a window, one unit per labelled word. A `weight` per window (weighted examples, e.g.
+    pseudo-labels) scales each of its units' losses; the mean still divides by the units, so a
+    weight below 1 makes those examples count for less, whatever else is in the batch."""
 
     def __init__(self, model: nn.Module, class_weights: torch.Tensor | None = None):
         super().__init__()
@@ -182,21 +184,25 @@ class TokenClassifierLoss(nn.Module):
         self.register_buffer("class_weights", class_weights, persistent=False)
 
     def forward(
-        self, input_ids, attention_mask, labels, token_type_ids=None, segment_ids=None
+        self, input_ids, attention_mask, labels, token_type_ids=None, segment_ids=None, weight=None
     ) -> dict[str, Any]:
         kwargs = {"token_type_ids": token_type_ids} if token_type_ids is not None else {}
         logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits
         crf = getattr(self.model, "crf", None)
         if crf is not None and segment_ids is not None:
-            return crf_loss(crf, logits, labels, segment_ids)
-        return self.from_logits(logits, labels)
+            return crf_loss(crf, logits, labels, segment_ids, weight)
+        return self.from_logits(logits, labels, weight)
 
-    def from_logits(self, logits: torch.Tensor, labels: torch.Tensor) -> dict[str, Any]:
+    def from_logits(
+        self, logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None
+    ) -> dict[str, Any]:
         """The loss of given logits (distillation computes the student's logits itself)."""
         selected = labels != IGNORE
         logits, target = logits[selected].float(), labels[selected]
         count = int(target.numel())
         losses = F.cross_entropy(logits, target, weight=self.class_weights, reduction="none")
+        if weight is not None:  # each token's loss times its window's weight
+            losses = losses * weight.to(losses.dtype)[:, None].expand_as(labels)[selected]
         if self.class_weights is not None:  # weighted mean, as torch's reduction="mean" defines it
             loss = losses.sum() / self.class_weights[target].sum().clamp_min(1e-12)
         else:
@@ -210,10 +216,15 @@ class TokenClassifierLoss(nn.Module):
 
 
 def crf_loss(
-    crf: Any, logits: torch.Tensor, labels: torch.Tensor, segment_ids: torch.Tensor
+    crf: Any,
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    segment_ids: torch.Tensor,
+    weight: torch.Tensor | None = None,
 ) -> dict[str, Any]:
     """The CRF's mean negative log-likelihood over the labelled words of a batch, each window's
-    words grouped by sentence (`segment_ids`: the sentence of a labelled first sub-token, else -1)."""
+    words grouped by sentence (`segment_ids`: the sentence of a labelled first sub-token, else -1);
+    with `weight`, each segment's likelihood counts its window's weight."""
     seg = segment_ids.cpu()
     positions = [torch.nonzero(row >= 0).flatten().tolist() for row in seg]
     ids = [[int(seg[r, p]) for p in ps] for r, ps in enumerate(positions)]
@@ -225,7 +236,8 @@ def crf_loss(
     flat = layout.clamp_min(0)
     emissions = logits[rows.to(dev), pos.to(dev)][flat.to(dev)]
     tags = labels.cpu()[rows, pos][flat]
-    total = crf.nll(emissions, tags.to(dev), mask.to(dev))
+    per_segment = weight[rows[layout[:, 0]].to(weight.device)].to(dev) if weight is not None else None
+    total = crf.nll(emissions, tags.to(dev), mask.to(dev), per_segment)
     return {"loss": total / count, "loss_sum": float(total.detach()), "count": count, "correct": None}
 
 

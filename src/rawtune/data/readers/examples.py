@@ -15,6 +15,10 @@ class TokenExample:
     line: int  # 1-based line of the sentence's first token
     doc: int | None = None  # document index (from -DOCSTART- lines) when known
     spans: list[tuple[int, int]] | None = None  # character offsets of the tokens in raw text input
+    # the example's loss weight: below 1 for pseudo-labeled examples (data.extra_train). Left out of
+    # repr, which the data fingerprint hashes: an unweighted set keeps the fingerprint it always had,
+    # and the weights are in the config's (data.extra_train)
+    weight: float = field(default=1.0, repr=False)
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,7 @@ class TextExample:
     file: str
     line: int  # 1-based physical line where the row starts
     text_b: str | None = None
+    weight: float = field(default=1.0, repr=False)  # the loss weight, as in TokenExample
 
 
 @dataclass(frozen=True)
