@@ -157,9 +157,22 @@ def _lowercases(tokenizer_dir: Path) -> bool:
 def _artifact_limits(info: RunInfo) -> list[str]:
     out = []
     model = info.path / "model"
-    if any(_lowercases(d) for d in (model, info.path / "adapter")):
+    config = _json(model / "config.json")
+    if config.get("word_shapes"):
+        out.append(
+            "The tokenizer lower-cases its input, so each word's shape (lower, Capitalised, ALL-CAPS, ...) is "
+            "given to the model as token_type_ids (config.json `word_shapes`). rawtune's predict, evaluate, "
+            "serve and ONNX export pass them; plain transformers without them reads every word as lower case "
+            "and loses accuracy."
+        )
+    elif any(_lowercases(d) for d in (model, info.path / "adapter")):
         out.append(
             "The tokenizer lower-cases its input: capitalisation (a strong cue for names) is invisible to the model."
+        )
+    if config.get("crf"):
+        out.append(
+            "Tags are decoded by a CRF layer (config.json `crf`); its transition scores sit beside the weights "
+            "(crf.start, crf.trans), which plain transformers leaves aside (an argmax per word then)."
         )
     if (model / "rawtune_quantized.json").is_file():
         drop = dig(info.metrics, "gate", "metric_drop_points")
