@@ -48,7 +48,8 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
 BOUNDS = {"circles": 0, "upward": 5, "private": 0, "longest_function": 80, "stage_file": 150}
 
 
-def modules(root: Path = ROOT) -> dict[str, Path]:
+def modules(root: Path | None = None) -> dict[str, Path]:
+    root = root or ROOT
     out = {}
     for p in sorted(root.rglob("*.py")):
         parts = list(p.relative_to(root.parent).with_suffix("").parts)
