@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+
 from rawtune.data.readers.labeled import read_token_file
 from rawtune.stages.evaluate import evaluate_run
 from rawtune.stages.finetune import run_finetune
@@ -83,3 +85,43 @@ def test_jsonl_document_field(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     data = read_token_file(str(path))
     assert [ex.doc for ex in data.examples] == [0, 0, 1, None] and data.n_docs == 2
+
+
+@pytest.mark.slow
+def test_documents_predicted_in_context_equal_evaluation(ft_config, ner_data, tmp_path):
+    """A run trained with document context: what `evaluate` scored on a CoNLL file with -DOCSTART-
+    documents, `Predictor.predict` gives for the same documents sent as lists of sentences, and the
+    HTTP server for a `documents` request."""
+    from rawtune.data.readers.labeled import read_token_file
+    from rawtune.evaluation.metrics import ner_metrics
+    from rawtune.serve.predictor import Predictor
+
+    cfg = _ner(ft_config, ner_data)
+    cfg["train"].update(epochs=12, lr=5e-3, eval_steps=1000, save_steps=1000)  # learns a little
+    run = run_finetune(cfg)
+    data = read_token_file(str(ner_data["dev"]))
+    assert data.n_docs > 1
+    m = json.loads(run.metrics_json.read_text())
+    pred = Predictor.from_run(run.path)
+    docs: dict[int, list[list[str]]] = {}
+    for ex in data.examples:
+        docs.setdefault(ex.doc, []).append(ex.tokens)
+    records = pred.predict([{"sentences": sents} for sents in docs.values()])
+    tags = [r["tags"] for rec in records for r in rec["sentences"]]
+    scored = ner_metrics([list(ex.tags) for ex in data.examples], tags)
+    assert scored["f1"] == m["dev"]["f1"] and scored["token_report"] == m["dev"]["token_report"]
+    alone = [r["tags"] for r in pred.predict([ex.tokens for ex in data.examples])]
+    assert alone != tags  # context changes what the model sees (the test would hold trivially otherwise)
+
+    from fastapi.testclient import TestClient
+
+    from rawtune.config.serve import ServeConfig
+    from rawtune.serve.app import create_app
+
+    texts = [[" ".join(s) for s in sents] for sents in docs.values()]
+    with TestClient(create_app(pred, ServeConfig())) as client:
+        r = client.post("/v1/models/default/predict", json={"documents": texts[:2]})
+    assert r.status_code == 200, r.text
+    got = r.json()["predictions"]
+    assert [len(d["sentences"]) for d in got] == [len(t) for t in texts[:2]]
+    assert [s["tags"] for d in got for s in d["sentences"]] == tags[: sum(len(t) for t in texts[:2])]

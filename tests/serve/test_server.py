@@ -524,6 +524,7 @@ def test_openapi_schema(predictor):
         "pairs",
         "questions",
         "relations",
+        "documents",
     }
     assert {"200", "413", "422", "429", "504"} <= set(post["responses"])
     assert {"/v1/models", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])

@@ -46,9 +46,25 @@ class LoadedRun:
 
     def predict(self, items: Iterable[Any], *, batch_size: int = 32) -> list[dict[str, Any]]:
         """Predictions for strings (raw text: words and character offsets are found for you), lists
-        of words (NER), or text pairs."""
-        pairs = [self.example(item, "<input>") for item in items]
-        return self.predict_examples([ex for ex, _ in pairs], [src for _, src in pairs], batch_size)
+        of words (NER), text pairs, or documents ({"sentences": [text or words, ...]}, for a task that
+        reads documents: one record {"sentences": [record, ...]} each, the sentences predicted in
+        each other's context as the model was trained)."""
+        examples, sources, owners = [], [], []
+        for i, item in enumerate(items):
+            document = self.task.reads_documents and isinstance(item, dict) and "sentences" in item
+            for j, part in enumerate(item["sentences"]) if document else [(None, item)]:
+                ex, src = self.example(part, "<input>")
+                examples.append(replace(ex, doc=i) if document else ex)
+                sources.append(src)
+                owners.append((i, j))
+        out: list[Any] = [None] * (owners[-1][0] + 1 if owners else 0)
+        for (i, j), rec in zip(owners, self.predict_examples(examples, sources, batch_size)):
+            if j is None:
+                out[i] = rec
+            else:
+                out[i] = out[i] or {"sentences": []}
+                out[i]["sentences"].append(rec)
+        return [rec if rec is not None else {"sentences": []} for rec in out]
 
     def predict_examples(
         self, examples: list[Any], sources: list[str | None], batch_size: int

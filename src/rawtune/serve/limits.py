@@ -99,21 +99,25 @@ def check_sizes(kind: str, items: list[Any], max_items: int, max_chars: int) -> 
     """422 when a request holds more than `max_items` inputs or an input more than `max_chars`
     characters (a word list counts its words joined by spaces; a pair counts each side). Nothing is
     ever cut to fit."""
-    if len(items) > max_items:
+    count = sum(len(d["sentences"]) for d in items) if kind == "documents" else len(items)
+    if count > max_items:
+        what = "sentences in documents" if kind == "documents" else kind
         raise ApiError(
             422,
-            f"{len(items)} {kind} in one request; at most {max_items} are allowed (--max-texts): "
+            f"{count} {what} in one request; at most {max_items} are allowed (--max-texts): "
             f"split the request",
             code="too_many_inputs",
         )
     for i, item in enumerate(items):
         parts = [" ".join(item)] if kind == "tokens" else list(item) if kind == "pairs" else [item]
+        if kind == "documents":  # {"sentences": [...]}: every sentence a text
+            parts = list(item["sentences"])
         if kind == "questions":  # extractive QA: {"question", "context"}
             parts = [item["question"], item["context"]]
         elif kind == "relations":  # {"text" | "tokens", "head", "tail"}
             parts = [item["text"] if "text" in item else " ".join(item.get("tokens") or [])]
         for j, text in enumerate(parts):
-            where = f"{kind}[{i}]" + (f"[{j}]" if kind == "pairs" else "")
+            where = f"{kind}[{i}]" + (f"[{j}]" if kind in ("pairs", "documents") else "")
             where += (".question", ".context")[j] if kind == "questions" else ""
             if len(text) > max_chars:
                 raise ApiError(

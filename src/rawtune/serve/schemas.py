@@ -41,7 +41,8 @@ class RelationInput(BaseModel):
 
 class PredictRequest(BaseModel):
     """Exactly one of `texts` (every task but qa), `tokens` (NER: pre-split words), `pairs`
-    (sentence-pair tasks: [text_a, text_b]) or `questions` (qa: {question, context})."""
+    (sentence-pair tasks: [text_a, text_b]), `questions` (qa: {question, context}), `relations` or
+    `documents` (NER: each a list of sentences)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -55,6 +56,12 @@ class PredictRequest(BaseModel):
     questions: list[Question] | None = Field(None, description="QA only: {question, context} each.")
     relations: list[RelationInput] | None = Field(
         None, description="Relations only: {text | tokens, head, tail} each, as in the JSONL data."
+    )
+    documents: list[list[str]] | None = Field(
+        None,
+        description="NER only: each document as a list of sentences (raw texts), read in each other's "
+        "context as the model was trained (data.doc_context); one record per document, "
+        '{"sentences": [record, ...]}.',
     )
 
     @model_validator(mode="after")
@@ -76,6 +83,8 @@ class PredictRequest(BaseModel):
                 code="wrong_input_kind",
             )
         items = getattr(self, kind)
+        if kind == "documents":
+            return kind, [{"sentences": list(doc)} for doc in items]
         return kind, [
             x.model_dump(exclude_none=True) if isinstance(x, BaseModel) else _plain(x) for x in items
         ]

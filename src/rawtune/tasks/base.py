@@ -66,6 +66,9 @@ class Task:
     generative: ClassVar[bool] = False  # text in, text out: no label space, records {"source", "generated"}
     needs_model_dir: ClassVar[bool] = False  # loads from RUN/model/ even where an adapter was kept
     inputs: ClassVar[tuple[str, ...]] = ("texts",)
+    # a prediction input may be a document, {"sentences": [...]}: its sentences are read in each
+    # other's context as training read a document (the request kind "documents")
+    reads_documents: ClassVar[bool] = False
     entities: ClassVar[bool] = False
     augmentable: ClassVar[bool] = False  # `--augment N` has an augmenter for its examples
     purpose: ClassVar[str] = ""

@@ -56,7 +56,8 @@ class NerTask(Task):
     options = NerOptions
     auto_class_name = "AutoModelForTokenClassification"
     report_kinds: ClassVar[dict[str, ReportKind]] = {"ner": ReportKind("f1")}
-    inputs = ("texts", "tokens")
+    inputs = ("texts", "tokens", "documents")
+    reads_documents = True
     entities = True
     augmentable = True
     distill_kind = "tokens"  # type: ignore[assignment]  (one row of logits per token)
