@@ -14,6 +14,7 @@ from rawtune.config.train import TrainConfig
 from rawtune.errors import ConfigError, ConfigIssue
 
 LAUNCH = "accelerate launch"
+DETERMINISTIC = "RAWTUNE_DETERMINISTIC"
 # what `accelerate launch` (its flags or config file) sets when it asks for a sharded run
 _ASKED = {"FSDP": "ACCELERATE_USE_FSDP", "DeepSpeed": "ACCELERATE_USE_DEEPSPEED"}
 
@@ -26,6 +27,8 @@ def make_accelerator(train: TrainConfig) -> Any:
 
     if train.threads:
         torch.set_num_threads(train.threads)
+    if os.environ.get(DETERMINISTIC) == "1":
+        deterministic(torch)
     cuda = torch.cuda.is_available()
     check_launch(cuda)
     choice = resolve(train.precision, "cuda" if cuda else "cpu")
@@ -37,6 +40,14 @@ def make_accelerator(train: TrainConfig) -> Any:
     accelerator = _supported(Accelerator(mixed_precision=mp, cpu=not cuda))
     accelerator.precision_choice = choice  # the run logs and records what `auto` decided (train/run.py)
     return accelerator
+
+
+def deterministic(torch: Any) -> None:
+    """`RAWTUNE_DETERMINISTIC=1`: torch's deterministic kernels (and cuBLAS's fixed workspace), so
+    two runs on one GPU — and a run killed and resumed — end bit for bit alike. The CPU kernels
+    rawtune uses are deterministic already; on a GPU this costs some speed (atomics-free kernels)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def check_launch(cuda: bool) -> None:
