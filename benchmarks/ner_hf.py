@@ -41,7 +41,7 @@ def predict_word_tags(model, tokenizer, sentences: list[list[str]]) -> tuple[lis
                 return_tensors="pt",
             )
             word_ids = [enc.word_ids(b) for b in range(len(idx))]
-            ids = model(**enc).logits.argmax(-1).tolist()
+            ids = model(**enc.to(model.device)).logits.argmax(-1).tolist()
             for b, i in enumerate(idx):
                 tags = ["O"] * len(sentences[i])
                 seen: set[int] = set()

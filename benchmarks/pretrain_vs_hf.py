@@ -169,7 +169,7 @@ def worker_hf(spec: dict) -> dict:
         warmup_steps=0,
         weight_decay=0.01,
         bf16=spec["precision"] == "bf16",
-        use_cpu=True,
+        use_cpu=spec.get("use_cpu", True),
         dataloader_num_workers=0,
         seed=spec["seed"],
         logging_strategy="steps",

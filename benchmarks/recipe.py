@@ -58,7 +58,8 @@ def hf_training_args(**kw):
 def trainer_args(spec: dict, lr: float = LR):
     """The recipe's TrainingArguments for a worker spec (output_dir, epochs, seed): no evaluation, no
     saving, no logging, CPU, the data loaded in the main process. A spec may add the peer's documented
-    one-flag settings: `group_by_length`, `bf16`, `optim` (e.g. adamw_torch_fused), `lr`, `batch_size`."""
+    one-flag settings: `group_by_length`, `bf16`, `optim` (e.g. adamw_torch_fused), `lr`, `batch_size`;
+    `use_cpu: false` lets the Trainer take the GPU (gpu_check.py)."""
     extra = {k: spec[k] for k in ("group_by_length", "bf16", "optim") if spec.get(k)}
     return hf_training_args(
         **extra,
@@ -72,7 +73,7 @@ def trainer_args(spec: dict, lr: float = LR):
         save_strategy="no",
         report_to=[],
         seed=spec["seed"],
-        use_cpu=True,
+        use_cpu=spec.get("use_cpu", True),
         dataloader_num_workers=0,
         disable_tqdm=True,
         logging_strategy="no",

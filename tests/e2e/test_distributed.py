@@ -150,3 +150,114 @@ def test_kill_one_rank_then_resume_gives_the_uninterrupted_weights(tmp_path, tin
     assert _losses(crashed) == _losses(ref)
     wa, wb = _weights(ref), _weights(crashed)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+# --- fine-tuning: NER and classification, under accelerate launch and torchrun ------------------------------
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node"]
+
+
+def _finetune_flags(task: str, backbone, ner_data, cls_data, **extra) -> list[str]:
+    """A tiny fine-tuning run on the session's backbone, without dropout (each process would draw
+    its own masks), evaluating and checkpointing every 4 steps."""
+    data = ner_data if task == "ner" else cls_data
+    flags = {
+        "task": task,
+        "model": str(backbone),
+        "train": str(data["train"]),
+        "dev": str(data["dev"]),
+        "seed": 3,
+        "data.max_length": 64,
+        "data.stride": 16,
+        "model.dropout": 0.0,
+        "model.attention_dropout": 0.0,
+        "train.max_steps": 8,
+        "train.batch_size": 4,
+        "train.eval_steps": 4,
+        "train.save_steps": 4,
+        "train.log_steps": 1,
+        "train.threads": 1,
+        "train.progress": "false",
+        **extra,
+    }
+    return [f"--{k}={v}" for k, v in flags.items()]
+
+
+def _dev_metrics(run) -> dict:
+    """The final dev scores (the flat numbers)."""
+    dev = json.loads((run / "metrics.json").read_text())["dev"]
+    return {k: v for k, v in dev.items() if isinstance(v, (int, float))}
+
+
+@pytest.mark.parametrize(
+    "task, launcher",
+    [("ner", "accelerate"), ("classification", "torchrun")],
+    ids=["ner-accelerate-launch", "classification-torchrun"],
+)
+def test_finetune_on_two_processes_trains_what_one_does_with_accumulation(
+    tmp_path, tiny_backbone, ner_data, cls_data, task, launcher
+):
+    one, two = tmp_path / "one", tmp_path / "two"
+    flags = _finetune_flags(task, tiny_backbone, ner_data, cls_data)
+    cli = ["-m", "rawtune", "finetune"]
+    subprocess.run(
+        [sys.executable, *cli, f"--output={one}", *flags, "--train.grad_accum=2"],
+        check=True, env=_env(), capture_output=True,
+    )  # fmt: skip
+    launch = LAUNCH if launcher == "accelerate" else TORCHRUN
+    done = subprocess.run(
+        [*launch, "2", *cli, f"--output={two}", *flags],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    a, b = _losses(one), _losses(two)
+    assert len(a) == len(b) == 8
+    assert b == pytest.approx(a, rel=1e-5, abs=1e-6)  # over both processes' samples
+    assert _losses(two, "eval") == pytest.approx(_losses(one, "eval"), rel=1e-5)
+    wa, wb = _weights(one), _weights(two)
+    assert wa.keys() == wb.keys() and all(torch.allclose(wa[k], wb[k], atol=1e-5) for k in wa)
+    assert _dev_metrics(two) == pytest.approx(_dev_metrics(one), rel=1e-5, abs=1e-6)
+    assert len([r for r in (two / "metrics.jsonl").read_text().splitlines() if '"kind": "train"' in r]) == 8
+
+
+def test_finetune_kill_one_rank_then_resume_gives_the_uninterrupted_run(
+    tmp_path, tiny_backbone, ner_data, cls_data
+):
+    pytest.importorskip("psutil")
+    ref, crashed = tmp_path / "ref", tmp_path / "crashed"
+    flags = _finetune_flags("ner", tiny_backbone, ner_data, cls_data, **{"train.max_steps": 40})
+    cli = ["-m", "rawtune", "finetune"]
+    subprocess.run(
+        [*LAUNCH, "2", *cli, f"--output={ref}", *flags], check=True, env=_env(), capture_output=True
+    )
+    proc = subprocess.Popen(
+        [*LAUNCH, "2", *cli, f"--output={crashed}", *flags],
+        env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            assert proc.poll() is None, "training ended before a rank could be killed"
+            f = crashed / "metrics.jsonl"
+            rows = [json.loads(x) for x in f.read_text().splitlines() if x] if f.exists() else []
+            if any(r["kind"] == "train" and r["step"] >= 9 for r in rows):
+                break
+            time.sleep(0.02)
+        os.kill(_ranks(proc.pid)[1], signal.SIGKILL)
+        assert proc.wait(timeout=120) != 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert json.loads((crashed / "manifest.json").read_text())["status"] != "complete"
+    done = subprocess.run(
+        [*TORCHRUN, "2", *cli, f"--output={crashed}", "--resume", *flags],  # resumed under the other launcher
+        env=_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads((crashed / "metrics.json").read_text())["train"]["resumed_from"] >= 8
+    assert _losses(crashed) == _losses(ref) and _losses(crashed, "eval") == _losses(ref, "eval")
+    wa, wb = _weights(ref), _weights(crashed)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert _dev_metrics(crashed) == _dev_metrics(ref)

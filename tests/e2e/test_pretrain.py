@@ -63,7 +63,7 @@ def test_saved_model_reloads_with_auto_classes_and_reproduces_the_metric(tmp_pat
     task = LanguageModeling(c.objective, tok)
 
     class Acc:  # the single-process subset of Accelerator evaluate_module uses
-        process_index, num_processes = 0, 1
+        process_index, num_processes, device = 0, 1, torch.device("cpu")
 
         @staticmethod
         def autocast():

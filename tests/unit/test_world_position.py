@@ -83,7 +83,8 @@ def test_sharded_launches_are_refused_before_anything_is_written(kind, monkeypat
             return DistributedType[kind]
 
     monkeypatch.setattr(accelerate, "Accelerator", Sharded)
-    with pytest.raises(ConfigError, match="not supported: it shards the weights") as e:
+    why = "splits the model's layers" if kind == "MEGATRON_LM" else "shards the weights"
+    with pytest.raises(ConfigError, match=f"not supported: it {why}") as e:
         make_accelerator(TrainConfig())
     assert "accelerate launch: distributed_type" in str(e.value)
     monkeypatch.setattr(accelerate, "Accelerator", real)

@@ -100,10 +100,23 @@ class LoadedRun:
 
 
 def default_device(device: str | None = None) -> str:
-    """`device`, or the GPU when there is one, else the CPU."""
+    """`device` ("cpu", "cuda", "cuda:N"); with none or "auto", the GPU when there is one, else the
+    CPU. A device this machine does not have is refused here, before any model is loaded."""
     import torch
 
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device in (None, "auto"):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError):
+        raise ModelError(f"device must be auto, cpu, cuda or cuda:N, not {device!r}") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        built = "a CUDA build" if torch.version.cuda else "a CPU-only build"
+        raise ModelError(
+            f"device {device!r}: this machine has no usable CUDA device (torch {torch.__version__}, "
+            f"{built}); use cpu or auto"
+        )
+    return device
 
 
 def load_run(
@@ -152,11 +165,13 @@ def _load(path: str | os.PathLike, device: str, base: str | None, *, merged: boo
     if is_onnx_dir(path):  # `rawtune export --onnx`: runs on the CPU through onnxruntime
         if base is not None:
             raise RunDirError(f"{path}: an ONNX export holds a whole model; base= does not apply")
+        _on_cpu(path, "an ONNX model", device)
         return load_onnx_run(path)
     run = RunDir(Path(path))
     if RunDir.is_run(run.path) and is_onnx_dir(run.model_dir):  # `rawtune compress --onnx`
         if base is not None:
             raise RunDirError(f"{path}: its model is an ONNX export; base= does not apply")
+        _on_cpu(path, "an ONNX model", device)
         return replace(load_onnx_run(run.model_dir), run_path=run.path)
     return _load_torch(path, device, base, merged=merged, strict=strict)
 
@@ -189,13 +204,19 @@ def _load_torch(
     on_base = adapter and (base is not None or not merged or not has_model)
     model = load_model(run.adapter_dir if on_base else run.model_dir, task.auto_class_name, base=base)
     model = task.restore_model(model, str(run.adapter_dir if on_base else run.model_dir))
-    if is_quantized(run.model_dir) and device != "cpu":
-        log.info("%s: a dynamic int8 model runs on the CPU only; loading it there", path)
-        device = "cpu"
+    if is_quantized(run.model_dir):
+        device = _on_cpu(path, "a dynamic int8 model", device)
     model.to(device)
     model.eval()
     tokenizer = load_tokenizer(str(run.model_dir if has_model else run.adapter_dir))
     return LoadedRun(run.path, cfg, task, model, tokenizer, task.head_space(head_labels(model)))
+
+
+def _on_cpu(path: str | os.PathLike, what: str, device: str) -> str:
+    """int8 and ONNX models run on the CPU whatever device was asked for; a log line says so."""
+    if device != "cpu":
+        log.info("%s: %s runs on the CPU only; loading it there (not on %s)", path, what, device)
+    return "cpu"
 
 
 def load_onnx_run(

@@ -63,6 +63,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="SQuAD v2 runs: the no-answer threshold to decide with (e.g. a dev report's best_f1_thresh); "
         "a --resume must repeat it",
     )
+    p.add_argument(
+        "--device",
+        default="auto",
+        metavar="DEVICE",
+        help="auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N; int8 and ONNX "
+        "models always run on the CPU",
+    )
     p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: its own)")
     p.add_argument("--no-progress", dest="progress", action="store_false")
     set_handler(p, handle)
@@ -85,7 +92,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
         import torch
 
         torch.set_num_threads(max(1, args.threads))
-    pred = Predictor.from_run(args.run, dtype=args.dtype)  # a run, or an ONNX export dir
+    pred = Predictor.from_run(args.run, dtype=args.dtype, device=args.device)  # a run, or an ONNX export dir
     if args.null_threshold is not None:
         from rawtune.tasks.qa import set_null_threshold
 
@@ -93,7 +100,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     if args.ner:  # relations pipeline: NER mentions -> every candidate pair classified
         from rawtune.serve.relation_pipeline import RelationPipeline
 
-        ner = Predictor.from_run(resolve_model_ref(args.ner), dtype=args.dtype)
+        ner = Predictor.from_run(resolve_model_ref(args.ner), dtype=args.dtype, device=args.device)
         pred = RelationPipeline(pred, ner, all_pairs=args.all_pairs, keep_none=args.keep_none)
     elif args.all_pairs or args.keep_none:
         raise DataError("--all-pairs and --keep-none need --ner NER_RUN (the pipeline mode)")

@@ -19,6 +19,7 @@ from torch import nn
 
 from rawtune.errors import DataError
 from rawtune.tasks.features import IGNORE
+from rawtune.train.devices import model_device
 
 TOKENS = "tokens"
 
@@ -62,6 +63,14 @@ class DistillLoss(nn.Module):
         object.__getattribute__(self, "teacher")._apply(fn, recurse)
         return super()._apply(fn, recurse)
 
+    def _teacher_on(self, device: torch.device) -> nn.Module:
+        """The teacher where the batch is: `.to()` of this module moves it, but a wrapper that
+        places the student by its parameters alone (a sharded launch) would leave it behind."""
+        teacher = self.teacher
+        if model_device(teacher) != device:
+            teacher.to(device)
+        return teacher
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -77,7 +86,7 @@ class DistillLoss(nn.Module):
         hidden, att = self.hidden_weight > 0, self.attention_weight > 0
         s = self.model(**kw, output_hidden_states=hidden, output_attentions=att)
         with torch.no_grad():
-            t = self.teacher(**kw, output_hidden_states=hidden, output_attentions=att)
+            t = self._teacher_on(input_ids.device)(**kw, output_hidden_states=hidden, output_attentions=att)
         s_logits, t_logits = s.logits.float(), t.logits.float()
         s_sel, t_sel = s_logits[soft_mask], t_logits[soft_mask]
         n = int(s_sel.shape[0])
@@ -89,7 +98,7 @@ class DistillLoss(nn.Module):
             loss = loss + self.hidden_weight * self._hidden(s.hidden_states, t.hidden_states, attention_mask)
         if att:
             loss = loss + self.attention_weight * self._attention(s.attentions, t.attentions, attention_mask)
-        out: dict[str, Any] = {"loss": loss, "loss_sum": float(loss.detach()) * n, "count": n}
+        out: dict[str, Any] = {"loss": loss, "loss_sum": loss.detach().double() * n, "count": n}
         if self.kind in (TOKENS, "single"):  # "accuracy" in the log = agreement with the teacher
             out["correct"] = (s_sel.detach().argmax(-1) == t_sel.argmax(-1)).sum()
         return out

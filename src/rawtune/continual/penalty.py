@@ -18,6 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from rawtune.train.devices import model_device, to_device
+
 log = logging.getLogger("rawtune")
 
 
@@ -51,7 +53,7 @@ class Penalty(nn.Module):
             term = (sq * weight.float()).sum() if weight is not None else sq.sum()
             total = term if total is None else total + term
         if total is None:
-            return torch.zeros(())
+            return torch.zeros((), device=model_device(model))
         return 0.5 * self.strength * total
 
 
@@ -80,10 +82,10 @@ def fisher_diagonal(module: nn.Module, batches: Iterable[dict[str, torch.Tensor]
     sums = {
         n: torch.zeros_like(p, dtype=torch.float32) for n, p in model.named_parameters() if p.requires_grad
     }
-    count = 0
+    count, device = 0, model_device(model)
     for batch in batches:
         model.zero_grad(set_to_none=True)
-        module(**batch)["loss"].backward()
+        module(**to_device(batch, device))["loss"].backward()
         for n, p in model.named_parameters():
             if n in sums and p.grad is not None:
                 sums[n] += p.grad.detach().float() ** 2

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from rawtune.train.devices import model_device, to_device
+
 IGNORE = -100
 
 
@@ -125,14 +127,15 @@ def forward_batches(
 ) -> None:
     """Run the model over `features` in length-grouped batches; `reduce(indices, batch, logits)`
     consumes each batch's logits (to argmax, probabilities of a few classes, a loss sum) at once.
-    `outputs` picks the tensor from the model's output (default: its `.logits`)."""
+    `outputs` picks the tensor from the model's output (default: its `.logits`). Each batch is
+    placed on the model's device (`reduce` gets it as collated, on the CPU)."""
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = model_device(model)
     try:
         for idx in length_batches(features, batch_size):
             batch = collate([features[i] for i in idx])
-            inputs = {k: v.to(device) for k, v in batch.items() if k != "labels"}
+            inputs = to_device({k: v for k, v in batch.items() if k != "labels"}, device)
             with autocast() if autocast is not None else _null():
                 out = model(**inputs)
                 logits = outputs(out) if outputs is not None else out.logits

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from rawtune.train.devices import model_device, to_device
+
 OUTSIDE = "O"
 
 
@@ -57,8 +59,9 @@ def embed_words(
             padding=True,
             return_tensors="pt",
         )
-        hidden = model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
-        hidden = torch.nn.functional.normalize(hidden.float(), dim=-1)
+        inputs = to_device({k: enc[k] for k in ("input_ids", "attention_mask")}, model_device(model))
+        hidden = model(**inputs).last_hidden_state
+        hidden = torch.nn.functional.normalize(hidden.float(), dim=-1).cpu()  # kept beside the support set
         for i, words in enumerate(batch):
             first: dict[int, int] = {}
             for pos, w in enumerate(enc.word_ids(i)):

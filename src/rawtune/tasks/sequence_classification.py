@@ -105,7 +105,7 @@ class SequenceClassifierLoss(nn.Module):
             loss = loss_sum / self.class_weights[labels].sum().clamp_min(1e-12)
         else:
             loss = loss_sum / max(n, 1)
-        out: dict[str, Any] = {"loss": loss, "loss_sum": float(loss.detach()) * n, "count": n}
+        out: dict[str, Any] = {"loss": loss, "loss_sum": loss.detach().double() * n, "count": n}
         if self.kind == "single":
             out["correct"] = (logits.detach().argmax(-1) == labels).sum()
         return out

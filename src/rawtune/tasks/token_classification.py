@@ -209,7 +209,7 @@ class TokenClassifierLoss(nn.Module):
             loss = losses.sum() / max(count, 1)
         return {
             "loss": loss,
-            "loss_sum": float(loss.detach()) * count,
+            "loss_sum": loss.detach().double() * count,
             "count": count,
             "correct": (logits.detach().argmax(-1) == target).sum(),
         }

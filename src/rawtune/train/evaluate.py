@@ -1,4 +1,6 @@
-"""Evaluation inside training: sums over batches (never accumulating logits), then exact means."""
+"""Evaluation inside training: sums over batches (never accumulating logits), then exact means.
+Each batch is placed on the model's device (train/devices.py) and the sums stay there until the
+end: one wait for the device per evaluation, not one per batch."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Any
 import torch
 
 from rawtune.data.batching import BatchStream
+from rawtune.train.devices import DeviceSums, read_sums, to_device
 
 
 @torch.no_grad()
@@ -15,27 +18,19 @@ def evaluate_module(
 ) -> dict[str, Any]:
     was_training = module.training
     module.eval()
-    loss_sum, count, correct, has_correct = 0.0, 0, 0, False
+    sums = DeviceSums()
     try:
         batches = stream.iterate(0, accelerator.process_index, accelerator.num_processes)
         for _ in range(accelerator.process_index, n_batches, accelerator.num_processes):
             mb = next(batches)
             with accelerator.autocast():
-                out = module(**mb.tensors)
-            loss_sum += float(out["loss_sum"])
-            count += int(out["count"])
-            if out.get("correct") is not None:
-                has_correct = True
-                correct += int(out["correct"])
+                out = module(**to_device(mb.tensors, accelerator.device))
+            sums.add(out)
     finally:
         module.train(was_training)
-    if accelerator.num_processes > 1:
-        t = accelerator.reduce(
-            torch.tensor([loss_sum, count, correct], dtype=torch.float64, device=accelerator.device),
-            reduction="sum",
-        )
-        loss_sum, count, correct = float(t[0]), int(t[1]), int(t[2])
+    (loss_sum, count, correct), _ = read_sums(accelerator, sums.values())
+    count = int(count)
     metrics: dict[str, Any] = {"loss": loss_sum / max(count, 1), "count": count}
-    if has_correct:
-        metrics["accuracy"] = correct / max(count, 1)
+    if sums.has_correct:
+        metrics["accuracy"] = int(correct) / max(count, 1)
     return metrics
