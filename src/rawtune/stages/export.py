@@ -46,8 +46,7 @@ def export_run(
     if (quantize is not None or opset is not None) and not onnx:
         flag = "--quantize" if quantize is not None else "--opset"
         raise RawtuneError(f"{flag} applies to ONNX exports only: add --onnx")
-    if out.exists() and any(out.iterdir()):
-        raise RunDirError(f"{out} exists and is not empty; choose another --output")
+    _check_paths(run_path, out, "onnx" if onnx else "merge" if merge else "copy")
     if onnx:
         return _export_onnx(run, out, quantize=quantize, opset=opset)
     adapter = has_adapter(run.adapter_dir)
@@ -57,6 +56,7 @@ def export_run(
             raise RunDirError(f"{run_path}: nothing to export (no model/ or adapter/)")
         with atomic_dir(out) as tmp:
             shutil.copytree(src, tmp, dirs_exist_ok=True)
+            _with_task(run, tmp)
         return {"exported": str(src), "output": str(out), "merged": False}
     if not adapter:
         raise RunDirError(f"{run_path}: --merge needs a PEFT run (adapter/); its model/ is already plain")
@@ -80,8 +80,36 @@ def export_run(
     with atomic_dir(out) as tmp:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        _with_task(run, tmp)
     log.info("merged %s into %s (max |logit difference| %.2e)", run.adapter_dir, out, diff)
     return {"output": str(out), "merged": True, "max_abs_diff": diff}
+
+
+def _check_paths(run_path: str, out: Path, form: str) -> None:
+    """The run exists and is of a kind that has this export form; the output is a new directory."""
+    from rawtune.artifacts.kinds import run_kind
+
+    if not Path(run_path).is_dir():
+        raise RunDirError(f"{run_path}: no such run directory")
+    run_kind(run_path).check_export(run_path, form)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"{out} is a file; --output names a directory to create")
+    if out.exists() and any(out.iterdir()):
+        raise RunDirError(f"{out} exists and is not empty; choose another --output")
+
+
+def _with_task(run: Any, out: Path) -> None:
+    """A fine-tuned run's fine-tuning config beside its exported model (FINETUNE_CONFIG): the task,
+    its label kind and the data settings, so rawtune predicts with the export as with the run."""
+    from rawtune.artifacts.finetuned import run_finetune_config
+    from rawtune.artifacts.kinds import run_kind
+    from rawtune.artifacts.loaded import FINETUNE_CONFIG
+    from rawtune.config.loader import dump_config
+    from rawtune.runs.atomic import write_text
+    from rawtune.runs.rundir import RunDir
+
+    if run_kind(run.path).name == "finetune" and RunDir.is_run(run.path):
+        write_text(out / FINETUNE_CONFIG, dump_config(run_finetune_config(run.path)))
 
 
 def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None) -> dict[str, Any]:
@@ -91,7 +119,7 @@ def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None
 
     from rawtune.artifacts.adapters import has_adapter, read_meta
     from rawtune.artifacts.formats import load_model, model_format
-    from rawtune.artifacts.run import FINETUNE_CONFIG, finetune_config
+    from rawtune.artifacts.loaded import FINETUNE_CONFIG, finetune_config
     from rawtune.config.loader import load_config
     from rawtune.export.onnx import export_onnx
     from rawtune.export.parity import dev_texts
