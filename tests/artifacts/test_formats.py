@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from rawtune.artifacts.formats import FORMATS, load_model, model_format
-from rawtune.artifacts.run import FINETUNE_CONFIG, finetune_config, load_run
+from rawtune.artifacts.loaded import FINETUNE_CONFIG, finetune_config
+from rawtune.artifacts.run import load_run
 from rawtune.errors import ModelError, RunDirError
 
 OLD = Path(__file__).resolve().parent / "old_runs"

@@ -37,10 +37,11 @@ def pred(ner_run) -> Predictor:
 
 @pytest.fixture(scope="module")
 def text(tmp_path_factory, ner_data) -> str:
-    """35 raw-text lines of varied length (a blank line in between is skipped, its number kept)."""
+    """35 raw-text lines of varied length after a blank line (skipped, its number kept; a blank line
+    between lines would make paragraphs, i.e. documents: see test_txt_paragraphs_are_documents)."""
     lines = ner_data["raw"].read_text().splitlines()[:35]
     lines = [" ".join([ln] * (1 + i % 3)) for i, ln in enumerate(lines)]
-    lines.insert(10, "")
+    lines.insert(0, "")
     path = tmp_path_factory.mktemp("input") / "in.txt"
     path.write_text("\n".join(lines) + "\n")
     return str(path)
@@ -175,7 +176,7 @@ def test_a_partial_file_that_is_not_ours_is_refused(pred, text, reference, tmp_p
         pred.predict_file(str(other), str(out), chunk=CHUNK, progress=False, resume=True)
     short = tmp_path / "b" / "in.txt"
     short.parent.mkdir()
-    short.write_text("".join(Path(text).read_text().splitlines(keepends=True)[:2]))
+    short.write_text("".join(Path(text).read_text().splitlines(keepends=True)[:3]))  # a blank, 2 texts
     with pytest.raises(DataError, match="holds 3 records but the input has only 2"):
         pred.predict_file(str(short), str(out), chunk=CHUNK, progress=False, resume=True)
     assert partial.read_bytes() == b"\n".join(lines[:3]) + b"\n"  # refused: left as it was
@@ -208,7 +209,7 @@ def test_records_and_chunking(pred, text, reference, tmp_path):
     """One record per non-blank line with its source; entities with character offsets into the line
     and a score; the chunk size (how inputs are grouped for length batching) changes no prediction."""
     recs = [json.loads(line) for line in reference.decode().splitlines()]
-    assert [r["source"].rsplit(":", 1)[1] for r in recs] == [str(i) for i in (*range(1, 11), *range(12, 37))]
+    assert [r["source"].rsplit(":", 1)[1] for r in recs] == [str(i) for i in range(2, 37)]
     for rec in recs:
         assert len(rec["tags"]) == len(rec["tokens"]) and is_valid_iob2(rec["tags"]) is None
         for ent in rec["entities"]:

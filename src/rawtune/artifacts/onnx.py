@@ -1,11 +1,11 @@
 """An ONNX export (`rawtune export --onnx`, or RUN/model/ of `rawtune compress --onnx`; written by
 `export.onnx`) run by onnxruntime behind the interface rawtune's tasks call: `model(**batch).logits`
-as a torch tensor, `eval()`/`train()`, `parameters()` for the device (CPU). `artifacts.run` makes an
+as a torch tensor, `eval()`/`train()`, `parameters()` for the device (CPU). `artifacts.finetuned` makes an
 export a loaded run, so prediction and evaluation use the task's own decode path on it.
 
 The directory: `rawtune_onnx.json` (which graph runs, parity figures), model.onnx (and
 model.int8.onnx when quantized), config.json, the tokenizer, and the run's fine-tuning config
-(`artifacts.run.FINETUNE_CONFIG`) when it was exported from a run."""
+(`artifacts.loaded.FINETUNE_CONFIG`) when it was exported from a run."""
 
 from __future__ import annotations
 

@@ -38,8 +38,9 @@ def load_task_model(ref: str, auto_class_name: str, **config: Any) -> nn.Module:
 
     if not config and is_quantized(Path(ref)):  # a `rawtune compress --quantize int8` model
         return load_quantized(Path(ref), auto_class_name)
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # a loaded model is one line in the log, not a bar
     try:
         if is_pruned(ref):  # `rawtune compress --prune`: per-layer head/FFN counts, no remote code needed
             return pruned_model_class(ref, auto_class_name).from_pretrained(ref, **config)
@@ -55,3 +56,5 @@ def load_task_model(ref: str, auto_class_name: str, **config: Any) -> nn.Module:
         raise refused from None
     finally:
         hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()

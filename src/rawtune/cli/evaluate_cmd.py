@@ -10,15 +10,26 @@ from rawtune.cli.overrides import set_handler
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evaluate",
-        help="evaluate a fine-tuned run on a labeled file (report + plots)",
-        description="Evaluate RUN's model on a labeled file; writes RUN/eval/NAME/report.{json,md} and plots.",
+        help="evaluate a run on a labeled file (report + plots)",
+        description="Evaluate RUN's model on a labeled file with the decode path predict and serve use; "
+        "writes RUN/eval/NAME/report.{json,md} and plots (or --output DIR/NAME).",
     )
     p.add_argument(
-        "run", metavar="RUN", help="a finished rawtune finetune run directory (or its `export --onnx` dir)"
+        "run",
+        metavar="RUN",
+        help="a finished run of any kind (as for `rawtune predict`: finetune, compress, fewshot seed, "
+        "zeroshot, an `export --onnx` dir), a save_pretrained model with a task head, a Hugging Face "
+        "Hub id, or models:/NAME[/N|/latest]",
     )
     p.add_argument("--data", required=True, metavar="FILE", help="labeled data in the run's format")
     p.add_argument("--name", help="report name (default: the file name)")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=32)
+    p.add_argument(
+        "--output",
+        metavar="DIR",
+        default=None,
+        help="write the report to DIR/NAME (default: RUN/eval/NAME; a Hugging Face Hub id: ./eval/NAME)",
+    )
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=32, help="inputs per forward pass")
     p.add_argument(
         "--null-threshold",
         dest="null_threshold",
@@ -30,13 +41,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
+    from pathlib import Path
+
     from rawtune.cli.overrides import UnknownFlags
     from rawtune.stages.evaluate import evaluate_run
+    from rawtune.versions import resolve_model_ref
 
     if extra:
         raise UnknownFlags(f"unknown arguments: {' '.join(extra)}")
     _metrics, out = evaluate_run(
-        args.run, args.data, name=args.name, batch_size=args.batch_size, null_threshold=args.null_threshold
+        resolve_model_ref(args.run),
+        args.data,
+        name=args.name,
+        batch_size=args.batch_size,
+        null_threshold=args.null_threshold,
+        out_root=Path(args.output) if args.output else None,
     )
     print((out / "report.md").read_text())
     print(out)

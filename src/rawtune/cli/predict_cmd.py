@@ -1,4 +1,4 @@
-"""`rawtune predict RUN --input FILE --output FILE [--resume]`."""
+"""`rawtune predict RUN --input FILE --output FILE [--format jsonl|conll|csv] [--input-format F] [--resume]`."""
 
 from __future__ import annotations
 
@@ -10,22 +10,40 @@ from rawtune.cli.overrides import set_handler
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "predict",
-        help="predict with a fine-tuned run (text, CoNLL, JSONL, CSV) to JSON lines",
-        description="Stream INPUT through RUN's model. Plain text (.txt): one sentence or document per "
-        "line; NER splits words and returns entities with character offsets and scores, classification "
-        "a label and every label's probability. Records are written as they are computed to "
-        "OUTPUT.partial, which becomes OUTPUT when the input is done; an interrupted run continues "
-        "with --resume.",
+        help="predict with a run (text, CoNLL, JSONL, CSV, TSV) to JSON lines, CoNLL or CSV",
+        description="Stream INPUT through RUN's model, never reading it whole. Plain text (.txt): one "
+        "sentence or text per line (NER: paragraphs between blank lines are documents); CoNLL, JSONL, "
+        "CSV and TSV as the run's task reads them. The format comes from INPUT's name and content (a "
+        "CoNLL file named .txt is read as CoNLL); --input-format names it. NER returns entities with "
+        "character offsets and scores, classification a label and every label's probability. Records "
+        "are written as they are computed to OUTPUT.partial, which becomes OUTPUT when the input is "
+        "done; an interrupted run continues with --resume.",
     )
     p.add_argument(
         "run",
         metavar="RUN",
-        help="a finished rawtune finetune run directory (or its `export --onnx` dir), or "
-        "models:/NAME[/N|/latest] from the model store",
+        help="a finished run of any kind (finetune, compress, fewshot seed, zeroshot, continual, "
+        "selftrain round, an `export --onnx` dir), a save_pretrained model with a task head (an "
+        "`export --merge` output), a Hugging Face Hub id, or models:/NAME[/N|/latest] from the model store",
     )
-    p.add_argument("--input", required=True, metavar="FILE")
-    p.add_argument("--output", required=True, metavar="FILE", help="JSON lines, one record per input")
-    p.add_argument("--batch-size", dest="batch_size", type=int, default=32)
+    p.add_argument("--input", required=True, metavar="FILE", help="the inputs to predict on")
+    p.add_argument(
+        "--input-format",
+        dest="input_format",
+        choices=["txt", "conll", "jsonl", "csv", "tsv", "json"],
+        default=None,
+        help="how to read INPUT (default: from its name and content)",
+    )
+    p.add_argument("--output", required=True, metavar="FILE", help="the file to write, one record per input")
+    p.add_argument(
+        "--format",
+        dest="output_format",
+        choices=["jsonl", "conll", "csv"],
+        default="jsonl",
+        help="OUTPUT's format: jsonl (every record, default), conll (NER: each token line with the "
+        "predicted tag added, conlleval-ready for a labeled CoNLL input) or csv (classification)",
+    )
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=32, help="inputs per forward pass")
     p.add_argument(
         "--resume",
         action="store_true",
@@ -37,6 +55,29 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="cast the weights (default: as saved); bf16 is faster on CPUs with AVX-512 BF16 or AMX",
     )
+    _relation_flags(p)
+    p.add_argument(
+        "--null-threshold",
+        dest="null_threshold",
+        type=float,
+        default=None,
+        help="SQuAD v2 runs: the no-answer threshold to decide with (e.g. a dev report's best_f1_thresh); "
+        "a --resume must repeat it",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        metavar="DEVICE",
+        help="auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N; int8 and ONNX "
+        "models always run on the CPU",
+    )
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: its own)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    set_handler(p, handle)
+
+
+def _relation_flags(p: argparse.ArgumentParser) -> None:
+    """Relations runs in pipeline mode: a NER run finds the mentions."""
     p.add_argument(
         "--ner",
         metavar="NER_RUN",
@@ -55,24 +96,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="--ner: also list the pairs predicted as the no-relation label",
     )
-    p.add_argument(
-        "--null-threshold",
-        dest="null_threshold",
-        type=float,
-        default=None,
-        help="SQuAD v2 runs: the no-answer threshold to decide with (e.g. a dev report's best_f1_thresh); "
-        "a --resume must repeat it",
-    )
-    p.add_argument(
-        "--device",
-        default="auto",
-        metavar="DEVICE",
-        help="auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N; int8 and ONNX "
-        "models always run on the CPU",
-    )
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: its own)")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    set_handler(p, handle)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
@@ -102,13 +125,23 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
 
         ner = Predictor.from_run(resolve_model_ref(args.ner), dtype=args.dtype, device=args.device)
         pred = RelationPipeline(pred, ner, all_pairs=args.all_pairs, keep_none=args.keep_none)
-    elif args.all_pairs or args.keep_none:
-        raise DataError("--all-pairs and --keep-none need --ner NER_RUN (the pipeline mode)")
+        if args.output_format != "jsonl" or args.input_format not in (None, "txt"):
+            raise DataError("--ner (the pipeline mode) reads a .txt INPUT and writes JSON lines")
+        formats: dict = {}
+    else:
+        if args.all_pairs or args.keep_none:
+            raise DataError("--all-pairs and --keep-none need --ner NER_RUN (the pipeline mode)")
+        formats = {"input_format": args.input_format, "output_format": args.output_format}
     partial = f"{args.output}.partial"
     before = _size(partial)
     try:
         n = pred.predict_file(
-            args.input, args.output, batch_size=args.batch_size, progress=args.progress, resume=args.resume
+            args.input,
+            args.output,
+            batch_size=args.batch_size,
+            progress=args.progress,
+            resume=args.resume,
+            **formats,
         )
     except BaseException:
         if _size(partial) not in (None, before):  # this run wrote some: say how to keep it

@@ -15,8 +15,8 @@ log = logging.getLogger("rawtune")
 def export(cfg: Any, parent: Any, dev: Any, run: Any, resume: bool) -> tuple[Any, dict[str, Any]]:
     """The parent exported to ONNX (int8 with --quantize) into RUN/model/, checked for parity on the
     dev texts by the exporter, and loaded back as an onnxruntime session to be measured."""
+    from rawtune.artifacts.loaded import FINETUNE_CONFIG
     from rawtune.artifacts.onnx import load_onnx_model
-    from rawtune.artifacts.run import FINETUNE_CONFIG
     from rawtune.export.onnx import export_onnx
     from rawtune.export.parity import example_texts
 

@@ -3,7 +3,7 @@ plain fine-tuning or SetFit-style contrastive fine-tuning plus a logistic-regres
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -183,3 +183,34 @@ class FewshotConfig(Section):
         return [
             k for k in ("output", "data.train", "data.dev", "model.name_or_path") if not get_dotted(data, k)
         ]
+
+
+def finetune_config(cfg: FewshotConfig, seed: int, train: str, output: str) -> Any:
+    """The `rawtune finetune` config of one few-shot run: how its data files are read (and what
+    `--method finetune` trains with); a loaded few-shot run reads files and inputs through it."""
+    from rawtune.config.loader import load_config
+
+    d = cfg.data
+    data = {
+        "train": train,
+        "dev": d.dev,
+        "test": d.test,
+        "max_length": d.max_length,
+        "stride": min(32, d.max_length // 2 - 1),  # finetune's default, kept valid for short inputs
+    }
+    if cfg.task == "ner":
+        task: dict[str, Any] = {"name": "ner"}
+    else:
+        task = {"name": "classification", "label_kind": "single"}
+        data.update(text_column=d.text_column, label_column=d.label_column)
+    return load_config(
+        "finetune",
+        base={
+            "seed": seed,
+            "output": output,
+            "model": cfg.model.model_dump(),
+            "task": task,
+            "data": data,
+            "train": cfg.finetune.model_dump(),
+        },
+    )

@@ -172,3 +172,17 @@ def _read_descriptions(path: Path) -> Any:
     ):
         raise ValueError(f"descriptions file {path}: expected a mapping label -> text or list of texts")
     return data
+
+
+def finetune_config(cfg: ZeroshotConfig) -> Any:
+    """The `rawtune finetune` config a loaded zero-shot run reads files and inputs with: single-label
+    classification of the run's text and label columns, in its window."""
+    from rawtune.config.loader import load_config
+
+    d = cfg.data
+    data = {"text_column": d.text_column, "label_column": d.label_column, "max_length": d.max_length}
+    data["stride"] = min(32, d.max_length // 2 - 1)
+    task = {"name": "classification", "label_kind": "single"}
+    return load_config(
+        "finetune", base={"model": cfg.model.model_dump(), "task": task, "data": data}, require=False
+    )

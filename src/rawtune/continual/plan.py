@@ -205,10 +205,13 @@ class ContinualPlan:
     def run_spec(self, tr: Any, fine: Any) -> Any:
         """Fine-tuning's RunSpec with the penalty around the training module, continual's manifest
         entries, and the forgetting report added to the summary."""
+        from rawtune.artifacts.loaded import FINETUNE_CONFIG
+        from rawtune.config.loader import dump_config
         from rawtune.finetuning.run import run_spec
 
         spec = run_spec(tr, fine)
         spec.manifest.update(self.manifest)
+        spec.files[FINETUNE_CONFIG] = dump_config(fine.cfg)  # what rawtune predicts with it reads
         if self.penalty is not None:
             from rawtune.continual.penalty import Regularized
 

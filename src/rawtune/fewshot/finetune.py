@@ -7,37 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rawtune.config.fewshot import FewshotConfig
-from rawtune.config.loader import load_config
+from rawtune.config.fewshot import finetune_config
 from rawtune.fewshot.methods import FEWSHOT_METHODS, FewshotMethod, SeedSample
-
-
-def finetune_config(cfg: FewshotConfig, seed: int, train: str, output: str) -> Any:
-    """The `rawtune finetune` config of one few-shot run (also how the data files are read)."""
-    d = cfg.data
-    data = {
-        "train": train,
-        "dev": d.dev,
-        "test": d.test,
-        "max_length": d.max_length,
-        "stride": min(32, d.max_length // 2 - 1),  # finetune's default, kept valid for short inputs
-    }
-    if cfg.task == "ner":
-        task: dict[str, Any] = {"name": "ner"}
-    else:
-        task = {"name": "classification", "label_kind": "single"}
-        data.update(text_column=d.text_column, label_column=d.label_column)
-    return load_config(
-        "finetune",
-        base={
-            "seed": seed,
-            "output": output,
-            "model": cfg.model.model_dump(),
-            "task": task,
-            "data": data,
-            "train": cfg.finetune.model_dump(),
-        },
-    )
 
 
 def run_finetune(s: SeedSample) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from rawtune.artifacts.methods import META_FILE
 from rawtune.config.fewshot import FewshotConfig
 from rawtune.fewshot import seed_run
 from rawtune.fewshot.methods import FEWSHOT_METHODS, FewshotMethod, SeedSample
@@ -76,7 +77,7 @@ def _save(d: Path, model: Any, tokenizer: Any, cfg: FewshotConfig, labels: list[
     model.save_pretrained(str(d))
     tokenizer.save_pretrained(str(d))
     meta = {"method": "pet", "template": cfg.pet.template, "verbalizer": cfg.pet.verbalizer, "labels": labels}
-    write_json(d / "fewshot.json", meta)
+    write_json(d / META_FILE, meta)
 
 
 FEWSHOT_METHODS.register("pet")(FewshotMethod(run_pet))

@@ -31,7 +31,7 @@ SUMMARY_KEYS = ("accuracy", "macro_f1", "micro_f1", "weighted_f1", "f1", "precis
 
 def read_data(cfg: FewshotConfig) -> tuple[Any, dict[str, Any], Any]:
     """(task, {"pool", "dev"[, "test"]}, label space), every file read and checked up front."""
-    from rawtune.fewshot.finetune import finetune_config
+    from rawtune.config.fewshot import finetune_config
     from rawtune.tasks.base import get_task
 
     task = get_task(finetune_config(cfg, cfg.seed, str(cfg.data.train), str(cfg.output)))

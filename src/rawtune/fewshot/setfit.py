@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from rawtune.artifacts.methods import HEAD_FILE, META_FILE
 from rawtune.config.fewshot import FewshotConfig
 from rawtune.fewshot import seed_run
 from rawtune.fewshot.methods import FEWSHOT_METHODS, FewshotMethod, SeedSample
@@ -19,7 +20,6 @@ from rawtune.runs.atomic import write_json
 from rawtune.train.run import RunSpec, Training
 
 log = logging.getLogger("rawtune")
-HEAD_FILE, META_FILE = "fewshot_head.json", "fewshot.json"
 
 
 def _scorer(tokenizer: Any, sample: list[Any], cfg: FewshotConfig, seed: int, space: Any):

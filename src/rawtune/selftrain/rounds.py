@@ -19,7 +19,7 @@ SUMMARY = "selftrain.json"
 def teacher_backbone(teacher: Path) -> str:
     """The backbone a given teacher was fine-tuned from: what its students start from when no
     --model is given."""
-    from rawtune.artifacts.run import finetune_config
+    from rawtune.artifacts.loaded import finetune_config
 
     path = finetune_config(teacher)
     try:

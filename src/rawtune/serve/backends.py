@@ -46,9 +46,14 @@ def apply_backend(predictor: Any, backend: str, workdir: Path, *, device: str | 
     if backend == "torch":
         return
     from rawtune.artifacts.int8 import quantize_int8
+    from rawtune.artifacts.kinds import KINDS
 
     for name in predictor.names:
         entry = predictor.entry(name)
+        kind = KINDS.get(getattr(entry, "kind", "finetune"), KINDS["finetune"])
+        if not kind.task_head:
+            why = f"{name} is {kind.what}: --backend {backend} converts transformers task models only"
+            raise ConfigError([ConfigIssue("backend", why)])
         already = _converted(entry.model)
         if already:
             log.info("%s is %s already; served as it is", name, already)

@@ -4,9 +4,13 @@ flushed and fsynced before the next is computed, and the file is renamed to OUT 
 `resume=True` continues an interrupted `OUT.partial`: a torn last line (the process died inside a
 write) is cut off, the complete records are counted, and the caller skips that many inputs. Without
 `resume` an existing `OUT.partial` is refused, so two runs never silently mix. One writer at a time:
-the partial file is locked (where the OS has `fcntl`). `skip_done` and `chunks` are the reading side
-of a resume: the inputs already written are skipped (checked by their file:line), and the rest come
-in chunks aligned as the first run's were, so a resumed output equals an uninterrupted one."""
+the partial file is locked (where the OS has `fcntl`). The reading side of a resume:
+`document_chunks` cuts the inputs into the chunks the first run cut them into (never inside a
+document), `check_record` checks the records kept came from this input (by file:line), and the
+caller predicts again only the chunk the interruption fell in, keeping its records after those
+written, so a resumed output equals an uninterrupted one byte for byte. (`skip_done` and `chunks`:
+the same for inputs without documents, skipping the written ones and completing the chunk the
+interrupted run was in.) `commit(convert)` writes the finished records in another format."""
 
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ class PartialJsonl:
         self.path = Path(f"{output}.partial")
         if not self.output.parent.is_dir():
             raise RunDirError(f"{self.output}: its directory does not exist")
+        if self.output.is_dir():
+            raise RunDirError(f"{self.output} is a directory; --output names the file to write")
         self._file: IO[bytes] | None = None
         self.count, self.torn_bytes, self._good = 0, 0, 0
         self.first: dict[str, Any] | None = None
@@ -80,14 +86,31 @@ class PartialJsonl:
         f.flush()
         os.fsync(f.fileno())
 
-    def commit(self) -> None:
-        """The output is complete: OUT.partial becomes OUT (atomically; an older OUT is replaced)."""
+    def commit(self, convert: Callable[[Iterator[dict[str, Any]], IO[str]], None] | None = None) -> None:
+        """The output is complete: OUT.partial becomes OUT (atomically; an older OUT is replaced).
+        With `convert`, OUT is what it writes of the records (another format), written beside OUT,
+        fsynced and renamed into place before OUT.partial is removed."""
         from rawtune.runs.atomic import fsync_dir
 
         self._open()
         self.close()
-        os.replace(self.path, self.output)
+        if convert is None:
+            os.replace(self.path, self.output)
+        else:
+            tmp = self.output.with_name(f".{self.output.name}.tmp")
+            with open(tmp, "w", encoding="utf-8", newline="") as f:
+                convert(self.records(), f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.output)
+            os.remove(self.path)
         fsync_dir(self.output.parent)
+
+    def records(self) -> Iterator[dict[str, Any]]:
+        """The records written so far, in order."""
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                yield json.loads(line)
 
     def close(self) -> None:
         if self._file is not None:
@@ -134,6 +157,35 @@ def skip_done(items: Iterator[T], out: PartialJsonl, where: Callable[[T], str], 
                     f"{out.path} does not continue this input: its record {k + 1} is from "
                     f"{rec.get(key)!r}, input {k + 1} is {where(item)}; delete it to start over"
                 )
+
+
+def check_record(out: PartialJsonl, index: int, where: str, key: str = "source") -> None:
+    """Refuse `out` when the record it holds at `index` (its first or last: the ones kept in
+    view) did not come from the input at `where` (file:line), i.e. it is another input's output."""
+    for k, rec in ((0, out.first), (out.count - 1, out.last)):
+        if index == k and rec is not None and not _same_source(rec.get(key), where):
+            raise DataError(
+                f"{out.path} does not continue this input: its record {k + 1} is from "
+                f"{rec.get(key)!r}, input {k + 1} is {where}; delete it to start over"
+            )
+
+
+def document_chunks(
+    items: Iterator[T], size: int, document: Callable[[T], Any] | None = None
+) -> Iterator[list[T]]:
+    """`size` items at a time, a chunk extended until its last item's document ends (`document`:
+    an item's document, None for an item alone), so a document is never split across chunks: its
+    sentences are predicted together, as evaluation reads them."""
+    chunk: list[T] = []
+    for item in items:
+        if len(chunk) >= size:
+            last = document(chunk[-1]) if document is not None else None
+            if last is None or document(item) != last:  # type: ignore[misc]
+                yield chunk
+                chunk = []
+        chunk.append(item)
+    if chunk:
+        yield chunk
 
 
 def _same_source(a: Any, b: str) -> bool:

@@ -15,7 +15,8 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from rawtune.artifacts.run import LoadedRun, default_device, load_run
+from rawtune.artifacts.loaded import LoadedRun, default_device
+from rawtune.artifacts.run import load_run
 from rawtune.errors import DataError, ModelError
 
 log = logging.getLogger("rawtune")
@@ -160,47 +161,78 @@ class Predictor:
         progress: bool = True,
         adapter: str | None = None,
         resume: bool = False,
+        input_format: str | None = None,
+        output_format: str = "jsonl",
     ) -> int:
-        """Stream `path` (.txt: one text per line; CoNLL/JSONL/CSV/TSV as the task reads them) to
-        JSON lines in `output`, one record per input with its `source` (file:line), using the run
-        named `adapter` (the default when None). Returns the number of records in `output`.
+        """Stream `path` through the run named `adapter` (the default when None) to `output`, one
+        record per input with its `source` (file:line). Returns the number of records.
 
-        Inputs are taken `chunk` at a time (default 64 batches), batched by length inside a chunk,
-        and each chunk's records are made durable in `output`.partial before the next is computed;
-        `output` appears (renamed) only when complete. `resume=True` continues an interrupted
-        `output`.partial (a torn last line is dropped, that many inputs are skipped, and the chunks
-        stay where the first run put them, so the result equals an uninterrupted run with the same
-        settings); without it an existing partial file is refused."""
-        from tqdm.auto import tqdm
-
-        from rawtune.serve.partial import PartialJsonl, chunks, skip_done
+        The input's format is `input_format`, else found from its name and content (.txt: one text
+        per line; CoNLL, JSONL, CSV, TSV as the task reads them; `LoadedRun.file_examples`). It is
+        never read whole: inputs are taken `chunk` at a time (default 64 batches; a chunk grows to
+        the end of its last document, so a document is predicted whole, as evaluation reads it),
+        batched by length inside a chunk, and each chunk's records are made durable as JSON lines
+        in `output`.partial before the next is computed. `output` appears only when complete: the
+        partial file renamed (`output_format` jsonl), or converted to conll (NER) or csv
+        (classification) (`serve.writers`). `resume=True` continues an interrupted `output`.partial
+        (a torn last line is dropped; the chunk the interruption fell in is predicted again and its
+        records after those kept are added, so the result equals an uninterrupted run with the same
+        settings byte for byte); without it an existing partial file is refused."""
+        from rawtune.data.readers.inputs import input_format as detect
+        from rawtune.serve.partial import PartialJsonl
+        from rawtune.serve.writers import converter
 
         entry = self.entry(adapter)
         if not os.path.isfile(path):
-            raise DataError("no such file", file=path)
-        chunk = chunk or default_chunk(batch_size)
-        key = provenance_key(entry.task)
+            raise DataError(
+                "is a directory, not a file" if os.path.isdir(path) else "no such file", file=path
+            )
+        fmt = detect(path, input_format)
+        if output_format not in entry.task.output_formats:
+            formats = ", ".join(entry.task.output_formats)
+            raise DataError(f"--format {output_format}: a {entry.task.name} run writes {formats}")
+        convert = converter(output_format, path, fmt, provenance_key(entry.task))
         with PartialJsonl(output, resume=resume) as out:
-            examples = entry.file_examples(path)
             if out.resumed:
                 log.info("resuming %s: %d records kept, continuing after them", out.path, out.count)
-                skip_done(examples, out, lambda pair: _source(pair[0]), key)
-            with tqdm(unit="ex", disable=not progress, desc="predict", initial=out.count) as bar:
-                n = out.count
-                for block in chunks(examples, chunk, first=chunk - n % chunk):
+            n = self._stream(entry, entry.file_examples(path, fmt), out, chunk or default_chunk(batch_size),
+                             batch_size, progress)  # fmt: skip
+            out.commit(convert)
+        return n
+
+    def _stream(
+        self, entry: LoadedRun, examples: Any, out: Any, chunk: int, batch_size: int, progress: bool
+    ) -> int:
+        """Predict `examples` chunk by chunk into `out` (the partial file), after the records it holds."""
+        from tqdm.auto import tqdm
+
+        from rawtune.serve.partial import check_record, document_chunks
+
+        key, done, at = provenance_key(entry.task), out.count, 0
+        document = (lambda pair: pair[0].doc) if entry.task.keeps_documents else None
+        with tqdm(unit="ex", disable=not progress, desc="predict", initial=done) as bar:
+            for block in document_chunks(examples, chunk, document):
+                for i, (ex, _) in enumerate(block):
+                    check_record(out, at + i, _source(ex), key)
+                if at + len(block) > done:
                     recs = entry.predict_examples([e for e, _ in block], [s for _, s in block], batch_size)
                     for (ex, _), rec in zip(block, recs):
                         rec[key] = _source(ex)
-                    out.write([json.dumps(rec, ensure_ascii=False) for rec in recs])
-                    n += len(block)
-                    bar.update(len(block))
-            out.commit()
-        return n
+                    fresh = recs[max(0, done - at) :]
+                    out.write([json.dumps(rec, ensure_ascii=False) for rec in fresh])
+                    bar.update(len(fresh))
+                at += len(block)
+        if at < done:
+            raise DataError(
+                f"{out.path} holds {done} records but the input has only {at}: it is not this "
+                "input's output; delete it to start over"
+            )
+        return at
 
 
 def onnx_predictor(path: str | os.PathLike, *, threads: int | None = None) -> Predictor:
     """A one-run `Predictor` over an ONNX export (CPU); `threads`: onnxruntime's intra-op threads."""
-    from rawtune.artifacts.run import load_onnx_run
+    from rawtune.artifacts.finetuned import load_onnx_run
 
     return Predictor({"default": load_onnx_run(path, threads=threads)}, "cpu")
 

@@ -27,7 +27,7 @@ REJECTED = "rejected"
 def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, Any]]:
     from transformers.utils import logging as hf_logging
 
-    from rawtune.artifacts.run import FINETUNE_CONFIG, finetune_config
+    from rawtune.artifacts.loaded import FINETUNE_CONFIG, finetune_config
     from rawtune.compress.compare import compare, log_summary
     from rawtune.compress.methods import COMPRESSORS
     from rawtune.config.loader import coerce_config, dump_config
@@ -80,9 +80,11 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
 def _parent_and_dev(cfg: CompressConfig) -> tuple[Any, Any, Any]:
     """The parent run (loaded on the CPU), its dev file and the labeled dev data; refused where
     compress cannot handle the parent."""
+    from rawtune.artifacts.kinds import run_kind
     from rawtune.artifacts.run import load_run
     from rawtune.errors import ConfigError, ConfigIssue, DataError
 
+    run_kind(str(cfg.parent)).check_compress(str(cfg.parent))
     parent = load_run(cfg.parent, device="cpu")
     if parent.task.generative:
         from rawtune.errors import ModelError

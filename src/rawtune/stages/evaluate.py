@@ -42,7 +42,7 @@ def evaluate_run(
     pred.task.check_labels(pred.space, labeled, "evaluation data")
     metrics = pred.task.evaluate(pred.model, pred.tokenizer, labeled, pred.space, Inference(batch_size))
     name = name or re.sub(r"[^\w.-]+", "_", Path(data).name.split(".")[0]) or "data"
-    out = (Path(out_root) if out_root is not None else pred.run_path / "eval") / name
+    out = Path(out_root if out_root is not None else _report_root(pred.run_path)) / name
     history = None
     write_report(
         out,
@@ -54,3 +54,8 @@ def evaluate_run(
     )
     log.info("wrote %s", out / "report.md")
     return metrics, out
+
+
+def _report_root(run_path: Path) -> Path:
+    """RUN/eval, or for a Hugging Face Hub id (no directory of its own) ./eval/<the id's name>."""
+    return run_path / "eval" if run_path.is_dir() else Path("eval") / re.sub(r"[^\w.-]+", "_", str(run_path))

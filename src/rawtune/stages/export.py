@@ -34,6 +34,7 @@ def export_run(
     import torch
 
     from rawtune.artifacts.adapters import has_adapter, load_adapter, read_meta
+    from rawtune.export.runs import write_task
     from rawtune.logs import setup_logging
     from rawtune.modeling.backbone import load_tokenizer
     from rawtune.runs.atomic import atomic_dir
@@ -46,10 +47,11 @@ def export_run(
     if (quantize is not None or opset is not None) and not onnx:
         flag = "--quantize" if quantize is not None else "--opset"
         raise RawtuneError(f"{flag} applies to ONNX exports only: add --onnx")
-    if out.exists() and any(out.iterdir()):
-        raise RunDirError(f"{out} exists and is not empty; choose another --output")
+    _check_paths(run_path, out, "onnx" if onnx else "merge" if merge else "copy")
     if onnx:
-        return _export_onnx(run, out, quantize=quantize, opset=opset)
+        from rawtune.export.runs import export_run_onnx
+
+        return export_run_onnx(run, out, quantize=quantize, opset=opset)
     adapter = has_adapter(run.adapter_dir)
     if not merge:
         src = run.adapter_dir if adapter else run.model_dir
@@ -57,6 +59,7 @@ def export_run(
             raise RunDirError(f"{run_path}: nothing to export (no model/ or adapter/)")
         with atomic_dir(out) as tmp:
             shutil.copytree(src, tmp, dirs_exist_ok=True)
+            write_task(run, tmp)
         return {"exported": str(src), "output": str(out), "merged": False}
     if not adapter:
         raise RunDirError(f"{run_path}: --merge needs a PEFT run (adapter/); its model/ is already plain")
@@ -80,64 +83,19 @@ def export_run(
     with atomic_dir(out) as tmp:
         merged.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
+        write_task(run, tmp)
     log.info("merged %s into %s (max |logit difference| %.2e)", run.adapter_dir, out, diff)
     return {"output": str(out), "merged": True, "max_abs_diff": diff}
 
 
-def _export_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None) -> dict[str, Any]:
-    """RUN/model/ (an adapter run's merged model) as ONNX; an adapter that cannot merge (prompt,
-    prefix, bottleneck) is exported as base + adapter where the exporters can trace it."""
-    import json
+def _check_paths(run_path: str, out: Path, form: str) -> None:
+    """The run exists and is of a kind that has this export form; the output is a new directory."""
+    from rawtune.artifacts.kinds import run_kind
 
-    from rawtune.artifacts.adapters import has_adapter, read_meta
-    from rawtune.artifacts.formats import load_model, model_format
-    from rawtune.artifacts.run import FINETUNE_CONFIG, finetune_config
-    from rawtune.config.loader import load_config
-    from rawtune.export.onnx import export_onnx
-    from rawtune.export.parity import dev_texts
-    from rawtune.modeling.backbone import load_tokenizer
-    from rawtune.tasks.base import get_task
-
-    ft_config = finetune_config(run.path)  # a compressed run keeps its parent's fine-tuning config
-    if not ft_config.is_file():
-        raise RunDirError(f"{run.path}: not a rawtune finetune run (no config.yaml)")
-    cfg = load_config("finetune", file=ft_config, require=False)
-    task = get_task(cfg)
-    if task.generative:
-        raise ModelError(f"{run.path}: ONNX export of a {task.name} (generation) run is not supported yet")
-    has_model = (run.model_dir / "config.json").is_file()
-    adapter = has_adapter(run.adapter_dir)
-    if not (has_model or adapter):
-        raise RunDirError(f"{run.path}: nothing to export (no model/ or adapter/)")
-    form = model_format(run.model_dir)
-    if form is not None and form.name == "onnx":
-        raise ModelError(f"{run.path} already holds an ONNX model (rawtune compress --onnx); use it as it is")
-    method = read_meta(run.adapter_dir)["method"] if adapter else None
-    if form is not None and form.name == "int8":
-        parent = (
-            json.loads(run.manifest_path.read_text()).get("parent") if run.manifest_path.is_file() else None
-        )
-        raise ModelError(
-            f"{run.path} holds a PyTorch int8 model (rawtune compress --quantize int8), which does not "
-            f"export to ONNX; export its parent run{f' ({parent})' if parent else ''} with --onnx "
-            "--quantize int8 instead"
-        )
-    source = run.model_dir if has_model else run.adapter_dir
-    model = load_model(source, task.auto_class_name)
-    tokenizer = load_tokenizer(str(run.model_dir if has_model else run.adapter_dir))
-    meta = {"source": {"run": str(run.path.resolve()), "dir": source.name, "tuning": method or "full"}}
-    texts = dev_texts(task, cfg.data.dev)
-    try:
-        export_onnx(
-            model, tokenizer, out, opset=opset, quantize=quantize, texts=texts,
-            texts_from=cfg.data.dev if texts else None, files=[(ft_config, FINETUNE_CONFIG)], meta=meta,
-        )  # fmt: skip
-    except ModelError as e:
-        if source == run.adapter_dir:
-            raise ModelError(
-                f"{run.path}: its '{method}' adapter cannot be merged, and the model with the adapter "
-                f"in place did not export to ONNX: {e}"
-            ) from None
-        raise
-    info = json.loads((out / "rawtune_onnx.json").read_text())
-    return {"output": str(out), "onnx": True, "model": info["model"], "parity": info["parity"]}
+    if not Path(run_path).is_dir():
+        raise RunDirError(f"{run_path}: no such run directory")
+    run_kind(run_path).check_export(run_path, form)
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"{out} is a file; --output names a directory to create")
+    if out.exists() and any(out.iterdir()):
+        raise RunDirError(f"{out} exists and is not empty; choose another --output")

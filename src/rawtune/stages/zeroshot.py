@@ -22,46 +22,13 @@ log = logging.getLogger("rawtune")
 
 
 def _scorer(cfg: ZeroshotConfig) -> tuple[Any, dict[str, Any]]:
-    """Load the model the method needs and check everything about it (verbaliser tokens, entailment
-    label, MLM head) before a run directory exists; returns score(texts) -> [n, labels] and facts."""
-    from rawtune.modeling import zeroshot as models
-    from rawtune.modeling.backbone import load_tokenizer, resolve
-    from rawtune.tasks import zeroshot as Z
+    """The scorer of `cfg` (`tasks.zeroshot.load_zeroshot`: the one `rawtune predict` on this run
+    uses too), loaded and checked before a run directory exists; returns score(texts) -> [n, labels]
+    and the facts the manifest records."""
+    from rawtune.tasks.zeroshot import load_zeroshot
 
-    assert cfg.model.name_or_path is not None
-    src = resolve(cfg.model.name_or_path)
-    tok = load_tokenizer(src.ref, cfg.model)
-    kw = {"batch_size": cfg.batch_size, "max_length": cfg.data.max_length}
-    facts: dict[str, Any] = {"model_source": {"ref": src.ref, "kind": src.kind}, "parent": src.parent_run}
-    label_texts = Z.describe(cfg.labels, cfg.descriptions)
-    if cfg.method == "cloze":
-        model = models.load_mlm(src, cfg.model)
-        ids = Z.verbalizer_ids(tok, cfg.verbalizer, cfg.labels)
-        facts["verbalizer_tokens"] = dict(zip(cfg.labels, tok.convert_ids_to_tokens(ids)))
-
-        def score(texts: list[str]) -> Any:
-            prompts = Z.cloze_prompts(tok, texts, cfg.template or "", cfg.data.max_length)
-            return Z.cloze_scores(model, tok, prompts, ids, **kw)
-
-    elif cfg.method == "nli":
-        model, entail = models.load_nli(src, cfg.model)
-        template = cfg.template or ""
-        hypotheses = [[template.format(label=t) for t in texts] for texts in label_texts]
-        facts["hypotheses"] = dict(zip(cfg.labels, hypotheses))
-
-        def score(texts: list[str]) -> Any:
-            return Z.nli_scores(model, tok, texts, hypotheses, entail, **kw)
-
-    else:
-        model = models.load_encoder(src, cfg.model)
-        pooling = models.sentence_pooling(src.ref)
-        facts["pooling"] = {"mode": pooling.mode, "normalize": pooling.normalize}
-        facts["descriptions"] = dict(zip(cfg.labels, label_texts))
-
-        def score(texts: list[str]) -> Any:
-            return Z.embedding_scores(model, tok, texts, label_texts, pooling, **kw)
-
-    return score, facts
+    model, tok, facts = load_zeroshot(cfg)
+    return (lambda texts: model.class_scores(tok, texts, cfg.batch_size)), facts
 
 
 def majority_baseline(gold: list[str]) -> dict[str, Any]:

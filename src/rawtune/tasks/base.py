@@ -17,7 +17,7 @@ the module, for a task kept outside rawtune)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -66,13 +66,19 @@ class Task:
     generative: ClassVar[bool] = False  # text in, text out: no label space, records {"source", "generated"}
     needs_model_dir: ClassVar[bool] = False  # loads from RUN/model/ even where an adapter was kept
     inputs: ClassVar[tuple[str, ...]] = ("texts",)
-    # a prediction input may be a document, {"sentences": [...]}: its sentences are read in each
-    # other's context as training read a document (the request kind "documents")
-    reads_documents: ClassVar[bool] = False
     entities: ClassVar[bool] = False
     augmentable: ClassVar[bool] = False  # `--augment N` has an augmenter for its examples
     purpose: ClassVar[str] = ""
     sample: ClassVar[str | None] = None
+    # prediction files: the formats `read_inputs` streams (besides .txt lines, which every task reads
+    # through `example`; none: its own reader, the file whole), and the formats records are written in
+    input_formats: ClassVar[tuple[str, ...]] = ()
+    output_formats: ClassVar[tuple[str, ...]] = ("jsonl",)
+    # its examples carry a document (`doc`) whose sentences are predicted together, in each other's
+    # context as training read them: file prediction never splits one, a .txt input's paragraphs
+    # (lines between blank lines) are its documents, and a prediction input may be a document,
+    # {"sentences": [...]} (the request kind "documents")
+    keeps_documents: ClassVar[bool] = False
 
     def __init__(self, cfg: Any):
         self.cfg = cfg
@@ -97,6 +103,13 @@ class Task:
     @classmethod
     def report_kind_of(cls, config: Mapping[str, Any]) -> str:
         return next(iter(cls.report_kinds))
+
+    @classmethod
+    def plain_task(cls, model_config: Any) -> dict[str, Any] | None:
+        """The `task` section a plain `save_pretrained` model (one rawtune did not write, or an
+        `export --merge` output) is used with, read from its transformers config (architecture,
+        problem type), when it is a model of this task; None otherwise (the default)."""
+        return None
 
     @property
     def info(self) -> TaskInfo:
@@ -127,6 +140,11 @@ class Task:
     def line_example(self, text: str, file: str, line: int) -> Any:
         """The unlabeled example one line of raw text gives (distillation on raw text)."""
         raise DataError(f"task {self.name} reads no raw text lines", file=file, line=line)
+
+    def read_inputs(self, path: str, fmt: str) -> Iterator[Any]:
+        """The unlabeled examples of a prediction file in `fmt` (one of `input_formats`), in file
+        order, one at a time; the default reads the file whole with `read`."""
+        return iter(self.read(path, labeled=False).examples)
 
     @property
     def distill_kind(self) -> str | None:
@@ -202,6 +220,16 @@ def register_task(name: str) -> Callable[[type[Task]], type[Task]]:
 def get_task(cfg: Any) -> Task:
     """The task of a FinetuneConfig."""
     return TASKS.get(cfg.task.name)(cfg)
+
+
+def plain_task(model_config: Any) -> dict[str, Any] | None:
+    """The `task` section of the first task that reads a plain model with this transformers config
+    as its own (`Task.plain_task`), or None when none does (a model without a task head)."""
+    for name in TASKS:
+        section = TASKS.get(name).plain_task(model_config)
+        if section is not None:
+            return section
+    return None
 
 
 def task_info(name: str | None, config: Mapping[str, Any] | None = None) -> TaskInfo | None:

@@ -54,6 +54,8 @@ class ClassificationTask(Task):
     augmentable = True
     pairs = False  # two texts per example (text, text_b)
     weighted_examples = True  # a training example may carry a loss weight (data.extra_train)
+    input_formats = ("csv", "tsv", "jsonl")
+    output_formats = ("jsonl", "csv")
 
     def __init__(self, cfg: Any):
         super().__init__(cfg)
@@ -67,6 +69,18 @@ class ClassificationTask(Task):
 
     def recorded(self) -> Mapping[str, Any]:
         return {"task": {"label_kind": self.kind}}
+
+    @classmethod
+    def plain_task(cls, model_config: Any) -> dict[str, Any] | None:
+        """A *ForSequenceClassification model: its problem type says the label kind."""
+        archs = getattr(model_config, "architectures", None) or []
+        if cls.pairs or not any(a.endswith("ForSequenceClassification") for a in archs):
+            return None
+        problem = getattr(model_config, "problem_type", None)
+        kind = {"multi_label_classification": "multi", "regression": "regression"}.get(
+            problem or "", "single"
+        )
+        return {"name": cls.name, "label_kind": kind}
 
     @property
     def distill_kind(self) -> str | None:
@@ -103,6 +117,19 @@ class ClassificationTask(Task):
             label_kind=self.kind,
             multi_label_sep=d.multi_label_sep,
             labeled=labeled,
+        )
+
+    def read_inputs(self, path: str, fmt: str) -> Any:
+        from rawtune.data.readers.tables import iter_text_table
+
+        d = self.cfg.data
+        return iter_text_table(
+            path,
+            text_column=d.text_column,
+            text_b_column=d.text_b_column if self.pairs else None,
+            label_kind=self.kind,
+            labeled=False,
+            fmt=fmt,
         )
 
     def _labels_of(self, ex: Any) -> list[str]:

@@ -140,3 +140,18 @@ class LogisticHead:
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> LogisticHead:
         return cls(list(d["labels"]), np.array(d["coef"]), np.array(d["intercept"]))
+
+
+class SetFitClassifier(nn.Module):
+    """A SetFit run's classifier: the trained encoder and its logistic-regression head, scoring texts
+    as the run scored its dev data (`embed`, then the head's probabilities; columns in `labels`
+    order). The model of `tasks.scored.ScoredClassificationTask`."""
+
+    probabilities = True
+
+    def __init__(self, encoder: nn.Module, head: LogisticHead, max_length: int):
+        super().__init__()
+        self.encoder, self.head, self.max_length = encoder, head, max_length
+
+    def class_scores(self, tokenizer: Any, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        return self.head.scores(embed(self.encoder, tokenizer, list(texts), self.max_length, batch_size))

@@ -68,7 +68,7 @@ def embed_words(
                 if w is not None:
                     first.setdefault(w, pos)
             last = max(first.values(), default=0)
-            out.append(torch.stack([hidden[i, first.get(w, last)] for w in range(len(words))]))
+            out.append(torch.stack([hidden[i, first.get(w, last)] for w in range(len(words))]).cpu())
     return out
 
 
@@ -101,16 +101,55 @@ class WordNeighbours:
 
     def predict(self, sentences: Sequence[torch.Tensor], chunk: int = 4096) -> list[list[str]]:
         """IOB2 tags per sentence."""
+        return self.decide(sentences, chunk)[0]
+
+    def decide(
+        self, sentences: Sequence[torch.Tensor], chunk: int = 4096
+    ) -> tuple[list[list[str]], list[list[float]]]:
+        """(IOB2 tags, each word's cosine similarity to the row that labeled it) per sentence."""
         names, rows = self.classes()
         flat = torch.cat(list(sentences)) if sentences else torch.empty(0, rows.shape[1])
-        best = (
-            torch.cat([(flat[i : i + chunk] @ rows.T).argmax(dim=1) for i in range(0, len(flat), chunk)])
-            if len(flat)
-            else torch.empty(0, dtype=torch.long)
-        )
-        words = [names[j] for j in best.tolist()]
-        out, at = [], 0
+        parts = [(flat[i : i + chunk] @ rows.T).max(dim=1) for i in range(0, len(flat), chunk)]
+        best = torch.cat([p.indices for p in parts]) if parts else torch.empty(0, dtype=torch.long)
+        sims = torch.cat([p.values for p in parts]) if parts else torch.empty(0)
+        words, scores = [names[j] for j in best.tolist()], sims.tolist()
+        tags, out_scores, at = [], [], 0
         for s in sentences:
-            out.append(to_iob2(words[at : at + len(s)]))
+            tags.append(to_iob2(words[at : at + len(s)]))
+            out_scores.append(scores[at : at + len(s)])
             at += len(s)
-        return out
+        return tags, out_scores
+
+
+class NeighbourTagger(torch.nn.Module):
+    """A few-shot NER run's tagger (nnshot or proto): its encoder and the support set's labeled
+    words, embedded at load as the run embedded them. `tag` gives IOB2 tags and word scores (cosine
+    similarity) per sentence. The model of `tasks.scored.ScoredNerTask`."""
+
+    def __init__(self, encoder: Any, neighbours: WordNeighbours, max_length: int):
+        super().__init__()
+        self.encoder, self.neighbours, self.max_length = encoder, neighbours, max_length
+
+    @classmethod
+    def from_support(
+        cls,
+        encoder: Any,
+        tokenizer: Any,
+        support: Sequence[tuple[Sequence[str], Sequence[str]]],
+        method: str,
+        max_length: int,
+    ) -> NeighbourTagger:
+        """`support`: (words, IOB2 tags) of each support sentence."""
+        vectors = embed_words(encoder, tokenizer, [w for w, _ in support], max_length=max_length)
+        return cls(encoder, WordNeighbours.from_support(vectors, [t for _, t in support], method), max_length)
+
+    def tag(
+        self, tokenizer: Any, sentences: Sequence[Sequence[str]], batch_size: int
+    ) -> tuple[list[list[str]], list[list[float]]]:
+        vectors = embed_words(self.encoder, tokenizer, sentences, batch_size, self.max_length)
+        return self.neighbours.decide(vectors)
+
+    def labels(self) -> list[str]:
+        """The IOB2 tags it can give: O, and B-/I- of every type in the support set."""
+        types = sorted({lab for lab in self.neighbours.labels if lab != OUTSIDE})
+        return [OUTSIDE, *(f"{p}-{t}" for t in types for p in ("B", "I"))]

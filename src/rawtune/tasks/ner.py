@@ -57,13 +57,20 @@ class NerTask(Task):
     auto_class_name = "AutoModelForTokenClassification"
     report_kinds: ClassVar[dict[str, ReportKind]] = {"ner": ReportKind("f1")}
     inputs = ("texts", "tokens", "documents")
-    reads_documents = True
     entities = True
     augmentable = True
     distill_kind = "tokens"  # type: ignore[assignment]  (one row of logits per token)
     purpose = "Tags named entities ({labels}) in text, word by word."
     sample = "Maria Lopez flew to Paris."
     weighted_examples = True  # a training example may carry a loss weight (data.extra_train)
+    input_formats = ("conll", "jsonl")
+    output_formats = ("jsonl", "conll")
+    keeps_documents = True
+
+    @classmethod
+    def plain_task(cls, model_config: Any) -> dict[str, Any] | None:
+        archs = getattr(model_config, "architectures", None) or []
+        return {"name": cls.name} if any(a.endswith("ForTokenClassification") for a in archs) else None
 
     def __init__(self, cfg: Any):
         super().__init__(cfg)
@@ -84,6 +91,12 @@ class NerTask(Task):
             labeled=labeled,
             doc_field=d.doc_field,
         )
+
+    def read_inputs(self, path: str, fmt: str) -> Any:
+        from rawtune.data.readers.conll import iter_token_file
+
+        d = self.cfg.data
+        return iter_token_file(path, conll=fmt == "conll", token_column=d.token_column, doc_field=d.doc_field)
 
     def example(self, item: Any, where: str) -> Any:
         """A prediction input: raw text (its words and their character offsets found) or a list of

@@ -138,3 +138,33 @@ def predict_ids(
         )
     module.train(was)
     return out
+
+
+class PromptClassifier(nn.Module):
+    """A PET run's classifier: its masked LM scoring each text's cloze prompt by the verbaliser words
+    (softmax over them, columns in label order), as the run scored its dev data. The model of
+    `tasks.scored.ScoredClassificationTask`."""
+
+    probabilities = True
+
+    def __init__(self, mlm: nn.Module, word_ids: list[int], template: str, max_length: int):
+        super().__init__()
+        self.prompt = PromptLoss(mlm, word_ids)
+        self.template, self.max_length = template, max_length
+
+    @torch.no_grad()
+    def class_scores(self, tokenizer: Any, texts: Sequence[str], batch_size: int) -> Any:
+        from rawtune.modeling.tokenizers import pad_id
+
+        features = encode_prompts(tokenizer, texts, self.template, self.max_length)
+        collate = PromptCollator(pad_id(tokenizer))
+        device = next(self.parameters()).device
+        out = []
+        for k in range(0, len(features), batch_size):
+            b = collate(features[k : k + batch_size])
+            s = self.prompt.scores(
+                b["input_ids"].to(device), b["attention_mask"].to(device), b["mask_pos"].to(device)
+            )
+            out.append(F.softmax(s, dim=-1).cpu())
+        width = len(self.prompt.word_ids)
+        return (torch.cat(out) if out else torch.empty(0, width)).numpy()

@@ -206,3 +206,56 @@ def nli_scores(
         cols.append(per_pair[:, start : start + len(hyps)].mean(1))
         start += len(hyps)
     return torch.stack(cols, 1).numpy()
+
+
+class ZeroshotClassifier(torch.nn.Module):
+    """A zero-shot run's scorer: its model and what its method scores with (label descriptions,
+    verbaliser words and cloze template, or NLI hypotheses). `class_scores` gives the raw scores
+    [n, labels] the run's predictions were decided by (similarities or logits, not probabilities).
+    The model of `tasks.scored.ScoredClassificationTask`, and what `rawtune zeroshot` scores with."""
+
+    probabilities = False
+
+    def __init__(self, method: str, model: Any, max_length: int, **how: Any):
+        super().__init__()
+        self.method, self.model, self.max_length, self.how = method, model, max_length, how
+
+    def class_scores(self, tokenizer: Any, texts: Sequence[str], batch_size: int) -> np.ndarray:
+        kw = {"batch_size": batch_size, "max_length": self.max_length}
+        how, texts = self.how, list(texts)
+        if self.method == "cloze":
+            prompts = cloze_prompts(tokenizer, texts, how["template"], self.max_length)
+            return cloze_scores(self.model, tokenizer, prompts, how["word_ids"], **kw)
+        if self.method == "nli":
+            return nli_scores(self.model, tokenizer, texts, how["hypotheses"], how["entail"], **kw)
+        return embedding_scores(self.model, tokenizer, texts, how["label_texts"], how["pooling"], **kw)
+
+
+def load_zeroshot(cfg: Any) -> tuple[ZeroshotClassifier, Any, dict[str, Any]]:
+    """The scorer of a `rawtune zeroshot` config (`config.zeroshot.ZeroshotConfig`), its tokenizer,
+    and the facts a run records of it. Everything about the model (verbaliser tokens, entailment
+    label, MLM head) is checked here, before a run directory exists."""
+    from rawtune.modeling import zeroshot as models
+    from rawtune.modeling.backbone import load_tokenizer, resolve
+
+    src = resolve(cfg.model.name_or_path)
+    tok = load_tokenizer(src.ref, cfg.model)
+    facts: dict[str, Any] = {"model_source": {"ref": src.ref, "kind": src.kind}, "parent": src.parent_run}
+    label_texts = describe(cfg.labels, cfg.descriptions)
+    n = cfg.data.max_length
+    if cfg.method == "cloze":
+        model = models.load_mlm(src, cfg.model)
+        ids = verbalizer_ids(tok, cfg.verbalizer, cfg.labels)
+        facts["verbalizer_tokens"] = dict(zip(cfg.labels, tok.convert_ids_to_tokens(ids)))
+        return ZeroshotClassifier("cloze", model, n, template=cfg.template or "", word_ids=ids), tok, facts
+    if cfg.method == "nli":
+        model, entail = models.load_nli(src, cfg.model)
+        template = cfg.template or ""
+        hypotheses = [[template.format(label=t) for t in texts] for texts in label_texts]
+        facts["hypotheses"] = dict(zip(cfg.labels, hypotheses))
+        return ZeroshotClassifier("nli", model, n, hypotheses=hypotheses, entail=entail), tok, facts
+    model = models.load_encoder(src, cfg.model)
+    pooling = models.sentence_pooling(src.ref)
+    facts["pooling"] = {"mode": pooling.mode, "normalize": pooling.normalize}
+    facts["descriptions"] = dict(zip(cfg.labels, label_texts))
+    return ZeroshotClassifier("embedding", model, n, label_texts=label_texts, pooling=pooling), tok, facts

@@ -26,7 +26,7 @@ from rawtune.config.train import TrainConfig
 from rawtune.data.batching import BatchStream
 from rawtune.errors import CheckpointError
 from rawtune.logs import close_logfile, setup_logging
-from rawtune.runs.atomic import atomic_dir, write_json
+from rawtune.runs.atomic import atomic_dir, write_json, write_text
 from rawtune.runs.rundir import COMPLETE, RunDir, records_failure
 from rawtune.train.accelerator import make_accelerator
 from rawtune.train.callbacks import Callback
@@ -78,7 +78,7 @@ class RunSpec:
     training: Training
     conclude: Callable[[FitResult], dict[str, Any]]
     save: dict[str, Writer]
-    files: dict[str, Any] = field(default_factory=dict)  # more JSON files of a new run (data_stats.json)
+    files: dict[str, Any] = field(default_factory=dict)  # more files of a new run: JSON, or text as str
     report: Callable[[Path], Any] | None = None  # RUN/report.html, once the run is complete
 
 
@@ -163,7 +163,7 @@ class TrainingRun:
                 }
                 RunDir.create(run.path, dump_config(self.config), manifest)
                 for name, obj in spec.files.items():
-                    write_json(run.path / name, obj)
+                    (write_text if isinstance(obj, str) else write_json)(run.path / name, obj)
             self.accelerator.wait_for_everyone()
         if self.main:  # rank 0 logs to RUN/logs/train.log and stderr
             setup_logging(run.logs_dir / "train.log")

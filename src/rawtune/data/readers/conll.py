@@ -27,7 +27,7 @@ from rawtune.data.labels import (
     repair_iob2,
 )
 from rawtune.data.readers.examples import TokenData, TokenExample
-from rawtune.data.readers.text import decoded_lines, json_objects
+from rawtune.data.readers.text import decoded_lines, json_objects, open_binary
 from rawtune.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -259,30 +259,79 @@ def read_token_file(
     return TokenData(examples=examples, file=path, scheme=scheme, repairs=repairs, n_docs=n_docs)
 
 
+def iter_token_file(
+    path: str,
+    *,
+    conll: bool,
+    token_column: int = 0,
+    tokens_field: str = "tokens",
+    doc_field: str = "doc",
+) -> Iterator[TokenExample]:
+    """The sentences of an unlabeled CoNLL (`conll`) or JSONL token file one at a time (a file is
+    never held whole), each with the document `read_token_file` gives it: a CoNLL file is scanned
+    once for -DOCSTART- lines first (without one, every sentence is alone). A file without sentences
+    is an error once its end is reached."""
+    if conll:
+        marked = has_docstart(path)
+        sents = _iter_conll(path, token_column, token_column, labeled=False)
+    else:
+        marked = True
+        sents = _iter_jsonl(path, tokens_field, "tags", False, doc_field)
+    count, prev, empty = -1, object(), True
+    for s in sents:
+        doc = None
+        if marked and (conll or s.doc is not None):
+            if s.doc != prev:
+                count, prev = count + 1, s.doc
+            doc = count
+        elif marked:
+            prev = object()  # a JSONL line without an id is alone, and ends the document before it
+        empty = False
+        yield TokenExample(s.tokens, None, path, s.lines[0], doc)
+    if empty:
+        raise DataError("no sentences (the file is empty or has only -DOCSTART- lines)", file=path)
+
+
+def has_docstart(path: str) -> bool:
+    """Whether a CoNLL file marks documents (a -DOCSTART- line), read as bytes (cheap)."""
+    mark = DOCSTART.encode()
+    try:
+        with open_binary(path) as f:
+            return any(line.lstrip().startswith(mark) for line in f)
+    except OSError:
+        return False  # the reader that follows reports the file's problem
+
+
 def read_conll_layout(path: str) -> tuple[list[tuple[str, Any]], str]:
     """The layout of a CoNLL file, for writing one like it: ("docstart", the line as written) and
     ("sentence", [columns of each token line]) blocks in file order (blank lines between sentences
     are not kept), and the column separator of the first token line (a tab, or a space). Sentences
     come in the order, and with the tokens, of `read_token_file`'s examples."""
-    blocks: list[tuple[str, Any]] = []
+    blocks = list(iter_conll_layout(path))
+    sep = next((" " if b[2] is None else b[2] for b in blocks if b[0] == "sentence"), " ")
+    return [(kind, value) for kind, value, _ in blocks], sep
+
+
+def iter_conll_layout(path: str) -> Iterator[tuple[str, Any, str | None]]:
+    """`read_conll_layout`'s blocks one at a time, each with its column separator (a tab or a space;
+    None for a docstart line)."""
     rows: list[list[str]] = []
-    sep = ""
+    sep: str | None = None
     for _, text in decoded_lines(path):
         if not text.strip():
             if rows:
-                blocks.append(("sentence", rows))
+                yield "sentence", rows, sep
                 rows = []
             continue
         line = text.strip(" \t\r\n")
         cols = _COLUMNS.split(line)
         if cols[0] == DOCSTART:
             if rows:
-                blocks.append(("sentence", rows))
+                yield "sentence", rows, sep
                 rows = []
-            blocks.append(("docstart", line))
+            yield "docstart", line, None
             continue
         sep = sep or ("\t" if "\t" in line else " ")
         rows.append(cols)
     if rows:
-        blocks.append(("sentence", rows))
-    return blocks, sep or " "
+        yield "sentence", rows, sep

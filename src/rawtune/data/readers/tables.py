@@ -123,18 +123,20 @@ def _label(value: Any, kind: str, sep: str, name: str, path: str, line: int) -> 
 
 
 def table_rows(
-    path: str, needed: list[str], text_column: str, labeled: bool, columns: list[str]
+    path: str, needed: list[str], text_column: str, labeled: bool, columns: list[str], fmt: str | None = None
 ) -> Iterator[Row]:
-    """(line, row) of a CSV, TSV, JSONL or (unlabeled) TXT table, its format picked by the extension;
-    `columns` gets the header, and a missing `needed` column is a DataError naming it."""
+    """(line, row) of a CSV, TSV, JSONL or (unlabeled) TXT table, its format `fmt` ("csv", "tsv",
+    "jsonl", "txt") or else picked by the extension; `columns` gets the header, and a missing
+    `needed` column is a DataError naming it."""
     name = path.lower().removesuffix(".gz")
-    if name.endswith(".csv"):
+    fmt = fmt or next((f for f in ("csv", "tsv", "jsonl", "txt") if name.endswith(f".{f}")), None)
+    if fmt == "csv":
         return _csv_rows(path, ",", needed, columns)
-    if name.endswith(".tsv"):
+    if fmt == "tsv":
         return _csv_rows(path, "\t", needed, columns)
-    if name.endswith(".jsonl"):
+    if fmt == "jsonl":
         return _jsonl_rows(path, needed, columns)
-    if name.endswith(".txt"):
+    if fmt == "txt":
         if labeled:
             raise DataError("a .txt file holds no labels; use .csv, .tsv or .jsonl", file=path)
         return _txt_rows(path, text_column, columns)
@@ -162,21 +164,51 @@ def read_text_table(
     labeled: bool = True,
 ) -> TextData:
     """Every row of a CSV/TSV/JSONL table (or .txt lines) as a TextExample."""
+    columns: list[str] = []
+    rows = iter_text_table(
+        path,
+        text_column=text_column,
+        label_column=label_column,
+        text_b_column=text_b_column,
+        label_kind=label_kind,
+        multi_label_sep=multi_label_sep,
+        labeled=labeled,
+        columns=columns,
+    )
+    examples = list(rows)
+    return TextData(examples=examples, file=path, columns=columns)
+
+
+def iter_text_table(
+    path: str,
+    *,
+    text_column: str = "text",
+    label_column: str = "label",
+    text_b_column: str | None = None,
+    label_kind: str = "single",
+    multi_label_sep: str | None = None,
+    labeled: bool = True,
+    fmt: str | None = None,
+    columns: list[str] | None = None,
+) -> Iterator[TextExample]:
+    """`read_text_table`'s examples one row at a time (a file is never held whole), the format
+    `fmt` or else the extension's; `columns` gets the header. A file without rows is an error once
+    its end is reached."""
     if label_kind not in LABEL_KINDS:
         raise ValueError(f"label_kind must be one of {LABEL_KINDS}, not {label_kind!r}")
     sep = multi_label_sep or "|"
     needed = [text_column, *([text_b_column] if text_b_column else []), *([label_column] if labeled else [])]
-    columns: list[str] = []
-    examples = []
-    for line, row in table_rows(path, needed, text_column, labeled, columns):
+    columns = [] if columns is None else columns
+    empty = True
+    for line, row in table_rows(path, needed, text_column, labeled, columns, fmt):
         text = _text(row[text_column], text_column, path, line)
         text_b = _text(row[text_b_column], text_b_column, path, line) if text_b_column else None
         label = _label(row[label_column], label_kind, sep, label_column, path, line) if labeled else None
-        examples.append(TextExample(text=text, label=label, file=path, line=line, text_b=text_b))
-    if not examples:
-        header = path.lower().removesuffix(".gz").endswith((".csv", ".tsv"))
+        empty = False
+        yield TextExample(text=text, label=label, file=path, line=line, text_b=text_b)
+    if empty:
+        header = fmt in ("csv", "tsv") or path.lower().removesuffix(".gz").endswith((".csv", ".tsv"))
         raise DataError("no rows after the header" if header else "empty file: no rows", file=path)
-    return TextData(examples=examples, file=path, columns=columns)
 
 
 def read_scored_table(

@@ -92,7 +92,7 @@ def resolve_sources(specs: list[str]) -> list[str]:
     return out
 
 
-def _open_binary(path: str) -> IO[bytes]:
+def open_binary(path: str) -> IO[bytes]:
     return cast(IO[bytes], gzip.open(path, "rb") if path.lower().endswith(".gz") else open(path, "rb"))
 
 
@@ -107,7 +107,7 @@ def decoded_lines(
     is handed to it as the error it would have raised and skipped (`data.bad_lines: skip`)."""
     offset = 0
     try:
-        opened = _open_binary(path)
+        opened = open_binary(path)
     except IsADirectoryError:
         raise DataError("is a directory, not a file", file=path) from None
     except FileNotFoundError:
