@@ -66,7 +66,7 @@ def run_quickstart(
     predictions = load_run(ner.path).predict(EXAMPLES)
     metrics = json.loads(ner.metrics_json.read_text())
     return {
-        "pretrain": root / ("adapt" if compare else "tapt"),
+        "pretrain": root / "tapt",
         "ner": ner.path,
         "metrics": metrics,
         "predictions": predictions,
@@ -82,10 +82,14 @@ def on_the_sample(data: dict[str, Any]) -> None:
     quickstart's fine-tuning."""
     stages = {s["name"]: s for s in data["stages"]}
     stages["data"]["config"] = {"sample": "synthetic-ner"}  # train, dev, test; raw: train's text
-    stages["adapt"]["config"].update(
-        data={"corpus": ["${data.unlabeled}", "${data.raw}"], "seq_len": 64, "validation_split": 0.1},
+    stages["dapt"]["config"].update(
+        data={"corpus": ["${data.unlabeled}"], "seq_len": 64, "validation_split": 0.1},
         head_warmup={"max_steps": 60, "eval_steps": 10},
-        train={"max_steps": 40, "batch_size": 16, "eval_steps": 20, "save_steps": 20},
+        train={"max_steps": 30, "batch_size": 16, "eval_steps": 15, "save_steps": 15},
+    )
+    stages["tapt"]["config"].update(
+        data={"corpus": ["${data.raw}"], "seq_len": 64, "validation_split": 0.1},
+        train={"max_steps": 20, "batch_size": 16, "eval_steps": 10, "save_steps": 10},
     )
     for name in ("plain", "adapted", "selftrain", "both"):
         cfg = stages[name]["config"]
