@@ -35,7 +35,7 @@ def test_the_best_dev_metric_wins_and_the_reason_says_by_how_much(tmp_path):
     assert c["winner"] == {"name": "tapt", "run": runs["tapt"], "f1": 0.74}
     assert [round(o["gain"], 6) for o in c["options"]] == [0.0, 0.04, 0.02]
     assert c["baseline"] == "plain" and c["options"][1]["test"] == 0.72
-    assert "tapt has the best dev f1, 0.7400: +4.00 points over plain (dev f1 0.7000)" == c["reason"]
+    assert c["reason"] == "tapt has the best dev f1, 0.7400: +4.00 points over plain (dev f1 0.7000)"
 
 
 def test_the_baseline_wins_ties_losses_and_gains_within_min_gain(tmp_path):
@@ -43,7 +43,9 @@ def test_the_baseline_wins_ties_losses_and_gains_within_min_gain(tmp_path):
     assert choose(runs)["winner"]["name"] == "plain"
     runs["st"] = _run(tmp_path, "st", {"f1": 0.65})
     c = choose(runs)
-    assert c["winner"]["name"] == "plain" and c["reason"] == "no option beat plain (dev f1 0.7000); it is kept"
+    assert (
+        c["winner"]["name"] == "plain" and c["reason"] == "no option beat plain (dev f1 0.7000); it is kept"
+    )
     runs["both"] = _run(tmp_path, "both", {"f1": 0.704})
     c = choose(runs, min_gain=0.005)
     assert c["winner"]["name"] == "plain" and "beat plain (dev f1 0.7000) by +0.40 points" in c["reason"]
@@ -61,11 +63,11 @@ def test_a_metric_where_lower_is_better(tmp_path):
 
 def test_options_that_cannot_be_compared_are_refused_naming_them(tmp_path):
     plain = _run(tmp_path, "plain", {"f1": 0.7})
-    with pytest.raises(DataError, match="different metrics .*plain: f1, loss: accuracy"):
+    with pytest.raises(DataError, match=r"different metrics .*plain: f1, loss: accuracy"):
         choose({"plain": plain, "loss": _run(tmp_path, "acc", {"accuracy": 0.9}, "accuracy")})
-    with pytest.raises(DataError, match="option 'none' has no dev metrics"):
+    with pytest.raises(DataError, match=r"option 'none' has no dev metrics"):
         choose({"plain": plain, "none": _run(tmp_path, "none", {})})
-    with pytest.raises(DataError, match="option 'gone': no readable metrics.json"):
+    with pytest.raises(DataError, match=r"option 'gone': no readable metrics\.json"):
         choose({"plain": plain, "gone": str(tmp_path / "gone")})
 
 
@@ -79,7 +81,7 @@ def test_a_choose_stage_without_options_is_a_config_error(tmp_path):
     from rawtune.pipeline.runner import Pipeline
 
     pipe = Pipeline(validate_pipeline(data, "p.yaml", {}), "p.yaml")
-    with pytest.raises(ConfigError, match="pick.from: list the stages to compare"):
+    with pytest.raises(ConfigError, match=r"pick\.from: list the stages to compare"):
         pipe.plan()
 
 
@@ -148,3 +150,18 @@ def test_the_packaged_preset_keeps_the_best_option_and_reports_what_each_bought(
     # a second run reuses every stage
     again = pipe.run(serve=False, progress=False)
     assert all(s["skipped"] for s in again["stages"])
+
+
+def test_the_preset_is_listed_and_every_stage_config_is_valid(tmp_path, tiny_backbone, ner_data, capsys):
+    from rawtune.cli.main import main
+    from rawtune.pipeline.runner import Pipeline
+    from rawtune.pipeline.spec import validate_pipeline
+
+    assert main(["config", "list"]) == 0
+    assert "raw-text-pick" in capsys.readouterr().out
+    data = _tiny_preset(tmp_path, tiny_backbone, ner_data)
+    steps = Pipeline(validate_pipeline(data, "raw-text-pick", {}), "raw-text-pick").plan()
+    assert [s.stage.name for s in steps] == [
+        "data", "plain", "dapt", "tapt", "adapted", "selftrain", "both", "pick",
+    ]  # fmt: skip
+    assert all(s.action == "run" for s in steps)
