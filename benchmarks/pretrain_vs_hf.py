@@ -291,6 +291,7 @@ def run_rawtune(
         "--train.batch_size", str(BATCH_SIZE),
         "--train.lr", str(args.lr),
         "--train.warmup_ratio", "0",
+        "--head_warmup.enabled", "false",  # HF's recipe trains the fresh head with the encoder from step 1
         "--train.weight_decay", "0.01",
         "--data.seq_len", str(SEQ_LEN),
         "--data.validation_files", f"[{files['dev']}]",

@@ -39,6 +39,7 @@ FLOORS: list[tuple[str, tuple[str, ...]]] = [
             "reporting",
             "versions",
             "selftrain",
+            "pretraining",
         ),
     ),
     ("stages", ("stages",)),

@@ -18,6 +18,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", default="runs/quickstart", metavar="DIR")
     p.add_argument("--model", metavar="ID|DIR", help="backbone (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="what raw text buys, on the sample: plain fine-tuning, adapted pretraining (MLM on raw text), "
+        "self-training and both, compared on dev; the best is kept (the raw-text-pick preset)",
+    )
     p.add_argument("--no-progress", dest="progress", action="store_false")
     set_handler(p, handle)
 
@@ -28,9 +34,11 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
 
     if extra:
         raise UnknownFlags(f"unknown arguments: {' '.join(extra)}")
-    out = run_quickstart(args.output, args.model, args.overwrite, args.progress)
+    out = run_quickstart(args.output, args.model, args.overwrite, args.progress, compare=args.compare)
     ner = out["ner"]
     print((ner / "eval" / "test" / "report.md").read_text())
+    if out["choice"]:
+        _print_choice(out["choice"])
     print("Predictions on new sentences:")
     for rec in out["predictions"]:
         ents = ", ".join(f"{e['text']} ({e['type']})" for e in rec["entities"]) or "none"
@@ -42,3 +50,12 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
         print(f"  report    {out['report']}")
     print(f"  try: rawtune predict {ner} --input my_sentences.txt --output entities.jsonl")
     return 0
+
+
+def _print_choice(choice: dict) -> None:
+    metric = choice["metric"]
+    print(f"What each option bought (dev {metric}):")
+    for o in choice["options"]:
+        won = "  <- kept" if o["name"] == choice["winner"]["name"] else ""
+        print(f"  {o['name']:<10} {o['value']:.4f}  {100 * o['gain']:+.2f} points{won}")
+    print(f"  {choice['reason']}\n")

@@ -20,7 +20,7 @@ from rawtune.config.compress import CompressConfig, GateConfig, MeasureConfig
 from rawtune.config.generation import GenerationConfig, ScratchTokenizerConfig
 from rawtune.config.model import ModelConfig
 from rawtune.config.options import TASK, TASK_OPTIONS, TUNING, TUNING_OPTIONS
-from rawtune.config.train import FinetuneTrainConfig, TrainConfig
+from rawtune.config.train import FinetuneTrainConfig, PretrainTrainConfig, TrainConfig
 
 __all__ = [  # the compress section lives in its own module; importable from here too
     "CompressConfig",
@@ -28,6 +28,7 @@ __all__ = [  # the compress section lives in its own module; importable from her
     "GateConfig",
     "MeasureConfig",
     "PathStr",
+    "PretrainTrainConfig",
     "Section",
     "TrainConfig",
 ]
@@ -107,6 +108,27 @@ class ObjectiveConfig(Section):
         if self.mask_token_frac + self.random_token_frac > 1.0 + 1e-9:
             raise ValueError("mask_token_frac + random_token_frac must be at most 1")
         return self
+
+
+class HeadWarmupConfig(Section):
+    """Training the LM head alone first, with the encoder frozen. A checkpoint saved without its
+    masked-LM head (a sentence-transformers encoder, a bare AutoModel save) gets one initialised at
+    random; updating the encoder through it spends the first hundreds of steps teaching the encoder
+    to serve noise. Warmed up first, the head already predicts when the encoder starts to move."""
+
+    enabled: bool | Literal["auto"] = Field(
+        "auto",
+        description="auto: when the checkpoint lacks the LM head's trained weights; true: also with a "
+        "trained head (never from scratch); false: never.",
+    )
+    max_steps: int = Field(
+        300,
+        ge=1,
+        description="At most this many steps; it ends earlier once validation loss stops improving.",
+    )
+    lr: float = Field(1e-3, gt=0.0, description="Learning rate of the head (constant): it starts from noise.")
+    eval_steps: int = Field(25, ge=1, description="Evaluate on the validation blocks every this many steps.")
+    patience: int = Field(2, ge=1, description="Evaluations without improvement that end the warm-up.")
 
 
 class LabeledDataConfig(Section):
@@ -304,7 +326,8 @@ class PretrainConfig(Section):
     tokenizer: TokenizerConfig = TokenizerConfig()
     data: DataConfig = DataConfig()
     objective: ObjectiveConfig = ObjectiveConfig()
-    train: TrainConfig = TrainConfig()
+    head_warmup: HeadWarmupConfig = HeadWarmupConfig()
+    train: PretrainTrainConfig = PretrainTrainConfig()
 
     @model_validator(mode="after")
     def _t5_spans(self) -> PretrainConfig:

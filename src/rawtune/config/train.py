@@ -79,3 +79,30 @@ class CompressTrainConfig(FinetuneTrainConfig):
     teacher's layers learns best at (measured on CoNLL-2003, see benchmarks/README.md)."""
 
     lr: float = Field(1e-4, gt=0.0, description="Peak learning rate.")
+
+
+class PretrainTrainConfig(TrainConfig):
+    """Continued-pretraining defaults (the DAPT/TAPT recipe, Gururangan et al. 2020, at a batch a CPU
+    runs): a peak rate twice fine-tuning's with a short warm-up, many passes over a small corpus (a
+    task's own sentences) but a capped number of steps on a large one (a domain corpus is sampled,
+    not read ten times), and the best validation loss kept: continued pretraining ends no worse on
+    held-out text than where it started, once its head is trained."""
+
+    lr: float = Field(1e-4, gt=0.0, description="Peak learning rate.")
+    epochs: float = Field(
+        10.0, gt=0.0, description="Passes over the corpus (at most steps_cap steps); max_steps overrides."
+    )
+    steps_cap: int | None = Field(
+        2000,
+        ge=1,
+        description="Without max_steps: epochs x batches per epoch, but at most this many optimizer "
+        "steps; null: no cap.",
+    )
+    warmup_ratio: float = Field(0.06, ge=0.0, le=1.0)
+    eval_steps: int = Field(200, ge=1)
+    save_steps: int = Field(200, ge=1)
+    restore_best: bool = Field(
+        True,
+        description="End with the weights of the best validation loss (after a head warm-up, the "
+        "warmed-up model counts: adaptation that never beats it is not kept).",
+    )

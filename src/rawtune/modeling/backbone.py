@@ -167,6 +167,14 @@ def load_pretrained_with_info(
     return model, info
 
 
+def missing_head(model: Any, info: dict[str, Any]) -> list[str]:
+    """The prediction-head tensors from_pretrained had to initialise (its missing keys outside the
+    base model): empty when the checkpoint holds a trained head (a masked-LM head, or a causal LM's
+    output layer tied to its input embeddings)."""
+    prefix = f"{model.base_model_prefix}."
+    return sorted(k for k in info.get("missing_keys") or [] if not k.startswith(prefix))
+
+
 def scratch_config(cfg: ModelConfig, tokenizer: Any, max_positions: int) -> Any:
     from transformers import BertConfig, GPT2Config, RobertaConfig
 
@@ -219,19 +227,24 @@ def _t5_config(cfg: ModelConfig, tokenizer: Any, heads: int, inter: int) -> Any:
     )
 
 
-def build_lm(cfg: ModelConfig, objective: str, tokenizer: Any, src: Source | None, max_positions: int) -> Any:
+def build_lm(
+    cfg: ModelConfig, objective: str, tokenizer: Any, src: Source | None, max_positions: int
+) -> tuple[Any, list[str]]:
     """A model with an LM head: from a checkpoint (a head is initialised and tied when missing)
-    or from scratch. Embeddings are resized when the tokenizer has grown."""
+    or from scratch. Embeddings are resized when the tokenizer has grown. Also returns the head
+    tensors the checkpoint lacked (initialised at random; none from scratch, where all is new)."""
     from transformers import AutoModelForCausalLM, AutoModelForMaskedLM, AutoModelForSeq2SeqLM
 
     auto = {"mlm": AutoModelForMaskedLM, "clm": AutoModelForCausalLM, "span": AutoModelForSeq2SeqLM}[
         objective
     ]
+    untrained: list[str] = []
     if cfg.init == "scratch":
         model = auto.from_config(apply_dropout(scratch_config(cfg, tokenizer, max_positions), cfg))
     else:
         assert src is not None
-        model = load_pretrained(src, auto, cfg)
+        model, info = load_pretrained_with_info(src, auto, cfg)
+        untrained = missing_head(model, info)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=8)
     out, inp = model.get_output_embeddings(), model.get_input_embeddings()
@@ -241,7 +254,7 @@ def build_lm(cfg: ModelConfig, objective: str, tokenizer: Any, src: Source | Non
         and out.weight is not inp.weight
     ):
         model.tie_weights()
-    return model
+    return model, untrained
 
 
 def check_positions(model: Any, seq_len: int) -> None:

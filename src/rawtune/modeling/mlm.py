@@ -7,13 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from rawtune.errors import ModelError
-
-
-def missing_head(model: Any, info: dict[str, Any]) -> list[str]:
-    """The prediction-head tensors from_pretrained had to initialise (its missing keys outside the
-    base model): empty when the checkpoint holds a trained masked-LM head."""
-    prefix = f"{model.base_model_prefix}."
-    return sorted(k for k in info.get("missing_keys") or [] if not k.startswith(prefix))
+from rawtune.modeling.backbone import missing_head
 
 
 def load_trained_mlm(ref: str, cfg: Any) -> Any:

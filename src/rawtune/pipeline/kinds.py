@@ -57,6 +57,7 @@ KINDS: Registry[Kind] = Registry(
         "rawtune.pipeline.input_kinds",
         "rawtune.pipeline.training_kinds",
         "rawtune.pipeline.output_kinds",
+        "rawtune.pipeline.choice_kinds",
     ),
 )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rawtune.evaluation import charts
-from rawtune.reporting.files import seq
+from rawtune.reporting.files import obj, seq
 from rawtune.reporting.learning_curve import learning_curve_block
 from rawtune.reporting.lineage import lineage_svg
 from rawtune.reporting.markup import (
@@ -61,12 +61,14 @@ def render_pipeline(
             Raw(f"<figure>{lineage_svg([s for s, _ in stages])}</figure>"),
             anchor="lineage",
         ),
+        _choices(stages),
         _comparison(stages),
         _curves(stages),
     ]
     subtitle = Raw(f"<span>pipeline</span><span>{esc(root)}</span>")
     toc = [
         ("stages", "Stages"),
+        ("choice", "What each option bought"),
         ("lineage", "Lineage"),
         ("compare", "Comparison"),
         ("curves", "Learning curves"),
@@ -199,3 +201,69 @@ def _curves(stages: list[tuple[dict[str, Any], RunInfo | None]]) -> Raw:
         if info is not None and info.learning_curve is not None
     ]
     return section("Learning curves", *blocks, anchor="curves") if blocks else Raw("")
+
+
+def _choices(stages: list[tuple[dict[str, Any], RunInfo | None]]) -> Raw:
+    """Each `choose` stage: every option's dev (and test) metric, its gain over the baseline, the
+    time it cost beyond the baseline, the winner and why."""
+    blocks = [
+        _choice_block(s, info, stages)
+        for s, info in stages
+        if s.get("kind") == "choose" and info is not None and info.metrics.get("options")
+    ]
+    if not blocks:
+        return Raw("")
+    text = note(
+        "Each option is a way to use the raw text, trained and scored on the same dev set; the "
+        "baseline (listed first) is fine-tuning alone and wins ties. Time: the option's own stages "
+        "beyond what the baseline needs (its pretraining, its fine-tuning or self-training rounds)."
+    )
+    return section("What each option bought", *blocks, text, anchor="choice")
+
+
+def _choice_block(
+    stage: dict[str, Any], info: RunInfo, stages: list[tuple[dict[str, Any], RunInfo | None]]
+) -> Raw:
+    m = info.metrics
+    metric, base, won = m.get("metric"), m.get("baseline"), obj(m.get("winner")).get("name")
+    entries = {str(s.get("name")): s for s, _ in stages}
+    base_cost = _needs(str(base), entries)
+    rows = []
+    for o in seq(m.get("options")):
+        o = obj(o)
+        name = str(o.get("name"))
+        extra = _needs(name, entries) - base_cost if name != base else {name}
+        cost = [entries[n].get("seconds") for n in extra if n in entries]
+        rows.append(
+            [
+                Raw(f'{esc(name)} <span class="badge ok">winner</span>' if name == won else esc(name)),
+                _chain(name, {n: (e, None) for n, e in entries.items()}),
+                o.get("value"),
+                Num("baseline") if name == base else _points(o.get("gain"), o.get("value")),
+                o.get("test"),
+                seconds(sum(c for c in cost if is_number(c)) if cost else None),
+            ]
+        )
+    header = ["option", "built on", f"dev {metric}", f"vs {base}", f"test {metric}", "time"]
+    why = Raw(f"<p>Kept: <strong>{esc(won)}</strong>. Why: {esc(m.get('reason', ''))}.</p>")
+    return Raw(sub(str(stage.get("name")), table(header, rows), why))
+
+
+def _points(gain: Any, value: Any) -> Num:
+    if not is_number(gain):
+        return Num(NA)
+    return Num(f"{100 * gain:+.2f} points" if is_number(value) and 0 <= value <= 1 else f"{gain:+.4f}")
+
+
+def _needs(name: str, entries: dict[str, dict[str, Any]]) -> set[str]:
+    """The stage and every stage it reads from (`from` and `${...}`), transitively."""
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        n = todo.pop()
+        if n in seen or n not in entries:
+            continue
+        seen.add(n)
+        e = entries[n]
+        todo += [str(x) for x in [*seq(e.get("sources")), *seq(e.get("uses"))]]
+    return seen

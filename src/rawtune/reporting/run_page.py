@@ -28,6 +28,7 @@ from rawtune.reporting.markup import (
     pre,
     seconds,
     section,
+    sub,
     table,
 )
 from rawtune.reporting.modelcard import model_card
@@ -150,17 +151,56 @@ def training_section(info: RunInfo) -> Raw:
 
 
 def pretrain_section(info: RunInfo) -> Raw:
+    """Validation before and after (and after the head warm-up, when the head trained alone first),
+    each phase, and a warning when adaptation made held-out text no easier to predict."""
     if info.stage != "pretrain" or not info.metrics:
         return Raw("")
-    before, after = obj(info.metrics.get("before")), obj(info.metrics.get("after"))
-    keys = [k for k in ("loss", "perplexity", "accuracy", "tokens") if k in before or k in after]
-    rows = [[k, before.get(k), after.get(k)] for k in keys]
+    phases = [obj(p) for p in seq(info.metrics.get("phases"))]
+    columns = [("before", obj(info.metrics.get("before")))]
+    if phases:
+        columns.append(("after head warm-up", obj(phases[0].get("after"))))
+    columns.append(("after", obj(info.metrics.get("after"))))
+    keys = [k for k in ("loss", "perplexity", "accuracy", "tokens") if any(k in c for _, c in columns)]
+    rows = [[k, *(c.get(k) for _, c in columns)] for k in keys]
     facts = [
         (k, info.metrics.get(k)) for k in ("objective", "steps", "tokens_seen", "tokens_per_s", "best_step")
     ]
+    warned = [
+        Raw(f'<p><span class="badge warn">warning</span> {esc(w)}</p>')
+        for w in seq(info.metrics.get("warnings"))
+    ]
     return section(
-        "Pretraining", table(["validation", "before", "after"], rows), kv_table(facts), anchor="pretrain"
+        "Pretraining",
+        *warned,
+        table(["validation", *(name for name, _ in columns)], rows),
+        _phases_table(phases),
+        kv_table(facts),
+        anchor="pretrain",
     )
+
+
+PHASES = {
+    "head": "head warm-up: the LM head alone (the checkpoint had none), the encoder frozen",
+    "full": "the whole model",
+}
+
+
+def _phases_table(phases: list[dict[str, Any]]) -> Raw:
+    if not phases:
+        return Raw("")
+    rows = [
+        [
+            PHASES.get(str(p.get("phase")), p.get("phase")),
+            f"{p.get('first_step')}–{p.get('last_step')}",
+            obj(p.get("before")).get("loss"),
+            obj(p.get("after")).get("loss"),
+            p.get("best_step"),
+            "early (no improvement)" if p.get("stopped_early") else "step budget",
+        ]
+        for p in phases
+    ]
+    header = ["phase", "steps", "val loss before", "val loss after", "best step", "stopped"]
+    return Raw(sub("Head warm-up, then the whole model", table(header, rows)))
 
 
 def compression_section(info: RunInfo) -> Raw:

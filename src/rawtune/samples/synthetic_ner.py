@@ -137,9 +137,12 @@ def sentence(rng: random.Random, split: str) -> list[tuple[str, str]]:
     return out
 
 
-def write(out_dir: Path, sizes: dict[str, int] | None = None, seed: int = 13) -> dict[str, Path]:
-    """CoNLL files (word and tag per line, -DOCSTART- every 8 sentences) and train_raw.txt, the
-    training sentences as raw text for task-adaptive MLM."""
+def write(
+    out_dir: Path, sizes: dict[str, int] | None = None, seed: int = 13, unlabeled: int = 400
+) -> dict[str, Path]:
+    """CoNLL files (word and tag per line, -DOCSTART- every 8 sentences), train_raw.txt, the
+    training sentences as raw text for task-adaptive MLM, and unlabeled.txt: `unlabeled` more
+    sentences of the training names, without labels (the raw text self-training labels)."""
     sizes = sizes or {"train": 240, "dev": 80, "test": 80}
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -156,6 +159,11 @@ def write(out_dir: Path, sizes: dict[str, int] | None = None, seed: int = 13) ->
         if split == "train":
             paths["raw"] = out_dir / "train_raw.txt"
             paths["raw"].write_text("\n".join(" ".join(w for w, _ in s) for s in sents) + "\n")
+    if unlabeled:
+        rng = random.Random(f"{seed}-unlabeled")
+        sents = [sentence(rng, "train") for _ in range(unlabeled)]
+        paths["unlabeled"] = out_dir / "unlabeled.txt"
+        paths["unlabeled"].write_text("\n".join(" ".join(w for w, _ in s) for s in sents) + "\n")
     return paths
 
 

@@ -1,7 +1,9 @@
-"""`rawtune pretrain`: MLM / CLM on raw text, continued from a backbone or from scratch."""
+"""`rawtune pretrain`: MLM / CLM on raw text, continued from a backbone or from scratch. A checkpoint
+without a trained LM head gets its head warmed up first, the encoder frozen (`rawtune.pretraining`)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from typing import Any
@@ -9,6 +11,8 @@ from typing import Any
 from rawtune.config.identity import config_fingerprint
 from rawtune.config.loader import coerce_config
 from rawtune.config.schema import PretrainConfig
+from rawtune.pretraining import warmup
+from rawtune.pretraining.summary import summary
 from rawtune.runs.rundir import RunDir
 from rawtune.train.run import RunSpec, Training, TrainingRun
 
@@ -43,7 +47,7 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
         task.check()
         corpus = build_corpus(cfg.data, tokenizer, log=log.info)
     torch.manual_seed(cfg.seed)  # head initialisation and scratch weights are a function of the seed
-    model = build_lm(cfg.model, cfg.objective.name, tokenizer, src, max_positions=cfg.data.seq_len)
+    model, untrained = build_lm(cfg.model, cfg.objective.name, tokenizer, src, max_positions=cfg.data.seq_len)
     check_positions(model, cfg.data.seq_len)
     fingerprint = {
         "config": config_fingerprint(cfg),
@@ -59,9 +63,24 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
         "fingerprints": fingerprint,
         "corpus": corpus.stats.to_dict(),
         "domain_words": domain_words,
+        "untrained_head": untrained,
     }
     stream, evaluate = _batches(cfg, task, corpus, tr.accelerator)
-    training = Training(task.module(model), stream, cfg.train, cfg.seed, fingerprint, evaluate)
+    module = task.module(model)
+    train_cfg = warmup.sized(
+        cfg.train, stream.micro_per_epoch, tr.accelerator.num_processes, cfg.train.steps_cap
+    )
+    training = Training(module, stream, train_cfg, cfg.seed, fingerprint, evaluate)
+    phases = []
+    if warmup.wants_head_warmup(cfg, untrained):
+        head_cfg = warmup.head_config(cfg)
+        enter = warmup.entering(model, True, cfg)
+        phases = [
+            Training(
+                module, stream, head_cfg, cfg.seed, fingerprint, evaluate, phase=warmup.HEAD, enter=enter
+            )
+        ]
+        training = dataclasses.replace(training, phase=warmup.FULL, enter=warmup.entering(model, False, cfg))
 
     def save(d: Any) -> None:
         model.save_pretrained(d)
@@ -69,8 +88,9 @@ def run_pretrain(config: Any, *, resume: bool = False) -> RunDir:
 
     from rawtune.reporting import write_run_report
 
-    conclude = lambda result: _summary(cfg, corpus, result)  # noqa: E731
-    result = tr.train(RunSpec(manifest, training, conclude, {"model": save}, report=write_run_report)).fit
+    conclude = lambda result: summary(cfg, corpus, result)  # noqa: E731
+    spec = RunSpec(manifest, training, conclude, {"model": save}, report=write_run_report, warmup=phases)
+    result = tr.train(spec).fit
     log.info("done: %s (validation loss %s -> %s)", tr.run.path, _fmt(result.before), _fmt(result.after))
     return tr.run
 
@@ -92,25 +112,6 @@ def _batches(cfg: PretrainConfig, task: Any, corpus: Any, accelerator: Any) -> t
     val = ShuffledBatches(corpus.validation, bs, task.collator(cfg.seed, False), cfg.seed, shuffle=False)
     n_val = math.ceil(len(corpus.validation) / bs)
     return stream, lambda m: task.finalize(evaluate_module(m, val, n_val, accelerator))
-
-
-def _summary(cfg: PretrainConfig, corpus: Any, result: Any) -> dict[str, Any]:
-    st = result.state
-    return {
-        "stage": "pretrain",
-        "objective": cfg.objective.name,
-        "before": result.before,
-        "after": result.after,
-        "best": st["best"],
-        "best_step": st["best_step"],
-        "steps": st["step"],
-        "total_steps": result.total_steps,
-        "tokens_seen": st["tokens_seen"],
-        "train_seconds": st["train_seconds"],
-        "tokens_per_s": st["tokens_seen"] / st["train_seconds"] if st["train_seconds"] else 0.0,
-        "resumed_from": result.resumed_from,
-        "corpus": corpus.stats.to_dict(),
-    }
 
 
 def _fmt(m: dict[str, Any] | None) -> str:

@@ -18,12 +18,15 @@ class Callback(Protocol):
 
 
 class ProgressBar:
-    """tqdm bar with loss, lr, tokens/s and ETA (tqdm computes the ETA from the step rate)."""
+    """tqdm bar with loss, lr, tokens/s and ETA (tqdm computes the ETA from the step rate); `name`:
+    the phase of a run trained in several, shown before the bar."""
 
-    def __init__(self, total: int, start: int, enabled: bool):
+    def __init__(self, total: int, start: int, enabled: bool, name: str | None = None):
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(total=total, initial=start, disable=not enabled, unit="step", dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total, initial=start, disable=not enabled, unit="step", dynamic_ncols=True, desc=name
+        )
 
     def on_start(self, state: dict[str, Any]) -> None:
         pass

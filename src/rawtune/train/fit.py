@@ -34,6 +34,60 @@ class FitResult:
     total_steps: int
     resumed_from: int | None = None
     history: list[dict[str, Any]] = field(default_factory=list)
+    phases: list[dict[str, Any]] = field(default_factory=list)  # of a run trained in phases, each one
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One phase of a run trained in several (a head warmed up with the encoder frozen, then the
+    whole model). `name` is in every metrics record and checkpoint of the phase and on its progress
+    bar; `start` is the state the previous phase left (its step, data position and counters, and its
+    final evaluation as this phase's 'before' and best so far: a later phase that never beats it ends
+    with the previous phase's weights, under restore_best); `seal`: the phase ends with a checkpoint
+    of its final model, marked done, so that a --resume after it goes on with the next phase.
+    Step numbers run on across phases; evaluation, logging and saving count from the phase's start."""
+
+    name: str
+    start: dict[str, Any] | None = None
+    seal: bool = False
+
+
+def next_phase(name: str, state: dict[str, Any], seal: bool) -> Phase:
+    """The phase that follows one whose sealed final `state` is given."""
+    carried = (
+        "step",
+        "tokens_seen",
+        "samples_seen",
+        "train_seconds",
+        "micro_consumed",
+        "world",
+        "fingerprint",
+    )
+    start = {k: state[k] for k in carried if k in state}
+    start.update(
+        phase_start=state["step"],
+        before=state["after"],
+        best=state["after"],
+        best_step=state["step"] if state["after"] is not None else None,
+        phases=[*state.get("phases", []), phase_record(state)],
+    )
+    return Phase(name, start, seal)
+
+
+def phase_record(state: dict[str, Any]) -> dict[str, Any]:
+    """What a finished phase did: its steps, evaluations before and after, best step, and whether
+    it stopped early (before its step budget)."""
+    first = state.get("phase_start", 0)
+    return {
+        "phase": state.get("phase"),
+        "first_step": first + 1,
+        "last_step": state["step"],
+        "steps": state["step"] - first,
+        "before": state.get("before"),
+        "after": state.get("after"),
+        "best_step": state.get("best_step"),
+        "stopped_early": state["step"] < state.get("total_steps", state["step"]),
+    }
 
 
 def _new_state(fingerprint: dict[str, Any]) -> dict[str, Any]:
@@ -217,25 +271,27 @@ def fit(
     resume: bool = False,
     callbacks: Sequence[Callback] = (),
     select: tuple[str, bool] = ("loss", False),
+    phase: Phase | None = None,
 ) -> FitResult:
     """Train to the end (or early stop). `select` = (validation metric, greater is better) picks the
     best evaluation; with `cfg.restore_best` its weights are checkpointed when found and restored at
-    the end, so the returned module holds the best model."""
+    the end, so the returned module holds the best model. `phase`: one phase of a run trained in
+    several (see `Phase`); a --resume that finds its phase sealed returns at once."""
     world = accelerator.num_processes
-    # rank 0 writes the run's files; the other processes train and evaluate alongside
-    log_metrics = run.log_metrics if accelerator.is_main_process else (lambda record: None)
-    steps = total_steps(cfg, stream.micro_per_epoch, world)
+    log_metrics = _metrics_logger(run, accelerator, phase)
+    phase_steps = total_steps(cfg, stream.micro_per_epoch, world)
     optimizer = build_optimizer(module, cfg)
-    scheduler = build_scheduler(optimizer, cfg, steps)
+    scheduler = build_scheduler(optimizer, cfg, phase_steps)
     module, optimizer = accelerator.prepare(module, optimizer)
-    state, resumed_from = _new_state(fingerprint), None
-    if resume:
-        state = _restore(run, module, optimizer, scheduler, fingerprint, accelerator)
-        resumed_from = state["step"]
-    elif evaluate is not None and cfg.eval_before:
-        state["before"] = evaluate(module)
-        log_metrics({"step": 0, "kind": "eval", "split": "validation", **_scalars(state["before"])})
-    cbs = _start_callbacks(cfg, run, accelerator, steps, state, callbacks)
+    state = _begin(run, module, optimizer, scheduler, fingerprint, accelerator, resume, phase)
+    resumed_from = state["step"] if resume else None
+    offset = state.get("phase_start", 0)  # the step the phase starts after (0: the run's first phase)
+    steps = offset + phase_steps
+    if state.get("done"):  # a sealed phase: its final model is loaded, the next phase goes on
+        return FitResult(state, state["before"], state["after"], steps, resumed_from)
+    if not resume and evaluate is not None and cfg.eval_before and state["before"] is None:
+        state["before"] = _evaluate_before(module, evaluate, state["step"], log_metrics)
+    cbs = _start_callbacks(cfg, run, accelerator, steps, state, callbacks, phase)
     _data_position(state, cfg, world, resume)
     batches = stream.iterate(state["micro_consumed"], accelerator.process_index, world)
     window: list[StepResult] = []
@@ -248,16 +304,17 @@ def fit(
         window.append(res)
         for cb in cbs:
             cb.on_step(res, state)
-        if res.step % cfg.log_steps == 0 or res.step == steps:
+        local = res.step - offset  # evaluation, logging and saving count from the phase's start
+        if local % cfg.log_steps == 0 or res.step == steps:
             _log_train(log_metrics, window, state, world)
             window = []
         stop = best = False
-        if evaluate is not None and (res.step % cfg.eval_steps == 0 or res.step == steps):
+        if evaluate is not None and (local % cfg.eval_steps == 0 or res.step == steps):
             metrics = evaluate(module)
             fault("eval")
             evaluated_at = res.step
             best, stop = _on_eval(state, metrics, res.step, cfg, select, log_metrics, cbs)
-        periodic = res.step % cfg.save_steps == 0 and res.step < steps and not stop
+        periodic = local % cfg.save_steps == 0 and res.step < steps and not stop
         if periodic or (best and cfg.restore_best and res.step < steps):
             _save(run, module, optimizer, scheduler, state, cfg.keep_last, accelerator)
         if stop:
@@ -275,18 +332,69 @@ def fit(
         after = state["best"]
     for cb in cbs:
         cb.on_end(state)
+    if phase is not None:
+        _end_phase(run, module, optimizer, scheduler, state, after, phase, cfg, accelerator)
     accelerator.wait_for_everyone()
-    return FitResult(
-        state=state, before=state["before"], after=after, total_steps=steps, resumed_from=resumed_from
-    )
+    return FitResult(state, state["before"], after, steps, resumed_from)
+
+
+def _metrics_logger(run: RunDir, accelerator, phase: Phase | None) -> Callable[[dict[str, Any]], None]:
+    """Rank 0 writes the run's files (the other processes train and evaluate alongside); a phase's
+    records name it."""
+    if not accelerator.is_main_process:
+        return lambda record: None
+    if phase is None:
+        return run.log_metrics
+    return lambda record: run.log_metrics({**record, "phase": phase.name})
+
+
+def _begin(
+    run: RunDir, module, optimizer, scheduler, fingerprint: dict[str, Any], accelerator, resume: bool,
+    phase: Phase | None,
+) -> dict[str, Any]:  # fmt: skip
+    """The state training starts from: a checkpoint's (--resume), the previous phase's, or new."""
+    if resume:
+        return _restore(run, module, optimizer, scheduler, fingerprint, accelerator)
+    state = _new_state(fingerprint)
+    if phase is not None:
+        state.update(phase.start or {}, phase=phase.name)
+    return state
+
+
+def _evaluate_before(module, evaluate: Evaluate, step: int, log_metrics) -> dict[str, Any]:
+    metrics = evaluate(module)
+    log_metrics({"step": step, "kind": "eval", "split": "validation", **_scalars(metrics)})
+    return metrics
+
+
+def _end_phase(
+    run: RunDir, module, optimizer, scheduler, state: dict[str, Any], after: dict[str, Any] | None,
+    phase: Phase, cfg: TrainConfig, accelerator,
+) -> None:  # fmt: skip
+    """A phase's final evaluation kept in its state; a phase that another follows is sealed: its
+    final model checkpointed and marked done (the step it ended at has no checkpoint yet: neither a
+    periodic nor a best one is written at a phase's last step)."""
+    state["after"] = after
+    if phase.seal:
+        state["done"] = True
+        _save(run, module, optimizer, scheduler, state, cfg.keep_last, accelerator)
 
 
 def _start_callbacks(
-    cfg: TrainConfig, run: RunDir, accelerator, steps: int, state: dict[str, Any], extra: Sequence[Callback]
+    cfg: TrainConfig,
+    run: RunDir,
+    accelerator,
+    steps: int,
+    state: dict[str, Any],
+    extra: Sequence[Callback],
+    phase: Phase | None = None,
 ) -> list[Any]:
-    """The progress bar (rank 0), TensorBoard when installed (rank 0), then the caller's callbacks,
-    each told the run starts."""
-    cbs: list[Any] = [ProgressBar(steps, state["step"], cfg.progress and accelerator.is_main_process)]
+    """The progress bar (rank 0; a phase's counts the phase's steps and shows its name),
+    TensorBoard when installed (rank 0), then the caller's callbacks, each told the run starts."""
+    offset = state.get("phase_start", 0)
+    show = cfg.progress and accelerator.is_main_process
+    name = phase.name if phase is not None else None
+    cbs: list[Any] = [ProgressBar(steps - offset, state["step"] - offset, show, name)]
     if accelerator.is_main_process and (tb := TensorBoard.maybe(str(run.logs_dir))) is not None:
         cbs.append(tb)
     cbs.extend(extra)

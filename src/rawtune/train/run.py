@@ -7,6 +7,12 @@ reports: metrics.json), saves the final model atomically, marks the run complete
 report; a failure on the way is recorded in the manifest. The compress methods that train use
 `Training` alone, inside the compress run.
 
+A run may train in phases (pretraining warms a new LM head up with the encoder frozen, then trains
+the whole model): `RunSpec.warmup` lists the `Training`s that come before `RunSpec.training`. They
+share the run's directory, step numbers, metrics log (each record names its phase) and checkpoints
+(each names its phase; a finished phase's last one is sealed), so a --resume continues in whichever
+phase the newest checkpoint was made.
+
 Under `accelerate launch` / torchrun every process trains and evaluates; rank 0 alone writes the
 run's files."""
 
@@ -30,7 +36,7 @@ from rawtune.runs.atomic import atomic_dir, write_json, write_text
 from rawtune.runs.rundir import COMPLETE, RunDir, records_failure
 from rawtune.train.accelerator import make_accelerator
 from rawtune.train.callbacks import Callback
-from rawtune.train.fit import Evaluate, FitResult, fit
+from rawtune.train.fit import Evaluate, FitResult, Phase, fit, next_phase, phase_record
 
 log = logging.getLogger("rawtune")
 Writer = Callable[[Path], None]  # writes its files into the new, empty directory it is given
@@ -41,7 +47,8 @@ class Training:
     """What `fit` trains: the training module (its `.model` is what is kept), the batches, the
     loop's settings and seed, the fingerprint its checkpoints carry (a --resume with other data or
     config is refused), and how the best evaluation is picked (`select`: a validation metric and
-    whether greater is better)."""
+    whether greater is better). In a run trained in phases, `phase` names this one and `enter`
+    readies the model for it (freezes or thaws parameters) before its optimizer is built."""
 
     module: nn.Module
     stream: BatchStream
@@ -51,8 +58,12 @@ class Training:
     evaluate: Evaluate | None = None
     select: tuple[str, bool] = ("loss", False)
     callbacks: Sequence[Callback] = ()
+    phase: str | None = None
+    enter: Callable[[], None] | None = None
 
-    def fit(self, run: RunDir, accelerator: Any, resume: bool) -> FitResult:
+    def fit(self, run: RunDir, accelerator: Any, resume: bool, phase: Phase | None = None) -> FitResult:
+        if self.enter is not None:
+            self.enter()
         return fit(
             self.module,
             self.stream,
@@ -65,7 +76,38 @@ class Training:
             resume=resume,
             select=self.select,
             callbacks=self.callbacks,
+            phase=phase,
         )
+
+
+def fit_phases(trainings: Sequence[Training], run: RunDir, accelerator: Any, resume: bool) -> FitResult:
+    """Each phase in turn, each starting where the previous one ended (one alone: an ordinary fit).
+    A --resume starts in the phase of the newest verified checkpoint (one that names no phase was
+    made by a run trained in one: the last phase); the phases before it are done."""
+    if len(trainings) == 1:
+        return trainings[0].fit(run, accelerator, resume)
+    names = [t.phase or f"phase-{i + 1}" for i, t in enumerate(trainings)]
+    first = _resumed_phase(run, names) if resume else 0
+    phase = Phase(names[first], seal=first < len(trainings) - 1)
+    resumed_from = None
+    for i in range(first, len(trainings)):
+        result = trainings[i].fit(run, accelerator, resume and i == first, phase)
+        resumed_from = result.resumed_from if i == first else resumed_from
+        if i + 1 < len(trainings):
+            phase = next_phase(names[i + 1], result.state, seal=i + 2 < len(trainings))
+    result.phases = [*result.state.get("phases", []), phase_record(result.state)]
+    result.before, result.resumed_from = result.phases[0]["before"], resumed_from
+    return result
+
+
+def _resumed_phase(run: RunDir, names: list[str]) -> int:
+    from rawtune.runs.checkpoint import latest_verified, read_state
+
+    ckpt = latest_verified(run.checkpoints_dir, lambda msg: None)  # fit's resume warns and refuses
+    if ckpt is None:
+        return 0
+    name = read_state(ckpt).get("phase")
+    return names.index(name) if name in names else len(names) - 1
 
 
 @dataclass
@@ -80,6 +122,7 @@ class RunSpec:
     save: dict[str, Writer]
     files: dict[str, Any] = field(default_factory=dict)  # more files of a new run: JSON, or text as str
     report: Callable[[Path], Any] | None = None  # RUN/report.html, once the run is complete
+    warmup: Sequence[Training] = ()  # phases trained before `training`, in order
 
 
 @dataclass
@@ -169,7 +212,7 @@ class TrainingRun:
             setup_logging(run.logs_dir / "train.log")
             log.info(choice.describe())
         with records_failure(run, self.main):
-            result = spec.training.fit(run, self.accelerator, self.resume)
+            result = fit_phases([*spec.warmup, spec.training], run, self.accelerator, self.resume)
             summary = spec.conclude(result)
             if self.main:
                 save(run, spec.save)
