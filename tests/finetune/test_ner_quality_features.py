@@ -125,3 +125,17 @@ def test_documents_predicted_in_context_equal_evaluation(ft_config, ner_data, tm
     got = r.json()["predictions"]
     assert [len(d["sentences"]) for d in got] == [len(t) for t in texts[:2]]
     assert [s["tags"] for d in got for s in d["sentences"]] == tags[: sum(len(t) for t in texts[:2])]
+
+
+@pytest.mark.parametrize(("flag", "value"), [("auto", "auto"), ("true", True), ("FALSE", False)])
+def test_the_doc_context_flag_sets_the_config_key(flag, value):
+    from rawtune.cli.finetune_cmd import SHORTCUTS
+    from rawtune.cli.main import build_parser
+    from rawtune.cli.overrides import collect_overrides
+    from rawtune.config.loader import load_config
+
+    argv = ["finetune", "--task", "ner", "--model", "m", "--train", "t.conll", "--output", "o"]
+    args, extra = build_parser().parse_known_args([*argv, "--doc-context", flag])
+    overrides = collect_overrides(args, extra, SHORTCUTS)
+    assert overrides["data.doc_context"] == value
+    assert load_config("finetune", overrides=overrides).data.doc_context == value

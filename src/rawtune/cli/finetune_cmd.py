@@ -23,6 +23,7 @@ SHORTCUTS = {
     "lr": "train.lr",
     "reinit_head": "reinit_head",
     "repair_tags": "data.repair_tags",
+    "doc_context": "data.doc_context",
     "method": "tuning.method",
     "init": "model.init",
     "arch": "model.arch",
@@ -83,6 +84,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         default=None,
         help="turn an I-X that starts an entity into B-X (counted and logged)",
+    )
+    p.add_argument(
+        "--doc-context",
+        dest="doc_context",
+        type=lambda v: {"true": True, "false": False}.get(v.lower(), v),
+        choices=["auto", True, False],
+        metavar="auto|true|false",
+        help="NER: read each sentence with its document's neighbours (auto: where the data has boundaries)",
     )
     p.add_argument(
         "--augment",
