@@ -44,6 +44,9 @@ class TaskOptions(Section):
     # model.init=scratch builds a small model of this architecture for the task (generation); None:
     # the task needs a pretrained backbone
     scratch_arch: ClassVar[str | None] = None
+    # the task's own train.* defaults for fine-tuning, where a config does not give the key (lr only
+    # under full fine-tuning: another tuning method keeps its own rate); measured, see the task's module
+    train_defaults: ClassVar[dict[str, Any]] = {}
 
 
 class TuningOptions(Section):

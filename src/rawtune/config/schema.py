@@ -230,6 +230,14 @@ class LabeledDataConfig(Section):
         return self
 
 
+def _task_train_defaults(task: Any) -> dict[str, Any]:
+    """The train.* defaults of the task a config names (none for an unknown task: validation says so)."""
+    name = task.get("name") if isinstance(task, dict) else getattr(task, "name", None)
+    if isinstance(name, str) and name in TASK_OPTIONS:
+        return dict(TASK_OPTIONS.get(name).train_defaults)
+    return {}
+
+
 @STAGES.register("finetune")
 class FinetuneConfig(Section):
     """`rawtune finetune`: a task head on a backbone, trained on a small labeled set."""
@@ -272,15 +280,20 @@ class FinetuneConfig(Section):
     @model_validator(mode="before")
     @classmethod
     def _method_lr(cls, data: Any) -> Any:
-        """train.lr, when not given, is the tuning method's own default (its options' `lr`)."""
+        """train.* keys a config does not give: the task's own defaults (`TaskOptions.train_defaults`;
+        its lr under full fine-tuning only), then train.lr the tuning method's own (its options' `lr`)."""
         if not isinstance(data, dict):
             return data
         tuning, train = data.get("tuning") or {}, data.get("train") or {}
         method = tuning.get("method", TUNING.default) if isinstance(tuning, dict) else tuning.method
-        given = "lr" in train if isinstance(train, dict) else "lr" in train.model_fields_set
-        if isinstance(method, str) and method in TUNING_OPTIONS and not given:
-            lr = TUNING_OPTIONS.get(method).lr
-            train = {**train, "lr": lr} if isinstance(train, dict) else train.model_copy(update={"lr": lr})
+        given = set(train) if isinstance(train, dict) else set(train.model_fields_set)
+        update = {k: v for k, v in _task_train_defaults(data.get("task")).items() if k not in given}
+        if method != "full":
+            update.pop("lr", None)
+        if isinstance(method, str) and method in TUNING_OPTIONS and "lr" not in given and "lr" not in update:
+            update["lr"] = TUNING_OPTIONS.get(method).lr
+        if update:
+            train = {**train, **update} if isinstance(train, dict) else train.model_copy(update=update)
             data = {**data, "train": train}
         return data
 

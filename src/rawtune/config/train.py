@@ -63,11 +63,14 @@ class FinetuneTrainConfig(TrainConfig):
     lr: float = Field(
         5e-5,
         gt=0.0,
-        description="Peak learning rate; default by tuning.method (5e-5 for full, 2e-3 lora, ...).",
+        description="Peak learning rate; default by task and tuning.method (5e-5 for full, NER 1e-4; "
+        "2e-3 lora, ...).",
     )
 
-    epochs: float = Field(3.0, gt=0.0)
-    batch_size: int = Field(16, ge=1, description="Examples per optimizer step per process.")
+    epochs: float = Field(3.0, gt=0.0, description="Passes over the training data (NER: 5 by default).")
+    batch_size: int = Field(
+        16, ge=1, description="Examples per optimizer step per process (NER: 32 sentences by default)."
+    )
     warmup_ratio: float = Field(0.1, ge=0.0, le=1.0)
     eval_steps: int = Field(100, ge=1)
     save_steps: int = Field(100, ge=1)
