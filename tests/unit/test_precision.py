@@ -31,7 +31,7 @@ def test_measured_once_then_cached(monkeypatch, tmp_path, fp32, bf16, want):
     monkeypatch.delenv(precision.ENV, raising=False)
     monkeypatch.setenv("RAWTUNE_CACHE", str(tmp_path))
     calls = []
-    monkeypatch.setattr(precision, "probe", lambda: calls.append(1) or (fp32, bf16))
+    monkeypatch.setattr(precision, "probe", lambda: calls.append(1) or (fp32, bf16, True))
     first = precision.resolve("auto")
     assert (
         first.precision == want and first.fp32_ms == fp32 and "measured on this machine" in first.describe()
@@ -42,6 +42,17 @@ def test_measured_once_then_cached(monkeypatch, tmp_path, fp32, bf16, want):
     assert stored[precision.machine_key()]["precision"] == want
 
 
+def test_a_probe_on_a_busy_machine_decides_this_run_only(monkeypatch, tmp_path):
+    monkeypatch.delenv(precision.ENV, raising=False)
+    monkeypatch.setenv("RAWTUNE_CACHE", str(tmp_path))
+    answers = iter([(10.0, 5.0, False), (10.0, 5.0, True)])
+    monkeypatch.setattr(precision, "probe", lambda: next(answers))
+    busy = precision.resolve("auto")
+    assert busy.precision == "bf16" and "busy" in busy.reason and not (tmp_path / "precision.json").exists()
+    assert precision.resolve("auto").reason == "measured on this machine"  # measured again, then kept
+    assert (tmp_path / "precision.json").is_file()
+
+
 def test_probe_times_both(monkeypatch):
-    fp32, bf16 = precision.probe(steps=1)
-    assert fp32 > 0 and bf16 > 0
+    fp32, bf16, steady = precision.probe(steps=1)
+    assert fp32 > 0 and bf16 > 0 and isinstance(steady, bool)

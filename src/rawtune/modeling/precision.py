@@ -17,7 +17,7 @@ import logging
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 log = logging.getLogger("rawtune")
@@ -74,15 +74,21 @@ def _cpu_choice() -> Choice:
             cached.get("fp32_ms"),
             cached.get("bf16_ms"),
         )
-    fp32, bf16 = probe()
+    fp32, bf16, steady = probe()
     choice = Choice("bf16" if bf16 * MARGIN < fp32 else "fp32", "measured on this machine", fp32, bf16)
-    _store(path, key, choice)
+    if steady:
+        _store(path, key, choice)
+    else:  # another process took the cores mid-probe: good enough for this run, not for every later one
+        choice = replace(choice, reason="measured on this machine while it was busy (not cached)")
     return choice
 
 
-def probe(steps: int = 4) -> tuple[float, float]:
-    """Median milliseconds of a training step (forward, backward) of one MiniLM-sized encoder layer (hidden 384)
-    on 16 x 64 tokens, in fp32 and under bf16 autocast, measured alternately after a warm-up."""
+def probe(steps: int = 5) -> tuple[float, float, bool]:
+    """Milliseconds of a training step (forward, backward) of one MiniLM-sized encoder layer (hidden
+    384) on 16 x 64 tokens, in fp32 and under bf16 autocast, measured alternately after a warm-up, and
+    whether the machine was steady meanwhile. Each is the fastest of its steps: other processes only
+    ever add time, so the minimum is the machine's own speed; a step more than 1.5x its fastest means
+    they were there, and the answer is not kept."""
     import torch
     from torch import nn
 
@@ -99,7 +105,8 @@ def probe(steps: int = 4) -> tuple[float, float]:
         layer.zero_grad(set_to_none=True)
         if i >= 2:  # the first of each is the warm-up
             times[bf16].append((time.perf_counter() - t0) * 1000)
-    return _median(times[False]), _median(times[True])
+    steady = all(_median(t) <= 1.5 * min(t) for t in times.values())
+    return min(times[False]), min(times[True]), steady
 
 
 def _median(xs: list[float]) -> float:
