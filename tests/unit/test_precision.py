@@ -56,3 +56,8 @@ def test_a_probe_on_a_busy_machine_decides_this_run_only(monkeypatch, tmp_path):
 def test_probe_times_both(monkeypatch):
     fp32, bf16, steady = precision.probe(steps=1)
     assert fp32 > 0 and bf16 > 0 and isinstance(steady, bool)
+
+
+def test_a_loaded_machine_is_not_steady(monkeypatch):
+    monkeypatch.setattr(precision.os, "getloadavg", lambda: (64.0, 64.0, 64.0))
+    assert precision.probe(steps=1)[2] is False

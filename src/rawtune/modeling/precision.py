@@ -87,8 +87,8 @@ def probe(steps: int = 5) -> tuple[float, float, bool]:
     """Milliseconds of a training step (forward, backward) of one MiniLM-sized encoder layer (hidden
     384) on 16 x 64 tokens, in fp32 and under bf16 autocast, measured alternately after a warm-up, and
     whether the machine was steady meanwhile. Each is the fastest of its steps: other processes only
-    ever add time, so the minimum is the machine's own speed; a step more than 1.5x its fastest means
-    they were there, and the answer is not kept."""
+    ever add time, so the minimum is the machine's own speed; a step more than 1.5x its fastest, or
+    a load average above the core count, means they were there, and the answer is not kept."""
     import torch
     from torch import nn
 
@@ -105,8 +105,18 @@ def probe(steps: int = 5) -> tuple[float, float, bool]:
         layer.zero_grad(set_to_none=True)
         if i >= 2:  # the first of each is the warm-up
             times[bf16].append((time.perf_counter() - t0) * 1000)
-    steady = all(_median(t) <= 1.5 * min(t) for t in times.values())
+    steady = all(_median(t) <= 1.5 * min(t) for t in times.values()) and not _busy()
     return min(times[False]), min(times[True]), steady
+
+
+def _busy() -> bool:
+    """More runnable processes than cores over the last minute: a probe then times the other
+    processes as much as the kernels (uniform contention slows every step alike, so the spread alone
+    does not show it)."""
+    try:
+        return os.getloadavg()[0] > (os.cpu_count() or 1)
+    except OSError:  # no load average on this platform
+        return False
 
 
 def _median(xs: list[float]) -> float:
