@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rawtune.data.readers.tables import text_field
 from rawtune.errors import DataError
 
 
@@ -43,23 +44,14 @@ class Fields:
     turn_template: str = "{role}: {text}\n"
 
 
-def _text(value: Any, path: str, line: int, name: str) -> str:
-    if not isinstance(value, str):
-        kind = "null" if value is None else type(value).__name__
-        raise DataError(f"expected a string, got {kind}", path, line, name)
-    if not value.strip():
-        raise DataError("empty text", path, line, name)
-    return value
-
-
 def _texts(value: Any, path: str, line: int, name: str) -> list[str]:
     """A string, or a list of strings (each must be a string, named by its index); empty items of a
     list are left out (an empty sentence of an abstract), an empty list or all-empty one is refused."""
     if not isinstance(value, list):
-        return [_text(value, path, line, name)]
+        return [text_field(value, path, line, name)]
     for i, v in enumerate(value):
         if not isinstance(v, str):
-            _text(v, path, line, f"{name}[{i}]")
+            text_field(v, path, line, f"{name}[{i}]")
     texts = [v for v in value if v.strip()]
     if not texts:
         raise DataError("no text in the list", path, line, name)
@@ -69,12 +61,12 @@ def _texts(value: Any, path: str, line: int, name: str) -> list[str]:
 def _turn(turn: Any, i: int, roles: Sequence[str], path: str, line: int, name: str) -> tuple[str, str]:
     where = f"{name}[{i}]"
     if isinstance(turn, str):
-        return roles[i % len(roles)], _text(turn, path, line, where)
+        return roles[i % len(roles)], text_field(turn, path, line, where)
     if isinstance(turn, dict):
         key = "content" if "content" in turn else "text"
         if "role" not in turn or key not in turn:
             raise DataError("a turn object needs 'role' and 'content' (or 'text')", path, line, where)
-        return _text(turn["role"], path, line, f"{where}.role"), _text(
+        return text_field(turn["role"], path, line, f"{where}.role"), text_field(
             turn[key], path, line, f"{where}.{key}"
         )
     raise DataError(f"a turn must be a string or an object, got {type(turn).__name__}", path, line, where)

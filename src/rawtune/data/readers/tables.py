@@ -90,7 +90,8 @@ def _txt_rows(path: str, text_column: str, columns: list[str]) -> Iterator[Row]:
 
 
 # --- values ------------------------------------------------------------------------------------------
-def _text(value: Any, name: str, path: str, line: int) -> str:
+def text_field(value: Any, path: str, line: int, name: str) -> str:
+    """`value` of field `name` at path:line as a non-empty string, else one DataError naming them."""
     if not isinstance(value, str):
         kind = "null" if value is None else type(value).__name__
         raise DataError(f"expected a string, got {kind}", path, line, name)
@@ -201,8 +202,8 @@ def iter_text_table(
     columns = [] if columns is None else columns
     empty = True
     for line, row in table_rows(path, needed, text_column, labeled, columns, fmt):
-        text = _text(row[text_column], text_column, path, line)
-        text_b = _text(row[text_b_column], text_b_column, path, line) if text_b_column else None
+        text = text_field(row[text_column], path, line, text_column)
+        text_b = text_field(row[text_b_column], path, line, text_b_column) if text_b_column else None
         label = _label(row[label_column], label_kind, sep, label_column, path, line) if labeled else None
         empty = False
         yield TextExample(text=text, label=label, file=path, line=line, text_b=text_b)
