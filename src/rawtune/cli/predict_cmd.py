@@ -51,9 +51,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--dtype",
-        choices=["fp32", "bf16", "fp16"],
-        default=None,
-        help="cast the weights (default: as saved); bf16 is faster on CPUs with AVX-512 BF16 or AMX",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        default="auto",
+        help="cast the weights; auto (the default): bf16 where a short probe, cached per machine, finds it "
+        "faster on the device the model runs on, else as saved (int8 and ONNX models: always as saved)",
     )
     _relation_flags(p)
     p.add_argument(
@@ -103,6 +104,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
 
     from rawtune.cli.overrides import UnknownFlags
     from rawtune.errors import DataError
+    from rawtune.logs import setup_logging
     from rawtune.serve.predictor import Predictor
     from rawtune.versions import resolve_model_ref
 
@@ -115,6 +117,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
         import torch
 
         torch.set_num_threads(max(1, args.threads))
+    setup_logging()  # the precision `--dtype auto` chose, on one line
     pred = Predictor.from_run(args.run, dtype=args.dtype, device=args.device)  # a run, or an ONNX export dir
     if args.null_threshold is not None:
         from rawtune.tasks.qa import set_null_threshold

@@ -1,0 +1,113 @@
+"""`rawtune predict --dtype auto` (the default) casts to what `modeling.precision.resolve` decides for
+the model's device and logs it; an ONNX or int8 model keeps its own precision. `--backend onnx-int8`
+predicts through a per-channel int8 ONNX export built once into the cache and reused, with records
+of the torch backend's shape and mostly its labels. `serve --dtype` follows the same rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rawtune.cli.main import main
+from rawtune.errors import ConfigError
+from rawtune.modeling.precision import Choice
+from rawtune.serve.predictor import Predictor
+
+NER_TEXTS = ["Maria Lopez flew to Paris .", "The bank in Berlin hired John Smith .", "quiet day"]
+CLS_TEXTS = ["the film was good and great", "the meal was awful and dull", "the show was fine"]
+
+
+@pytest.fixture(scope="module")
+def ner_run(ner_run) -> str:  # the session's tiny NER run, as a path
+    return str(ner_run.path)
+
+
+@pytest.fixture(scope="module")
+def cls_run(tmp_path_factory, tiny_backbone, cls_data) -> str:
+    from rawtune.stages.finetune import run_finetune
+
+    out = tmp_path_factory.mktemp("cls-run") / "run"
+    cfg = {
+        "output": str(out),
+        "seed": 3,
+        "model": {"name_or_path": str(tiny_backbone)},
+        "task": {"name": "classification"},
+        "data": {"train": str(cls_data["train"]), "dev": str(cls_data["dev"]), "max_length": 32, "stride": 8},
+        "train": {"max_steps": 6, "batch_size": 8, "lr": 3e-3, "threads": 1, "progress": False},
+    }
+    return str(run_finetune(cfg).path)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("rawtune-cache")
+
+
+def _params_dtype(pred: Predictor):
+    return {p.dtype for p in pred.model.parameters() if p.is_floating_point()}
+
+
+@pytest.mark.parametrize("decided", ["fp32", "bf16"])
+def test_auto_casts_to_what_resolve_decides(ner_run, monkeypatch, decided):
+    import torch
+
+    monkeypatch.setenv("RAWTUNE_PRECISION", decided)
+    pred = Predictor.from_run(ner_run, dtype="auto", device="cpu")
+    assert _params_dtype(pred) == {torch.bfloat16 if decided == "bf16" else torch.float32}
+
+
+def test_auto_asks_resolve_about_the_models_device(ner_run, monkeypatch):
+    import torch
+
+    from rawtune.modeling import precision
+
+    asked = []
+
+    def fake(p, device="cpu"):
+        asked.append((p, device))
+        return Choice("bf16", "measured on this machine", 2.0, 1.0)
+
+    monkeypatch.setattr(precision, "resolve", fake)
+    pred = Predictor.from_run(ner_run, dtype="auto", device="cpu")
+    assert asked == [("auto", "cpu")]
+    assert _params_dtype(pred) == {torch.bfloat16}
+
+
+def test_predict_defaults_to_auto_and_logs_the_choice(ner_run, tmp_path, capsys):
+    text = tmp_path / "in.txt"
+    text.write_text("\n".join(NER_TEXTS) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["predict", ner_run, "--input", str(text), "--output", str(out), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "precision fp32: RAWTUNE_PRECISION=fp32" in err  # tests/conftest.py pins fp32
+    assert len(out.read_text().splitlines()) == 3
+
+
+def test_bf16_predicts_nearly_the_fp32_tags(ner_run, ner_data):
+    words = [ln.split()[0] for ln in ner_data["dev"].read_text().splitlines() if ln and ln[0] != "-"]
+    texts = [" ".join(words[i : i + 12]) for i in range(0, len(words), 12)]
+    fp32 = Predictor.from_run(ner_run, device="cpu").predict(texts)
+    bf16 = Predictor.from_run(ner_run, device="cpu", dtype="bf16").predict(texts)
+    pairs = [(a, b) for x, y in zip(fp32, bf16) for a, b in zip(x["tags"], y["tags"])]
+    assert len(pairs) == len(words)
+    assert sum(a == b for a, b in pairs) / len(pairs) >= 0.9
+
+
+def test_serve_dtype_follows_the_backend():
+    from rawtune.cli.serve_cmd import settings_from
+    from rawtune.serve.backends import backend_dtype
+
+    assert backend_dtype("torch", "auto") == "auto"
+    assert backend_dtype("torch", "bf16") == "bf16"
+    assert backend_dtype("onnx-int8", "auto") is None
+    with pytest.raises(ConfigError, match="keeps its own precision"):
+        backend_dtype("int8", "bf16")
+    import argparse
+
+    from rawtune.cli.serve_cmd import FLAGS
+
+    args = argparse.Namespace(**{f: None for _, f, _ in FLAGS}, merged=None)
+    assert settings_from(args).dtype == "auto"
+    args.dtype = "bf16"
+    assert settings_from(args).dtype == "bf16"
