@@ -5,12 +5,13 @@ of the torch backend's shape and mostly its labels. `serve --dtype` follows the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from rawtune.cli.main import main
-from rawtune.errors import ConfigError
+from rawtune.errors import ConfigError, ModelError
 from rawtune.modeling.precision import Choice
 from rawtune.serve.predictor import Predictor
 
@@ -92,6 +93,83 @@ def test_bf16_predicts_nearly_the_fp32_tags(ner_run, ner_data):
     pairs = [(a, b) for x, y in zip(fp32, bf16) for a, b in zip(x["tags"], y["tags"])]
     assert len(pairs) == len(words)
     assert sum(a == b for a, b in pairs) / len(pairs) >= 0.9
+
+
+def _predict(run: str, texts: list[str], out: Path, *flags: str) -> list[dict]:
+    src = out.with_suffix(".txt")
+    src.write_text("\n".join(texts) + "\n")
+    assert main(["predict", run, "--input", str(src), "--output", str(out), "--no-progress", *flags]) == 0
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("which", ["ner", "cls"])
+def test_onnx_int8_backend_predicts_like_torch_and_reuses_its_export(
+    which, ner_run, cls_run, cache, tmp_path, monkeypatch, capsys
+):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("RAWTUNE_CACHE", str(cache))
+    run, texts = (ner_run, NER_TEXTS) if which == "ner" else (cls_run, CLS_TEXTS)
+    torch_recs = _predict(run, texts, tmp_path / "torch.jsonl")
+    int8 = _predict(run, texts, tmp_path / "int8.jsonl", "--backend", "onnx-int8")
+    assert "onnx-int8 (built" in capsys.readouterr().err
+    assert [sorted(r) for r in int8] == [sorted(r) for r in torch_recs]  # the same record shape
+    if which == "ner":
+        pairs = [(a, b) for x, y in zip(torch_recs, int8) for a, b in zip(x["tags"], y["tags"], strict=True)]
+    else:
+        pairs = [(x["label"], y["label"]) for x, y in zip(torch_recs, int8)]
+    assert sum(a == b for a, b in pairs) / len(pairs) >= 0.8
+
+    from rawtune.export import runs as export_runs
+
+    def no_export(*a, **k):
+        raise AssertionError("the cached export should be reused")
+
+    monkeypatch.setattr(export_runs, "export_run_onnx", no_export)
+    again = _predict(run, texts, tmp_path / "again.jsonl", "--backend", "onnx-int8")
+    drop = lambda recs: [{k: v for k, v in r.items() if k != "source"} for r in recs]  # noqa: E731
+    assert drop(again) == drop(int8)
+    assert "onnx-int8 (reused" in capsys.readouterr().err
+
+
+def test_auto_on_an_onnx_export_keeps_its_precision(ner_run, cache, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    from rawtune.serve.onnx_int8 import onnx_int8_dir
+
+    monkeypatch.setenv("RAWTUNE_CACHE", str(cache))
+    monkeypatch.setenv("RAWTUNE_PRECISION", "bf16")  # auto would cast a torch model
+    export = onnx_int8_dir(ner_run)
+    pred = Predictor.from_run(export, dtype="auto")
+    assert type(pred.model).__name__ == "OnnxModel"
+    assert [len(r["tags"]) for r in pred.predict(NER_TEXTS)] == [len(t.split()) for t in NER_TEXTS]
+    assert onnx_int8_dir(export) == export  # an ONNX export is used as it is
+    with pytest.raises(ModelError, match="keeps its own precision"):
+        Predictor.from_run(export, dtype="bf16")
+
+
+def test_the_cache_key_follows_the_model_files(ner_run, tmp_path):
+    import shutil
+
+    pytest.importorskip("onnxruntime")
+    from rawtune.serve.onnx_int8 import cache_key
+
+    copy = tmp_path / "run"
+    shutil.copytree(ner_run, copy)
+    before = cache_key(copy)
+    assert cache_key(copy) == before
+    weights = next((copy / "model").glob("*.safetensors"))
+    weights.write_bytes(weights.read_bytes() + b"")  # rewritten: a new modification time
+    import os
+
+    os.utime(weights, ns=(1, 1))
+    assert cache_key(copy) != before
+
+
+def test_onnx_int8_backend_refuses_a_gpu_device(ner_run, tmp_path, capsys):
+    src = tmp_path / "in.txt"
+    src.write_text("quiet day\n")
+    flags = ["--backend", "onnx-int8", "--device", "cuda"]
+    assert main(["predict", ner_run, "--input", str(src), "--output", str(tmp_path / "o.jsonl"), *flags]) != 0
+    assert "runs on the CPU" in capsys.readouterr().err
 
 
 def test_serve_dtype_follows_the_backend():
