@@ -95,6 +95,22 @@ def test_bf16_predicts_nearly_the_fp32_tags(ner_run, ner_data):
     assert sum(a == b for a, b in pairs) / len(pairs) >= 0.9
 
 
+def test_evaluate_scores_what_predict_writes_under_auto(ner_run, ner_data, tmp_path, monkeypatch):
+    from seqeval.metrics import f1_score
+
+    from rawtune.data.readers.labeled import read_token_file
+
+    monkeypatch.setenv("RAWTUNE_PRECISION", "bf16")  # a machine where auto picks bf16
+    dev = str(ner_data["dev"])
+    out = tmp_path / "pred.jsonl"
+    assert main(["predict", ner_run, "--input", dev, "--output", str(out), "--no-progress"]) == 0
+    tags = [json.loads(line)["tags"] for line in out.read_text().splitlines()]
+    assert main(["evaluate", ner_run, "--data", dev, "--output", str(tmp_path / "eval")]) == 0
+    metrics = json.loads((tmp_path / "eval" / "dev" / "report.json").read_text())["metrics"]
+    gold = [ex.tags for ex in read_token_file(dev).examples]
+    assert f1_score(gold, tags, mode="strict") == pytest.approx(metrics["f1"])
+
+
 def _predict(run: str, texts: list[str], out: Path, *flags: str) -> list[dict]:
     src = out.with_suffix(".txt")
     src.write_text("\n".join(texts) + "\n")

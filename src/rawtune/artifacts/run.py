@@ -31,15 +31,16 @@ def load_run(
     """A finished run's model in eval mode on `device` (default: `default_device()`), weights cast
     to `dtype` ("bf16", "fp16", "fp32") when given; "auto": bf16 where `modeling.precision.resolve`
     finds it faster on the device the model runs on, else as saved (an int8 or ONNX model always
-    as saved), the choice logged on one line. For an adapter run: RUN/model/ when `merged` (or
+    as saved, as is a few-shot or zero-shot method's own model), the choice logged on one line. For an adapter run: RUN/model/ when `merged` (or
     the run has no adapter), otherwise base + RUN/adapter/ (a run with no model/ always loads that
     way); `base` names the base model for the adapter; `strict`: refuse `base` for a run without an
     adapter. `path` may be any kind of run `artifacts.kinds` lists: a fine-tuned or compressed run,
     an ONNX export (which runs on the CPU), a few-shot or zero-shot run, a plain `save_pretrained`
     model directory or a Hugging Face Hub id."""
-    loaded = run_kind(path).open(str(path), Load(default_device(device), base, merged, strict))
+    kind = run_kind(path)
+    loaded = kind.open(str(path), Load(default_device(device), base, merged, strict))
     if dtype == "auto":
-        dtype = auto_dtype(loaded.model, loaded.run_path)
+        dtype = auto_dtype(loaded.model, loaded.run_path) if kind.task_head else None
     if dtype is not None:
         import torch
 
