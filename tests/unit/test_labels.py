@@ -113,3 +113,20 @@ def test_compare_to_model() -> None:
     assert order == (
         "same labels in a different order: model ['B-PER', 'I-PER', 'O'] vs data ['O', 'B-PER', 'I-PER']"
     )
+
+
+def test_get_entities_reads_tags_as_seqeval_does():
+    """Prediction finds entities without importing seqeval (and scikit-learn behind it): the same
+    chunks as seqeval's lenient get_entities, on every scheme's tags and on invalid transitions."""
+    import random
+
+    from seqeval.metrics.sequence_labeling import get_entities as seqeval_entities
+
+    from rawtune.data.labels import get_entities
+
+    rng = random.Random(0)
+    tags = ["O", *(f"{p}-{t}" for p in "BIES" for t in ("PER", "LOC", "B-X"))]
+    for _ in range(3000):
+        seq = [rng.choice(tags) for _ in range(rng.randint(0, 12))]
+        assert get_entities(seq) == seqeval_entities(seq), seq
+    assert get_entities(["B-PER", "I-PER", "O", "I-LOC"]) == [("PER", 0, 1), ("LOC", 3, 3)]

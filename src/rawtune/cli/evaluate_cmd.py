@@ -37,6 +37,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="SQuAD v2 runs: the no-answer threshold to decide with (e.g. a dev report's best_f1_thresh)",
     )
+    p.add_argument(
+        "--dtype",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        default="auto",
+        help="cast the weights as `rawtune predict --dtype` does (default auto: the precision predict uses)",
+    )
     set_handler(p, handle)
 
 
@@ -55,6 +61,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
         name=args.name,
         batch_size=args.batch_size,
         null_threshold=args.null_threshold,
+        dtype=args.dtype,
         out_root=Path(args.output) if args.output else None,
     )
     print((out / "report.md").read_text())

@@ -51,9 +51,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--dtype",
-        choices=["fp32", "bf16", "fp16"],
-        default=None,
-        help="cast the weights (default: as saved); bf16 is faster on CPUs with AVX-512 BF16 or AMX",
+        choices=["auto", "fp32", "bf16", "fp16"],
+        default="auto",
+        help="cast the weights; auto (the default): bf16 where a short probe, cached per machine, finds it "
+        "faster on the device the model runs on, else as saved (int8 and ONNX models: always as saved)",
+    )
+    p.add_argument(
+        "--backend",
+        choices=["torch", "onnx-int8"],
+        default="torch",
+        help="torch (default), or onnx-int8: the run's model exported to ONNX with int8 weights (per "
+        "channel, onnxruntime dynamic quantization) on first use, cached, and run by onnxruntime on "
+        "the CPU; its argmax agreement with PyTorch is logged",
     )
     _relation_flags(p)
     p.add_argument(
@@ -103,6 +112,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
 
     from rawtune.cli.overrides import UnknownFlags
     from rawtune.errors import DataError
+    from rawtune.logs import setup_logging
     from rawtune.serve.predictor import Predictor
     from rawtune.versions import resolve_model_ref
 
@@ -115,6 +125,8 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
         import torch
 
         torch.set_num_threads(max(1, args.threads))
+    setup_logging()  # the precision `--dtype auto` chose, on one line
+    args.run = _backend_run(args, args.run)
     pred = Predictor.from_run(args.run, dtype=args.dtype, device=args.device)  # a run, or an ONNX export dir
     if args.null_threshold is not None:
         from rawtune.tasks.qa import set_null_threshold
@@ -123,7 +135,8 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     if args.ner:  # relations pipeline: NER mentions -> every candidate pair classified
         from rawtune.serve.relation_pipeline import RelationPipeline
 
-        ner = Predictor.from_run(resolve_model_ref(args.ner), dtype=args.dtype, device=args.device)
+        ner_run = _backend_run(args, resolve_model_ref(args.ner))
+        ner = Predictor.from_run(ner_run, dtype=args.dtype, device=args.device)
         pred = RelationPipeline(pred, ner, all_pairs=args.all_pairs, keep_none=args.keep_none)
         if args.output_format != "jsonl" or args.input_format not in (None, "txt"):
             raise DataError("--ner (the pipeline mode) reads a .txt INPUT and writes JSON lines")
@@ -152,6 +165,18 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
         raise
     print(f"{n} predictions -> {args.output}", file=sys.stderr)
     return 0
+
+
+def _backend_run(args: argparse.Namespace, run: str) -> str:
+    """The run to load for --backend: RUN itself (torch), or its cached int8 ONNX export."""
+    if args.backend == "torch":
+        return run
+    from rawtune.errors import DataError
+    from rawtune.serve.onnx_int8 import onnx_int8_dir
+
+    if args.device not in ("auto", "cpu"):
+        raise DataError(f"--backend {args.backend} runs on the CPU; drop --device {args.device}")
+    return str(onnx_int8_dir(run))
 
 
 def _size(path: str) -> int | None:

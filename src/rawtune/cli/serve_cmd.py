@@ -31,6 +31,7 @@ FLAGS: list[tuple[str, str, type]] = [
     ("--drain-timeout", "drain_timeout_s", float),
     ("--log-level", "log_level", str),
     ("--backend", "backend", str),
+    ("--dtype", "dtype", str),
 ]
 
 

@@ -30,6 +30,11 @@ class ServeConfig(Section):
         description="Run the models as saved (torch), or converted at start-up: dynamic int8 (torch), "
         "or an ONNX graph run by onnxruntime (fp32, or int8); all on the CPU.",
     )
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto",
+        description="Cast the weights (backend torch); auto: bf16 where a short probe, cached per machine, "
+        "finds it faster on the device, else as saved (int8 and ONNX models: always as saved).",
+    )
     merged: bool = Field(
         False, description="Load RUN/model/ of adapter runs (faster) instead of base + adapter (shared)."
     )

@@ -125,6 +125,23 @@ def detect_scheme(tag_lists: Iterable[Sequence[str]]) -> str:
 
 
 # --- label spaces ----------------------------------------------------------------------------------
+def get_entities(tags: Sequence[str]) -> list[tuple[str, int, int]]:
+    """(type, first word, last word) of every entity in `tags`, read as seqeval's default
+    (lenient) `get_entities` reads them — an `I-X` after `O` or another type starts an entity —
+    with the same result, without importing seqeval (and scikit-learn behind it) to predict."""
+    chunks = []
+    prev_tag, prev_type, begin = "O", "", 0
+    for i, chunk in enumerate([*tags, "O"]):
+        tag, type_ = chunk[0], chunk[1:].split("-", maxsplit=1)[-1] or "_"
+        changed = prev_type != type_
+        if prev_tag in "ES" or (prev_tag in "BI" and tag in "BSO") or (prev_tag not in "O." and changed):
+            chunks.append((prev_type, begin, i - 1))
+        if tag in "BS" or (prev_tag in "ESO" and tag in "EI") or (tag not in "O." and changed):
+            begin = i
+        prev_tag, prev_type = tag, type_
+    return chunks
+
+
 def _natural_key(labels: Sequence[str]) -> Any:
     try:
         values = [float(x) for x in labels]

@@ -24,9 +24,12 @@ def write_task(run: Any, out: Path) -> None:
         write_text(out / FINETUNE_CONFIG, dump_config(run_finetune_config(run.path)))
 
 
-def export_run_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | None) -> dict[str, Any]:
+def export_run_onnx(
+    run: Any, out: Path, *, quantize: str | None, opset: int | None, gate: bool = True
+) -> dict[str, Any]:
     """RUN/model/ (an adapter run's merged model) as ONNX; an adapter that cannot merge (prompt,
-    prefix, bottleneck) is exported as base + adapter where the exporters can trace it."""
+    prefix, bottleneck) is exported as base + adapter where the exporters can trace it.
+    `gate=False`: the int8 graph's argmax agreement with PyTorch is recorded, not enforced."""
     import json
 
     from rawtune.artifacts.adapters import has_adapter, read_meta
@@ -71,6 +74,7 @@ def export_run_onnx(run: Any, out: Path, *, quantize: str | None, opset: int | N
         export_onnx(
             model, tokenizer, out, opset=opset, quantize=quantize, texts=texts,
             texts_from=cfg.data.dev if texts else None, files=[(ft_config, FINETUNE_CONFIG)], meta=meta,
+            **({} if gate else {"min_agreement": None}),
         )  # fmt: skip
     except ModelError as e:
         if source == run.adapter_dir:

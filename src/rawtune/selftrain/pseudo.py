@@ -115,7 +115,7 @@ def choose(
 def gold_counts(task: str, train: Any) -> Counter:
     """Entity mentions per type (NER) or examples per class in the training set."""
     if task == "ner":
-        from seqeval.metrics.sequence_labeling import get_entities
+        from rawtune.data.labels import get_entities
 
         return Counter(t for ex in train.examples for t, _, _ in get_entities(list(ex.tags)))
     return Counter(ex.label for ex in train.examples)

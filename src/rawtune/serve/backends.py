@@ -39,6 +39,16 @@ def backend_device(backend: str, device: str | None) -> str | None:
     return "cpu"
 
 
+def backend_dtype(backend: str, dtype: str | None) -> str | None:
+    """The dtype to load the runs with for `backend`: the torch backend takes any; the others convert
+    the weights as saved (auto means that), and an explicit dtype is refused."""
+    if backend == "torch" or dtype in (None, "auto"):
+        return dtype if backend == "torch" else None
+    raise ConfigError(
+        [ConfigIssue("dtype", f"--backend {backend} keeps its own precision; drop --dtype {dtype}")]
+    )
+
+
 def apply_backend(predictor: Any, backend: str, workdir: Path, *, device: str | None = None) -> None:
     """Convert every loaded model of `predictor` to `backend` in place (`workdir`: where ONNX graphs
     are written; the caller removes it)."""

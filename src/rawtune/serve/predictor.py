@@ -44,7 +44,8 @@ class Predictor:
         """The run's model, named "default": RUN/model/, or the base model + RUN/adapter/ for
         prompt/prefix runs (or whenever `base` names the base model to put the adapter on; a
         different base is refused). `dtype` ("bf16", "fp16", "fp32") casts the weights (default: as
-        saved); bf16 pays on CPUs with AVX-512 BF16 or AMX, and on GPUs. `device`: "auto" (the
+        saved); bf16 pays on CPUs with AVX-512 BF16 or AMX, and on GPUs. "auto" (the CLI's default)
+        casts to bf16 where `modeling.precision.resolve` finds it faster on the model's device. `device`: "auto" (the
         default: a GPU when there is one), "cpu", "cuda" or "cuda:N"; int8 and ONNX models stay on
         the CPU (a log line says so). On CUDA in fp32 the outputs equal the CPU's within 1e-4 (the
         README's "GPUs and several processes")."""

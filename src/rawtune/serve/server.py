@@ -30,12 +30,13 @@ def serve(runs: Mapping[str, str | os.PathLike], settings: ServeConfig) -> int:
         raise MissingExtraError("uvicorn", "serve") from None
     from rawtune.logs import setup_logging
     from rawtune.serve.app import create_app  # MissingExtraError without fastapi
-    from rawtune.serve.backends import apply_backend, backend_device
+    from rawtune.serve.backends import apply_backend, backend_device, backend_dtype
     from rawtune.serve.predictor import Predictor
 
     setup_logging()
     device = backend_device(settings.backend, settings.device)  # refuses int8/onnx off the CPU
-    predictor = Predictor.from_runs(dict(runs), device=device, merged=settings.merged)
+    dtype = backend_dtype(settings.backend, settings.dtype)  # auto: as saved for int8/onnx backends
+    predictor = Predictor.from_runs(dict(runs), device=device, merged=settings.merged, dtype=dtype)
     scratch = tempfile.TemporaryDirectory(prefix="rawtune-serve-")
     try:
         apply_backend(predictor, settings.backend, Path(scratch.name), device=device)

@@ -20,16 +20,18 @@ def evaluate_run(
     batch_size: int = 32,
     out_root: Path | None = None,
     null_threshold: float | None = None,
+    dtype: str | None = "auto",
 ) -> tuple[dict[str, Any], Path]:
     """Metrics of RUN's model on `data`, and the report directory (RUN/eval/<name>, or
-    `out_root`/<name> when the report belongs elsewhere, e.g. to a pipeline's evaluate stage)."""
+    `out_root`/<name> when the report belongs elsewhere, e.g. to a pipeline's evaluate stage).
+    `dtype` as `load_run`'s; "auto", as `predict` defaults to, scores the tags predict writes."""
     from rawtune.artifacts.run import load_run
     from rawtune.evaluation.report import write_report
     from rawtune.logs import setup_logging
     from rawtune.tasks.base import Inference
 
     setup_logging()
-    pred = load_run(run_path)  # a run, or an ONNX export dir
+    pred = load_run(run_path, dtype=dtype)  # a run, or an ONNX export dir
     if null_threshold is not None:
         from rawtune.tasks.qa import set_null_threshold
 

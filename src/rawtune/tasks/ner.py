@@ -324,7 +324,7 @@ class NerTask(Task):
     def predict(
         self, model: nn.Module, tokenizer: Any, examples: list[Any], space: Any, run: Inference
     ) -> list[dict[str, Any]]:
-        from seqeval.metrics.sequence_labeling import get_entities
+        from rawtune.data.labels import get_entities
 
         tags, prob, _, _ = self._decode(model, tokenizer, examples, space, run)
         out = []
