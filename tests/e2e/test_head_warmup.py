@@ -49,6 +49,7 @@ def lm_config(tmp_path, tiny_backbone, raw_text):
                 "eval_steps": 4,
                 "save_steps": 4,
                 "keep_last": 50,
+                "keep_checkpoints": 50,  # the tests read the finished run's checkpoints
                 "threads": 1,
                 "progress": False,
                 "log_steps": 1,

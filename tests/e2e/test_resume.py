@@ -128,6 +128,7 @@ def test_streaming_corpus_trains_and_resumes_exactly(tmp_path, tiny_args):
     import shutil
 
     opts = {"data.streaming": True, "train.max_steps": 8, "train.save_steps": 4, "train.eval_steps": 4}
+    opts["train.keep_checkpoints"] = 1  # the finished run is made to look interrupted
     ref = rawtune.pretrain(tiny_args(output=str(tmp_path / "ref"), **opts))
     run = rawtune.pretrain(tiny_args(output=str(tmp_path / "run"), **opts))
     # pretend the second run died after its step-4 checkpoint

@@ -25,7 +25,7 @@ def _flags(tiny_backbone, cls_data) -> list[str]:
         f"--train={cls_data['train']}",
         f"--dev={cls_data['dev']}",
         "--shots=8",
-        "--seeds=2",
+        "--n-seeds=2",
         "--data.max_length=32",
         "--finetune.max_steps=60",
         "--finetune.batch_size=4",

@@ -42,6 +42,7 @@ _TRAIN = [
     f"--train.save_steps={SAVE_EVERY}",
     f"--train.eval_steps={SAVE_EVERY}",
     "--train.keep_last=2",
+    "--train.keep_checkpoints=2",  # tests damage a finished run's checkpoints
     "--train.log_steps=1",
     "--train.threads=1",
     "--train.progress=false",

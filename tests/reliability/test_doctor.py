@@ -26,7 +26,10 @@ def run_copy(tmp_path, ner_config, ner_data):
     data = {k: tmp_path / f"{k}.conll" for k in ("train", "dev")}
     for k, p in data.items():
         shutil.copy(ner_data[k], p)
-    cfg = ner_config(tmp_path / "run", train={"save_steps": 3, "eval_steps": 3, "restore_best": False})
+    cfg = ner_config(
+        tmp_path / "run",
+        train={"save_steps": 3, "eval_steps": 3, "restore_best": False, "keep_checkpoints": 2},
+    )
     cfg["data"].update(train=str(data["train"]), dev=str(data["dev"]))
     return run_finetune(cfg).path, data
 

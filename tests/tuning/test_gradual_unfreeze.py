@@ -83,7 +83,14 @@ def test_layers_stay_put_until_their_turn_and_resume_matches(ft_config, cls_data
         task={"name": "classification"},
         data={"train": str(cls_data["train"]), "dev": str(cls_data["dev"])},
         tuning={"gradual_unfreeze": 2},
-        train={"max_steps": 8, "eval_steps": 2, "save_steps": 2, "keep_last": 10, "restore_best": False},
+        train={
+            "max_steps": 8,
+            "eval_steps": 2,
+            "save_steps": 2,
+            "keep_last": 10,
+            "keep_checkpoints": 10,
+            "restore_best": False,
+        },
     )
     run = run_finetune(cfg)
     base = _weights(tiny_backbone / "model.safetensors")

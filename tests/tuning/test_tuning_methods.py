@@ -268,7 +268,15 @@ def _finished_run(tmp_path_factory, tiny_backbone, cls_data, method: str):
         "task": {"name": "classification"},
         "data": {"train": str(cls_data["train"]), "dev": str(cls_data["dev"])},
         "tuning": {"method": method},
-        "train": {**SHORT, "max_steps": 8, "lr": 3e-3, "threads": 1, "progress": False, "log_steps": 1},
+        "train": {
+            **SHORT,
+            "max_steps": 8,
+            "keep_checkpoints": 10,
+            "lr": 3e-3,
+            "threads": 1,
+            "progress": False,
+            "log_steps": 1,
+        },
     }
     return run_finetune(cfg), cfg
 

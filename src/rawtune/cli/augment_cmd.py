@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import add_config_flag, collect_overrides, set_handler
+from rawtune.cli.overrides import add_config_flag, add_progress_flag, collect_overrides, set_handler
 
 SHORTCUTS = {
     "model": "model.name_or_path",
@@ -71,13 +71,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch-size", dest="batch_size", type=int, metavar="N", help="mlm: sentences per forward pass"
     )
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="random seed of the augmentation")
     p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's choice)")
     p.add_argument("--task", metavar="auto|ner|classification", help="how to read --input (default: by name)")
-    p.add_argument("--text-column", dest="text_column", metavar="NAME")
-    p.add_argument("--label-column", dest="label_column", metavar="NAME")
+    p.add_argument("--text-column", dest="text_column", metavar="NAME", help="csv/jsonl: the text column")
+    p.add_argument("--label-column", dest="label_column", metavar="NAME", help="csv/jsonl: the label column")
     p.add_argument("--tag-column", dest="tag_column", type=int, metavar="N", help="CoNLL tag column")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing --output")
+    add_progress_flag(p)
     set_handler(p, handle)
 
 
@@ -85,7 +86,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     from rawtune.config.loader import load_config
     from rawtune.stages.augment import run_augment
 
-    overrides = collect_overrides(args, extra, SHORTCUTS)
+    overrides = collect_overrides(args, extra, SHORTCUTS, "augment")
     if args.entity_swap:
         methods = overrides.get("methods", "mlm")
         methods = methods.split(",") if isinstance(methods, str) else list(methods)

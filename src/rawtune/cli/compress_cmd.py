@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import add_config_flag, add_resume_flag, set_handler, stage_config
+from rawtune.cli.overrides import (
+    add_config_flag,
+    add_progress_flag,
+    add_resume_flag,
+    set_handler,
+    stage_config,
+)
 
 SHORTCUTS = {
     "parent": "parent",
@@ -87,11 +93,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=float, help="distillation epochs (train.epochs)")
     p.add_argument("--lr", type=float, help="distillation / recovery learning rate (train.lr)")
     add_resume_flag(p, "continue an interrupted distillation or recovery run")
-    p.add_argument("--dev", metavar="FILE", help="labeled data for the metric (default: PARENT's dev)")
-    p.add_argument("--max-metric-drop", dest="max_metric_drop", type=float, metavar="POINTS")
-    p.add_argument("--min-speedup", dest="min_speedup", type=float, metavar="X")
-    p.add_argument("--threads", type=int, help="torch CPU threads while timing")
+    _gate_flags(p)
+    add_progress_flag(p)
     set_handler(p, handle)
+
+
+def _gate_flags(p: argparse.ArgumentParser) -> None:
+    """What the compressed model is measured on and the gate it must pass."""
+    p.add_argument("--dev", metavar="FILE", help="labeled data for the metric (default: PARENT's dev)")
+    p.add_argument(
+        "--max-metric-drop",
+        dest="max_metric_drop",
+        type=float,
+        metavar="POINTS",
+        help="gate: reject when the dev metric drops more than this many points",
+    )
+    p.add_argument(
+        "--min-speedup", dest="min_speedup", type=float, metavar="X", help="gate: reject a speed-up below X"
+    )
+    p.add_argument("--threads", type=int, help="torch CPU threads while timing")
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:

@@ -10,17 +10,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "config",
         help="show or validate a resolved config; list and write pipeline presets",
-        description="show|validate [STAGE]: the resolved config of a command (pretrain, finetune, "
-        "compress). list: the packaged pipeline presets. init NAME: write a preset (stdout or --output) "
+        description="show|validate [STAGE]: the resolved config of a stage command (pretrain, "
+        "finetune, compress, augment, fewshot, hpo, zeroshot, continual, selftrain). list: the packaged pipeline presets. init NAME: write a preset (stdout or --output) "
         "to edit and run with `rawtune run`.",
     )
-    p.add_argument("action", choices=["show", "validate", "list", "init"])
+    p.add_argument("action", choices=["show", "validate", "list", "init"], help="what to do")
     p.add_argument(
         "stage",
         nargs="?",
         help="show/validate: command the config is for (default: the file's 'stage' key); init: preset",
     )
-    p.add_argument("--config", metavar="YAML")
+    p.add_argument("--config", metavar="YAML", help="show/validate: the YAML config to resolve")
     p.add_argument("--output", metavar="FILE", help="init: write the preset here instead of stdout")
     p.set_defaults(handler=handle, known_flags=["--config", "--output"])
 

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from rawtune.cli.overrides import add_config_flag, add_resume_flag, set_handler, stage_config
+from rawtune.cli.overrides import (
+    add_config_flag,
+    add_progress_flag,
+    add_resume_flag,
+    set_handler,
+    stage_config,
+)
 
 SHORTCUTS = {
     "previous": "previous",
@@ -65,7 +71,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--output", metavar="DIR", help="run directory to create")
     p.add_argument("--replay", type=float, metavar="RATIO", help="earlier examples per new one (default 1.0)")
     p.add_argument("--regularize", metavar="none|ewc|l2sp", help="penalty toward the previous weights")
-    p.add_argument("--max-forgetting", dest="max_forgetting", type=float, metavar="POINTS")
+    p.add_argument(
+        "--max-forgetting",
+        dest="max_forgetting",
+        type=float,
+        metavar="POINTS",
+        help="gate: fail (exit 4) when an earlier set drops more than this many points",
+    )
     p.add_argument(
         "--if-new", dest="if_new", action="store_true", default=None, help="no-op if data.new was used"
     )
@@ -73,8 +85,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--promote", action="store_true", default=None, help="with --name: promote if the gate passes"
     )
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="random seed of the run")
     add_resume_flag(p, "continue an interrupted run in --output")
+    add_progress_flag(p)
     set_handler(p, handle)
 
 

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Check that each run directory is what its manifest says it is. Exit 0 when every run is "
         "healthy (warnings allowed), 1 when any has a problem.",
     )
-    p.add_argument("runs", nargs="+", metavar="RUN")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run directories to check")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
     set_handler(p, handle)
 

@@ -16,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "write DIR/model.onnx (dynamic batch and sequence axes) with the tokenizer and config, checked "
         "against PyTorch within 1e-4 on fresh shapes. `rawtune predict` and `evaluate` take DIR.",
     )
-    p.add_argument("run", metavar="RUN")
-    p.add_argument("--output", required=True, metavar="DIR")
+    p.add_argument("run", metavar="RUN", help="the run directory to export")
+    p.add_argument("--output", required=True, metavar="DIR", help="directory to write")
     p.add_argument("--merge", action="store_true", help="merge a LoRA/IA3 adapter into the base weights")
     p.add_argument(
         "--onnx",

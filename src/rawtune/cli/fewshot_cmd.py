@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import add_config_flag, set_handler, stage_config
+from rawtune.cli.overrides import add_config_flag, add_progress_flag, set_handler, stage_config
 
 SHORTCUTS = {
     "model": "model.name_or_path",
@@ -13,7 +13,7 @@ SHORTCUTS = {
     "test": "data.test",
     "output": "output",
     "shots": "shots",
-    "seeds": "seeds",
+    "n_seeds": "seeds",
     "seed": "seed",
     "method": "method",
     "task": "task",
@@ -44,7 +44,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test", metavar="FILE", help="test data, scored at the end of each run")
     p.add_argument("--output", metavar="DIR", help="directory to create")
     p.add_argument("--shots", type=int, metavar="K", help="examples per class (default 8)")
-    p.add_argument("--seeds", type=int, metavar="N", help="number of runs, seeds SEED..SEED+N-1 (default 1)")
+    p.add_argument(
+        "--n-seeds",
+        dest="n_seeds",
+        type=int,
+        metavar="N",
+        help="number of runs, seeds SEED..SEED+N-1 (default 1)",
+    )
+    p.add_argument(
+        "--seeds", metavar="5,6,7", help="the seeds as a list, consecutive: the same as --seed 5 --n-seeds 3"
+    )
     p.add_argument("--seed", type=int, help="first seed (default 0)")
     p.add_argument(
         "--task",
@@ -75,14 +84,36 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="continue the study in --output: complete seeds are kept, an interrupted one continues "
         "from its last checkpoint",
     )
-    p.add_argument("--text-column", dest="text_column", metavar="NAME")
-    p.add_argument("--label-column", dest="label_column", metavar="NAME")
+    p.add_argument("--text-column", dest="text_column", metavar="NAME", help="csv/jsonl: the text column")
+    p.add_argument("--label-column", dest="label_column", metavar="NAME", help="csv/jsonl: the label column")
+    add_progress_flag(p)
     set_handler(p, handle)
+
+
+def _seed_range(args: argparse.Namespace) -> tuple[int, int]:
+    """--seeds 5,6,7 as (first seed, number of seeds). One value is refused: before --seeds was a
+    list everywhere, fewshot's --seeds N meant N runs."""
+    from rawtune.cli.finetune_cmd import parse_seeds
+    from rawtune.errors import ConfigError, ConfigIssue
+
+    seeds = parse_seeds(args.seeds)
+    why = None
+    if len(seeds) == 1:
+        why = f"a list of seeds like 5,6,7 (one seed: --seed {seeds[0]}; a number of runs: --n-seeds N)"
+    elif seeds != list(range(seeds[0], seeds[0] + len(seeds))):
+        why = f"consecutive seeds (fewshot runs SEED..SEED+N-1), got {args.seeds!r}"
+    elif args.seed is not None or args.n_seeds is not None:
+        why = "either --seeds or --seed/--n-seeds, not both"
+    if why:
+        raise ConfigError([ConfigIssue("--seeds", why, file="command line")])
+    return seeds[0], len(seeds)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:
     from rawtune.stages.fewshot import run_fewshot
 
+    if args.seeds is not None:
+        args.seed, args.n_seeds = _seed_range(args)
     cfg = stage_config("fewshot", args, extra, SHORTCUTS)
     summary = run_fewshot(cfg, resume=args.resume)
     n = len(summary["seeds"])

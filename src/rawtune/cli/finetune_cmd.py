@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import add_config_flag, add_resume_flag, collect_overrides, set_handler
+from rawtune.cli.overrides import (
+    add_config_flag,
+    add_progress_flag,
+    add_resume_flag,
+    collect_overrides,
+    set_handler,
+)
 
 SHORTCUTS = {
     "task": "task.name",
@@ -42,7 +48,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "See 'rawtune config show finetune' for every key and its default.",
     )
     add_config_flag(p)
-    p.add_argument("--task", metavar="ner|classification|pairs|qa|relations|seq2seq|causal")
+    p.add_argument(
+        "--task", metavar="ner|classification|pairs|qa|relations|seq2seq|causal", help="the task (task.name)"
+    )
     p.add_argument("--model", metavar="ID|DIR|RUN", help="hub id, save_pretrained dir, or a rawtune run dir")
     p.add_argument(
         "--train",
@@ -52,14 +60,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dev", metavar="FILE", help="development data: model selection, early stopping")
     p.add_argument("--test", metavar="FILE", help="test data, evaluated once at the end")
     p.add_argument("--output", metavar="DIR", help="run directory to create")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="random seed of the run")
     p.add_argument("--seeds", metavar="1,2,3", help="one run per seed (OUTPUT/seed-N) and mean ± std")
     _learning_curve_flags(p)
-    p.add_argument("--text-column", dest="text_column", metavar="NAME")
+    p.add_argument("--text-column", dest="text_column", metavar="NAME", help="csv/jsonl: the text column")
     p.add_argument("--text-b-column", dest="text_b_column", metavar="NAME", help="pairs: second text")
-    p.add_argument("--label-column", dest="label_column", metavar="NAME")
+    p.add_argument("--label-column", dest="label_column", metavar="NAME", help="csv/jsonl: the label column")
     p.add_argument("--tag-column", dest="tag_column", type=int, metavar="N", help="CoNLL tag column")
-    p.add_argument("--label-kind", dest="label_kind", metavar="single|multi|regression")
+    p.add_argument(
+        "--label-kind",
+        dest="label_kind",
+        metavar="single|multi|regression",
+        help="classification: kind of label",
+    )
     p.add_argument(
         "--method",
         metavar="full|freeze|bitfit|lora|ia3|prompt|prefix|adapter",
@@ -69,8 +82,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--init", metavar="pretrained|scratch", help="scratch: a small t5 (seq2seq) or gpt2 (causal)"
     )
     p.add_argument("--arch", metavar="t5|gpt2", help="scratch: the architecture built")
-    p.add_argument("--epochs", type=float)
-    p.add_argument("--lr", type=float)
+    p.add_argument("--epochs", type=float, help="passes over the training data (train.epochs)")
+    p.add_argument("--lr", type=float, help="peak learning rate (train.lr)")
     p.add_argument(
         "--reinit-head",
         dest="reinit_head",
@@ -93,6 +106,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="auto|true|false",
         help="NER: read each sentence with its document's neighbours (auto: where the data has boundaries)",
     )
+    _augment_flags(p)
+    add_resume_flag(p, "continue the run in --output from its checkpoint")
+    add_progress_flag(p)
+    set_handler(p, handle)
+
+
+def _augment_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--augment",
         type=int,
@@ -106,8 +126,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="ID|DIR|RUN",
         help="masked LM for --augment (default --model, which must then have a trained MLM head)",
     )
-    add_resume_flag(p, "continue the run in --output from its checkpoint")
-    set_handler(p, handle)
 
 
 def _learning_curve_flags(p: argparse.ArgumentParser) -> None:
@@ -181,7 +199,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     from rawtune.config.loader import load_config
     from rawtune.stages.finetune import run_finetune, run_finetune_seeds
 
-    overrides = collect_overrides(args, extra, SHORTCUTS)
+    overrides = collect_overrides(args, extra, SHORTCUTS, "finetune")
     fractions = None
     if args.train_fraction:
         fractions = parse_fractions(args.train_fraction)

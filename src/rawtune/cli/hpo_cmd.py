@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import add_resume_flag, set_handler
+from rawtune.cli.overrides import add_progress_flag, add_resume_flag, set_handler
 
 FINETUNE_SHORTCUTS = {
     "task": "task.name",
@@ -48,22 +48,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--space", metavar="YAML", help="the search space: config keys -> ranges")
     p.add_argument("--trials", type=int, metavar="N", help="trials to finish (default 20)")
     p.add_argument("--output", metavar="DIR", help="study directory to create")
-    p.add_argument("--task", metavar="ner|classification|pairs")
-    p.add_argument("--model", metavar="ID|DIR|RUN")
-    p.add_argument("--train", metavar="FILE")
+    p.add_argument("--task", metavar="ner|classification|pairs", help="the task of every trial")
+    p.add_argument("--model", metavar="ID|DIR|RUN", help="hub id, save_pretrained dir, or a rawtune run dir")
+    p.add_argument("--train", metavar="FILE", help="training data")
     p.add_argument("--dev", metavar="FILE", help="the data the metric is measured on (required)")
     p.add_argument("--method", metavar="TUNING", help="tuning method of every trial (full, lora, ...)")
-    p.add_argument("--text-column", dest="text_column", metavar="NAME")
-    p.add_argument("--label-column", dest="label_column", metavar="NAME")
+    p.add_argument("--text-column", dest="text_column", metavar="NAME", help="csv/jsonl: the text column")
+    p.add_argument("--label-column", dest="label_column", metavar="NAME", help="csv/jsonl: the label column")
     p.add_argument("--metric", help="dev metric to optimise (default: the task's)")
-    p.add_argument("--sampler", metavar="tpe|random")
-    p.add_argument("--pruner", metavar="median|successive_halving|none")
-    p.add_argument("--startup-trials", dest="startup_trials", type=int, metavar="N")
+    p.add_argument("--sampler", metavar="tpe|random", help="how trials are drawn (default tpe)")
+    p.add_argument(
+        "--pruner", metavar="median|successive_halving|none", help="how poor trials are stopped early"
+    )
+    p.add_argument(
+        "--startup-trials",
+        dest="startup_trials",
+        type=int,
+        metavar="N",
+        help="random trials before the sampler",
+    )
     p.add_argument("--timeout", type=float, metavar="SECONDS", help="start no trial after this long")
     p.add_argument("--storage", metavar="URL", help="shared Optuna storage for several workers")
-    p.add_argument("--study-name", dest="study_name", metavar="NAME")
+    p.add_argument("--study-name", dest="study_name", metavar="NAME", help="the optuna study's name")
     p.add_argument("--seed", type=int, help="sampler seed (default 42)")
     add_resume_flag(p, "continue the study in --output")
+    add_progress_flag(p)
     set_handler(p, handle)
 
 
@@ -82,6 +91,8 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
 
     flags = parse_all(split_overrides(extra, args.known_flags))
     ft_flags = {**_picked(args, FINETUNE_SHORTCUTS), **flags}
+    if args.no_progress:
+        ft_flags.setdefault("train.progress", False)
     is_hpo = False
     if args.config:
         with open(args.config, encoding="utf-8") as f:

@@ -31,10 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="models_action", metavar="ACTION")
 
     a = actions.add_parser("list", parents=[common], help="versions of one model, or of all")
-    a.add_argument("name", nargs="?", metavar="NAME")
+    a.add_argument("name", nargs="?", metavar="NAME", help="the model (default: every model)")
     a = actions.add_parser("show", parents=[common], help="one version in full (default: the latest)")
-    a.add_argument("name", metavar="NAME")
-    a.add_argument("--version", type=int, metavar="N")
+    a.add_argument("name", metavar="NAME", help="the model's name in the registry")
+    a.add_argument("--version", type=int, metavar="N", help="default: the latest")
     a = actions.add_parser(
         "register",
         parents=[common],
@@ -42,18 +42,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Task, dev metrics and a forgetting/gate block come from RUN/metrics.json; data "
         "fingerprints from RUN/manifest.json. A running or failed run is refused.",
     )
-    a.add_argument("name", metavar="NAME")
+    a.add_argument("name", metavar="NAME", help="the model's name in the registry")
     a.add_argument("run", metavar="RUN", help="the run directory")
     a.add_argument("--parent", type=int, metavar="N", help="the version RUN was trained from")
-    a.add_argument("--note", metavar="TEXT")
+    a.add_argument("--note", metavar="TEXT", help="a note kept with the version")
     a = actions.add_parser("promote", parents=[common], help="make a version production")
-    a.add_argument("name", metavar="NAME")
+    a.add_argument("name", metavar="NAME", help="the model's name in the registry")
     a.add_argument("--version", type=int, metavar="N", help="default: the latest candidate")
     a.add_argument("--force", action="store_true", help="promote even though its gate failed")
     a = actions.add_parser("rollback", parents=[common], help="restore the previous production version")
-    a.add_argument("name", metavar="NAME")
+    a.add_argument("name", metavar="NAME", help="the model's name in the registry")
     a = actions.add_parser("history", parents=[common], help="registrations, promotions and rollbacks")
-    a.add_argument("name", metavar="NAME")
+    a.add_argument("name", metavar="NAME", help="the model's name in the registry")
     p.set_defaults(handler=handle, known_flags=["--registry", "--json"], models_parser=p)
 
 

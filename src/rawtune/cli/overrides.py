@@ -58,6 +58,34 @@ def add_resume_flag(p: argparse.ArgumentParser, help: str) -> None:
     p.add_argument("--resume", action="store_true", help=help)
 
 
+def add_progress_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--no-progress",
+        dest="no_progress",
+        action="store_true",
+        help="no progress bars (every *.progress key of the config set to false)",
+    )
+
+
+def progress_keys(stage: str) -> list[str]:
+    """The dotted `progress` keys of a stage's config (train.progress, setfit.train.progress, ...)."""
+    from pydantic import BaseModel
+
+    from rawtune.config.base import STAGES
+
+    def walk(cls: type[BaseModel], prefix: str) -> list[str]:
+        out = []
+        for name, f in cls.model_fields.items():
+            t = f.annotation
+            if name == "progress":
+                out.append(prefix + name)
+            elif isinstance(t, type) and issubclass(t, BaseModel):
+                out += walk(t, f"{prefix}{name}.")
+        return out
+
+    return walk(STAGES.get(stage), "")
+
+
 def set_handler(p: argparse.ArgumentParser, handler: Callable[..., int], **defaults: Any) -> None:
     """The command's handler, and the flags its parser declares: anything else on the command line
     must be a dotted `--a.b=value` config override (`split_overrides`)."""
@@ -66,14 +94,17 @@ def set_handler(p: argparse.ArgumentParser, handler: Callable[..., int], **defau
 
 
 def collect_overrides(
-    args: argparse.Namespace, extra: list[str], shortcuts: dict[str, str]
+    args: argparse.Namespace, extra: list[str], shortcuts: dict[str, str], stage: str | None = None
 ) -> dict[str, Any]:
-    """The config keys set on the command line: named flags (`shortcuts`: flag dest -> config key)
-    and dotted overrides."""
+    """The config keys set on the command line: named flags (`shortcuts`: flag dest -> config key),
+    dotted overrides, and `--no-progress` (every progress key of `stage`'s config)."""
     values = {
         key: getattr(args, dest) for dest, key in shortcuts.items() if getattr(args, dest, None) is not None
     }
     values.update(parse_all(split_overrides(extra, args.known_flags)))
+    if stage is not None and getattr(args, "no_progress", False):
+        for key in progress_keys(stage):
+            values.setdefault(key, False)
     return values
 
 
@@ -81,4 +112,4 @@ def stage_config(stage: str, args: argparse.Namespace, extra: list[str], shortcu
     """The stage's config: --config's file, then the command line's keys over it."""
     from rawtune.config.loader import load_config
 
-    return load_config(stage, file=args.config, overrides=collect_overrides(args, extra, shortcuts))
+    return load_config(stage, file=args.config, overrides=collect_overrides(args, extra, shortcuts, stage))

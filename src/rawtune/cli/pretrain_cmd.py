@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import add_config_flag, add_resume_flag, set_handler, stage_config
+from rawtune.cli.overrides import (
+    add_config_flag,
+    add_progress_flag,
+    add_resume_flag,
+    set_handler,
+    stage_config,
+)
 
 # flag dest -> config key
 SHORTCUTS = {
@@ -35,10 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_flag(p)
     p.add_argument("--model", metavar="ID|DIR|RUN", help="hub id, save_pretrained dir, or a rawtune run dir")
     p.add_argument("--corpus", nargs="+", metavar="PATH", help="files, dirs, globs, hf:NAME[:CONFIG]")
-    p.add_argument("--objective", metavar="mlm|clm|span")
+    p.add_argument(
+        "--objective", metavar="mlm|clm|span", help="training objective (objective.name; default mlm)"
+    )
     p.add_argument("--output", metavar="DIR", help="run directory to create")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--init", metavar="pretrained|scratch")
+    p.add_argument("--seed", type=int, help="random seed of the run")
+    p.add_argument(
+        "--init", metavar="pretrained|scratch", help="start from the weights of --model or from scratch"
+    )
     p.add_argument(
         "--arch", metavar="bert|roberta|gpt2|t5", help="scratch: architecture (t5 with --objective span)"
     )
@@ -48,6 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seq-len", type=int, dest="seq_len", help="tokens per packed block")
     p.add_argument("--whole-word", action="store_true", default=None, help="whole-word masking")
     add_resume_flag(p, "continue the run in --output from its last checkpoint")
+    add_progress_flag(p)
     set_handler(p, handle)
 
 

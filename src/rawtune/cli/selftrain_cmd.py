@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import add_config_flag, add_resume_flag, set_handler, stage_config
+from rawtune.cli.overrides import (
+    add_config_flag,
+    add_progress_flag,
+    add_resume_flag,
+    set_handler,
+    stage_config,
+)
 
 SHORTCUTS = {
     "task": "task.name",
@@ -108,6 +114,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "continue OUTPUT: finished rounds and verified pseudo-labels are reused, an interrupted round "
         "resumes from its checkpoint",
     )
+    add_progress_flag(p)
     set_handler(p, handle)
 
 

@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tsub = p.add_subparsers(dest="tokenizer_command", metavar="ACTION")
     t = tsub.add_parser("train", help="train a WordPiece / BPE / Unigram tokenizer (save_pretrained format)")
     t.add_argument("--corpus", nargs="+", required=True, metavar="PATH", help="files, dirs, globs, hf:NAME")
-    t.add_argument("--output", required=True, metavar="DIR")
+    t.add_argument("--output", required=True, metavar="DIR", help="directory to write the tokenizer to")
     t.add_argument("--type", choices=["wordpiece", "bpe", "unigram"], help="default: wordpiece")
     t.add_argument("--vocab-size", type=int, help="default: 16000")
     t.add_argument("--min-frequency", type=int, help="default: 2")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import add_config_flag, set_handler, stage_config
+from rawtune.cli.overrides import add_config_flag, add_progress_flag, set_handler, stage_config
 
 SHORTCUTS = {
     "model": "model.name_or_path",
@@ -44,10 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--template", metavar="TEXT", help="cloze prompt ({text}, {mask}) or NLI hypothesis ({label})"
     )
     p.add_argument("--verbalizer", metavar="a=word,b=word", help="cloze: one vocabulary word per label")
-    p.add_argument("--text-column", dest="text_column", metavar="NAME")
-    p.add_argument("--label-column", dest="label_column", metavar="NAME")
+    p.add_argument("--text-column", dest="text_column", metavar="NAME", help="csv/jsonl: the text column")
+    p.add_argument("--label-column", dest="label_column", metavar="NAME", help="csv/jsonl: the label column")
     p.add_argument("--split", metavar="NAME", help="split name in metrics.json and eval/ (default dev)")
-    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--batch-size", dest="batch_size", type=int, help="texts per forward pass")
+    add_progress_flag(p)
     set_handler(p, handle)
 
 

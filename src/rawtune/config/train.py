@@ -35,7 +35,13 @@ class TrainConfig(Section):
     save_steps: int = Field(500, ge=1)
     eval_steps: int = Field(500, ge=1)
     log_steps: int = Field(10, ge=1)
-    keep_last: int = Field(2, ge=1, description="Checkpoints kept besides the best.")
+    keep_last: int = Field(2, ge=1, description="Checkpoints kept besides the best while the run is alive.")
+    keep_checkpoints: int = Field(
+        0,
+        ge=0,
+        description="Checkpoints kept once the run is complete (the newest N); 0: none, the final "
+        "model is in RUN/model/. An unfinished run keeps what --resume needs.",
+    )
     early_stopping_patience: int | None = Field(None, ge=1, description="Evaluations without improvement.")
     eval_before: bool = Field(True, description="Evaluate once before training (the 'before' metrics).")
     threads: int | None = Field(None, ge=1, description="torch intra-op threads; default: torch's choice.")

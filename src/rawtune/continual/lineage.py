@@ -65,6 +65,23 @@ def check_previous(previous: Path, manifest: dict[str, Any]) -> None:
         )
 
 
+def check_task(previous: Path, base: dict[str, Any]) -> None:
+    """Refuse, before any work, a lineage whose task continual cannot continue (`Task.continual`:
+    its replay memory and head growth handle the task's examples), naming the task kind."""
+    from rawtune.tasks.base import TASKS
+
+    name = base["task"].get("name")
+    supported = sorted(n for n in TASKS if TASKS.get(n).continual)
+    kind = base["task"].get("label_kind", "single")
+    if name in supported and kind == "single":
+        return
+    what = f"{kind}-label {name}" if name in supported else str(name)
+    why = (
+        f"continual does not support {what} runs; it continues {' and '.join(supported)} runs (single-label)"
+    )
+    raise ConfigError([ConfigIssue("previous", why, file=str(previous))])
+
+
 def already_used(cfg: ContinualConfig, chain: list[dict[str, Any]], sha: str) -> bool:
     """`--if-new`: data.new (by content) was already used by the lineage or a version of `name`."""
     for m in chain:
@@ -109,10 +126,6 @@ def finetune_config(cfg: ContinualConfig, base: dict[str, Any], previous: Path) 
     from rawtune.config.loader import load_config
 
     task = base["task"]
-    if task["name"] == "pairs" or task.get("label_kind", "single") != "single":
-        raise ConfigError(
-            [ConfigIssue("previous", "continual supports ner and single-label classification runs")]
-        )
     return load_config(
         "finetune",
         base={

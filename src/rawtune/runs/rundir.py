@@ -162,6 +162,19 @@ class RunDir:
         files = {k: v for k, v in files.items() if not k.startswith(("checkpoints/", "logs/"))}
         self.update_manifest(status=COMPLETE, finished=time.time(), files=files, environment=environment())
 
+    def release_checkpoints(self, keep: int) -> None:
+        """Once the run is complete (never before: --resume needs them), its checkpoints but the
+        newest `keep` are deleted; the manifest records how many were kept and the MB freed."""
+        from rawtune.runs.checkpoint import release_checkpoints
+
+        if self.status != COMPLETE:
+            return
+        kept, freed = release_checkpoints(self.checkpoints_dir, keep)
+        mb = round(freed / 2**20, 1)
+        if freed:
+            log.info("freed %.1f MB of checkpoints (kept %d; train.keep_checkpoints)", mb, kept)
+        self.update_manifest(checkpoints={"kept": kept, "freed_mb": mb})
+
     def fail(self, error: str) -> None:
         self.update_manifest(status=FAILED, error=error, finished=time.time())
 

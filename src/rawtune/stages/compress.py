@@ -66,6 +66,7 @@ def compress_run(config: Any, *, resume: bool = False) -> tuple[Any, dict[str, A
         measured, failed = compare(cfg, parent, child, labeled, run)
         summary = {**measured, **extra}
         run.finish(summary)
+    run.release_checkpoints(cfg.train.keep_checkpoints)
     log_summary(cfg, summary, parent.task.primary[0])
     if failed:
         run.update_manifest(status=REJECTED, error="; ".join(failed))

@@ -50,6 +50,7 @@ def run_continual(config: Any, *, resume: bool = False) -> ContinualResult | Non
     if cfg.if_new and not resume and L.already_used(cfg, chain, new_sha):
         return None
     base = L.base_config(previous, chain[0])
+    L.check_task(previous, base)
     old_devs = L.old_devs(cfg, chain, base)
     ft = L.finetune_config(cfg, base, previous)
     if not resume:

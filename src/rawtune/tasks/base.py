@@ -68,6 +68,7 @@ class Task:
     inputs: ClassVar[tuple[str, ...]] = ("texts",)
     entities: ClassVar[bool] = False
     augmentable: ClassVar[bool] = False  # `--augment N` has an augmenter for its examples
+    continual: ClassVar[bool] = False  # `rawtune continual` continues its runs (replay, head growth)
     purpose: ClassVar[str] = ""
     sample: ClassVar[str | None] = None
     # prediction files: the formats `read_inputs` streams (besides .txt lines, which every task reads

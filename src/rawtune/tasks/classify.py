@@ -52,6 +52,7 @@ class ClassificationTask(Task):
     purpose = "Classifies texts into {labels}."
     sample = "the service was excellent"
     augmentable = True
+    continual = True
     pairs = False  # two texts per example (text, text_b)
     weighted_examples = True  # a training example may carry a loss weight (data.extra_train)
     input_formats = ("csv", "tsv", "jsonl")
@@ -281,6 +282,7 @@ class ClassificationTask(Task):
 class PairsTask(ClassificationTask):
     name = "pairs"
     options = PairsOptions
+    continual = False  # the replay memory keeps one text per example
     # its reports are classification's (by label kind); "pairs" names the single-label one too
     report_kinds: ClassVar[dict[str, ReportKind]] = {
         **ClassificationTask.report_kinds,

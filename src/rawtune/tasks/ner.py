@@ -62,6 +62,7 @@ class NerTask(Task):
     inputs = ("texts", "tokens", "documents")
     entities = True
     augmentable = True
+    continual = True
     distill_kind = "tokens"  # type: ignore[assignment]  (one row of logits per token)
     purpose = "Tags named entities ({labels}) in text, word by word."
     sample = "Maria Lopez flew to Paris."

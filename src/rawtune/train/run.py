@@ -218,6 +218,7 @@ class TrainingRun:
                 save(run, spec.save)
         if self.main:
             run.finish(summary)
+            run.release_checkpoints(spec.training.train.keep_checkpoints)
             if spec.report is not None:
                 spec.report(run.path)  # a problem is a warning, never a failed run
         return Trained(run, result, summary)
