@@ -147,10 +147,19 @@ def same_tags(a: Path, b: Path, min_agree: float) -> int:
     return 0 if total and share >= min_agree else 1
 
 
-def serve_request(port: int, name: str, text: str, wait_s: float = 180) -> int:
+def serve_request(port: int, name: str, text: str, pid: int | None = None, wait_s: float = 180) -> int:
+    """`pid`: the server's process; when it has exited, stop waiting at once."""
+    import os
+
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + wait_s
     while True:
+        if pid is not None:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                print(f"the server (pid {pid}) exited before it was ready")
+                return 1
         try:
             with urllib.request.urlopen(f"{base}/readyz", timeout=5) as r:
                 if r.status == 200:
@@ -334,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("port", type=int)
     s.add_argument("name")
     s.add_argument("text")
+    s.add_argument("--pid", type=int, default=None, help="the server's process id")
     s = sub.add_parser("speed")
     s.add_argument("out", type=Path)
     s.add_argument("--device", choices=["cpu", "cuda"], required=True)
@@ -354,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "same-tags":
         return same_tags(a.a, a.b, a.min_agree)
     if a.cmd == "serve-request":
-        return serve_request(a.port, a.name, a.text)
+        return serve_request(a.port, a.name, a.text, a.pid)
     if a.cmd == "speed":
         return speed(a.out, a.device, a.mlm_steps, a.warmup_steps, a.ner_epochs, a.timeout)
     print(table(a.out))

@@ -61,7 +61,7 @@ if [ "$MODE" = gpu ]; then
     MLM_STEPS=100; MLM_BATCH=32; SEQ=128; SAVE=50
     FT_EPOCHS=1; FT_BATCH=16                      # 4000 sentences: 250 steps each
     RESUME_STEPS=60; RESUME_SAVE=20; RESUME_KILL=30
-    SPEED=(--mlm-steps 100 --warmup-steps 10 --ner-epochs 1)
+    SPEED=(--mlm-steps 100 --warmup-steps 10 --ner-epochs 1 --timeout 240)
 else
     DEV=cpu
     MLM_STEPS=12; MLM_BATCH=8; SEQ=64; SAVE=6
@@ -174,8 +174,9 @@ serve_once() {
     port="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
     "${RT[@]}" serve --name "ner=$R/ner" --port "$port" --device "$DEV" > "$OUT/logs/serve-server.log" 2>&1 &
     local pid=$!
-    "$PY" "$ROOT/benchmarks/gpu_check.py" serve-request "$port" ner "Maria Lopez flew to Paris for Northwind Bank ."
+    "$PY" "$ROOT/benchmarks/gpu_check.py" serve-request "$port" ner "Maria Lopez flew to Paris for Northwind Bank ." --pid "$pid"
     local rc=$?
+    [ $rc -eq 0 ] || tail -n 20 "$OUT/logs/serve-server.log"
     kill -TERM "$pid" 2>/dev/null
     for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
     kill -KILL "$pid" 2>/dev/null
