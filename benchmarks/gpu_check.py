@@ -270,6 +270,16 @@ def speed(out: Path, device: str, mlm_steps: int, warmup: int, ner_epochs: float
         result["rows"].append({"item": "NER fine-tuning", "recipe": recipe, "unit": "sentences/s", "value": sps,
                                "mfu": None, "work": f"{n} sentences x {ner_epochs} epochs, whole training run"})  # fmt: skip
     (out / "speed.json").write_text(json.dumps(result, indent=1) + "\n")
+    for item in ("MLM pretraining", "NER fine-tuning"):
+        hf_v, rt_v = (
+            next(r["value"] for r in result["rows"] if r["item"] == item and r["recipe"] == k)
+            for k in ("HF Trainer", "rawtune")
+        )
+        ratio = f" ({rt_v / hf_v:.2f}x)" if hf_v and rt_v else ""
+        print(
+            f"{item}, {precision}: HF Trainer {hf_v or 0:,.1f}, rawtune {rt_v or 0:,.1f}{ratio}",
+            end="; " if item[0] == "M" else "\n",
+        )
     missing = [f"{r['item']} / {r['recipe']}" for r in result["rows"] if not r["value"]]
     if missing:
         print(f"no throughput for: {', '.join(missing)} (see {tmp}/*.log)")

@@ -58,12 +58,14 @@ fi
 
 if [ "$MODE" = gpu ]; then
     DEV=cuda
+    STEP_LIMIT=300                                # seconds; a hung step must not eat the GPU's budget
     MLM_STEPS=100; MLM_BATCH=32; SEQ=128; SAVE=50
     FT_EPOCHS=1; FT_BATCH=16                      # 4000 sentences: 250 steps each
     RESUME_STEPS=60; RESUME_SAVE=20; RESUME_KILL=30
     SPEED=(--mlm-steps 100 --warmup-steps 10 --ner-epochs 1 --timeout 240)
 else
     DEV=cpu
+    STEP_LIMIT=0                                  # none: a shared CPU's speed varies too much
     MLM_STEPS=12; MLM_BATCH=8; SEQ=64; SAVE=6
     FT_EPOCHS=1; FT_BATCH=8                       # 160 examples: 20 steps each
     RESUME_STEPS=8; RESUME_SAVE=3; RESUME_KILL=5
@@ -86,12 +88,16 @@ step() {
     local logf
     logf="$OUT/logs/$(printf '%02d' "$N")-$name.log"
     echo "== [$N] $name: $detail"
+    if [ "$STEP_LIMIT" -gt 0 ] && [ "$(type -t "$1")" = file ]; then
+        set -- timeout -k 10 "$STEP_LIMIT" "$@"   # commands only (the check's shell functions run as they are)
+    fi
     local t0=$(date +%s)
     { echo "\$ $*"; "$@"; } > "$logf" 2>&1
     local rc=$?
     local secs=$(( $(date +%s) - t0 ))
     if [ $rc -ne 0 ]; then
         printf '%s\tFAILED (exit %s)\t%s\t%s\n' "$name" "$rc" "$secs" "$detail" >> "$OUT/steps.tsv"
+        [ $rc -eq 124 ] && [ "$STEP_LIMIT" -gt 0 ] && echo "-- $name ran past its ${STEP_LIMIT}s limit" >&2
         echo "-- FAILED: $name (exit $rc, ${secs}s); the end of $logf:" >&2
         tail -n 30 "$logf" >&2
         finish
