@@ -4,6 +4,7 @@
 # steps at tiny sizes on a machine without a GPU (a few minutes).
 #
 #   bash benchmarks/gpu_check.sh [--cpu] [--out DIR] [--data DIR] [--keep]
+#   (--keep: keep the weights and checkpoints; by default OUT ends with metrics, configs and logs only)
 #
 # Steps (the first failure stops the run with its log's end; OUT/table.md, OUT/logs/NN-step.log):
 #   1 pretrain   continued MLM pretraining of the packaged all-MiniLM-L6-v2 (its MLM head warmed up first)
@@ -72,7 +73,16 @@ else
     SPEED=(--mlm-steps 4 --warmup-steps 1 --ner-epochs 1)
 fi
 
+slim() {  # unless --keep: drop weights and checkpoints (hundreds of MB), keep metrics, configs and logs
+    [ "$KEEP" = 1 ] && return
+    find "$R" "$OUT/speed" -depth -type d \( -name checkpoints -o -name trainer -o -name hf_cache \) \
+        -exec rm -rf {} + 2>/dev/null
+    find "$R" "$OUT/speed" -type f \( -name '*.safetensors' -o -name '*.onnx' -o -name '*.onnx.data' \
+        -o -name '*.bin' -o -name '*.pt' \) -delete 2>/dev/null
+}
+
 finish() {
+    slim
     "$PY" "$ROOT/benchmarks/gpu_check.py" table "$OUT" > /dev/null 2>&1
     echo
     cat "$OUT/table.md" 2>/dev/null
@@ -199,6 +209,5 @@ step predict-onnx "rawtune predict on the ONNX export" \
 step speed "rawtune vs HF Trainer, MLM tokens/s and NER sentences/s" \
     "$PY" "$ROOT/benchmarks/gpu_check.py" speed "$OUT" --device "$DEV" "${SPEED[@]}"
 
-[ "$KEEP" = 1 ] || rm -rf "$R"/*/checkpoints "$OUT/speed"/*/trainer "$OUT/speed/hf_cache"
 finish
 echo "gpu_check: PASSED ($MODE)"
