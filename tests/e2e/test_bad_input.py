@@ -121,7 +121,8 @@ def test_resume_without_run_or_checkpoint(capsys, flags, tmp_path):
 
 
 def test_resume_with_different_config_or_data(capsys, flags, tmp_path, corpus_file):
-    args = flags(**{"train.max_steps": 6, "train.save_steps": 2})
+    # a finished run, its checkpoints kept, made to look killed
+    args = flags(**{"train.max_steps": 6, "train.save_steps": 2, "train.keep_checkpoints": 3})
     assert _run(capsys, ["pretrain", *args])[0] == 0
     out = tmp_path / "out"
     (out / "manifest.json").write_text(json.dumps({"status": "running"}))  # pretend it was killed
