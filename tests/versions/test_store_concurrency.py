@@ -3,13 +3,17 @@ transaction, so they land distinct and gap-free, and promotions keep one product
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
-from rawtune.versions import ModelStore
+import pytest
+
+from rawtune.errors import ModelStoreError
+from rawtune.versions import ModelStore, schema
 
 WRITERS, EACH = 4, 20
 
@@ -69,3 +73,43 @@ def test_concurrent_writers_get_distinct_gap_free_versions(tmp_path: Path):
         assert reg.production("shared").version == promotes[-1].version
         # each promotion replaced the one before it, in commit order
         assert [e.detail["previous"] for e in promotes[1:]] == [e.version for e in promotes[:-1]]
+
+
+class _LockedAtFirst:
+    """A connection whose WAL switch meets another process's lock `times` times (SQLite reports that
+    at once, without its busy handler), then goes through."""
+
+    def __init__(self, db, times: int):
+        object.__setattr__(self, "_db", db)
+        object.__setattr__(self, "left", times)
+
+    def execute(self, sql, *args):
+        if "journal_mode" in sql and self.left:
+            object.__setattr__(self, "left", self.left - 1)
+            raise sqlite3.OperationalError("database is locked")
+        return self._db.execute(sql, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._db, name)
+
+    def __setattr__(self, name, value):
+        setattr(self._db, name, value)
+
+
+def test_a_locked_wal_switch_is_retried_not_reported(tmp_path: Path, monkeypatch):
+    real = sqlite3.connect
+    fakes = []
+
+    def connect(*args, **kwargs):
+        fakes.append(_LockedAtFirst(real(*args, **kwargs), times=3))
+        return fakes[-1]
+
+    monkeypatch.setattr(schema.sqlite3, "connect", connect)
+    with ModelStore(tmp_path / "registry.db") as reg:
+        assert reg.names() == []
+    assert fakes[0].left == 0
+    monkeypatch.setattr(schema, "BUSY_TIMEOUT_S", 0.05)  # a lock that never goes: the error, named
+    fakes.clear()
+    monkeypatch.setattr(schema.sqlite3, "connect", lambda *a, **k: _LockedAtFirst(real(*a, **k), 10**9))
+    with pytest.raises(ModelStoreError, match=r"registry\.db is not a usable model registry.*locked"):
+        ModelStore(tmp_path / "registry.db")

@@ -10,7 +10,9 @@ needs a local file system (not NFS), as SQLite documents.
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
+import time
 from pathlib import Path
 
 from rawtune.errors import ModelStoreError
@@ -82,7 +84,7 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         db.row_factory = sqlite3.Row
         db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         db.execute("PRAGMA foreign_keys = ON")
-        db.execute("PRAGMA journal_mode = WAL")
+        _use_wal(db)
         _migrate(db, path)
     except sqlite3.DatabaseError as e:
         db.close()
@@ -91,6 +93,24 @@ def connect(path: Path, *, create: bool = True) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def _use_wal(db: sqlite3.Connection) -> None:
+    """Switch the file to WAL (a no-op once it is WAL: the mode is stored in the file). The switch takes
+    an exclusive lock for which SQLite does not call the busy handler, so when another process opens a
+    fresh registry at the same moment it fails at once with "database is locked" (seen in CI: 4 writers
+    opening one new file); retry it, with jitter, until the same deadline busy_timeout gives writes."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(random.uniform(0.002, 0.02))
 
 
 def _schema_version(db: sqlite3.Connection, path: Path) -> int:
