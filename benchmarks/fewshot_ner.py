@@ -3,7 +3,7 @@
 
 - nnshot: each word takes the label of its nearest labeled word (no training),
 - proto: each word takes the nearest type prototype (no training),
-- finetune: `rawtune fewshot --task ner --method finetune` on the same sample (its defaults),
+- finetune: `rawtune fewshot --task ner --learner finetune` on the same sample (its defaults),
 
 all from the packaged all-MiniLM-L6-v2, scored with strict entity F1 on the whole dev set. Prints
 mean ± std over seeds and the mean wall time per run.
@@ -48,7 +48,7 @@ def neighbours(method: str, model, tok, sample, dev_vectors, gold) -> float:
 
 
 def finetune(k: int, model_path: str, train: str, dev: str, seed: int, args, root: Path) -> float:
-    """`rawtune fewshot --task ner --method finetune` for one seed: the same sample the neighbour
+    """`rawtune fewshot --task ner --learner finetune` for one seed: the same sample the neighbour
     methods get (both draw `sample_ner_sentences(pool, k, seed)`), the fewshot defaults
     (min_steps 300) unless --lr / --steps say otherwise."""
     from rawtune.stages.fewshot import run_fewshot

@@ -17,7 +17,7 @@ def test_cli_finetune_two_seeds(tmp_path, tiny_backbone, cls_data, capsys):
     out = tmp_path / "fs"
     argv = ["fewshot", "--model", str(tiny_backbone), "--train", str(cls_data["train"])]
     argv += ["--dev", str(cls_data["dev"]), "--shots", "4", "--n-seeds", "2", "--seed", "5"]
-    argv += ["--method", "finetune", "--output", str(out), *FAST]
+    argv += ["--learner", "finetune", "--output", str(out), *FAST]
     assert main(argv) == 0
     printed = capsys.readouterr().out
     assert "dev accuracy:" in printed and "(2 seeds)" in printed

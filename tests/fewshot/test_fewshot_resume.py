@@ -20,7 +20,7 @@ from rawtune.stages.fewshot import run_fewshot
 
 def _flags(tiny_backbone, cls_data) -> list[str]:
     return [
-        "--method=finetune",
+        "--learner=finetune",
         f"--model={tiny_backbone}",
         f"--train={cls_data['train']}",
         f"--dev={cls_data['dev']}",

@@ -1,4 +1,4 @@
-"""--method pet: cloze prompts scored by a masked-LM head, and its refusals."""
+"""--learner pet: cloze prompts scored by a masked-LM head, and its refusals."""
 
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ def args(tmp_path, backbone, data, *extra):
 @pytest.mark.parametrize("method", ["nnshot", "finetune"])
 def test_fewshot_ner_runs_each_seed_on_its_sample(tmp_path, tiny_backbone, ner_data, method):
     extra = [
-        "--method",
+        "--learner",
         method,
         "--finetune.max_steps=2",
         "--finetune.threads=1",
@@ -46,6 +46,6 @@ def test_fewshot_ner_runs_each_seed_on_its_sample(tmp_path, tiny_backbone, ner_d
 
 
 def test_a_classification_method_for_ner_is_refused(tmp_path, tiny_backbone, ner_data, capsys):
-    assert main(args(tmp_path, tiny_backbone, ner_data, "--method", "setfit")) == 2
+    assert main(args(tmp_path, tiny_backbone, ner_data, "--learner", "setfit")) == 2
     assert "method setfit is not for task ner" in capsys.readouterr().err
     assert not (tmp_path / "fs").exists()

@@ -58,7 +58,7 @@ def test_cli_trains_reports_and_evaluate_reproduces(qa_run, qa_data):
     assert "exact_match" in md and "official SQuAD" in md
     again, _ = evaluate_run(str(qa_run), str(qa_data["dev_jsonl"]), name="dev-jsonl")
     assert again["exact_match"] == dev["exact_match"] and again["f1"] == dev["f1"]  # JSONL reads the same
-    assert main(["evaluate", str(qa_run), "--data", str(qa_data["dev"]), "--name", "again"]) == 0
+    assert main(["evaluate", str(qa_run), "--data", str(qa_data["dev"]), "--report-name", "again"]) == 0
     assert json.loads((qa_run / "eval" / "again" / "report.json").read_text())["metrics"]["f1"] == dev["f1"]
 
 

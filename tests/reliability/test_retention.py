@@ -48,3 +48,14 @@ def test_an_interrupted_run_keeps_its_checkpoints_and_resumes(tmp_path, ner_conf
     done = run_finetune(cfg, resume=True)
     assert json.loads(done.metrics_json.read_text())["train"]["resumed_from"] == 3
     assert done.status == COMPLETE and list_checkpoints(done.checkpoints_dir) == []
+
+
+def test_the_best_checkpoint_stays_when_the_final_model_is_not_it(tmp_path, ner_config, monkeypatch):
+    from rawtune.train import fit
+
+    monkeypatch.setattr(fit, "_improved", lambda metrics, best, select: best is None)  # step 3 stays best
+    train = {"max_steps": 9, "eval_steps": 3, "save_steps": 3, "eval_before": False, "restore_best": False}
+    run = run_finetune(ner_config(tmp_path / "run", train=train))
+    assert [s for s, _ in list_checkpoints(run.checkpoints_dir)] == [3]  # step 6 freed, the best kept
+    assert run.manifest()["checkpoints"]["best"] == "checkpoints/step-3"
+    assert json.loads(run.metrics_json.read_text())["train"]["best_step"] == 3

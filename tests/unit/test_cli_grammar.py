@@ -8,7 +8,7 @@ import argparse
 import pytest
 
 from rawtune.cli.main import build_parser, main
-from rawtune.cli.overrides import progress_keys
+from rawtune.cli.overrides import leaf_keys
 
 STAGES = (
     "pretrain",
@@ -67,13 +67,13 @@ def test_no_progress_sets_every_progress_key():
     from rawtune.cli.overrides import collect_overrides
 
     args = argparse.Namespace(no_progress=True, known_flags=[])
-    assert collect_overrides(args, [], {}, "fewshot") == {k: False for k in progress_keys("fewshot")}
-    assert set(progress_keys("fewshot")) == {
+    assert collect_overrides(args, [], {}, "fewshot") == {k: False for k in leaf_keys("fewshot", "progress")}
+    assert set(leaf_keys("fewshot", "progress")) == {
         "setfit.train.progress",
         "pet.train.progress",
         "finetune.progress",
     }
-    assert progress_keys("hpo") == ["finetune.train.progress"]
+    assert leaf_keys("hpo", "progress") == ["finetune.train.progress"]
 
 
 @pytest.mark.parametrize(
@@ -94,3 +94,53 @@ def test_fewshot_seeds_list_is_a_seed_range(monkeypatch):
     with pytest.raises(ZeroDivisionError):
         main(["fewshot", "--seeds", "5,6,7"])
     assert seen["seed"] == 5 and seen["n_seeds"] == 3
+
+
+def _flag(parser: argparse.ArgumentParser, flag: str) -> argparse.Action | None:
+    return next((a for a in parser._actions if flag in a.option_strings), None)
+
+
+def test_method_threads_and_name_mean_one_thing_in_every_command():
+    commands = _commands()
+    methods = {n for n, p in commands.items() if (a := _flag(p, "--method")) and a.help != argparse.SUPPRESS}
+    assert methods == {"finetune", "selftrain", "hpo"}
+    for name in methods:
+        assert "tuning method" in _flag(commands[name], "--method").help, name
+    # one shared --threads flag, on every command that runs torch
+    threads = {n: _flag(p, "--threads") for n, p in commands.items() if _flag(p, "--threads")}
+    assert set(STAGES) | {"evaluate", "predict"} <= set(threads)
+    assert len({a.help for a in threads.values()}) == 1
+    names = {n for n, p in commands.items() if (a := _flag(p, "--name")) and a.help != argparse.SUPPRESS}
+    assert names == {"continual", "serve"}  # a model's name; evaluate's report name is --report-name
+
+
+@pytest.mark.parametrize(
+    "argv,new",
+    [
+        (["fewshot", "--method", "setfit"], "--learner"),
+        (["zeroshot", "--method", "nli"], "--scoring"),
+        (["evaluate", "RUN", "--data", "x.csv", "--name", "r"], "--report-name"),
+    ],
+)
+def test_a_renamed_flag_is_refused_naming_its_new_name(argv, new, capfd):
+    assert main(argv) == 2
+    err = capfd.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and new in err and argv[0] in err, err
+
+
+def test_threads_sets_every_threads_key_of_the_stage_and_torch(monkeypatch):
+    import torch
+
+    from rawtune.cli.overrides import collect_overrides
+
+    args = argparse.Namespace(threads=2, known_flags=[])
+    assert collect_overrides(args, [], {}, "compress") == {"train.threads": 2, "measure.threads": 2}
+    assert collect_overrides(args, ["--train.threads=1"], {}, "finetune") == {
+        "train.threads": 1
+    }  # a key wins
+    seen = []
+    monkeypatch.setattr(torch, "set_num_threads", seen.append)
+    monkeypatch.setattr("rawtune.cli.evaluate_cmd.handle", lambda args, extra: 0)
+    assert main(["evaluate", "RUN", "--data", "x.csv", "--threads", "3"]) == 0
+    assert seen == [3]
+    assert main(["predict", "RUN", "--input", "x.txt", "--output", "o.jsonl", "--threads", "0"]) == 2

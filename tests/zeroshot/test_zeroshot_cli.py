@@ -92,7 +92,7 @@ def test_gold_label_not_in_labels_names_file_and_line(minilm_path, topics, tmp_p
 
 
 def test_cloze_on_a_model_without_mlm_head_exits_2(minilm_path, topics, tmp_path, capsys):
-    args = _args(minilm_path, topics, tmp_path / "run", "--labels", "sports,food", "--method", "cloze")
+    args = _args(minilm_path, topics, tmp_path / "run", "--labels", "sports,food", "--scoring", "cloze")
     assert main([*args, "--verbalizer", "sports=sport,food=food"]) == 2
     assert "no masked-LM head" in capsys.readouterr().err
 

@@ -101,7 +101,7 @@ KINDS: dict[str, RunKind] = {
         RunKind(
             "finetune",
             "a fine-tuned run",
-            "rawtune finetune (and continual, selftrain rounds, hpo trials, fewshot --method finetune), "
+            "rawtune finetune (and continual, selftrain rounds, hpo trials, fewshot --learner finetune), "
             "rawtune compress",
             _finetuned,
             exports=("copy", "merge", "onnx"),
@@ -111,7 +111,7 @@ KINDS: dict[str, RunKind] = {
         RunKind(
             "setfit",
             "a SetFit few-shot run (an encoder and a logistic-regression head)",
-            "rawtune fewshot --method setfit",
+            "rawtune fewshot --learner setfit",
             _method("setfit"),
             hint=_OWN_MODEL,
             task_head=False,
@@ -119,7 +119,7 @@ KINDS: dict[str, RunKind] = {
         RunKind(
             "pet",
             "a PET few-shot run (a masked LM scored at a cloze prompt)",
-            "rawtune fewshot --method pet",
+            "rawtune fewshot --learner pet",
             _method("pet"),
             hint=_OWN_MODEL,
             task_head=False,
@@ -127,7 +127,7 @@ KINDS: dict[str, RunKind] = {
         RunKind(
             "neighbours",
             "a few-shot NER nearest-neighbour run (a backbone and its k-shot sample, no trained model)",
-            "rawtune fewshot --task ner --method nnshot|proto",
+            "rawtune fewshot --task ner --learner nnshot|proto",
             _method("neighbours"),
             hint=_NO_MODEL,
             task_head=False,

@@ -6,7 +6,7 @@ the method's forward pass), and predicts, evaluates and serves like any other ru
   head's numbers) and META_FILE (how it embeds);
 - pet: RUN/model/ is the masked LM with its tokenizer and META_FILE (template, verbaliser, labels);
   the window is config.yaml's data.max_length;
-- neighbours (fewshot --method nnshot|proto): no model of its own; the backbone config.yaml names
+- neighbours (fewshot --learner nnshot|proto): no model of its own; the backbone config.yaml names
   and the support sample the manifest records (OUTPUT/kshot/seed-N.conll), embedded at load as the
   run embedded them;
 - zeroshot: no model of its own; the model, method, labels and templates of config.yaml.

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import add_config_flag, add_progress_flag, collect_overrides, set_handler
+from rawtune.cli.overrides import (
+    add_config_flag,
+    add_progress_flag,
+    add_threads_flag,
+    collect_overrides,
+    set_handler,
+)
 
 SHORTCUTS = {
     "model": "model.name_or_path",
@@ -23,7 +29,6 @@ SHORTCUTS = {
     "label_column": "data.label_column",
     "tag_column": "data.tag_column",
     "overwrite": "overwrite",
-    "threads": "threads",
 }
 
 
@@ -72,12 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--batch-size", dest="batch_size", type=int, metavar="N", help="mlm: sentences per forward pass"
     )
     p.add_argument("--seed", type=int, help="random seed of the augmentation")
-    p.add_argument("--threads", type=int, metavar="N", help="torch threads (default: torch's choice)")
     p.add_argument("--task", metavar="auto|ner|classification", help="how to read --input (default: by name)")
     p.add_argument("--text-column", dest="text_column", metavar="NAME", help="csv/jsonl: the text column")
     p.add_argument("--label-column", dest="label_column", metavar="NAME", help="csv/jsonl: the label column")
     p.add_argument("--tag-column", dest="tag_column", type=int, metavar="N", help="CoNLL tag column")
     p.add_argument("--overwrite", action="store_true", default=None, help="replace an existing --output")
+    add_threads_flag(p)
     add_progress_flag(p)
     set_handler(p, handle)
 

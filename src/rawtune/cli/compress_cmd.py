@@ -9,6 +9,7 @@ from rawtune.cli.overrides import (
     add_config_flag,
     add_progress_flag,
     add_resume_flag,
+    add_threads_flag,
     set_handler,
     stage_config,
 )
@@ -22,7 +23,6 @@ SHORTCUTS = {
     "dev": "dev",
     "max_metric_drop": "gate.max_metric_drop",
     "min_speedup": "gate.min_speedup",
-    "threads": "measure.threads",
     "distill": "distill.enabled",
     "student_layers": "distill.student_layers",
     "student": "distill.student",
@@ -111,7 +111,7 @@ def _gate_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--min-speedup", dest="min_speedup", type=float, metavar="X", help="gate: reject a speed-up below X"
     )
-    p.add_argument("--threads", type=int, help="torch CPU threads while timing")
+    add_threads_flag(p)
 
 
 def handle(args: argparse.Namespace, extra: list[str]) -> int:

@@ -9,6 +9,7 @@ from rawtune.cli.overrides import (
     add_config_flag,
     add_progress_flag,
     add_resume_flag,
+    add_threads_flag,
     set_handler,
     stage_config,
 )
@@ -28,6 +29,8 @@ SHORTCUTS = {
     "regularize": "regularize.method",
     "replay": "replay.ratio",
     "seed": "seed",
+    "epochs": "train.epochs",
+    "lr": "train.lr",
 }
 
 
@@ -86,7 +89,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--promote", action="store_true", default=None, help="with --name: promote if the gate passes"
     )
     p.add_argument("--seed", type=int, help="random seed of the run")
+    p.add_argument("--epochs", type=float, help="passes over the training data (train.epochs)")
+    p.add_argument("--lr", type=float, help="peak learning rate (train.lr)")
     add_resume_flag(p, "continue an interrupted run in --output")
+    add_threads_flag(p)
     add_progress_flag(p)
     set_handler(p, handle)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import set_handler
+from rawtune.cli.overrides import add_threads_flag, renamed_flag, set_handler
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Hub id, or models:/NAME[/N|/latest]",
     )
     p.add_argument("--data", required=True, metavar="FILE", help="labeled data in the run's format")
-    p.add_argument("--name", help="report name (default: the file name)")
+    p.add_argument(
+        "--report-name", dest="report_name", metavar="NAME", help="report name (default: the file name)"
+    )
+    renamed_flag(p, "--name", "--report-name", "--name is a model's name (serve, continual, models)")
+    add_threads_flag(p)
     p.add_argument(
         "--output",
         metavar="DIR",
@@ -58,7 +62,7 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     _metrics, out = evaluate_run(
         resolve_model_ref(args.run),
         args.data,
-        name=args.name,
+        name=args.report_name,
         batch_size=args.batch_size,
         null_threshold=args.null_threshold,
         dtype=args.dtype,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import add_config_flag, add_progress_flag, set_handler, stage_config
+from rawtune.cli.overrides import (
+    add_config_flag,
+    add_progress_flag,
+    add_threads_flag,
+    renamed_flag,
+    set_handler,
+    stage_config,
+)
 
 SHORTCUTS = {
     "model": "model.name_or_path",
@@ -15,7 +22,7 @@ SHORTCUTS = {
     "shots": "shots",
     "n_seeds": "seeds",
     "seed": "seed",
-    "method": "method",
+    "learner": "method",
     "task": "task",
     "text_column": "data.text_column",
     "label_column": "data.label_column",
@@ -61,9 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="ner: k sentences per entity type from a CoNLL/JSONL file (default classification)",
     )
     p.add_argument(
-        "--method",
-        metavar="METHOD",
-        help="classification: setfit (default), finetune, pet (needs --pet.verbalizer); "
+        "--learner",
+        metavar="NAME",
+        help="the `method` key; classification: setfit (default), finetune, pet (needs --pet.verbalizer); "
         "ner: finetune (default), nnshot, proto",
     )
     p.add_argument(
@@ -86,6 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--text-column", dest="text_column", metavar="NAME", help="csv/jsonl: the text column")
     p.add_argument("--label-column", dest="label_column", metavar="NAME", help="csv/jsonl: the label column")
+    renamed_flag(p, "--method", "--learner", "--method is the tuning method (finetune, selftrain, hpo)")
+    add_threads_flag(p)
     add_progress_flag(p)
     set_handler(p, handle)
 

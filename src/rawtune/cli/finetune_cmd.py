@@ -8,6 +8,7 @@ from rawtune.cli.overrides import (
     add_config_flag,
     add_progress_flag,
     add_resume_flag,
+    add_threads_flag,
     collect_overrides,
     set_handler,
 )
@@ -108,6 +109,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _augment_flags(p)
     add_resume_flag(p, "continue the run in --output from its checkpoint")
+    add_threads_flag(p)
     add_progress_flag(p)
     set_handler(p, handle)
 

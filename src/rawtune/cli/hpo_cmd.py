@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import add_progress_flag, add_resume_flag, set_handler
+from rawtune.cli.overrides import add_progress_flag, add_resume_flag, add_threads_flag, set_handler
 
 FINETUNE_SHORTCUTS = {
     "task": "task.name",
@@ -72,6 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--study-name", dest="study_name", metavar="NAME", help="the optuna study's name")
     p.add_argument("--seed", type=int, help="sampler seed (default 42)")
     add_resume_flag(p, "continue the study in --output")
+    add_threads_flag(p)
     add_progress_flag(p)
     set_handler(p, handle)
 

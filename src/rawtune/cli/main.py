@@ -68,8 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _set_threads(n: int) -> None:
+    """`--threads N`, the same in every command that has it: torch's CPU threads for the whole process
+    (stage commands also write it into every threads key of their config; see collect_overrides)."""
+    from rawtune.errors import ConfigError, ConfigIssue
+
+    if n < 1:
+        raise ConfigError([ConfigIssue("--threads", f"must be at least 1, not {n}", file="command line")])
+    import torch
+
+    torch.set_num_threads(n)
+
+
 def main(argv: list[str] | None = None) -> int:
-    from rawtune.cli.overrides import UnknownFlags
+    from rawtune.cli.overrides import UnknownFlags, refuse_renamed
     from rawtune.errors import RawtuneError
 
     parser = build_parser()
@@ -78,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        refuse_renamed(args)
+        if getattr(args, "threads", None) is not None:
+            _set_threads(args.threads)
         return int(args.handler(args, extra) or 0)
     except UnknownFlags as e:
         print(f"rawtune {args.command}: error: {e}", file=sys.stderr)

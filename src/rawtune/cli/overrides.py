@@ -67,8 +67,35 @@ def add_progress_flag(p: argparse.ArgumentParser) -> None:
     )
 
 
-def progress_keys(stage: str) -> list[str]:
-    """The dotted `progress` keys of a stage's config (train.progress, setfit.train.progress, ...)."""
+def add_threads_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--threads",
+        type=int,
+        metavar="N",
+        help="torch CPU threads for everything the command runs (every *.threads key of its config; "
+        "default: torch's own choice)",
+    )
+
+
+def renamed_flag(p: argparse.ArgumentParser, old: str, new: str, why: str) -> None:
+    """A flag this command once had under a name that now means something else in other commands:
+    hidden from --help and refused with the new name (see `refuse_renamed`)."""
+    p.add_argument(old, dest=f"renamed:{old}:{new}:{why}", default=None, help=argparse.SUPPRESS)
+
+
+def refuse_renamed(args: argparse.Namespace) -> None:
+    """One line naming the new flag for a renamed one (see `renamed_flag`)."""
+    from rawtune.errors import ConfigError, ConfigIssue
+
+    for dest, value in vars(args).items():
+        if dest.startswith("renamed:") and value is not None:
+            _, old, new, why = dest.split(":", 3)
+            raise ConfigError([ConfigIssue(old, f"{why}; this command's flag is {new}", file="command line")])
+
+
+def leaf_keys(stage: str, leaf: str) -> list[str]:
+    """The dotted keys named `leaf` anywhere in a stage's config (`progress`: train.progress,
+    setfit.train.progress, ...; `threads`: train.threads, measure.threads, ...)."""
     from pydantic import BaseModel
 
     from rawtune.config.base import STAGES
@@ -77,7 +104,7 @@ def progress_keys(stage: str) -> list[str]:
         out = []
         for name, f in cls.model_fields.items():
             t = f.annotation
-            if name == "progress":
+            if name == leaf:
                 out.append(prefix + name)
             elif isinstance(t, type) and issubclass(t, BaseModel):
                 out += walk(t, f"{prefix}{name}.")
@@ -97,14 +124,18 @@ def collect_overrides(
     args: argparse.Namespace, extra: list[str], shortcuts: dict[str, str], stage: str | None = None
 ) -> dict[str, Any]:
     """The config keys set on the command line: named flags (`shortcuts`: flag dest -> config key),
-    dotted overrides, and `--no-progress` (every progress key of `stage`'s config)."""
+    dotted overrides, `--no-progress` (every progress key of `stage`'s config) and `--threads` (every
+    threads key)."""
     values = {
         key: getattr(args, dest) for dest, key in shortcuts.items() if getattr(args, dest, None) is not None
     }
     values.update(parse_all(split_overrides(extra, args.known_flags)))
     if stage is not None and getattr(args, "no_progress", False):
-        for key in progress_keys(stage):
+        for key in leaf_keys(stage, "progress"):
             values.setdefault(key, False)
+    if stage is not None and getattr(args, "threads", None) is not None:
+        for key in leaf_keys(stage, "threads"):
+            values.setdefault(key, args.threads)
     return values
 
 

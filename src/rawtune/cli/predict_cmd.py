@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import set_handler
+from rawtune.cli.overrides import add_threads_flag, set_handler
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N; int8 and ONNX "
         "models always run on the CPU",
     )
-    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: its own)")
+    add_threads_flag(p)
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     set_handler(p, handle)
 
@@ -121,10 +121,6 @@ def handle(args: argparse.Namespace, extra: list[str]) -> int:
     args.run = resolve_model_ref(args.run)  # models:/NAME[/N|/latest] -> its run directory
     if args.batch_size < 1:
         raise DataError(f"--batch-size must be at least 1, not {args.batch_size}")
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(max(1, args.threads))
     setup_logging()  # the precision `--dtype auto` chose, on one line
     args.run = _backend_run(args, args.run)
     pred = Predictor.from_run(args.run, dtype=args.dtype, device=args.device)  # a run, or an ONNX export dir

@@ -8,6 +8,7 @@ from rawtune.cli.overrides import (
     add_config_flag,
     add_progress_flag,
     add_resume_flag,
+    add_threads_flag,
     set_handler,
     stage_config,
 )
@@ -19,6 +20,8 @@ SHORTCUTS = {
     "objective": "objective.name",
     "output": "output",
     "seed": "seed",
+    "epochs": "train.epochs",
+    "lr": "train.lr",
     "init": "model.init",
     "arch": "model.arch",
     "layers": "model.layers",
@@ -46,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--output", metavar="DIR", help="run directory to create")
     p.add_argument("--seed", type=int, help="random seed of the run")
+    p.add_argument("--epochs", type=float, help="passes over the training data (train.epochs)")
+    p.add_argument("--lr", type=float, help="peak learning rate (train.lr)")
     p.add_argument(
         "--init", metavar="pretrained|scratch", help="start from the weights of --model or from scratch"
     )
@@ -58,6 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seq-len", type=int, dest="seq_len", help="tokens per packed block")
     p.add_argument("--whole-word", action="store_true", default=None, help="whole-word masking")
     add_resume_flag(p, "continue the run in --output from its last checkpoint")
+    add_threads_flag(p)
     add_progress_flag(p)
     set_handler(p, handle)
 

@@ -8,6 +8,7 @@ from rawtune.cli.overrides import (
     add_config_flag,
     add_progress_flag,
     add_resume_flag,
+    add_threads_flag,
     set_handler,
     stage_config,
 )
@@ -114,6 +115,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "continue OUTPUT: finished rounds and verified pseudo-labels are reused, an interrupted round "
         "resumes from its checkpoint",
     )
+    add_threads_flag(p)
     add_progress_flag(p)
     set_handler(p, handle)
 

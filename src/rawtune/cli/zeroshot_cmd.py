@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import argparse
 
-from rawtune.cli.overrides import add_config_flag, add_progress_flag, set_handler, stage_config
+from rawtune.cli.overrides import (
+    add_config_flag,
+    add_progress_flag,
+    add_threads_flag,
+    renamed_flag,
+    set_handler,
+    stage_config,
+)
 
 SHORTCUTS = {
     "model": "model.name_or_path",
     "data": "data.file",
     "labels": "labels",
     "output": "output",
-    "method": "method",
+    "scoring": "method",
     "descriptions": "descriptions",
     "template": "template",
     "verbalizer": "verbalizer",
@@ -38,7 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", metavar="FILE", help="table to classify (.csv/.tsv/.jsonl)")
     p.add_argument("--labels", metavar="A,B,C", help="the label set, comma-separated")
     p.add_argument("--output", metavar="DIR", help="run directory to create")
-    p.add_argument("--method", metavar="embedding|cloze|nli", help="scoring method (default embedding)")
+    p.add_argument(
+        "--scoring",
+        metavar="embedding|cloze|nli",
+        help="how texts are scored (the `method` key; default embedding)",
+    )
+    renamed_flag(p, "--method", "--scoring", "--method is the tuning method (finetune, selftrain, hpo)")
     p.add_argument("--descriptions", metavar="FILE.yaml", help="label -> description(s), averaged")
     p.add_argument(
         "--template", metavar="TEXT", help="cloze prompt ({text}, {mask}) or NLI hypothesis ({label})"
@@ -48,6 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--label-column", dest="label_column", metavar="NAME", help="csv/jsonl: the label column")
     p.add_argument("--split", metavar="NAME", help="split name in metrics.json and eval/ (default dev)")
     p.add_argument("--batch-size", dest="batch_size", type=int, help="texts per forward pass")
+    add_threads_flag(p)
     add_progress_flag(p)
     set_handler(p, handle)
 

@@ -110,12 +110,12 @@ class FewshotConfig(Section):
     setfit: SetfitConfig = SetfitConfig()
     pet: PetConfig = PetConfig()
     finetune: FewshotFinetuneTrainConfig = Field(
-        FewshotFinetuneTrainConfig(), description="Training of --method finetune (the loop finetune uses)."
+        FewshotFinetuneTrainConfig(), description="Training of --learner finetune (the loop finetune uses)."
     )
     min_steps: int | None = Field(
         None,
         ge=0,
-        description="--method finetune: train at least this many optimizer steps (finetune.max_steps "
+        description="--learner finetune: train at least this many optimizer steps (finetune.max_steps "
         "when finetune.epochs come to fewer); default 300 for ner (5 sentences per type are 3 "
         "batches an epoch), 0 for classification.",
     )
@@ -187,7 +187,7 @@ class FewshotConfig(Section):
 
 def finetune_config(cfg: FewshotConfig, seed: int, train: str, output: str) -> Any:
     """The `rawtune finetune` config of one few-shot run: how its data files are read (and what
-    `--method finetune` trains with); a loaded few-shot run reads files and inputs through it."""
+    `--learner finetune` trains with); a loaded few-shot run reads files and inputs through it."""
     from rawtune.config.loader import load_config
 
     d = cfg.data

@@ -40,7 +40,8 @@ class TrainConfig(Section):
         0,
         ge=0,
         description="Checkpoints kept once the run is complete (the newest N); 0: none, the final "
-        "model is in RUN/model/. An unfinished run keeps what --resume needs.",
+        "model is in RUN/model/. With restore_best false, the best evaluation's checkpoint is kept too "
+        "when one was written at that step. An unfinished run keeps what --resume needs.",
     )
     early_stopping_patience: int | None = Field(None, ge=1, description="Evaluations without improvement.")
     eval_before: bool = Field(True, description="Evaluate once before training (the 'before' metrics).")

@@ -1,4 +1,4 @@
-"""`rawtune fewshot --task ner --method nnshot|proto`: one run of a training-free few-shot NER tagger.
+"""`rawtune fewshot --task ner --learner nnshot|proto`: one run of a training-free few-shot NER tagger.
 The backbone embeds the k-shot sentences and the dev (and test) sentences; each word takes the label
 of its nearest labeled word (nnshot) or type prototype (proto). The run directory holds the config,
 the manifest with the sample drawn, metrics.json and the evaluation reports; there is no trained

@@ -29,9 +29,9 @@ def load_trained_mlm(ref: str, cfg: Any) -> Any:
     if head:
         raise ModelError(
             f"model {ref} has no trained masked-LM head (missing {head[0]}"
-            f"{f' and {len(head) - 1} more' if len(head) > 1 else ''}); --method pet scores the "
+            f"{f' and {len(head) - 1} more' if len(head) > 1 else ''}); --learner pet scores the "
             "verbaliser words with that head: use a model saved with it (e.g. a rawtune pretrain run, "
-            "bert-base-uncased), or --method setfit"
+            "bert-base-uncased), or --learner setfit"
         )
     return model
 

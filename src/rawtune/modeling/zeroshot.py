@@ -73,7 +73,7 @@ def load_mlm(src: Source, cfg: ModelConfig) -> Any:
             f"model {src.ref} has no masked-LM head: {len(missing)} head tensors are not in the checkpoint "
             f"(e.g. {missing[0]}), so their scores would be random. The cloze method needs a model saved "
             "with its MLM head (a *ForMaskedLM checkpoint, e.g. a rawtune pretrain run); "
-            "use --method embedding for a sentence encoder."
+            "use --scoring embedding for a sentence encoder."
         )
     return model.eval()
 

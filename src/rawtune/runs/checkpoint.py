@@ -98,13 +98,14 @@ def prune_checkpoints(root: Path, keep_last: int, keep_steps: set[int]) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def release_checkpoints(root: Path, keep: int) -> tuple[int, int]:
-    """A finished run's checkpoints, but the newest `keep`, deleted (leftover temp dirs too).
+def release_checkpoints(root: Path, keep: int, best_step: int | None = None) -> tuple[int, int]:
+    """A finished run's checkpoints, but the newest `keep` and the one at `best_step` (the best
+    evaluation, when the final model is not it), deleted; leftover temp dirs too.
     Returns (checkpoints kept, bytes freed)."""
     ckpts = list_checkpoints(root)
-    gone = [p for _, p in (ckpts[:-keep] if keep else ckpts)]
+    gone = [p for step, p in (ckpts[:-keep] if keep else ckpts) if step != best_step]
     gone += list(root.glob(".tmp-step-*")) if root.is_dir() else []
     freed = sum(f.stat().st_size for p in gone for f in p.rglob("*") if f.is_file())
     for p in gone:
         shutil.rmtree(p, ignore_errors=True)
-    return min(keep, len(ckpts)), freed
+    return len(list_checkpoints(root)), freed

@@ -162,18 +162,29 @@ class RunDir:
         files = {k: v for k, v in files.items() if not k.startswith(("checkpoints/", "logs/"))}
         self.update_manifest(status=COMPLETE, finished=time.time(), files=files, environment=environment())
 
-    def release_checkpoints(self, keep: int) -> None:
+    def release_checkpoints(self, keep: int, best_step: int | None = None) -> None:
         """Once the run is complete (never before: --resume needs them), its checkpoints but the
-        newest `keep` are deleted; the manifest records how many were kept and the MB freed."""
-        from rawtune.runs.checkpoint import release_checkpoints
+        newest `keep` are deleted, and but the best evaluation's (`best_step`) where the final model
+        is not the best one (train.restore_best false) and that step was checkpointed; the manifest
+        records how many were kept, the MB freed and the best checkpoint kept."""
+        from rawtune.runs.checkpoint import list_checkpoints, release_checkpoints
 
         if self.status != COMPLETE:
             return
-        kept, freed = release_checkpoints(self.checkpoints_dir, keep)
+        kept, freed = release_checkpoints(self.checkpoints_dir, keep, best_step)
         mb = round(freed / 2**20, 1)
+        best = (
+            f"checkpoints/step-{best_step}"
+            if best_step in dict(list_checkpoints(self.checkpoints_dir))
+            else None
+        )
         if freed:
             log.info("freed %.1f MB of checkpoints (kept %d; train.keep_checkpoints)", mb, kept)
-        self.update_manifest(checkpoints={"kept": kept, "freed_mb": mb})
+        if best:
+            log.info(
+                "kept %s, the best evaluation (RUN/model is the last step: train.restore_best false)", best
+            )
+        self.update_manifest(checkpoints={"kept": kept, "freed_mb": mb, "best": best})
 
     def fail(self, error: str) -> None:
         self.update_manifest(status=FAILED, error=error, finished=time.time())

@@ -218,7 +218,10 @@ class TrainingRun:
                 save(run, spec.save)
         if self.main:
             run.finish(summary)
-            run.release_checkpoints(spec.training.train.keep_checkpoints)
+            train = spec.training.train
+            best = result.state.get("best_step")
+            differs = not train.restore_best and best is not None and best != result.state["step"]
+            run.release_checkpoints(train.keep_checkpoints, best if differs else None)
             if spec.report is not None:
                 spec.report(run.path)  # a problem is a warning, never a failed run
         return Trained(run, result, summary)
