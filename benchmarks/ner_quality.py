@@ -4,8 +4,8 @@ with their original document boundaries) or WNUT-17 (3,394 -> 1,009), the packag
 seeds, each ingredient of rawtune's NER defaults in its own row, next to the Hugging Face run_ner.py recipe.
 
 Rows (--rows; rawtune rows add one ingredient each, in this order, so every gain is measured):
-  hf3       run_ner.py recipe: 3 epochs, batch 16, lr 5e-5, 10 % warm-up, group_by_length, bf16 where this
-            machine runs it faster; the final model, scored by the shared evaluation (first sub-token, argmax).
+  hf3       run_ner.py recipe: 3 epochs, batch 16, lr 5e-5, 10 % warm-up, group_by_length, fused AdamW, bf16
+            where this machine runs it faster; the final model, scored by the shared evaluation (first sub-token, argmax).
   hf-long   the same with rawtune's default number of epochs (--default-epochs).
   before    rawtune's defaults before issue 24: fp32, sentences alone, no case features, per-word argmax,
             lr 5e-5, 3 epochs, batch 16, warm-up 0.1.
@@ -53,7 +53,7 @@ from harness import (
     workdir,
 )
 from ner_hf import worker_eval, worker_hf
-from recipe import Bench, add_versus_flags, finish, report_text, run_stage, versus
+from recipe import Bench, add_versus_flags, finish, report_text, run_stage, train_wall_seconds, versus
 
 BEFORE = [
     "--train.precision", "fp32", "--data.doc_context", "false", "--task.case_features", "false",
@@ -123,12 +123,17 @@ def run_rawtune(b: Bench, row: str, seed: int, name: str) -> dict | str:
     if metrics is None:
         return f"{name}: rawtune finetune failed (see log above)"
     dev, train = metrics.get("dev") or {}, metrics.get("train") or {}
+    seconds = train_wall_seconds(out) or train.get("train_seconds")  # wall clock, as HF's train_runtime
+    epochs = _epochs(out)
     return {
         "f1": dev.get("f1"),
         "f1_strict": dev.get("f1"),
         "per_type": {k: v.get("f1") for k, v in (dev.get("per_type") or {}).items()},
         "token_report": dev.get("token_report"),
-        "train_seconds": train.get("train_seconds"),
+        "train_seconds": seconds,
+        "sentences_per_s": train["examples"] * epochs / seconds
+        if seconds and epochs and "examples" in train
+        else None,
         "steps": train.get("steps"),
         "wall_s": wall,
         "model_dir": str(out / "model"),
@@ -137,11 +142,13 @@ def run_rawtune(b: Bench, row: str, seed: int, name: str) -> dict | str:
 
 
 def run_hf(b: Bench, row: str, seed: int, name: str) -> dict | str:
-    """The run_ner.py recipe with the peer's best documented settings (group_by_length; bf16 where faster)."""
+    """The run_ner.py recipe with the peer's best documented settings (group_by_length, fused AdamW; bf16 where
+    faster)."""
     epochs = b.args.default_epochs if row == "hf-long" else 3
     spec = {"kind": "hf", "model": b.model, "seed": seed, "epochs": epochs, "threads": b.args.threads,
             "train_file": b.files["train"], "dev_file": b.files["dev"], "output_dir": str(b.tmp / name / "trainer"),
-            "group_by_length": True, "bf16": b.cache.setdefault("bf16", _bf16_faster())}  # fmt: skip
+            "group_by_length": True, "bf16": b.cache.setdefault("bf16", _bf16_faster()),
+            "optim": "adamw_torch_fused"}  # fmt: skip
     res, wall = spawn_worker(b.script, spec, b.tmp, name, b.args.threads, b.args.timeout)
     if res is None:
         return f"{name} failed (see log above)"
@@ -160,6 +167,16 @@ def run_one(b: Bench, rep: int, seed: int, row: str) -> dict | str:
     return res
 
 
+def _epochs(run: Path) -> float | None:
+    """The epochs a rawtune run trained for (its resolved config)."""
+    import yaml
+
+    try:
+        return float(yaml.safe_load((run / "config.yaml").read_text())["train"]["epochs"])
+    except (OSError, KeyError, TypeError, ValueError):
+        return None
+
+
 def summarize(row: str, runs: list[dict], _scores: dict) -> dict:
     def token_f1(r: dict, tag: str) -> float | None:
         rep = r.get("token_report") or {}
@@ -176,6 +193,8 @@ def summarize(row: str, runs: list[dict], _scores: dict) -> dict:
         "b_misc": per_seed(runs, lambda r: token_f1(r, "B-MISC")),
         "b_org": per_seed(runs, lambda r: token_f1(r, "B-ORG")),
         "train_seconds": median([r.get("train_seconds") for r in runs]),
+        "sentences_per_s": median([r.get("sentences_per_s") for r in runs]),
+        "sentences_per_s_runs": [r.get("sentences_per_s") for r in runs],
         "runs": runs,
     }
 

@@ -11,12 +11,18 @@ Rows:
                      .txt in, JSON lines out, --batch-size (32), inputs grouped by length within chunks of 64 batches.
   rawtune bf16       the same with the weights cast to bf16 (`rawtune predict --dtype bf16`); not the fp32 target,
                      shown for what the CPU's BF16 units give.
-  rawtune CLI        `rawtune predict` in a subprocess, its whole wall time: start-up, model load, prediction.
+  rawtune CLI        `rawtune predict` in a subprocess, its whole wall time: start-up, model load, prediction;
+                     its defaults (`--dtype auto`: bf16 where this machine runs it faster).
+  rawtune CLI int8   the same with `--backend onnx-int8` (ONNX Runtime, per-channel int8; the conversion is cached
+                     per run, and made by the untimed warm-up run).
   pipeline first/B   pipeline(..., aggregation_strategy="first") called on the list of lines with batch_size=B, for
                      each B of --pipeline-batch-sizes (1 is the pipeline's default).
   pipeline simple/B  aggregation_strategy="simple" at the last of those batch sizes.
-Timing: after a warm-up on 64 lines, wall time of the call (model load excluded except in the CLI row); rows run one
-after another in this process, interleaved when --repeats > 1 (the median is reported). The pipeline's outputs stay
+  pipeline bf16      with --pipeline-bf16: `pipeline(..., dtype=torch.bfloat16)`, first, the last batch size (the
+                     peer's documented precision switch; use it where bf16 is faster on the machine).
+Timing: after a warm-up on 64 lines, wall time of the call (model load excluded except in the CLI rows); rows run one
+after another in this process, interleaved when --repeats > 1 (the median is reported). The CLI rows run once
+untimed (the OS file cache, the int8 conversion), then --repeats times, interleaved with each other. The pipeline's outputs stay
 in memory; rawtune's timing includes reading the file and writing the JSON lines.
 
 Agreement: per sentence, the set of (start, end, type) character spans of one row equals rawtune fp32's; "same-word
@@ -59,7 +65,7 @@ from harness import (
 from recipe import rawtune_command
 
 WARMUP = 64
-ROWS = ["rawtune", "rawtune-bf16", "cli", "pipeline"]
+ROWS = ["rawtune", "rawtune-bf16", "cli", "cli-int8", "pipeline"]
 
 Spans = set[tuple[int, int, str]]
 Scored = dict[tuple[int, int, str], float]  # entity span -> score
@@ -162,18 +168,26 @@ def build_rows(args, tmp: Path, dev_txt: Path, lines: list[str]) -> list[dict]:
         model = AutoModelForTokenClassification.from_pretrained(str(args.run / "model"), dtype=torch.float32)
         tok = AutoTokenizer.from_pretrained(str(args.run / "model"))
         sizes = args.pipeline_batch_sizes
-        for agg, batch in [("first", b) for b in sizes] + [("simple", sizes[-1])]:
+        arms = [("first", b, "fp32") for b in sizes] + [("simple", sizes[-1], "fp32")]
+        arms += [("first", sizes[-1], "bf16")] if args.pipeline_bf16 else []
+        for agg, batch, dtype in arms:
+            m = (
+                model
+                if dtype == "fp32"
+                else AutoModelForTokenClassification.from_pretrained(
+                    str(args.run / "model"), dtype=torch.bfloat16
+                )
+            )
             pipe = pipeline(
-                "token-classification", model=model, tokenizer=tok, aggregation_strategy=agg, device="cpu"
+                "token-classification", model=m, tokenizer=tok, aggregation_strategy=agg, device="cpu"
             )
             pipe(lines[:WARMUP], batch_size=batch)
 
             def run(pipe=pipe, batch=batch) -> list[Scored]:
                 return pipeline_spans(pipe(lines, batch_size=batch))
 
-            rows.append(
-                {"name": f"pipeline {agg}", "settings": f"batch_size={batch}, fp32", "run": run, "tok": tok}
-            )
+            name = f"pipeline {agg}" + (" bf16" if dtype == "bf16" else "")
+            rows.append({"name": name, "settings": f"batch_size={batch}, {dtype}", "run": run, "tok": tok})
     return rows
 
 
@@ -189,32 +203,49 @@ def time_rows(rows: list[dict], repeats: int, n: int) -> None:
         log(f"  [{rep + 1}/{repeats}] {row['name']} ({row['settings']}): {n / secs:,.1f} sentences/s")
 
 
-def cli_row(args, tmp: Path, dev_txt: Path) -> dict | None:
+def cli_rows(args, tmp: Path, dev_txt: Path) -> list[dict]:
+    """`rawtune predict` as a user runs it, whole wall time: default settings, and `--backend onnx-int8` (with
+    the cli-int8 row); each run once untimed, then --repeats times interleaved."""
     cmd = rawtune_command(args.rawtune_cmd)
     if cmd is None:
         log("rawtune is not on PATH: no CLI row")
-        return None
-    out = tmp / "cli.jsonl"
-    argv = [*cmd, "predict", str(args.run), "--input", str(dev_txt), "--output", str(out), "--no-progress"]
-    argv += [
-        "--batch-size",
-        str(args.batch_size),
-        *(["--threads", str(args.threads)] if args.threads else []),
-    ]
-    log(f"  {shlex.join(argv)}")
-    t0 = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True, env=child_env(args.threads))
-    secs = time.perf_counter() - t0
-    if proc.returncode != 0:
-        log(f"  rawtune predict failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-        return None
-    return {
-        "name": "rawtune CLI",
-        "settings": "incl. start-up + load",
-        "secs": [secs],
-        "scored": (scored := record_spans(read_records(out))),
-        "spans": [set(s) for s in scored],
-    }
+        return []
+    arms = [("rawtune CLI", [], "incl. start-up + load, defaults")] if "cli" in args.rows else []
+    if "cli-int8" in args.rows:
+        arms.append(("rawtune CLI int8", ["--backend", "onnx-int8"], "incl. start-up + load, onnx-int8"))
+    rows = []
+    for name, extra, settings in arms:
+        out = tmp / f"{name.replace(' ', '-')}.jsonl"
+        argv = [
+            *cmd,
+            "predict",
+            str(args.run),
+            "--input",
+            str(dev_txt),
+            "--output",
+            str(out),
+            "--no-progress",
+        ]
+        argv += ["--batch-size", str(args.batch_size), *extra]
+        argv += ["--threads", str(args.threads)] if args.threads else []
+        rows.append({"name": name, "settings": settings, "argv": argv, "out": out, "secs": []})
+    for rep in [-1, *range(args.repeats)]:  # -1: the untimed warm-up
+        for row in rows:
+            if rep == -1:
+                log(f"  {shlex.join(row['argv'])}")
+            t0 = time.perf_counter()
+            proc = subprocess.run(row["argv"], capture_output=True, text=True, env=child_env(args.threads))
+            secs = time.perf_counter() - t0
+            if proc.returncode != 0:
+                log(f"  {row['name']} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+                return [r for r in rows if r is not row and r["secs"]]
+            if rep >= 0:
+                row["secs"].append(secs)
+                log(f"  [{rep + 1}/{args.repeats}] {row['name']}: {secs:.1f} s")
+    for row in rows:
+        row["scored"] = record_spans(read_records(row["out"]))
+        row["spans"] = [set(s) for s in row["scored"]]
+    return rows
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -265,6 +296,7 @@ def parser() -> argparse.ArgumentParser:
         "--pipeline-batch-sizes", default="1,8,32", help="pipeline first rows; simple uses the last"
     )
     p.add_argument("--rows", default=",".join(ROWS), help=f"any of {','.join(ROWS)}")
+    p.add_argument("--pipeline-bf16", action="store_true", help="also a bf16 pipeline row (see above)")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--examples", type=int, default=6, help="differing sentences to show")
     p.add_argument("--rawtune-cmd", default=None)
@@ -283,8 +315,7 @@ def measure(args, lines: list[str]) -> tuple[list[dict], dict]:
         log(f"{n:,} sentences; loading and warming up")
         rows = build_rows(args, tmp, dev_txt, lines)
         time_rows(rows, args.repeats, n)
-        if "cli" in args.rows and (row := cli_row(args, tmp, dev_txt)) is not None:
-            rows.insert(1, row)
+        rows[1:1] = cli_rows(args, tmp, dev_txt)
         pred = rows[0]["pred"]
         tok = pred.tokenizer
         window = pred.cfg.data.max_length - tok.num_special_tokens_to_add(pair=False)

@@ -11,8 +11,8 @@ with special tokens, concatenate and chunk into 128-token blocks (drop the remai
 (mlm_probability=0.15), Trainer(per_device_train_batch_size=32, max_steps=N, warmup 0, weight_decay 0.01, no saving).
 
 Throughput, both sides: tokens processed after the first --warmup-steps steps divided by the wall time from the
-start of step warmup+1 to the end of the last step (HF: on_step_begin/on_step_end callback; rawtune: the step /
-elapsed_s records of OUTDIR/metrics.jsonl, falling back to rawtune's own tokens_per_s). Every block is packed, so
+start of step warmup+1 to the end of the last step (HF: on_step_begin/on_step_end callback; rawtune: the wall-clock
+`time` of the train records of OUTDIR/metrics.jsonl, falling back to rawtune's own tokens_per_s). Every block is packed, so
 tokens = batch * 128 per step. Model load and tokenization are excluded.
 
 Every run is a separate subprocess, run one after another, so memory and thread pools don't interfere; with
@@ -168,6 +168,7 @@ def worker_hf(spec: dict) -> dict:
         learning_rate=spec["lr"],
         warmup_steps=0,
         weight_decay=0.01,
+        optim=spec.get("optim", "adamw_torch"),
         bf16=spec["precision"] == "bf16",
         use_cpu=spec.get("use_cpu", True),
         dataloader_num_workers=0,
@@ -251,7 +252,8 @@ def worker_eval(spec: dict) -> dict:
 
 
 def steady_from_jsonl(path: Path, warmup: int) -> float | None:
-    """Tokens/s from step `warmup` to the last logged step, using metrics.jsonl's step / elapsed_s records."""
+    """Tokens/s from step `warmup` to the last logged step, by the wall clock of metrics.jsonl's train records
+    (`time`; `elapsed_s`, the steps' own time, for runs that predate it): the peer's step timer is wall clock too."""
     if not path.exists():
         return None
     recs = []
@@ -260,14 +262,15 @@ def steady_from_jsonl(path: Path, warmup: int) -> float | None:
             rec = json.loads(line)
         except json.JSONDecodeError:
             continue
-        if isinstance(rec, dict) and "step" in rec and "elapsed_s" in rec:
+        if isinstance(rec, dict) and "step" in rec and ("time" in rec or "elapsed_s" in rec):
             recs.append(rec)
     recs.sort(key=lambda r: r["step"])
     start = next((r for r in recs if r["step"] >= warmup), None)
     if start is None or recs[-1]["step"] <= start["step"]:
         return None
     end = recs[-1]
-    dt = float(end["elapsed_s"]) - float(start["elapsed_s"])
+    clock = "time" if "time" in start and "time" in end else "elapsed_s"  # wall clock where logged
+    dt = float(end[clock]) - float(start[clock])
     if dt <= 0:
         return None
     if "tokens_seen" in start and "tokens_seen" in end:
@@ -398,6 +401,11 @@ def parser() -> argparse.ArgumentParser:
         "--repeat", type=int, default=1, help="runs per configuration, interleaved; tokens/s is the median"
     )
     p.add_argument("--hf-precisions", default="fp32,bf16")
+    p.add_argument(
+        "--hf-optim",
+        default="adamw_torch_fused",
+        help="the peer's `optim` (default: its fused AdamW, as rawtune's)",
+    )
     p.add_argument("--rawtune-precisions", default="fp32,bf16")
     p.add_argument(
         "--rawtune-args",
@@ -417,7 +425,7 @@ def run_hf(args, prec: str, rep: int, common: dict, files: dict, tmp: Path) -> d
     name = f"hf-{prec}-{rep}"
     log(f"[{name}] HF Trainer, {prec}, {args.steps} steps ...")
     spec = {
-        **common, "kind": "hf", "precision": prec, "steps": args.steps, "lr": args.lr,
+        **common, "kind": "hf", "precision": prec, "steps": args.steps, "lr": args.lr, "optim": args.hf_optim,
         "warmup_steps": args.warmup_steps, "train_file": files["train"],
         "output_dir": str(tmp / name / "trainer"), "model_out": str(tmp / name / "model"),
     }  # fmt: skip

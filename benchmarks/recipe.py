@@ -186,6 +186,21 @@ def budget_flags(epochs: float, lr: float = LR, max_length: int = MAX_LENGTH) ->
     ]  # fmt: skip
 
 
+def train_wall_seconds(run: Path) -> float | None:
+    """A run's training time by the wall clock, as the peer's `train_runtime` is: from its first to its last
+    train record of metrics.jsonl (their `time`), plus the first record's own step time (the steps before
+    it). Evaluations and checkpoints between records count, so runs compared this way evaluate and save
+    nowhere but at the end (after the last record). None for runs without wall-clock records."""
+    path = run / "metrics.jsonl"
+    if not path.exists():
+        return None
+    recs = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    recs = [r for r in recs if r.get("kind") == "train" and "time" in r and "elapsed_s" in r]
+    if not recs:
+        return None
+    return recs[-1]["time"] - recs[0]["time"] + recs[0]["elapsed_s"]
+
+
 def run_stage(
     cmd: list[str], stage: str, flags: list[str], out: Path, threads: int | None, timeout: float
 ) -> tuple[dict | None, float]:

@@ -4,6 +4,7 @@ logging. It consumes `loop.train_steps` and decides; it never touches gradients.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,7 +193,8 @@ def _log_train(log_metrics, window: list[StepResult], state: dict[str, Any], wor
         "grad_norm": window[-1].grad_norm,
         "tokens_per_s": world * sum(r.tokens for r in window) / secs,
         "tokens_seen": state["tokens_seen"],
-        "elapsed_s": state["train_seconds"],
+        "elapsed_s": state["train_seconds"],  # the steps' own time (no logging, evaluation, saving)
+        "time": round(time.time(), 3),  # wall clock: benchmarks time a span of steps by it, as the peer's
     }
     correct = [r.correct for r in window if r.correct is not None]
     if correct:
