@@ -47,7 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--unlabeled text (split into sentences for NER, into words as predict splits raw text), the "
         "confident predictions are kept (OUTPUT/pseudo/round-N.conll or .csv, and round-N.json with "
         "their statistics), and a student is fine-tuned from --model on the gold data plus them "
-        "(OUTPUT/round-N/). OUTPUT/selftrain.json lists the rounds, their dev metric and the best round.",
+        "(OUTPUT/round-N/), then on the gold data alone (OUTPUT/round-N-gold/, the round's model; "
+        "--student.finish_on_gold false skips it). OUTPUT/selftrain.json lists the rounds, their dev "
+        "metric and the best round.",
         epilog="Any config key is a flag too: --select.per_label=2 --raw_text.document=paragraph "
         "--train.progress false. See 'rawtune config show selftrain' for every key and its default.",
     )
