@@ -34,8 +34,9 @@ def test_rounds_have_lineage_and_the_best_round_by_dev_is_the_result(st_config) 
         dev = json.loads((out / r["run"] / "metrics.json").read_text())["dev"]
         assert r["dev"]["f1"] == dev["f1"]
     assert manifest(out / "round-0")["selftrain"] == {"round": 0, "role": "teacher"}
+    assert [r["run"] for r in s["rounds"]] == ["round-0", "round-1-gold", "round-2-gold"]
     for k in (1, 2):
-        student, teacher = out / f"round-{k}", out / f"round-{k - 1}"
+        student, teacher = out / f"round-{k}", out / ("round-0" if k == 1 else f"round-{k - 1}-gold")
         m = manifest(student)
         labels = out / "pseudo" / f"round-{k}.conll"
         stats = json.loads((out / "pseudo" / f"round-{k}.json").read_text())
@@ -53,6 +54,15 @@ def test_rounds_have_lineage_and_the_best_round_by_dev_is_the_result(st_config) 
             and cfg["model"]["name_or_path"] == st_config()["model"]["name_or_path"]
         )
         assert m["data"]["train"]["examples"] == 64 + stats["kept"]
+        # then the gold data alone, from the student, with the teacher's budget: the round's model
+        gold = manifest(out / f"round-{k}-gold")
+        assert gold["parent"] == str(student.resolve()) and gold["selftrain"]["from"] == str(
+            student.resolve()
+        )
+        assert gold["data"]["train"]["examples"] == 64 and "extra" not in str(gold["data"])
+        gold_cfg = yaml.safe_load((out / f"round-{k}-gold" / "config.yaml").read_text())
+        assert gold_cfg["model"]["name_or_path"] == str(student) and gold_cfg["data"]["extra_train"] == []
+        assert gold_cfg["train"]["max_steps"] == st_config()["train"]["max_steps"]
     best = max(s["rounds"], key=lambda r: (r["dev"]["f1"], -r["round"]))
     assert s["best"] == {"round": best["round"], "run": best["run"], "f1": best["dev"]["f1"]}
     assert result.best == out / best["run"]
@@ -68,6 +78,7 @@ def test_a_failed_round_resumes_and_what_was_finished_is_reused(st_config, monke
     out = Path(cfg["output"])
     assert manifest(out)["status"] == FAILED and not (out / "selftrain.json").exists()
     kept = {p: p.stat().st_mtime_ns for p in (out / "round-0" / "manifest.json", out / "round-1" / "manifest.json",
+                                              out / "round-1-gold" / "manifest.json",
                                               out / "pseudo" / "round-1.conll", out / "pseudo" / "round-1.json")}  # fmt: skip
     monkeypatch.delenv(faults.ENV)
     with pytest.raises(Exception, match="not empty; pass --resume"):
@@ -101,7 +112,10 @@ def test_pseudo_labels_without_statistics_and_an_interrupted_student_are_redone(
     assert manifest(out / "round-1")["status"] == FAILED
     monkeypatch.delenv(faults.ENV)
     result = run_selftrain(cfg, resume=True)
-    assert manifest(out / "round-1")["status"] == COMPLETE and result.summary["rounds"][1]["run"] == "round-1"
+    assert (
+        manifest(out / "round-1")["status"] == COMPLETE
+        and result.summary["rounds"][1]["run"] == "round-1-gold"
+    )
     log = (out / "round-1" / "logs" / "train.log").read_text()
     assert "resum" in log.lower()
 
@@ -163,3 +177,9 @@ def test_unsupported_tasks_and_missing_keys_are_config_errors(st_config) -> None
     load_config(
         "selftrain", base={**st_config("ner", teacher="some/run"), "model": {}}
     )  # the teacher's backbone
+
+
+def test_without_the_gold_finish_the_mixed_student_is_the_round(st_config) -> None:
+    result = run_selftrain(st_config("ner", student={"finish_on_gold": False}))
+    assert [r["run"] for r in result.summary["rounds"]][1:] == ["round-1"]
+    assert not (result.output / "round-1-gold").exists()

@@ -38,16 +38,23 @@ SHORTCUTS = {
 }
 
 
+DESCRIPTION = (
+    "Self-training on raw text (ner, single-label classification). Round 0 is the teacher: "
+    "fine-tuned on --train (or --teacher, a finished run). Each round, the last model labels the "
+    "--unlabeled text (split into sentences for NER, into words as predict splits raw text), the "
+    "confident predictions are kept (OUTPUT/pseudo/round-N.conll or .csv, and round-N.json with "
+    "their statistics), and a student is fine-tuned from --model on the gold data plus them "
+    "(OUTPUT/round-N/), then on the gold data alone (OUTPUT/round-N-gold/, the round's model; "
+    "--student.finish_on_gold false skips it). OUTPUT/selftrain.json lists the rounds, their dev "
+    "metric and the best round."
+)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "selftrain",
         help="self-training: a teacher labels raw text, students learn from gold + confident labels",
-        description="Self-training on raw text (ner, single-label classification). Round 0 is the teacher: "
-        "fine-tuned on --train (or --teacher, a finished run). Each round, the last model labels the "
-        "--unlabeled text (split into sentences for NER, into words as predict splits raw text), the "
-        "confident predictions are kept (OUTPUT/pseudo/round-N.conll or .csv, and round-N.json with "
-        "their statistics), and a student is fine-tuned from --model on the gold data plus them "
-        "(OUTPUT/round-N/). OUTPUT/selftrain.json lists the rounds, their dev metric and the best round.",
+        description=DESCRIPTION,
         epilog="Any config key is a flag too: --select.per_label=2 --raw_text.document=paragraph "
         "--train.progress false. See 'rawtune config show selftrain' for every key and its default.",
     )

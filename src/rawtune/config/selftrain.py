@@ -91,6 +91,12 @@ class StudentConfig(Section):
         description="The student's noise: its hidden dropout (model.dropout; BERT-style backbones use "
         "0.1); null keeps model.dropout.",
     )
+    finish_on_gold: bool = Field(
+        True,
+        description="Then train the student on the gold data alone, with the teacher's budget "
+        "(OUTPUT/round-N-gold/, the round's model): with few gold examples the pseudo-labels outnumber "
+        "them, and the gold data has the last word.",
+    )
 
 
 @STAGES.register("selftrain")
@@ -100,7 +106,7 @@ class SelftrainConfig(FinetuneConfig):
     stage: Literal["selftrain"] = "selftrain"  # type: ignore[assignment]
     output: PathStr | None = Field(
         None,
-        description="Directory to create: round-0/ (the teacher), pseudo/, round-N/ (the students), "
+        description="Directory to create: round-0/ (the teacher), pseudo/, round-N/ (the students), round-N-gold/ (finished on gold), "
         "selftrain.json (or one to continue with --resume).",
     )
     teacher: PathStr | None = Field(

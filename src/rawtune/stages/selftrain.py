@@ -9,7 +9,6 @@ by the dev metric, the run a pipeline's next stage loads. Orchestration only: th
 from __future__ import annotations
 
 import logging
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,9 @@ from rawtune.data.splits import read_splits
 from rawtune.logs import setup_logging
 from rawtune.runs.atomic import write_json
 from rawtune.runs.faults import fault
-from rawtune.runs.rundir import COMPLETE, RUNNING, RunDir, records_failure
+from rawtune.runs.rundir import RUNNING, RunDir, records_failure
 from rawtune.selftrain import pseudo, rounds, unlabeled
+from rawtune.selftrain.student import finetune_round, train_student
 from rawtune.train.run import prepare_run
 
 log = logging.getLogger("rawtune")
@@ -68,7 +68,7 @@ def run_selftrain(config: Any, *, resume: bool = False) -> SelftrainResult:
         for k in range(1, cfg.rounds + 1):
             fault("selftrain.round")
             stats = pseudo.round_labels(cfg, base.data, k, teacher, units, gold)
-            teacher = _student(cfg, base, k, teacher, stats, backbone)
+            teacher = train_student(cfg, base, k, teacher, stats, backbone)
             setup_logging(log_file)
             history.append(rounds.student_entry(k, teacher, out, stats, history[-1]["run"]))
         summary = rounds.summary(task.name, history, teacher, counts.to_dict())
@@ -92,57 +92,6 @@ def _round_zero(
     if given is not None:
         metrics = rounds.teacher_metrics(given, dev, cfg.label_batch_size)
         return given, [rounds.entry(0, given, out, metrics, given=True)]
-    run = _finetune_round(base.model_copy(update={"output": str(out / "round-0")}).model_dump(mode="json"),
-                          {"selftrain": {"round": 0, "role": "teacher"}})  # fmt: skip
+    run = finetune_round(base.model_copy(update={"output": str(out / "round-0")}).model_dump(mode="json"),
+                         {"selftrain": {"round": 0, "role": "teacher"}})  # fmt: skip
     return run.path, [rounds.entry(0, run.path, out, rounds.run_metrics(run.path)[0], given=False)]
-
-
-def _student(cfg: SelftrainConfig, base: Any, k: int, teacher: Path, stats: dict, backbone: str) -> Path:
-    out = Path(str(cfg.output))
-    file = out / pseudo.PSEUDO / stats["file"]
-    dropout = cfg.student.dropout if cfg.student.dropout is not None else cfg.model.dropout
-    config = cfg.finetune(
-        output=str(out / f"round-{k}"),
-        model={**cfg.model.model_dump(), "name_or_path": backbone, "dropout": dropout},
-        data={
-            **base.data.model_dump(mode="json"),
-            "extra_train": [str(file)],
-            "extra_weight": cfg.student.weight,
-        },
-    )
-    lineage = {"round": k, "role": "student", "teacher": str(teacher.resolve()),
-               "pseudo_labels": {"file": str(file.resolve()), "sha256": stats["sha256"]}}  # fmt: skip
-    return _finetune_round(config, {"parent": str(teacher.resolve()), "selftrain": lineage}).path
-
-
-def _finetune_round(config: dict[str, Any], manifest: dict[str, Any]) -> RunDir:
-    """A round's fine-tuning run: reused when complete and made from the same inputs, resumed from its
-    last verified checkpoint when interrupted, else (re)started."""
-    from rawtune.runs.checkpoint import latest_verified
-
-    run = RunDir(Path(config["output"]))
-    if RunDir.is_run(run.path) and run.manifest().get("selftrain") == manifest["selftrain"]:
-        if run.status == COMPLETE:
-            log.info("reusing %s (complete)", run.path)
-            return run
-        if latest_verified(run.checkpoints_dir, log.warning) is not None:
-            return _finetune(config, manifest, resume=True)
-    if run.path.exists():
-        log.info("starting %s again (no checkpoint of this round's inputs)", run.path)
-        shutil.rmtree(run.path)
-    return _finetune(config, manifest)
-
-
-def _finetune(config: dict[str, Any], manifest: dict[str, Any], *, resume: bool = False) -> RunDir:
-    """Fine-tuning's steps, with the round's lineage added to the run's manifest."""
-    import dataclasses
-
-    from rawtune.finetuning.run import prepare, run_spec, train
-    from rawtune.train.run import TrainingRun
-
-    cfg = coerce_config("finetune", config)
-    tr = TrainingRun.open(cfg, cfg.train, resume=resume)
-    if tr.done:
-        return tr.run
-    spec = run_spec(tr, prepare(cfg))
-    return train(tr, dataclasses.replace(spec, manifest={**spec.manifest, **manifest}))
