@@ -40,6 +40,7 @@ from harness import (
     log,
     machine_line,
     markdown_table,
+    median,
     new_parser,
     spread,
     write_payload,
@@ -102,7 +103,7 @@ def ner(args, tmp: Path, precision: str) -> list[list[str]]:
     if not hf or not rt:
         return [["NER fine-tuning, sentences/s", "failed", "", "", f"≥ {TARGETS['ner']}x", ""]]
     hf_sps = [r.get("sentences_per_s") for r in hf["runs"]]
-    hf_v = sorted(v for v in hf_sps if v)[len([v for v in hf_sps if v]) // 2]
+    hf_v = median(hf_sps)
     rt_v = rt["sentences_per_s"]
     f1 = f"dev F1 HF {fmt(hf['f1'][0] if hf['f1'] else None, '.4f')} · rawtune {fmt(rt['f1'][0] if rt['f1'] else None, '.4f')}"
     return [["NER fine-tuning, sentences/s", f"{hf_v:,.1f}{_span(hf_sps)} (group_by_length, fused AdamW, {precision})",
