@@ -14,12 +14,13 @@ unlabeled text, a student learns from gold + confident labels); the best combina
 on top of the adapted model: DAPT+TAPT, TAPT for SST-2); the `raw-text-pick` preset's pick (its
 `choose` stage over plain, adapted, self-training and the combination: the best on dev, plain on a tie).
 
-Each (dataset, seed) is one rawtune pipeline: the pretraining stages once, then per fraction the
-labeled subset's fine-tunings, self-training and choice. The subsets are seeded and nested (for a seed,
-1 % is inside 5 % is inside 20 %): the same labeled examples for every row. Every stage is an ordinary
-run (OUTPUT/<dataset>-seed<S>/<stage>/ with its report); OUTPUT/<dataset>-seed<S>/report.html shows
-the pipeline. A re-run with the same --output reuses finished stages, so a long measurement can be
-done in pieces (--fractions, --seeds, --rows) and the table printed again with everything measured.
+Each dataset is one rawtune pipeline: per seed the pretraining stages, then per fraction the labeled
+subset's fine-tunings, self-training and choice. The subsets are seeded and nested (for a seed, 1 % is
+inside 5 % is inside 20 %): the same labeled examples for every row. Every stage is an ordinary run
+(OUTPUT/<dataset>/<stage>/ with its report); OUTPUT/<dataset>/report.html shows the pipeline. A re-run
+with the same --output reuses finished stages (a new seed's or fraction's subset added to the data
+stage re-runs only the stages that read it), so a long measurement can be done in pieces
+(--fractions, --seeds, --rows) and the table printed again with everything measured.
 
     python benchmarks/raw_text_gain.py                                  # everything, 3 seeds: many hours
     python benchmarks/raw_text_gain.py --datasets sst2 --seeds 1 --rows plain,selftrain

@@ -190,7 +190,50 @@ def test_an_edited_input_file_reruns_the_stages_that_read_it(done, tmp_path, ner
         f.write("\nextra O\n")  # one more sentence
     steps = {s.stage.name: s for s in Pipeline.load(path).plan()}
     assert steps["data"].action == "rerun" and steps["data"].reasons == [f"input {dev} changed"]
-    assert all(steps[n].action == "rerun" for n in ("tapt", "ner", "ner-int8", "dev", "export"))
+    assert all(steps[n].action == "rerun" for n in ("ner", "ner-int8", "dev", "export"))
+    # TAPT reads only the training sentences, which did not change
+    assert steps["tapt"].action == "skip"
+
+
+def test_a_file_added_to_the_data_stage_reruns_no_stage_that_does_not_read_it(done, tmp_path, ner_data):
+    """Growing a measurement (another seed's subset, another test set) must not retrain what is
+    finished: a stage depends on the prepare outputs it names, not on their siblings."""
+    path = copy_of(done, tmp_path)
+    spec = yaml.safe_load(path.read_text())
+    extra = tmp_path / "test.conll"
+    shutil.copyfile(ner_data["dev"], extra)
+    spec["stages"][0]["config"]["files"]["test"] = str(extra)
+    spec["stages"].insert(
+        5, {"name": "test", "kind": "evaluate", "from": "ner", "config": {"data": "${data.test}"}}
+    )
+    path.write_text(yaml.safe_dump(spec))
+    steps = {s.stage.name: s for s in Pipeline.load(path).plan()}
+    assert {n: s.action for n, s in steps.items()} == {
+        "data": "rerun",
+        "tapt": "skip",
+        "ner": "skip",
+        "ner-int8": "skip",
+        "dev": "skip",
+        "test": "run",
+        "export": "skip",
+        "serve": "serve",
+    }
+    root = tmp_path / "out"
+    before = manifest_bytes(root)
+    Pipeline.load(path).run(serve=False, progress=False)
+    after = manifest_bytes(root)
+    assert all(after[n] == before[n] for n in ("tapt", "ner", "ner-int8", "dev", "export"))
+    assert (root / "test" / "eval").is_dir()
+    assert set(actions(Pipeline.load(path)).values()) == {"skip", "serve"}
+    # and the file a stage does read still counts: a changed training file retrains from TAPT on
+    train = tmp_path / "train.conll"
+    shutil.copyfile(ner_data["train"], train)
+    with open(train, "a") as f:
+        f.write("\nextra O\n")
+    spec["stages"][0]["config"]["files"]["train"] = str(train)
+    path.write_text(yaml.safe_dump(spec))
+    steps = actions(Pipeline.load(path))
+    assert all(steps[n] == "rerun" for n in ("data", "tapt", "ner", "ner-int8", "dev", "test", "export"))
 
 
 @pytest.mark.slow

@@ -133,5 +133,19 @@ def _files(cfg: Config) -> list[tuple[str, Any]]:
     return [(f"files.{k}", v) for k, v in cfg.get("files", {}).items()]
 
 
-KINDS.register("prepare")(Kind(partial(plain, PrepareConfig), _prepare, inputs=_files))
+def _parts(cfg: Config, hashes: dict[str, str]) -> dict[str, str]:
+    """Each output's own fingerprint: a copied file's is its content's, a `text_of` file's that of
+    the file it is made from. A bundled sample's outputs have none (the stage's stands in)."""
+    import hashlib
+
+    def digest(*bits: str) -> str:
+        return hashlib.sha256("\0".join(bits).encode()).hexdigest()[:16]
+
+    # the name too: the copy keeps it, and its extension picks the reader
+    parts = {k: digest("file", Path(p).name, hashes[p]) for k, p in cfg["files"].items() if p in hashes}
+    parts.update({k: digest("text_of", parts[of]) for k, of in cfg["text_of"].items() if of in parts})
+    return parts
+
+
+KINDS.register("prepare")(Kind(partial(plain, PrepareConfig), _prepare, inputs=_files, parts=_parts))
 KINDS.register("tokenizer")(Kind(partial(plain, TokenizerStageConfig), _tokenizer))

@@ -49,6 +49,11 @@ class Kind:
     # the run directory (selftrain: the best round's run, which selftrain.json names)
     model: str | Callable[[Path], str] = ""
     serves: bool = False  # not run in turn: the pipeline serves it once every other stage is done
+    # for a kind whose outputs are a pure function of the files it names (`prepare`): the fingerprint
+    # of each output a later stage may name as ${stage.key}, from the validated config and {path:
+    # sha256} of its input files. A stage that reads only such outputs is re-run when they change,
+    # not whenever a sibling output is added or changed.
+    parts: Callable[[Config, dict[str, str]], dict[str, str]] | None = None
 
 
 KINDS: Registry[Kind] = Registry(

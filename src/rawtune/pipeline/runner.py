@@ -3,7 +3,8 @@ order, each into OUTPUT/<stage>/, recording the pipeline's state in OUTPUT/pipel
 
 A stage is reused when its fingerprint equals the one recorded for its completed run and no stage it
 reads from runs again; changing one option therefore re-runs that stage and the stages downstream of
-it, nothing else. A stage that failed (or was killed) with the same fingerprint is resumed from its
+it, nothing else. A `prepare` stage's files each have their own fingerprint (`Kind.parts`): a stage
+naming one of them depends on that file, not on its siblings. A stage that failed (or was killed) with the same fingerprint is resumed from its
 last verified checkpoint. One `rawtune run` at a time may use an output directory (a lock file).
 """
 
@@ -23,7 +24,16 @@ from rawtune.errors import ConfigError, ConfigIssue, GateError, RunDirError
 from rawtune.modeling.backbone import default_model
 from rawtune.pipeline import fingerprint as fpr
 from rawtune.pipeline.kinds import KINDS, complete_config, execute, missing_inputs, validate
-from rawtune.pipeline.spec import BASE, REF, PipelineSpec, StageSpec, read_pipeline, references, stage_line
+from rawtune.pipeline.spec import (
+    BASE,
+    REF,
+    PipelineSpec,
+    StageSpec,
+    read_pipeline,
+    reference_keys,
+    references,
+    stage_line,
+)
 from rawtune.runs.atomic import write_json
 from rawtune.runs.rundir import COMPLETE, RunDir
 
@@ -116,6 +126,7 @@ class Pipeline:
     def plan(self) -> list[Step]:
         prev = {s["name"]: s for s in read_state(self.root).get("stages", [])}
         fps: dict[str, str] = {}
+        parts: dict[str, dict[str, str]] = {}  # stage: {output key: its own fingerprint} (Kind.parts)
         executing: set[str] = set()
         cache = self._hash_cache()
         known = len(cache)
@@ -126,7 +137,11 @@ class Pipeline:
                 st,
                 i,
                 source=lambda s: f"@{s}:{fps[s]}",
-                ref=lambda s, key: f"@{s}:{fps[s]}" + (f"/{key}" if key else ""),
+                ref=lambda s, key: (
+                    f"@{s}:{parts[s][key]}/{key}"
+                    if key in parts.get(s, {})
+                    else f"@{s}:{fps[s]}" + (f"/{key}" if key else "")
+                ),
             )
             missing += [
                 ConfigIssue(
@@ -142,7 +157,14 @@ class Pipeline:
             inputs = {"config": flat, "files": files, "rawtune": __version__}
             fp = fpr.fingerprint(st.kind, flat, files)
             fps[st.name] = fp
-            step = self._decide(Step(i, st, fp, inputs, "run"), prev.get(st.name), executing)
+            kind = KINDS.get(st.kind)
+            parts[st.name] = kind.parts(cfg, files) if kind.parts else {}
+            # the stages whose re-running re-runs this one: its `from` stages and those it names an
+            # output of that has no fingerprint of its own (one that has is in this one's fingerprint)
+            reads = set(st.sources) | {
+                s for s, key in reference_keys(st.config) if key not in parts.get(s, {})
+            }
+            step = self._decide(Step(i, st, fp, inputs, "run"), prev.get(st.name), reads & executing)
             if step.executes:
                 executing.add(st.name)
             steps.append(step)
@@ -161,7 +183,7 @@ class Pipeline:
             return {}
         return cache if isinstance(cache, dict) else {}
 
-    def _decide(self, step: Step, prev: dict[str, Any] | None, executing: set[str]) -> Step:
+    def _decide(self, step: Step, prev: dict[str, Any] | None, upstream: set[str]) -> Step:
         st = step.stage
         kind = KINDS.get(st.kind)
         if kind.serves:
@@ -174,11 +196,10 @@ class Pipeline:
         # still "pending" was planned by an interrupted run and says nothing about the directory.
         started = prev if prev and prev.get("status") in ("running", COMPLETE, "failed") else {}
         stored = (run.manifest().get("pipeline") or {}).get("fingerprint") or started.get("fingerprint")
-        upstream = sorted((set(st.sources) | references(st.config)) & executing)
         same = stored == step.fingerprint
         if upstream:
             step.action = "rerun" if run.path.exists() else "run"
-            step.reasons = [f"upstream '{u}' runs" for u in upstream]
+            step.reasons = [f"upstream '{u}' runs" for u in sorted(upstream)]
         elif same and status == COMPLETE:
             step.action, step.reasons = "skip", ["complete"]
         elif same and status == "rejected":

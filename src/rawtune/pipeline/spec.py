@@ -199,11 +199,16 @@ def _check_graph(spec: PipelineSpec, file: str, marks: Marks) -> list[ConfigIssu
 
 def references(value: Any) -> set[str]:
     """Stage names referred to as ${NAME} or ${NAME.KEY} anywhere in a config value."""
+    return {name for name, _ in reference_keys(value)}
+
+
+def reference_keys(value: Any) -> set[tuple[str, str | None]]:
+    """(NAME, KEY) of each ${NAME.KEY} anywhere in a config value; KEY is None for ${NAME}."""
     if isinstance(value, dict):
-        return set().union(*(references(v) for v in value.values())) if value else set()
+        return set().union(*(reference_keys(v) for v in value.values())) if value else set()
     if isinstance(value, list):
-        return set().union(*(references(v) for v in value)) if value else set()
-    return {m.group(1) for m in REF.finditer(value)} if isinstance(value, str) else set()
+        return set().union(*(reference_keys(v) for v in value)) if value else set()
+    return {(m.group(1), m.group(2)) for m in REF.finditer(value)} if isinstance(value, str) else set()
 
 
 def stage_line(marks: Marks, index: int, key: str) -> int | None:
