@@ -304,7 +304,10 @@ def dev_score(root: Path, stage: str, metric: str) -> float | None:
     run = root / stage
     try:
         if (run / "choice.json").is_file():
-            return json.loads((run / "choice.json").read_text())["winner"].get(metric)
+            # the winner's dev metrics: the choice's own metric may be another (SST-2: macro F1)
+            choice = json.loads((run / "choice.json").read_text())
+            winner = {o["name"]: o for o in choice["options"]}[choice["winner"]["name"]]
+            return winner["dev"].get(metric)
         if (run / "selftrain.json").is_file():
             best = Path(json.loads((run / "selftrain.json").read_text())["best"]["run"])
             run = best if best.is_absolute() else run / best
