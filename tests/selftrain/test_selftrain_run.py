@@ -183,3 +183,22 @@ def test_without_the_gold_finish_the_mixed_student_is_the_round(st_config) -> No
     result = run_selftrain(st_config("ner", student={"finish_on_gold": False}))
     assert [r["run"] for r in result.summary["rounds"]][1:] == ["round-1"]
     assert not (result.output / "round-1-gold").exists()
+
+
+def test_the_teacher_is_scored_and_labels_as_evaluate_and_predict_run_it(
+    st_config, ner_run, ner_data, tmp_path, monkeypatch
+) -> None:
+    """Round 0 (a given teacher) is compared with the students by the yardstick `evaluate` uses and
+    labels the raw text as `predict` would: in bf16 where that is faster (forced here, so the check
+    holds on any machine), not in the fp32 the weights were saved in."""
+    import rawtune.artifacts.run as artifacts_run
+    from rawtune.stages.evaluate import evaluate_run
+
+    monkeypatch.setattr(artifacts_run, "auto_dtype", lambda model, path: "bf16")
+    result = run_selftrain(st_config("ner", teacher=str(ner_run.path), rounds=1))
+    round0 = result.summary["rounds"][0]
+    assert round0["given"] and round0["run"] == str(ner_run.path)
+    evaluated, _ = evaluate_run(str(ner_run.path), str(ner_data["dev"]), out_root=tmp_path / "eval")
+    assert round0["dev"]["loss"] == pytest.approx(evaluated["loss"], rel=1e-6)
+    fp32, _ = evaluate_run(str(ner_run.path), str(ner_data["dev"]), out_root=tmp_path / "fp32", dtype=None)
+    assert fp32["loss"] != pytest.approx(evaluated["loss"], rel=1e-6)  # the check can tell them apart

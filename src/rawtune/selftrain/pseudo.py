@@ -96,7 +96,7 @@ def label(teacher: Path, units: Sequence[Unit], batch_size: int) -> list[dict[st
     """The teacher's prediction record for every unit, as `predict` returns it."""
     from rawtune.artifacts.run import load_run
 
-    loaded = load_run(teacher)
+    loaded = load_run(teacher, dtype="auto")  # as `predict` runs it: the labels predict would give
     records: list[dict[str, Any]] = []
     for start in range(0, len(units), _CHUNK):
         records += loaded.predict([u.text for u in units[start : start + _CHUNK]], batch_size=batch_size)

@@ -53,7 +53,9 @@ def teacher_metrics(teacher: Path, dev: Any, batch_size: int) -> dict[str, Any]:
     from rawtune.artifacts.run import load_run
     from rawtune.tasks.base import Inference
 
-    t = load_run(teacher)
+    # as `evaluate` scores it and as the students' own runs score them (bf16 where the machine runs
+    # it faster): round 0 and the students are compared by the same yardstick
+    t = load_run(teacher, dtype="auto")
     return t.task.evaluate(t.model, t.tokenizer, dev, t.space, Inference(batch_size))
 
 
