@@ -4,8 +4,9 @@ order, each into OUTPUT/<stage>/, recording the pipeline's state in OUTPUT/pipel
 A stage is reused when its fingerprint equals the one recorded for its completed run and no stage it
 reads from runs again; changing one option therefore re-runs that stage and the stages downstream of
 it, nothing else. A `prepare` stage's files each have their own fingerprint (`Kind.parts`): a stage
-naming one of them depends on that file, not on its siblings. A stage that failed (or was killed) with the same fingerprint is resumed from its
-last verified checkpoint. One `rawtune run` at a time may use an output directory (a lock file).
+naming one of them depends on that file, not on its siblings. A stage that failed (or was killed)
+with the same fingerprint is resumed from its last verified checkpoint. One `rawtune run` at a time
+may use an output directory (a lock file).
 """
 
 from __future__ import annotations
