@@ -195,7 +195,14 @@ def test_the_teacher_is_scored_and_labels_as_evaluate_and_predict_run_it(
     from rawtune.stages.evaluate import evaluate_run
 
     monkeypatch.setattr(artifacts_run, "auto_dtype", lambda model, path: "bf16")
+    loads, load_run = [], artifacts_run.load_run
+    monkeypatch.setattr(
+        artifacts_run, "load_run", lambda path, **kw: loads.append((str(path), kw)) or load_run(path, **kw)
+    )
     result = run_selftrain(st_config("ner", teacher=str(ner_run.path), rounds=1))
+    # the teacher was loaded to score it and to label the raw text, each time as predict loads it
+    teacher_loads = [kw for path, kw in loads if path == str(ner_run.path) and kw.get("device") != "cpu"]
+    assert len(teacher_loads) == 2 and all(kw.get("dtype") == "auto" for kw in teacher_loads)
     round0 = result.summary["rounds"][0]
     assert round0["given"] and round0["run"] == str(ner_run.path)
     evaluated, _ = evaluate_run(str(ner_run.path), str(ner_data["dev"]), out_root=tmp_path / "eval")
